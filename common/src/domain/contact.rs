@@ -1,0 +1,134 @@
+//! A contact: who a run is for, what it knows about them, and the engine's
+//! per-contact bookkeeping (cooldowns, pending reply captures, fired dates).
+
+use super::ids::{AutomationId, FieldKey, ListName, Operator, RunId, Tag};
+use super::interpolate::Variables;
+use super::phone::{Bsuid, ContactKey, WaId};
+use crate::time::Time;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A contact of one workspace.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Contact {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<WaId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bsuid: Option<Bsuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub tags: BTreeSet<Tag>,
+    #[serde(default)]
+    pub lists: BTreeSet<ListName>,
+    #[serde(default)]
+    pub fields: BTreeMap<FieldKey, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<Operator>,
+    #[serde(default)]
+    pub blocked: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "optional_time")]
+    pub last_inbound_at: Option<Time>,
+    /// The engine's bookkeeping; not part of the contact a user edits.
+    #[serde(default)]
+    pub engine: EngineState,
+}
+
+/// Per-contact state the engine keeps to apply its rules.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct EngineState {
+    /// Incremented by every `block_contact`: steps of runs started under an older epoch are cancelled.
+    #[serde(default)]
+    pub block_epoch: u32,
+    /// `set_field … from next_reply` steps waiting for the contact's next message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub captures: Vec<Capture>,
+    /// When each fallback automation (`outside_hours`, `holiday`) last fired for this contact.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fallback_fired: BTreeMap<AutomationId, Time>,
+    /// (automation, target date) pairs a `date` trigger has fired for.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub dates_fired: BTreeSet<(AutomationId, NaiveDate)>,
+}
+
+/// A pending `next_reply` capture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capture {
+    pub field: FieldKey,
+    pub run: RunId,
+    pub automation: AutomationId,
+    pub step: usize,
+}
+
+impl Contact {
+    /// A new contact known by `key`.
+    pub fn new(key: &ContactKey) -> Self {
+        let mut contact = Self::default();
+        match key {
+            ContactKey::Phone(p) => contact.phone = Some(p.clone()),
+            ContactKey::Bsuid(b) => contact.bsuid = Some(b.clone()),
+        }
+        contact
+    }
+
+    /// How the contact is named in runs and output: the phone when known, else the BSUID.
+    pub fn key(&self) -> ContactKey {
+        match (&self.phone, &self.bsuid) {
+            (Some(p), _) => ContactKey::Phone(p.clone()),
+            (None, Some(b)) => ContactKey::Bsuid(b.clone()),
+            (None, None) => unreachable!("a contact is always created from a phone or a BSUID"),
+        }
+    }
+
+    /// Every id the contact can be found by.
+    pub fn keys(&self) -> Vec<ContactKey> {
+        let mut keys = Vec::with_capacity(2);
+        keys.extend(self.phone.clone().map(ContactKey::Phone));
+        keys.extend(self.bsuid.clone().map(ContactKey::Bsuid));
+        keys
+    }
+
+    /// The contact as the API and webhooks show it: without the engine's bookkeeping.
+    pub fn public_view(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).expect("a contact always serialises");
+        if let Some(map) = value.as_object_mut() {
+            map.remove("engine");
+        }
+        value
+    }
+}
+
+impl Variables for Contact {
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    fn phone(&self) -> Option<&str> {
+        self.phone.as_ref().map(WaId::as_str)
+    }
+
+    fn field(&self, key: &str) -> Option<&str> {
+        self.fields.get(key).map(String::as_str)
+    }
+}
+
+mod optional_time {
+    use crate::time::Time;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Option<Time>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => crate::time::rfc3339::serialize(t, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Time>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|raw| crate::time::parse_rfc3339(&raw).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}

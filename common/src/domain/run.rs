@@ -1,0 +1,93 @@
+//! Runs: one execution of one automation version for one contact, with the
+//! outcome of every step.
+
+use super::ids::{AutomationId, RunId, Wamid};
+use super::phone::ContactKey;
+use crate::time::Time;
+use serde::{Deserialize, Serialize};
+
+/// Where a run is in its life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum RunStatus {
+    /// Steps remain; the next one is queued.
+    Active,
+    /// Every step ran (done, failed or skipped).
+    Completed,
+    /// Pending steps were cancelled; `reason` is an error code (`contact_blocked`, `automation_disabled`).
+    Cancelled { reason: String },
+}
+
+/// A step's outcome, as the run history shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// The send was recorded as about to happen; a crash here means "maybe sent", never re-sent.
+    Sending,
+    Done,
+    Failed,
+    Skipped,
+}
+
+/// One executed (or skipped) step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub step: usize,
+    pub action: String,
+    pub status: StepStatus,
+    #[serde(with = "crate::time::rfc3339")]
+    pub at: Time,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The id WhatsApp gave the message this step sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wamid: Option<Wamid>,
+    /// The latest delivery status WhatsApp reported for that message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<String>,
+}
+
+/// What started a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum RunCause {
+    Message { wamid: Wamid },
+    Integration,
+    List { by_run: Option<RunId> },
+    Date { date: chrono::NaiveDate },
+    Manual,
+}
+
+/// One execution of one automation version for one contact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    pub id: RunId,
+    pub automation: AutomationId,
+    /// The automation version the run executes, whatever happens to the automation later.
+    pub version: u32,
+    pub contact: ContactKey,
+    #[serde(with = "crate::time::rfc3339")]
+    pub started_at: Time,
+    pub cause: RunCause,
+    /// 0 for runs started from outside; a run started by a step of a run of depth d has depth d + 1.
+    pub depth: u8,
+    /// The contact's block epoch when the run started.
+    pub block_epoch: u32,
+    pub status: RunStatus,
+    pub steps: Vec<StepRecord>,
+}
+
+impl Run {
+    /// The record of step `index`, if it ran.
+    pub fn step(&self, index: usize) -> Option<&StepRecord> {
+        self.steps.iter().find(|s| s.step == index)
+    }
+
+    /// Writes (or replaces) the record of a step.
+    pub fn record(&mut self, record: StepRecord) {
+        match self.steps.iter_mut().find(|s| s.step == record.step) {
+            Some(existing) => *existing = record,
+            None => self.steps.push(record),
+        }
+    }
+}

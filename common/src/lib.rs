@@ -1,0 +1,20 @@
+//! Avvio's core: the domain, the pure automation engine, the ports it runs on
+//! and their in-memory adapters, the pipeline stages, and the simulator.
+//!
+//! Data flows one way: an inbound event → `stages::matcher` (runs started) →
+//! the step queue → `stages::executor` (one step → effects → the next step).
+//! Every rule of the spec lives in [`engine`]; it performs no I/O.
+
+pub mod calendar;
+pub mod catalog;
+pub mod domain;
+pub mod engine;
+pub mod graph;
+pub mod memory;
+pub mod outbound;
+pub mod ports;
+pub mod simulate;
+pub mod stages;
+pub mod time;
+pub mod validate;
+pub mod webhook;

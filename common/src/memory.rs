@@ -1,0 +1,388 @@
+//! In-memory adapters: the embedded default of `avvio dev` and `avvio simulate`
+//! (not test doubles). One process, state behind a mutex, no persistence.
+
+use crate::calendar::Due;
+use crate::catalog::{Catalog, CatalogError, Fallbacks};
+use crate::domain::automation::Automation;
+use crate::domain::contact::Contact;
+use crate::domain::ids::{AutomationId, ListName, RunId, Wamid, WorkspaceId};
+use crate::domain::phone::ContactKey;
+use crate::domain::phrase::Phrase;
+use crate::domain::run::Run;
+use crate::domain::workspace::Workspace;
+use crate::engine::Liveness;
+use crate::ports::{
+    Account, DueDate, QueueError, SendError, StepMessage, StepQueue, Store, StoreError, Versioned, WebhookError,
+    WebhookPoster, WhatsAppSender,
+};
+use crate::time::Time;
+use serde_json::Value;
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// One workspace's data.
+#[derive(Default)]
+struct Tenant {
+    doc: Option<Arc<Workspace>>,
+    catalog: Catalog,
+    /// Contacts by internal slot; `keys` maps each phone and BSUID to its slot.
+    contacts: Vec<(Contact, u64)>,
+    keys: HashMap<ContactKey, usize>,
+    seen: HashSet<Wamid>,
+    runs: HashMap<RunId, Run>,
+    outbound: HashMap<Wamid, (RunId, usize)>,
+}
+
+type DueKey = (Time, WorkspaceId, AutomationId, ContactKey);
+
+#[derive(Default)]
+struct State {
+    tenants: HashMap<WorkspaceId, Tenant>,
+    numbers: HashMap<String, WorkspaceId>,
+    /// The date index: what the clock queries, ordered by due time.
+    due: BTreeSet<(DueKey, chrono::NaiveDate)>,
+    due_by_pair: HashMap<(WorkspaceId, AutomationId, ContactKey), (Time, chrono::NaiveDate)>,
+}
+
+/// The in-memory store.
+#[derive(Default, Clone)]
+pub struct MemoryStore {
+    state: Arc<Mutex<State>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep serving it.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Creates or replaces a workspace document and routes its phone number to it.
+    pub fn put_workspace(&self, ws: &WorkspaceId, doc: Workspace) {
+        let mut state = self.lock();
+        state.numbers.retain(|_, owner| owner != ws);
+        if let Some(number) = doc.whatsapp.as_ref().map(|w| w.phone_number_id.clone()) {
+            state.numbers.insert(number, ws.clone());
+        }
+        state.tenants.entry(ws.clone()).or_default().doc = Some(Arc::new(doc));
+    }
+
+    /// Routes an extra WhatsApp `phone_number_id` to a workspace.
+    pub fn route_number(&self, phone_number_id: &str, ws: &WorkspaceId) {
+        self.lock().numbers.insert(phone_number_id.to_string(), ws.clone());
+    }
+
+    /// Runs `f` on a workspace's catalog (creating, updating or deleting automations).
+    pub fn with_catalog<T>(&self, ws: &WorkspaceId, f: impl FnOnce(&mut Catalog) -> Result<T, CatalogError>) -> Result<T, CatalogError> {
+        f(&mut self.lock().tenants.entry(ws.clone()).or_default().catalog)
+    }
+
+    /// Every run of a workspace, oldest first.
+    pub fn runs(&self, ws: &WorkspaceId) -> Vec<Run> {
+        let state = self.lock();
+        let mut runs: Vec<Run> = state.tenants.get(ws).map(|t| t.runs.values().cloned().collect()).unwrap_or_default();
+        runs.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
+        runs
+    }
+}
+
+fn tenant<'a>(state: &'a State, ws: &WorkspaceId) -> Option<&'a Tenant> {
+    state.tenants.get(ws)
+}
+
+impl Store for MemoryStore {
+    async fn workspace(&self, ws: &WorkspaceId) -> Result<Option<Arc<Workspace>>, StoreError> {
+        Ok(tenant(&self.lock(), ws).and_then(|t| t.doc.clone()))
+    }
+
+    async fn workspace_for_number(&self, phone_number_id: &str) -> Result<Option<WorkspaceId>, StoreError> {
+        Ok(self.lock().numbers.get(phone_number_id).cloned())
+    }
+
+    async fn automation_by_phrase(&self, ws: &WorkspaceId, phrase: &Phrase) -> Result<Option<Arc<Automation>>, StoreError> {
+        Ok(tenant(&self.lock(), ws).and_then(|t| t.catalog.by_phrase(phrase).cloned()))
+    }
+
+    async fn fallbacks(&self, ws: &WorkspaceId) -> Result<Fallbacks, StoreError> {
+        Ok(tenant(&self.lock(), ws).map(|t| t.catalog.fallbacks()).unwrap_or_default())
+    }
+
+    async fn list_automations(&self, ws: &WorkspaceId, list: &ListName) -> Result<Vec<Arc<Automation>>, StoreError> {
+        Ok(tenant(&self.lock(), ws).map(|t| t.catalog.by_list(list).cloned().collect()).unwrap_or_default())
+    }
+
+    async fn date_automations(&self, ws: &WorkspaceId) -> Result<Vec<Arc<Automation>>, StoreError> {
+        Ok(tenant(&self.lock(), ws).map(|t| t.catalog.dated().cloned().collect()).unwrap_or_default())
+    }
+
+    async fn automation(&self, ws: &WorkspaceId, id: &AutomationId) -> Result<Option<Arc<Automation>>, StoreError> {
+        Ok(tenant(&self.lock(), ws).and_then(|t| t.catalog.current(id).cloned()))
+    }
+
+    async fn automation_version(
+        &self,
+        ws: &WorkspaceId,
+        id: &AutomationId,
+        version: u32,
+    ) -> Result<Option<Arc<Automation>>, StoreError> {
+        Ok(tenant(&self.lock(), ws).and_then(|t| t.catalog.version(id, version).cloned()))
+    }
+
+    async fn liveness(&self, ws: &WorkspaceId, id: &AutomationId) -> Result<Option<Liveness>, StoreError> {
+        Ok(tenant(&self.lock(), ws).and_then(|t| t.catalog.liveness(id)))
+    }
+
+    async fn contact(&self, ws: &WorkspaceId, key: &ContactKey) -> Result<Option<Versioned<Contact>>, StoreError> {
+        let state = self.lock();
+        Ok(tenant(&state, ws).and_then(|t| {
+            let (contact, revision) = &t.contacts[*t.keys.get(key)?];
+            Some(Versioned { item: contact.clone(), revision: Some(*revision) })
+        }))
+    }
+
+    async fn put_contact(&self, ws: &WorkspaceId, contact: &Contact, expected: Option<u64>) -> Result<u64, StoreError> {
+        let mut state = self.lock();
+        let t = state.tenants.entry(ws.clone()).or_default();
+        let keys = contact.keys();
+        let slot = keys.iter().find_map(|k| t.keys.get(k).copied());
+        let conflict = || StoreError::Conflict(format!("contact {}", contact.key()));
+        let slot = match (slot, expected) {
+            (Some(slot), Some(expected)) if t.contacts[slot].1 == expected => slot,
+            (None, None) => {
+                t.contacts.push((Contact::default(), 0));
+                t.contacts.len() - 1
+            }
+            _ => return Err(conflict()),
+        };
+        let revision = t.contacts[slot].1 + 1;
+        t.contacts[slot] = (contact.clone(), revision);
+        for key in keys {
+            t.keys.insert(key, slot);
+        }
+        Ok(revision)
+    }
+
+    async fn list_members(&self, ws: &WorkspaceId, list: &ListName) -> Result<Vec<Contact>, StoreError> {
+        let state = self.lock();
+        Ok(tenant(&state, ws)
+            .map(|t| t.contacts.iter().filter(|(c, _)| c.lists.contains(list)).map(|(c, _)| c.clone()).collect())
+            .unwrap_or_default())
+    }
+
+    async fn claim_message(&self, ws: &WorkspaceId, wamid: &Wamid, _now: Time) -> Result<bool, StoreError> {
+        Ok(self.lock().tenants.entry(ws.clone()).or_default().seen.insert(wamid.clone()))
+    }
+
+    async fn release_message(&self, ws: &WorkspaceId, wamid: &Wamid) -> Result<(), StoreError> {
+        if let Some(t) = self.lock().tenants.get_mut(ws) {
+            t.seen.remove(wamid);
+        }
+        Ok(())
+    }
+
+    async fn create_run(&self, ws: &WorkspaceId, run: &Run) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let runs = &mut state.tenants.entry(ws.clone()).or_default().runs;
+        if runs.contains_key(&run.id) {
+            return Ok(false);
+        }
+        runs.insert(run.id.clone(), run.clone());
+        Ok(true)
+    }
+
+    async fn run(&self, ws: &WorkspaceId, id: &RunId) -> Result<Option<Run>, StoreError> {
+        Ok(tenant(&self.lock(), ws).and_then(|t| t.runs.get(id).cloned()))
+    }
+
+    async fn put_run(&self, ws: &WorkspaceId, run: &Run) -> Result<(), StoreError> {
+        self.lock().tenants.entry(ws.clone()).or_default().runs.insert(run.id.clone(), run.clone());
+        Ok(())
+    }
+
+    async fn link_outbound(&self, ws: &WorkspaceId, wamid: &Wamid, run: &RunId, step: usize) -> Result<(), StoreError> {
+        self.lock().tenants.entry(ws.clone()).or_default().outbound.insert(wamid.clone(), (run.clone(), step));
+        Ok(())
+    }
+
+    async fn outbound(&self, ws: &WorkspaceId, wamid: &Wamid) -> Result<Option<(RunId, usize)>, StoreError> {
+        Ok(tenant(&self.lock(), ws).and_then(|t| t.outbound.get(wamid).cloned()))
+    }
+
+    async fn set_date_due(
+        &self,
+        ws: &WorkspaceId,
+        automation: &AutomationId,
+        contact: &ContactKey,
+        due: Option<Due>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let pair = (ws.clone(), automation.clone(), contact.clone());
+        if let Some((at, date)) = state.due_by_pair.remove(&pair) {
+            state.due.remove(&((at, pair.0.clone(), pair.1.clone(), pair.2.clone()), date));
+        }
+        if let Some(due) = due {
+            state.due.insert(((due.at, pair.0.clone(), pair.1.clone(), pair.2.clone()), due.date));
+            state.due_by_pair.insert(pair, (due.at, due.date));
+        }
+        Ok(())
+    }
+
+    async fn due_dates(&self, now: Time) -> Result<Vec<DueDate>, StoreError> {
+        let state = self.lock();
+        Ok(state
+            .due
+            .iter()
+            .take_while(|((at, ..), _)| *at <= now)
+            .map(|((at, ws, automation, contact), date)| DueDate {
+                workspace: ws.clone(),
+                automation: automation.clone(),
+                contact: contact.clone(),
+                due: Due { date: *date, at: *at },
+            })
+            .collect())
+    }
+}
+
+impl MemoryStore {
+    /// When the earliest date trigger comes due, for a virtual clock to jump to.
+    pub fn next_date_due(&self) -> Option<Time> {
+        self.lock().due.first().map(|((at, ..), _)| *at)
+    }
+}
+
+type Heap = BinaryHeap<Reverse<(Time, u64, Queued)>>;
+type SendLog = Vec<(Account, Value)>;
+type PostLog = Vec<(String, Value, Option<String>)>;
+
+/// A timer heap of step messages: `simulate` pops it on a virtual clock,
+/// `avvio dev` with real timers.
+#[derive(Default, Clone)]
+pub struct MemoryStepQueue {
+    heap: Arc<Mutex<Heap>>,
+    seq: Arc<AtomicU64>,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+/// A heap entry; ordered by (due, seq) only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Queued(StepMessage);
+
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Queued {
+    fn cmp(&self, _: &Self) -> std::cmp::Ordering {
+        std::cmp::Ordering::Equal
+    }
+}
+
+impl MemoryStepQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn heap(&self) -> MutexGuard<'_, Heap> {
+        self.heap.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// When the earliest queued step is due.
+    pub fn next_due(&self) -> Option<Time> {
+        self.heap().peek().map(|Reverse((due, ..))| *due)
+    }
+
+    /// Takes the earliest step due at or before `now`; ties go in queueing order.
+    pub fn pop_due(&self, now: Time) -> Option<StepMessage> {
+        let mut heap = self.heap();
+        match heap.peek() {
+            Some(Reverse((due, ..))) if *due <= now => heap.pop().map(|Reverse((_, _, Queued(m)))| m),
+            _ => None,
+        }
+    }
+
+    /// Resolves when a step is queued (for the real-time driver of `avvio dev`).
+    pub async fn changed(&self) {
+        self.notify.notified().await
+    }
+
+    pub fn len(&self) -> usize {
+        self.heap().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.heap().is_empty()
+    }
+}
+
+impl StepQueue for MemoryStepQueue {
+    async fn schedule(&self, message: StepMessage, _now: Time) -> Result<(), QueueError> {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        self.heap().push(Reverse((message.step.due, seq, Queued(message))));
+        self.notify.notify_one();
+        Ok(())
+    }
+}
+
+/// Sends nothing: answers every message with a fresh wamid (`wamid.avvio.000001`, …)
+/// and, when built with [`MemorySender::recording`], keeps what it was given.
+#[derive(Default, Clone)]
+pub struct MemorySender {
+    count: Arc<AtomicU64>,
+    log: Option<Arc<Mutex<SendLog>>>,
+}
+
+impl MemorySender {
+    /// Counts sends without keeping them (the simulator prints them itself).
+    pub fn counting() -> Self {
+        Self::default()
+    }
+
+    /// Keeps every send for [`MemorySender::sent`].
+    pub fn recording() -> Self {
+        Self { log: Some(Arc::default()), ..Self::default() }
+    }
+
+    pub fn sent(&self) -> Vec<(Account, Value)> {
+        self.log.as_ref().map(|log| log.lock().unwrap_or_else(|p| p.into_inner()).clone()).unwrap_or_default()
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+}
+
+impl WhatsAppSender for MemorySender {
+    async fn send(&self, account: &Account, request: &Value) -> Result<Wamid, SendError> {
+        let n = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(log) = &self.log {
+            log.lock().unwrap_or_else(|p| p.into_inner()).push((account.clone(), request.clone()));
+        }
+        Ok(Wamid::parse(format!("wamid.avvio.{n:06}")).expect("a valid wamid"))
+    }
+}
+
+/// Posts nothing; keeps every webhook it was given.
+#[derive(Default, Clone)]
+pub struct MemoryPoster {
+    log: Arc<Mutex<PostLog>>,
+}
+
+impl MemoryPoster {
+    pub fn posted(&self) -> Vec<(String, Value, Option<String>)> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl WebhookPoster for MemoryPoster {
+    async fn post(&self, url: &str, body: &Value, signature: Option<&str>) -> Result<(), WebhookError> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).push((url.to_string(), body.clone(), signature.map(str::to_string)));
+        Ok(())
+    }
+}

@@ -1,0 +1,222 @@
+//! Ports: what the stages need from the outside world. Each has an in-memory
+//! adapter (`crate::memory`, the embedded default of `avvio dev` and
+//! `avvio simulate`) and an AWS/HTTP adapter.
+
+use crate::calendar::Due;
+use crate::catalog::Fallbacks;
+use crate::domain::automation::Automation;
+use crate::domain::contact::Contact;
+use crate::domain::ids::{AutomationId, ListName, RunId, Wamid, WorkspaceId};
+use crate::domain::phone::ContactKey;
+use crate::domain::phrase::Phrase;
+use crate::domain::run::Run;
+use crate::domain::workspace::Workspace;
+use crate::engine::{Liveness, StepDue};
+use crate::time::Time;
+use serde_json::Value;
+use std::future::Future;
+use std::sync::Arc;
+
+/// Whether retrying the same call later may succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Throttling, 5xx, timeouts, races: try again later (SQS redelivers).
+    Retryable,
+    /// Bad input, not found, refused: retrying gives the same answer.
+    Fatal,
+}
+
+/// A store failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write lost a race (another writer changed the item first).
+    #[error("{0} changed concurrently")]
+    Conflict(String),
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    pub fn retry(&self) -> Retry {
+        Retry::Retryable
+    }
+}
+
+/// A contact with the revision its conditional update must match.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub item: T,
+    /// `None` for an item that does not exist yet.
+    pub revision: Option<u64>,
+}
+
+/// A date trigger that came due for a contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDate {
+    pub workspace: WorkspaceId,
+    pub automation: AutomationId,
+    pub contact: ContactKey,
+    pub due: Due,
+}
+
+/// Persistent state, every key scoped by workspace.
+pub trait Store: Send + Sync {
+    /// The workspace document.
+    fn workspace(&self, ws: &WorkspaceId) -> impl Future<Output = Result<Option<Arc<Workspace>>, StoreError>> + Send;
+    /// Which workspace owns a WhatsApp `phone_number_id`.
+    fn workspace_for_number(
+        &self,
+        phone_number_id: &str,
+    ) -> impl Future<Output = Result<Option<WorkspaceId>, StoreError>> + Send;
+
+    /// The automation a normalised phrase starts (enabled or not).
+    fn automation_by_phrase(
+        &self,
+        ws: &WorkspaceId,
+        phrase: &Phrase,
+    ) -> impl Future<Output = Result<Option<Arc<Automation>>, StoreError>> + Send;
+    /// The enabled `holiday` and `outside_hours` automations.
+    fn fallbacks(&self, ws: &WorkspaceId) -> impl Future<Output = Result<Fallbacks, StoreError>> + Send;
+    /// The enabled `list` automations of `list`.
+    fn list_automations(
+        &self,
+        ws: &WorkspaceId,
+        list: &ListName,
+    ) -> impl Future<Output = Result<Vec<Arc<Automation>>, StoreError>> + Send;
+    /// The enabled `date` automations.
+    fn date_automations(&self, ws: &WorkspaceId) -> impl Future<Output = Result<Vec<Arc<Automation>>, StoreError>> + Send;
+    /// The current version of an automation (`None` when deleted or unknown).
+    fn automation(
+        &self,
+        ws: &WorkspaceId,
+        id: &AutomationId,
+    ) -> impl Future<Output = Result<Option<Arc<Automation>>, StoreError>> + Send;
+    /// One version of an automation, kept after updates and deletion for the runs pinned to it.
+    fn automation_version(
+        &self,
+        ws: &WorkspaceId,
+        id: &AutomationId,
+        version: u32,
+    ) -> impl Future<Output = Result<Option<Arc<Automation>>, StoreError>> + Send;
+    /// Whether an automation's runs may go on (`None`: deleted).
+    fn liveness(
+        &self,
+        ws: &WorkspaceId,
+        id: &AutomationId,
+    ) -> impl Future<Output = Result<Option<Liveness>, StoreError>> + Send;
+
+    /// A contact by phone or BSUID.
+    fn contact(
+        &self,
+        ws: &WorkspaceId,
+        key: &ContactKey,
+    ) -> impl Future<Output = Result<Option<Versioned<Contact>>, StoreError>> + Send;
+    /// Writes a contact if its stored revision still is `expected` (`None`: must not exist);
+    /// indexes every key it has. Returns the new revision.
+    fn put_contact(
+        &self,
+        ws: &WorkspaceId,
+        contact: &Contact,
+        expected: Option<u64>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// The contacts in a list.
+    fn list_members(
+        &self,
+        ws: &WorkspaceId,
+        list: &ListName,
+    ) -> impl Future<Output = Result<Vec<Contact>, StoreError>> + Send;
+
+    /// Claims an inbound message id: `true` the first time, `false` for every redelivery.
+    fn claim_message(&self, ws: &WorkspaceId, wamid: &Wamid, now: Time) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Gives a claim back when processing failed before any effect, so a retry is not a duplicate.
+    fn release_message(&self, ws: &WorkspaceId, wamid: &Wamid) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Creates a run; `false` when a run with its (deterministic) id exists already.
+    fn create_run(&self, ws: &WorkspaceId, run: &Run) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn run(&self, ws: &WorkspaceId, id: &RunId) -> impl Future<Output = Result<Option<Run>, StoreError>> + Send;
+    fn put_run(&self, ws: &WorkspaceId, run: &Run) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Remembers which run step sent an outbound message, for its delivery statuses.
+    fn link_outbound(
+        &self,
+        ws: &WorkspaceId,
+        wamid: &Wamid,
+        run: &RunId,
+        step: usize,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn outbound(
+        &self,
+        ws: &WorkspaceId,
+        wamid: &Wamid,
+    ) -> impl Future<Output = Result<Option<(RunId, usize)>, StoreError>> + Send;
+
+    /// Sets (or with `None` clears) when a date automation next comes due for a contact.
+    fn set_date_due(
+        &self,
+        ws: &WorkspaceId,
+        automation: &AutomationId,
+        contact: &ContactKey,
+        due: Option<Due>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Every date trigger due at or before `now`, across workspaces, earliest first.
+    fn due_dates(&self, now: Time) -> impl Future<Output = Result<Vec<DueDate>, StoreError>> + Send;
+}
+
+/// A step queue failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("could not queue the step: {0}")]
+pub struct QueueError(pub String);
+
+/// A step message: run `step` of `run` in `workspace` at `due`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StepMessage {
+    pub workspace: WorkspaceId,
+    #[serde(flatten)]
+    pub step: StepDue,
+}
+
+/// Delivers step messages at their due time (SQS delays, EventBridge Scheduler; a timer heap in memory).
+/// Delivery is at least once: the executor is idempotent per (run, step).
+pub trait StepQueue: Send + Sync {
+    fn schedule(&self, message: StepMessage, now: Time) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// The sending WhatsApp account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub phone_number_id: String,
+    pub access_token: String,
+}
+
+/// Why a send failed; `code` is Meta's error code (or an HTTP status) as a string.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("WhatsApp refused the message ({code}): {message}")]
+pub struct SendError {
+    pub retry: Retry,
+    pub code: String,
+    pub message: String,
+}
+
+/// Sends messages through the WhatsApp Cloud API.
+pub trait WhatsAppSender: Send + Sync {
+    /// Posts `request` (a Graph API message body); returns the new message's wamid.
+    fn send(&self, account: &Account, request: &Value) -> impl Future<Output = Result<Wamid, SendError>> + Send;
+}
+
+/// Why an outbound webhook failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("webhook to {url} failed: {message}")]
+pub struct WebhookError {
+    pub retry: Retry,
+    pub url: String,
+    pub message: String,
+}
+
+/// Posts outbound webhooks (`send_webhook`), retrying 5xx and timeouts itself.
+pub trait WebhookPoster: Send + Sync {
+    fn post(
+        &self,
+        url: &str,
+        body: &Value,
+        signature: Option<&str>,
+    ) -> impl Future<Output = Result<(), WebhookError>> + Send;
+}

@@ -1,0 +1,351 @@
+//! `avvio simulate`: the real engine and stages on the in-memory adapters and a
+//! virtual clock. Reads the events file (JSON lines), checks all of it before
+//! anything runs, then walks time forward: events, due steps and date triggers
+//! in time order, printing one line per effect.
+
+use crate::domain::ids::{AutomationId, ListName, Tag, WorkspaceId};
+use crate::domain::phone::ContactKey;
+use crate::domain::workspace::{WhatsAppAccount, Workspace};
+use crate::domain::automation::Trigger;
+use crate::domain::ids::{FieldKey, Operator};
+use crate::engine::{ContactPatch, Effect};
+use crate::memory::{MemoryPoster, MemorySender, MemoryStepQueue, MemoryStore};
+use crate::stages::matcher::{IntegrationCall, integration_authorized};
+use crate::stages::{Deps, StageError};
+use crate::time::{Time, format_rfc3339, parse_rfc3339};
+use crate::validate::{Document, Problem, check_set};
+use crate::webhook::{InboundEvent, parse_webhook};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How long the clock runs after the last event when no `--until` is given.
+pub const DEFAULT_TAIL: chrono::Duration = chrono::Duration::days(31);
+
+/// The id the simulated workspace has (it appears in default webhook bodies).
+pub const SIMULATED_WORKSPACE: &str = "simulated";
+
+/// Why a simulation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("{file}: {message}")]
+    Workspace { file: String, message: String },
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Automations(Vec<Problem>),
+    #[error("{file}: line {line}: {message}")]
+    Event { file: String, line: usize, message: String },
+    #[error("the engine failed: {0}")]
+    Stage(#[from] StageError),
+}
+
+/// One event of the events file, checked.
+#[derive(Debug, Clone)]
+struct Event {
+    line: usize,
+    at: Time,
+    kind: EventKind,
+}
+
+#[derive(Debug, Clone)]
+enum EventKind {
+    WhatsApp(Vec<InboundEvent>),
+    Integration { automation: AutomationId, call: IntegrationCall, raw: Vec<u8>, contact: ContactKey },
+    ListAdd { list: ListName, contact: ContactKey },
+    ListRemove { list: ListName, contact: ContactKey },
+    Contact { contact: ContactKey, patch: ContactPatch },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEvent {
+    at: String,
+    #[serde(default)]
+    whatsapp: Option<serde_json::Value>,
+    #[serde(default)]
+    integration: Option<RawIntegration>,
+    #[serde(default)]
+    list_add: Option<RawList>,
+    #[serde(default)]
+    list_remove: Option<RawList>,
+    #[serde(default)]
+    contact: Option<RawContact>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIntegration {
+    automation: String,
+    body: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawList {
+    list: ListName,
+    phone: ContactKey,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawContact {
+    phone: ContactKey,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    fields: BTreeMap<FieldKey, String>,
+    #[serde(default)]
+    tags: Option<BTreeSet<Tag>>,
+    #[serde(default)]
+    operator: Option<Operator>,
+}
+
+/// A line the simulator prints for an event it refused (an integration call with a wrong secret).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rejection {
+    #[serde(with = "crate::time::rfc3339")]
+    pub at: Time,
+    pub contact: ContactKey,
+    pub automation: AutomationId,
+    pub run: Option<()>,
+    pub step: Option<()>,
+    pub action: &'static str,
+    pub error: &'static str,
+}
+
+/// One output line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Line {
+    Effect(Effect),
+    Rejected(Rejection),
+}
+
+/// Totals of a finished simulation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub events: usize,
+    pub steps: usize,
+    pub lines: usize,
+}
+
+type MemoryDeps = Deps<MemoryStore, MemoryStepQueue, MemorySender, MemoryPoster>;
+
+/// A loaded simulation, ready to run.
+pub struct Simulation {
+    deps: MemoryDeps,
+    ws: WorkspaceId,
+    events: Vec<Event>,
+    until: Time,
+}
+
+/// The files of a simulation, as text.
+pub struct Inputs<'a> {
+    pub workspace_file: &'a str,
+    pub workspace: &'a str,
+    pub automations: Vec<Document>,
+    pub events_file: &'a str,
+    pub events: &'a str,
+    pub until: Option<Time>,
+}
+
+impl Simulation {
+    /// Checks every input; nothing runs unless all of it is valid.
+    pub fn load(inputs: Inputs<'_>) -> Result<Self, SimError> {
+        let mut workspace: Workspace = {
+            let de = &mut serde_json::Deserializer::from_str(inputs.workspace);
+            serde_path_to_error::deserialize(de).map_err(|e| SimError::Workspace {
+                file: inputs.workspace_file.to_string(),
+                message: match e.path().to_string().as_str() {
+                    "." => e.inner().to_string(),
+                    path => format!("{path}: {}", e.inner()),
+                },
+            })?
+        };
+        let catalog = check_set(inputs.automations, Some(&workspace)).map_err(SimError::Automations)?;
+        let events = read_events(inputs.events_file, inputs.events, &catalog)?;
+
+        // A workspace file without a WhatsApp number receives every number the events use.
+        let mut numbers: Vec<String> = Vec::new();
+        if workspace.whatsapp.is_none() {
+            for event in &events {
+                if let EventKind::WhatsApp(inbound) = &event.kind {
+                    for e in inbound {
+                        let number = match e {
+                            InboundEvent::Message(m) => &m.phone_number_id,
+                            InboundEvent::Status(s) => &s.phone_number_id,
+                        };
+                        if !numbers.contains(number) {
+                            numbers.push(number.clone());
+                        }
+                    }
+                }
+            }
+            let sending = numbers.first().cloned().unwrap_or_else(|| SIMULATED_WORKSPACE.to_string());
+            workspace.whatsapp = Some(WhatsAppAccount { phone_number_id: sending, access_token: None });
+        }
+
+        let ws = WorkspaceId::parse(SIMULATED_WORKSPACE).expect("a valid id");
+        let store = MemoryStore::new();
+        store.put_workspace(&ws, workspace);
+        for number in numbers {
+            store.route_number(&number, &ws);
+        }
+        for automation in catalog.all() {
+            store.with_catalog(&ws, |c| c.create((*automation).clone())).expect("a checked catalog has no conflicts");
+        }
+        let until = inputs.until.unwrap_or_else(|| {
+            events.last().map_or_else(chrono::Utc::now, |e| e.at) + DEFAULT_TAIL
+        });
+        let deps = Deps {
+            store,
+            steps: MemoryStepQueue::new(),
+            sender: MemorySender::counting(),
+            poster: MemoryPoster::default(),
+            default_access_token: Some("simulated".into()),
+        };
+        Ok(Self { deps, ws, events, until })
+    }
+
+    /// Runs the clock to `until`, handing each line to `out` in time order.
+    pub async fn run(self, mut out: impl FnMut(&Line)) -> Result<Summary, SimError> {
+        let Self { deps, ws, events, until } = self;
+        let mut summary = Summary { events: events.len(), ..Summary::default() };
+        let mut emit = |line: Line, summary: &mut Summary| {
+            summary.lines += 1;
+            out(&line);
+        };
+        let mut events = events.into_iter().peekable();
+        loop {
+            let next_event = events.peek().map(|e| e.at);
+            let next_step = deps.steps.next_due();
+            let next_date = deps.store.next_date_due();
+            let Some(now) = [next_event, next_step, next_date].into_iter().flatten().min() else { break };
+            if now > until {
+                break;
+            }
+            // At one instant: the clock first, then steps already queued, then the next event.
+            if next_date == Some(now) {
+                deps.run_clock_once(now).await?;
+                continue;
+            }
+            if next_step == Some(now) {
+                let message = deps.steps.pop_due(now).expect("a step is due now");
+                summary.steps += 1;
+                for effect in deps.handle_step(&message, now).await?.effects {
+                    emit(Line::Effect(effect), &mut summary);
+                }
+                continue;
+            }
+            let event = events.next().expect("an event is next");
+            for line in apply(&deps, &ws, event).await? {
+                emit(line, &mut summary);
+            }
+        }
+        Ok(summary)
+    }
+}
+
+async fn apply(deps: &MemoryDeps, ws: &WorkspaceId, event: Event) -> Result<Vec<Line>, SimError> {
+    let now = event.at;
+    let report = match event.kind {
+        EventKind::WhatsApp(inbound) => {
+            let mut lines = Vec::new();
+            for e in &inbound {
+                lines.extend(deps.handle_inbound(e, now).await?.effects.into_iter().map(Line::Effect));
+            }
+            return Ok(lines);
+        }
+        EventKind::Integration { automation, call, raw, contact } => {
+            let secret = deps.integration_secret(ws, &automation).await?;
+            if !integration_authorized(secret.as_deref(), &call, &raw, None) {
+                return Ok(vec![Line::Rejected(Rejection {
+                    at: now,
+                    contact,
+                    automation,
+                    run: None,
+                    step: None,
+                    action: "integration",
+                    error: "invalid_secret",
+                })]);
+            }
+            let request_id = format!("line-{}", event.line);
+            deps.handle_integration(ws, &automation, &call, &request_id, now).await?
+        }
+        EventKind::ListAdd { list, contact } => {
+            deps.handle_list_add(ws, &list, &contact, &format!("line-{}", event.line), now).await?
+        }
+        EventKind::ListRemove { list, contact } => deps.handle_list_remove(ws, &list, &contact).await?,
+        EventKind::Contact { contact, patch } => deps.handle_contact_upsert(ws, &contact, &patch, now).await?,
+    };
+    Ok(report.effects.into_iter().map(Line::Effect).collect())
+}
+
+impl MemoryDeps {
+    /// The secret of an integration automation, if it has one.
+    async fn integration_secret(&self, ws: &WorkspaceId, id: &AutomationId) -> Result<Option<String>, StageError> {
+        use crate::ports::Store;
+        Ok(self.store.automation(ws, id).await?.and_then(|a| match &a.trigger {
+            Trigger::Integration { secret } => secret.clone(),
+            _ => None,
+        }))
+    }
+}
+
+/// Reads and checks the events file: every line parsed, times in order, ids known.
+fn read_events(file: &str, text: &str, catalog: &crate::catalog::Catalog) -> Result<Vec<Event>, SimError> {
+    let mut events: Vec<Event> = Vec::new();
+    for (i, raw_line) in text.lines().enumerate() {
+        let line = i + 1;
+        let fail = |message: String| SimError::Event { file: file.to_string(), line, message };
+        if raw_line.trim().is_empty() || raw_line.trim_start().starts_with("//") {
+            continue;
+        }
+        let raw: RawEvent = {
+            let de = &mut serde_json::Deserializer::from_str(raw_line);
+            serde_path_to_error::deserialize(de).map_err(|e| {
+                let path = e.path().to_string();
+                fail(if path == "." { e.inner().to_string() } else { format!("{path}: {}", e.inner()) })
+            })?
+        };
+        let at = parse_rfc3339(&raw.at).map_err(|e| fail(format!("at: `{}` is not an RFC 3339 timestamp: {e}", raw.at)))?;
+        if let Some(previous) = events.last().filter(|p| p.at > at) {
+            return Err(fail(format!(
+                "events must be in time order: {} is before the previous event's {} (line {})",
+                format_rfc3339(at),
+                format_rfc3339(previous.at),
+                previous.line
+            )));
+        }
+        let given = [raw.whatsapp.is_some(), raw.integration.is_some(), raw.list_add.is_some(), raw.list_remove.is_some(), raw.contact.is_some()];
+        if given.iter().filter(|g| **g).count() != 1 {
+            return Err(fail("each event needs exactly one of whatsapp, integration, list_add, list_remove, contact".into()));
+        }
+        let kind = if let Some(body) = raw.whatsapp {
+            let parsed = parse_webhook(body.to_string().as_bytes()).map_err(|e| fail(format!("whatsapp: {e}")))?;
+            EventKind::WhatsApp(parsed)
+        } else if let Some(integration) = raw.integration {
+            let id = AutomationId::parse(integration.automation.as_str()).map_err(|e| fail(format!("integration.automation: {e}")))?;
+            match catalog.current(&id).map(|a| a.trigger.kind()) {
+                Some("integration") => {}
+                Some(other) => return Err(fail(format!("integration.automation: automation `{id}` has a {other} trigger, not integration"))),
+                None => return Err(fail(format!("integration.automation: no automation `{id}` in the automations file"))),
+            }
+            let raw_body = integration.body.to_string().into_bytes();
+            let call: IntegrationCall =
+                serde_json::from_value(integration.body).map_err(|e| fail(format!("integration.body: {e}")))?;
+            let (phone, _) = call.to_patch().map_err(|(path, message)| fail(format!("integration.body.{path}: {message}")))?;
+            EventKind::Integration { automation: id, call, raw: raw_body, contact: ContactKey::Phone(phone) }
+        } else if let Some(list) = raw.list_add {
+            EventKind::ListAdd { list: list.list, contact: list.phone }
+        } else if let Some(list) = raw.list_remove {
+            EventKind::ListRemove { list: list.list, contact: list.phone }
+        } else {
+            let contact = raw.contact.expect("exactly one kind is present");
+            EventKind::Contact {
+                contact: contact.phone,
+                patch: ContactPatch { name: contact.name, fields: contact.fields, tags: contact.tags, operator: contact.operator },
+            }
+        };
+        events.push(Event { line, at, kind });
+    }
+    Ok(events)
+}

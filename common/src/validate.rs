@@ -1,0 +1,402 @@
+//! Reading automation documents and checking every rule of SPEC §2 that can be
+//! checked before a run: each problem comes with the JSON path it is at
+//! (`steps[2].action.buttons`) and an error code.
+
+use crate::catalog::Catalog;
+use crate::domain::automation::{Action, Automation, SetFieldSource, Trigger};
+use crate::domain::workspace::Workspace;
+use serde::Serialize;
+use std::fmt;
+
+pub const MAX_TEXT_CHARS: usize = 4096;
+pub const MAX_BUTTON_TEXT_CHARS: usize = 1024;
+pub const MAX_BUTTONS: usize = 3;
+pub const MAX_BUTTON_TITLE_CHARS: usize = 20;
+pub const MAX_BUTTON_ID_CHARS: usize = 256;
+pub const MAX_STEPS: usize = 100;
+pub const MAX_OFFSET_DAYS: i32 = 3660;
+
+/// One problem with a document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Issue {
+    pub code: &'static str,
+    pub message: String,
+    pub path: String,
+}
+
+impl Issue {
+    pub fn new(code: &'static str, path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), path: path.into() }
+    }
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Reads one automation document; the issue names the path of the first shape error.
+pub fn parse_automation(value: serde_json::Value) -> Result<Automation, Issue> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = match e.path().to_string() {
+            p if p == "." || p == "?" => String::new(),
+            p => p,
+        };
+        let message = e.inner().to_string();
+        let code = if message.starts_with("unknown field") {
+            "unknown_field"
+        } else if message.starts_with("missing field") {
+            "missing_field"
+        } else if message.starts_with("unknown variant") {
+            "unknown_type"
+        } else {
+            "invalid_value"
+        };
+        Issue::new(code, path, message)
+    })
+}
+
+/// Checks the rules that span fields of one automation. `workspace`, when
+/// known, lets template params be checked against the templates it declares.
+pub fn check_automation(a: &Automation, workspace: Option<&Workspace>) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    if a.name.trim().is_empty() {
+        issues.push(Issue::new("invalid_value", "name", "name must not be empty"));
+    }
+    if let Trigger::Date { offset_days, .. } = a.trigger {
+        if offset_days.abs() > MAX_OFFSET_DAYS {
+            issues.push(Issue::new(
+                "invalid_value",
+                "trigger.offset_days",
+                format!("offset_days must be between -{MAX_OFFSET_DAYS} and {MAX_OFFSET_DAYS}"),
+            ));
+        }
+    }
+    if let Trigger::Integration { secret: Some(secret) } = &a.trigger {
+        if secret.len() < 8 {
+            issues.push(Issue::new("invalid_value", "trigger.secret", "secret must be at least 8 characters"));
+        }
+    }
+    if a.steps.is_empty() {
+        issues.push(Issue::new("invalid_value", "steps", "an automation needs at least one step"));
+    }
+    if a.steps.len() > MAX_STEPS {
+        issues.push(Issue::new("too_long", "steps", format!("an automation has at most {MAX_STEPS} steps")));
+    }
+    for (i, step) in a.steps.iter().enumerate() {
+        check_action(&step.action, &format!("steps[{i}].action"), workspace, &mut issues);
+    }
+    issues
+}
+
+fn too_long(path: String, what: &str, max: usize) -> Issue {
+    Issue::new("too_long", path, format!("{what} must be at most {max} characters"))
+}
+
+fn check_action(action: &Action, path: &str, workspace: Option<&Workspace>, issues: &mut Vec<Issue>) {
+    match action {
+        Action::SendTemplate { template, language, params } => {
+            if let Some(known) = workspace.and_then(|ws| ws.template(template, language)) {
+                let expected = known.placeholder_count();
+                if params.len() != expected {
+                    issues.push(Issue::new(
+                        "template_params_mismatch",
+                        format!("{path}.params"),
+                        format!(
+                            "template `{template}` ({language}) takes {expected} params, {} given",
+                            params.len()
+                        ),
+                    ));
+                }
+            }
+        }
+        Action::SendText { text } => {
+            if text.source().trim().is_empty() {
+                issues.push(Issue::new("invalid_value", format!("{path}.text"), "text must not be empty"));
+            }
+            if text.source().chars().count() > MAX_TEXT_CHARS {
+                issues.push(too_long(format!("{path}.text"), "text", MAX_TEXT_CHARS));
+            }
+        }
+        Action::SendButtons { text, buttons } => {
+            if text.source().trim().is_empty() {
+                issues.push(Issue::new("invalid_value", format!("{path}.text"), "text must not be empty"));
+            }
+            if text.source().chars().count() > MAX_BUTTON_TEXT_CHARS {
+                issues.push(too_long(format!("{path}.text"), "text", MAX_BUTTON_TEXT_CHARS));
+            }
+            if buttons.is_empty() || buttons.len() > MAX_BUTTONS {
+                issues.push(Issue::new(
+                    "invalid_buttons",
+                    format!("{path}.buttons"),
+                    format!("send_buttons needs 1 to {MAX_BUTTONS} buttons, {} given", buttons.len()),
+                ));
+            }
+            for (j, b) in buttons.iter().enumerate() {
+                let bpath = format!("{path}.buttons[{j}]");
+                if b.id.trim().is_empty() {
+                    issues.push(Issue::new("invalid_value", format!("{bpath}.id"), "button id must not be empty"));
+                }
+                if b.id.chars().count() > MAX_BUTTON_ID_CHARS {
+                    issues.push(too_long(format!("{bpath}.id"), "button id", MAX_BUTTON_ID_CHARS));
+                }
+                if b.title.trim().is_empty() {
+                    issues.push(Issue::new("invalid_value", format!("{bpath}.title"), "button title must not be empty"));
+                }
+                if b.title.chars().count() > MAX_BUTTON_TITLE_CHARS {
+                    issues.push(too_long(format!("{bpath}.title"), "button title", MAX_BUTTON_TITLE_CHARS));
+                }
+                if buttons[..j].iter().any(|other| other.title == b.title) {
+                    issues.push(Issue::new(
+                        "invalid_buttons",
+                        format!("{bpath}.title"),
+                        format!("button title \"{}\" is used twice", b.title),
+                    ));
+                }
+                if buttons[..j].iter().any(|other| other.id == b.id) {
+                    issues.push(Issue::new(
+                        "invalid_buttons",
+                        format!("{bpath}.id"),
+                        format!("button id \"{}\" is used twice", b.id),
+                    ));
+                }
+            }
+        }
+        Action::SetField { value, from, .. } => match (value, from) {
+            (Some(_), None) | (None, Some(SetFieldSource::NextReply)) => {}
+            (Some(_), Some(_)) => {
+                issues.push(Issue::new("invalid_value", path, "set_field takes either `value` or `from`, not both"))
+            }
+            (None, None) => issues.push(Issue::new(
+                "missing_field",
+                path,
+                "set_field needs `value` or `\"from\": \"next_reply\"`",
+            )),
+        },
+        Action::SendWebhook { url, body } => {
+            if let Err(message) = crate::outbound::check_webhook_url(url, crate::outbound::Mode::Local) {
+                issues.push(Issue::new("invalid_url", format!("{path}.url"), message));
+            }
+            if let Some(body) = body {
+                check_body_strings(body, &format!("{path}.body"), issues);
+            }
+        }
+        Action::AddTag { .. }
+        | Action::RemoveTag { .. }
+        | Action::AddToList { .. }
+        | Action::RemoveFromList { .. }
+        | Action::BlockContact {}
+        | Action::UnblockContact {}
+        | Action::AssignOperator { .. }
+        | Action::UnassignOperator {} => {}
+    }
+}
+
+/// Every string in a webhook body is interpolated at run time; parse them now.
+fn check_body_strings(value: &serde_json::Value, path: &str, issues: &mut Vec<Issue>) {
+    match value {
+        serde_json::Value::String(s) => {
+            if let Err(e) = crate::domain::interpolate::Interpolated::parse(s) {
+                issues.push(Issue::new("invalid_value", path, e.to_string()));
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                check_body_strings(item, &format!("{path}[{i}]"), issues);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                check_body_strings(v, &format!("{path}.{k}"), issues);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// One automation document of a set being validated together, with where it came from.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub file: String,
+    /// Its index when the file holds an array of automations.
+    pub index: Option<usize>,
+    pub value: serde_json::Value,
+}
+
+/// A problem found in a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: String,
+    pub issue: Issue,
+}
+
+impl fmt::Display for Problem {
+    /// `FILE: PATH: message`, as `avvio validate` prints it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = if self.issue.path.is_empty() { "(document)" } else { &self.issue.path };
+        write!(f, "{}: {}: {}", self.file, path, self.issue.message)
+    }
+}
+
+/// Reads an automations file: one JSON document or an array of them.
+pub fn read_documents(file: &str, text: &str) -> Result<Vec<Document>, Problem> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| Problem {
+        file: file.to_string(),
+        issue: Issue::new(
+            "invalid_json",
+            format!("line {} column {}", e.line(), e.column()),
+            format!("malformed JSON: {e}"),
+        ),
+    })?;
+    Ok(match value {
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, value)| Document { file: file.to_string(), index: Some(i), value })
+            .collect(),
+        value => vec![Document { file: file.to_string(), index: None, value }],
+    })
+}
+
+/// Validates a set of documents together, as `avvio validate` and `simulate` do:
+/// each one alone, then their conflicts (same phrase, two fallbacks, same id).
+/// Returns the catalog when every document is valid, else every problem.
+pub fn check_set(documents: Vec<Document>, workspace: Option<&Workspace>) -> Result<Catalog, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut catalog = Catalog::default();
+    for doc in documents {
+        let prefix = doc.index.map(|i| format!("[{i}]")).unwrap_or_default();
+        let mut report = |issue: Issue| {
+            let path = match (prefix.is_empty(), issue.path.is_empty()) {
+                (true, _) => issue.path,
+                (false, true) => prefix.clone(),
+                (false, false) => format!("{prefix}.{}", issue.path),
+            };
+            problems.push(Problem { file: doc.file.clone(), issue: Issue { path, ..issue } });
+        };
+        let automation = match parse_automation(doc.value) {
+            Ok(a) => a,
+            Err(issue) => {
+                report(issue);
+                continue;
+            }
+        };
+        let mut issues = check_automation(&automation, workspace);
+        if automation.id.is_none() {
+            issues.insert(0, Issue::new("missing_field", "id", "automations in files need an `id`"));
+        }
+        if issues.is_empty() {
+            if let Err(conflict) = catalog.create(automation) {
+                issues.push(Issue::new(conflict.code(), conflict.path(), conflict.to_string()));
+            }
+        }
+        issues.into_iter().for_each(&mut report);
+    }
+    if problems.is_empty() { Ok(catalog) } else { Err(problems) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn issues_of(doc: serde_json::Value) -> Vec<Issue> {
+        match parse_automation(doc) {
+            Ok(a) => check_automation(&a, None),
+            Err(issue) => vec![issue],
+        }
+    }
+
+    fn with_action(action: serde_json::Value) -> serde_json::Value {
+        json!({ "id": "a", "name": "A", "trigger": { "type": "integration" },
+                "steps": [ { "after": "0s", "action": { "type": "add_tag", "tag": "x" } },
+                           { "after": "0s", "action": action } ] })
+    }
+
+    #[test]
+    fn too_many_buttons_are_reported_at_the_buttons_path() {
+        let buttons: Vec<_> = (0..4).map(|i| json!({ "id": format!("b{i}"), "title": format!("B{i}") })).collect();
+        let issues = issues_of(with_action(json!({ "type": "send_buttons", "text": "Scegli", "buttons": buttons })));
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].path, "steps[1].action.buttons");
+        assert_eq!(issues[0].code, "invalid_buttons");
+    }
+
+    #[test]
+    fn a_long_or_repeated_button_title_is_named_by_index() {
+        let issues = issues_of(with_action(json!({ "type": "send_buttons", "text": "Scegli", "buttons": [
+            { "id": "1", "title": "Un titolo davvero troppo lungo" }, { "id": "2", "title": "Sì" }, { "id": "3", "title": "Sì" } ] })));
+        let paths: Vec<_> = issues.iter().map(|i| i.path.as_str()).collect();
+        assert_eq!(paths, ["steps[1].action.buttons[0].title", "steps[1].action.buttons[2].title"]);
+    }
+
+    #[test]
+    fn an_unknown_action_type_names_the_step() {
+        let issue = &issues_of(with_action(json!({ "type": "send_fax", "text": "x" })))[0];
+        assert_eq!((issue.code, issue.path.as_str()), ("unknown_type", "steps[1].action.type"));
+        assert!(issue.message.contains("send_fax"), "{}", issue.message);
+    }
+
+    #[test]
+    fn a_misspelt_field_is_an_unknown_field_not_silently_ignored() {
+        let issue = &issues_of(with_action(json!({ "type": "add_tag", "tga": "x" })))[0];
+        assert_eq!(issue.code, "unknown_field");
+        assert_eq!(issue.path, "steps[1].action");
+    }
+
+    #[test]
+    fn a_bad_duration_is_reported_at_its_after() {
+        let mut doc = with_action(json!({ "type": "add_tag", "tag": "y" }));
+        doc["steps"][1]["after"] = json!("10 minutes");
+        let issue = &issues_of(doc)[0];
+        assert_eq!((issue.code, issue.path.as_str()), ("invalid_value", "steps[1].after"));
+    }
+
+    #[test]
+    fn template_params_must_match_a_known_template() {
+        let ws: Workspace = serde_json::from_value(json!({ "timezone": "Europe/Rome", "templates": [
+            { "name": "welcome", "language": "it", "status": "approved", "body": "Ciao {{1}}" } ] }))
+        .unwrap();
+        let a = parse_automation(with_action(json!({ "type": "send_template", "template": "welcome", "language": "it", "params": [] }))).unwrap();
+        let issues = check_automation(&a, Some(&ws));
+        assert_eq!(issues[0].code, "template_params_mismatch");
+        assert_eq!(issues[0].path, "steps[1].action.params");
+    }
+
+    #[test]
+    fn set_field_needs_exactly_one_source() {
+        let issues = issues_of(with_action(json!({ "type": "set_field", "field": "city" })));
+        assert_eq!(issues[0].path, "steps[1].action");
+        let issues = issues_of(with_action(json!({ "type": "set_field", "field": "city", "value": "Roma", "from": "next_reply" })));
+        assert_eq!(issues[0].code, "invalid_value");
+    }
+
+    #[test]
+    fn phrases_equal_after_normalisation_conflict_across_files() {
+        let doc = |id: &str, phrase: &str| Document {
+            file: format!("{id}.json"),
+            index: None,
+            value: json!({ "id": id, "name": id, "trigger": { "type": "customer_message", "phrase": phrase },
+                          "steps": [ { "after": "0s", "action": { "type": "add_tag", "tag": "x" } } ] }),
+        };
+        let problems = check_set(vec![doc("a", "Vorrei informazioni"), doc("b", "  vorrei  INFORMAZIONI ")], None).unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].to_string(), "b.json: trigger.phrase: the phrase \"vorrei informazioni\" already starts automation `a`");
+        assert_eq!(problems[0].issue.code, "phrase_conflict");
+    }
+
+    #[test]
+    fn two_enabled_holiday_automations_conflict_but_a_disabled_one_does_not() {
+        let doc = |id: &str, enabled: bool| Document {
+            file: "all.json".to_string(),
+            index: Some(usize::from(id == "b")),
+            value: json!({ "id": id, "name": id, "enabled": enabled, "trigger": { "type": "holiday" },
+                          "steps": [ { "after": "0s", "action": { "type": "add_tag", "tag": "x" } } ] }),
+        };
+        assert!(check_set(vec![doc("a", true), doc("b", false)], None).is_ok());
+        let problems = check_set(vec![doc("a", true), doc("b", true)], None).unwrap_err();
+        assert_eq!(problems[0].issue.code, "fallback_conflict");
+        assert_eq!(problems[0].issue.path, "[1].trigger.type");
+    }
+}
