@@ -1,1 +1,164 @@
-fn main(){}
+//! The `avvio` command: `validate` automation files, `simulate` them on a
+//! virtual clock. (`dev`, the whole system on localhost, arrives with the HTTP router.)
+
+use anyhow::Context;
+use avvio_common::domain::workspace::Workspace;
+use avvio_common::simulate::{Inputs, SimError, Simulation};
+use avvio_common::validate::{Problem, check_set, read_documents};
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "avvio",
+    version,
+    about = "WhatsApp Business automations: validate, simulate, run"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check automation files; exit 1 with one `FILE: PATH: message` line per problem.
+    Validate {
+        /// The workspace document, to check template params against its templates.
+        #[arg(long, value_name = "FILE")]
+        workspace: Option<PathBuf>,
+        /// Automation files: one automation or an array of them each.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Run the engine on a virtual clock and print one JSON line per effect.
+    Simulate {
+        #[arg(long, value_name = "FILE")]
+        workspace: PathBuf,
+        /// Automations file(s): one automation or an array each.
+        #[arg(long, value_name = "FILE", required = true)]
+        automations: Vec<PathBuf>,
+        /// Events, one JSON object per line.
+        #[arg(long, value_name = "FILE")]
+        events: PathBuf,
+        /// Run the clock to this instant (default: 31 days after the last event).
+        #[arg(long, value_name = "RFC3339", value_parser = parse_until)]
+        until: Option<avvio_common::time::Time>,
+    },
+}
+
+fn parse_until(raw: &str) -> Result<avvio_common::time::Time, String> {
+    avvio_common::time::parse_rfc3339(raw).map_err(|e| format!("`{raw}` is not an RFC 3339 timestamp: {e}"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate { workspace, files } => validate(workspace.as_deref(), &files),
+        Command::Simulate {
+            workspace,
+            automations,
+            events,
+            until,
+        } => simulate(&workspace, &automations, &events, until),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("avvio: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn read_workspace(path: &Path) -> anyhow::Result<Workspace> {
+    let text = read(path)?;
+    let de = &mut serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(de).map_err(|e| anyhow::anyhow!("{}: {}: {}", path.display(), e.path(), e.inner()))
+}
+
+fn validate(workspace: Option<&Path>, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let workspace = workspace.map(read_workspace).transpose()?;
+    let mut documents = Vec::new();
+    let mut problems: Vec<Problem> = Vec::new();
+    for path in files {
+        match read_documents(&path.display().to_string(), &read(path)?) {
+            Ok(docs) => documents.extend(docs),
+            Err(problem) => problems.push(problem),
+        }
+    }
+    if let Err(found) = check_set(documents, workspace.as_ref()) {
+        problems.extend(found);
+    }
+    if problems.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    for problem in &problems {
+        writeln!(out, "{problem}")?;
+    }
+    Ok(ExitCode::FAILURE)
+}
+
+fn simulate(
+    workspace: &Path,
+    automations: &[PathBuf],
+    events: &Path,
+    until: Option<avvio_common::time::Time>,
+) -> anyhow::Result<ExitCode> {
+    let workspace_text = read(workspace)?;
+    let events_text = read(events)?;
+    let mut documents = Vec::new();
+    for path in automations {
+        documents
+            .extend(read_documents(&path.display().to_string(), &read(path)?).map_err(|p| anyhow::anyhow!("{p}"))?);
+    }
+    let simulation = match Simulation::load(Inputs {
+        workspace_file: &workspace.display().to_string(),
+        workspace: &workspace_text,
+        automations: documents,
+        events_file: &events.display().to_string(),
+        events: &events_text,
+        until,
+    }) {
+        Ok(simulation) => simulation,
+        Err(e @ (SimError::Workspace { .. } | SimError::Automations(_) | SimError::Event { .. })) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let stdout = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout);
+    let mut write_error = None;
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    runtime.block_on(simulation.run(|line| {
+        if write_error.is_none() {
+            if let Err(e) = serde_json::to_writer(&mut out, line)
+                .map_err(std::io::Error::from)
+                .and_then(|()| out.write_all(b"\n"))
+            {
+                write_error = Some(e);
+            }
+        }
+    }))?;
+    if let Some(e) = write_error {
+        // A closed pipe (`avvio simulate … | head`) is not a failure of the simulation.
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(e.into());
+        }
+    }
+    out.flush().or_else(|e| {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -95,14 +95,35 @@ pub struct Effect {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Detail {
-    Request { request: Value },
-    Tag { tag: Tag },
-    List { list: ListName },
-    Operator { operator: Option<Operator> },
-    Field { field: FieldKey, value: String },
-    Capture { field: FieldKey, from: SetFieldSource },
-    Webhook { url: String, body: Value },
-    Delivery { wamid: Wamid, status: String, meta_errors: Vec<Value> },
+    Request {
+        request: Value,
+    },
+    Tag {
+        tag: Tag,
+    },
+    List {
+        list: ListName,
+    },
+    Operator {
+        operator: Option<Operator>,
+    },
+    Field {
+        field: FieldKey,
+        value: String,
+    },
+    Capture {
+        field: FieldKey,
+        from: SetFieldSource,
+    },
+    Webhook {
+        url: String,
+        body: Value,
+    },
+    Delivery {
+        wamid: Wamid,
+        status: String,
+        meta_errors: Vec<Value>,
+    },
     Nothing {},
 }
 
@@ -132,7 +153,11 @@ pub fn start_run(
     }
     let key = contact.key();
     let id = run_id(automation.id(), &key, cause_key);
-    let first = StepDue { run: id.clone(), step: 0, due: now + automation.steps[0].after.to_chrono() };
+    let first = StepDue {
+        run: id.clone(),
+        step: 0,
+        due: now + automation.steps[0].after.to_chrono(),
+    };
     let run = Run {
         id,
         automation: automation.id().clone(),
@@ -177,7 +202,14 @@ pub struct MessageOutcome {
 /// captures, and picks the automation it starts: a phrase match beats `holiday`,
 /// which beats `outside_hours`; a blocked contact only starts phrase automations that unblock.
 pub fn on_message(input: MessageInput<'_>) -> MessageOutcome {
-    let MessageInput { workspace, contact, message, phrase_match, fallbacks, now } = input;
+    let MessageInput {
+        workspace,
+        contact,
+        message,
+        phrase_match,
+        fallbacks,
+        now,
+    } = input;
     let sender = &message.sender;
     let mut contact = contact.unwrap_or_default();
     if let Some(phone) = &sender.phone {
@@ -206,13 +238,18 @@ pub fn on_message(input: MessageInput<'_>) -> MessageOutcome {
                 run: capture.run,
                 step: capture.step,
                 action: "set_field",
-                detail: Detail::Field { field: capture.field, value: value.clone() },
+                detail: Detail::Field {
+                    field: capture.field,
+                    value: value.clone(),
+                },
                 error: None,
             });
         }
     }
 
-    let cause = RunCause::Message { wamid: message.wamid.clone() };
+    let cause = RunCause::Message {
+        wamid: message.wamid.clone(),
+    };
     let cause_key = message.wamid.as_str();
     let chosen = match phrase_match.filter(|a| a.enabled) {
         Some(automation) if !contact.blocked || automation.unblocks() => Some(automation.clone()),
@@ -222,20 +259,22 @@ pub fn on_message(input: MessageInput<'_>) -> MessageOutcome {
     };
     let start = chosen.map(|automation| {
         if !matches!(automation.trigger, Trigger::CustomerMessage { .. }) {
-            contact.engine.fallback_fired.insert(automation.id().clone(), message.timestamp);
+            contact
+                .engine
+                .fallback_fired
+                .insert(automation.id().clone(), message.timestamp);
         }
         start_run(&automation, &contact, cause, cause_key, 0, now).expect("depth 0 is never a loop")
     });
-    MessageOutcome { contact, effects, start }
+    MessageOutcome {
+        contact,
+        effects,
+        start,
+    }
 }
 
 /// The fallback a message outside hours or on a holiday starts, if its cooldown allows.
-fn pick_fallback(
-    workspace: &Workspace,
-    contact: &Contact,
-    at: Time,
-    fallbacks: &Fallbacks,
-) -> Option<Arc<Automation>> {
+fn pick_fallback(workspace: &Workspace, contact: &Contact, at: Time, fallbacks: &Fallbacks) -> Option<Arc<Automation>> {
     let local = calendar::local(workspace.timezone, at);
     let holiday = calendar::is_holiday(&workspace.holidays, local.date());
     let candidate = if holiday && fallbacks.holiday.is_some() {
@@ -292,7 +331,7 @@ pub fn on_status(run: &mut Run, step: usize, status: &StatusUpdate, now: Time) -
         automation: run.automation.clone(),
         run: run.id.clone(),
         step,
-        action: "delivery_status",
+        action: Action::kind_named(&record.action).unwrap_or("send"),
         detail: Detail::Delivery {
             wamid: status.wamid.clone(),
             status: name.to_string(),
@@ -340,7 +379,10 @@ pub fn start_list_runs(
     depth: u8,
     now: Time,
 ) -> Result<Vec<RunStart>, &'static str> {
-    automations.iter().map(|a| start_run(a, contact, cause.clone(), cause_key, depth, now)).collect()
+    automations
+        .iter()
+        .map(|a| start_run(a, contact, cause.clone(), cause_key, depth, now))
+        .collect()
 }
 
 /// Changes to a contact from outside a run: the API, an integration call, a `contact` event.
@@ -380,22 +422,41 @@ impl ContactPatch {
 /// The field and rule of a `date` trigger.
 pub fn date_rule(trigger: &Trigger) -> Option<(&FieldKey, DateRule)> {
     match trigger {
-        Trigger::Date { field, offset_days, time, annual } => {
-            Some((field, DateRule { offset_days: *offset_days, time: time.0, annual: *annual }))
-        }
+        Trigger::Date {
+            field,
+            offset_days,
+            time,
+            annual,
+        } => Some((
+            field,
+            DateRule {
+                offset_days: *offset_days,
+                time: time.0,
+                annual: *annual,
+            },
+        )),
         _ => None,
     }
 }
 
 /// When `automation` next comes due for `contact`, looking from the local date
 /// `from` on (so a field set later the same day still fires that day).
-pub fn next_date_due(automation: &Automation, contact: &Contact, workspace: &Workspace, from: NaiveDate) -> Option<Due> {
+pub fn next_date_due(
+    automation: &Automation,
+    contact: &Contact,
+    workspace: &Workspace,
+    from: NaiveDate,
+) -> Option<Due> {
     let (field, rule) = date_rule(&automation.trigger)?;
     let base = calendar::field_date(contact.fields.get(field)?, workspace.timezone)?;
     let mut from = from;
     loop {
         let due = rule.next_due(base, from, workspace.timezone)?;
-        if !contact.engine.dates_fired.contains(&(automation.id().clone(), due.date)) {
+        if !contact
+            .engine
+            .dates_fired
+            .contains(&(automation.id().clone(), due.date))
+        {
             return Some(due);
         }
         from = due.date.succ_opt()?;
@@ -415,7 +476,11 @@ pub fn fire_date(
     let (field, rule) = date_rule(&automation.trigger)?;
     let base = calendar::field_date(contact.fields.get(field)?, workspace.timezone)?;
     let on_time = calendar::local(workspace.timezone, now).date() == due.date || now - due.at <= DATE_GRACE;
-    if !automation.enabled || contact.blocked || due.at > now || !on_time || !rule.targets(base, due.date, workspace.timezone)
+    if !automation.enabled
+        || contact.blocked
+        || due.at > now
+        || !on_time
+        || !rule.targets(base, due.date, workspace.timezone)
     {
         return None;
     }
@@ -427,7 +492,15 @@ pub fn fire_date(
         contact.engine.dates_fired.retain(|(_, d)| *d >= horizon);
     }
     let cause_key = format!("date:{}", due.date);
-    start_run(automation, contact, RunCause::Date { date: due.date }, &cause_key, 0, now).ok()
+    start_run(
+        automation,
+        contact,
+        RunCause::Date { date: due.date },
+        &cause_key,
+        0,
+        now,
+    )
+    .ok()
 }
 
 // ---------------------------------------------------------------------------
@@ -458,9 +531,17 @@ pub enum Execution {
     Finished(Box<StepResult>),
     /// Send `request` to the Graph API, then [`Pending::finish`]. Persist `pending.run`
     /// (which records the intent) before sending.
-    Send { request: Value, pending: Pending },
+    Send {
+        request: Value,
+        pending: Pending,
+    },
     /// Post `body` to `url` signed with `signature`, then [`Pending::finish`].
-    Webhook { url: String, body: Value, signature: Option<String>, pending: Pending },
+    Webhook {
+        url: String,
+        body: Value,
+        signature: Option<String>,
+        pending: Pending,
+    },
 }
 
 /// The result of a step: what to store, print and queue.
@@ -509,7 +590,13 @@ impl Pending {
             delivery: None,
         });
         let next = advance(&mut self.run, self.step, self.next_after, now);
-        StepResult { run: self.run, contact: None, effect: self.effect, next, starts: Vec::new() }
+        StepResult {
+            run: self.run,
+            contact: None,
+            effect: self.effect,
+            next,
+            starts: Vec::new(),
+        }
     }
 
     /// The run as it was before the intent was recorded: for a retryable failure
@@ -523,7 +610,11 @@ impl Pending {
 /// Moves the run past `step`: the next step's due time, or the run completed.
 fn advance(run: &mut Run, step: usize, next_after: Option<chrono::Duration>, now: Time) -> Option<StepDue> {
     match next_after {
-        Some(after) => Some(StepDue { run: run.id.clone(), step: step + 1, due: now + after }),
+        Some(after) => Some(StepDue {
+            run: run.id.clone(),
+            step: step + 1,
+            due: now + after,
+        }),
         None => {
             run.status = RunStatus::Completed;
             None
@@ -565,8 +656,18 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
         // Recorded as being sent, never recorded as sent: it may have gone out, so it never goes again.
         Some(StepStatus::Sending) => {
             effect.error = Some(codes::SEND_UNCONFIRMED.to_string());
-            let pending = Pending { run, step, effect, next_after };
-            return Execution::Finished(Box::new(pending.finish(IoOutcome::Failed { code: codes::SEND_UNCONFIRMED.into() }, now)));
+            let pending = Pending {
+                run,
+                step,
+                effect,
+                next_after,
+            };
+            return Execution::Finished(Box::new(pending.finish(
+                IoOutcome::Failed {
+                    code: codes::SEND_UNCONFIRMED.into(),
+                },
+                now,
+            )));
         }
         Some(_) => return Execution::Ignore,
     }
@@ -579,10 +680,18 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
         None
     };
     if let Some(reason) = cancelled {
-        run.status = RunStatus::Cancelled { reason: reason.to_string() };
+        run.status = RunStatus::Cancelled {
+            reason: reason.to_string(),
+        };
         run.record(record(step, action, StepStatus::Skipped, now, Some(reason)));
         effect.error = Some(reason.to_string());
-        return Execution::Finished(Box::new(StepResult { run, contact: None, effect, next: None, starts: Vec::new() }));
+        return Execution::Finished(Box::new(StepResult {
+            run,
+            contact: None,
+            effect,
+            next: None,
+            starts: Vec::new(),
+        }));
     }
 
     let finished = |mut run: Run, contact: Option<Contact>, mut effect: Effect, outcome: Result<(), &str>, starts| {
@@ -594,16 +703,32 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
         effect.error = error.map(str::to_string);
         run.record(record(step, action, status, now, error));
         let next = advance(&mut run, step, next_after, now);
-        Execution::Finished(Box::new(StepResult { run, contact, effect, next, starts }))
+        Execution::Finished(Box::new(StepResult {
+            run,
+            contact,
+            effect,
+            next,
+            starts,
+        }))
     };
 
     match action {
         Action::SendTemplate { .. } | Action::SendText { .. } | Action::SendButtons { .. } => {
             match build_message(workspace, action, &contact, now) {
                 Ok(request) => {
-                    effect.detail = Detail::Request { request: request.clone() };
+                    effect.detail = Detail::Request {
+                        request: request.clone(),
+                    };
                     run.record(record(step, action, StepStatus::Sending, now, None));
-                    Execution::Send { request, pending: Pending { run, step, effect, next_after } }
+                    Execution::Send {
+                        request,
+                        pending: Pending {
+                            run,
+                            step,
+                            effect,
+                            next_after,
+                        },
+                    }
                 }
                 Err(code) => finished(run, None, effect, Err(code), Vec::new()),
             }
@@ -624,7 +749,9 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
                 Join::Blocked => finished(run, None, effect, Err(codes::CONTACT_BLOCKED), Vec::new()),
                 Join::AlreadyMember => finished(run, None, effect, Ok(()), Vec::new()),
                 Join::Joined => {
-                    let cause = RunCause::List { by_run: Some(run.id.clone()) };
+                    let cause = RunCause::List {
+                        by_run: Some(run.id.clone()),
+                    };
                     let cause_key = format!("{}:{step}", run.id);
                     match start_list_runs(list_automations, &contact, cause, &cause_key, run.depth + 1, now) {
                         Ok(starts) => finished(run, Some(contact), effect, Ok(()), starts),
@@ -639,10 +766,17 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
             effect.detail = Detail::List { list: list.clone() };
             finished(run, Some(contact), effect, Ok(()), Vec::new())
         }
-        Action::SetField { field, value: Some(value), .. } => match render(value, &contact) {
+        Action::SetField {
+            field,
+            value: Some(value),
+            ..
+        } => match render(value, &contact) {
             Ok(value) => {
                 contact.fields.insert(field.clone(), value.clone());
-                effect.detail = Detail::Field { field: field.clone(), value };
+                effect.detail = Detail::Field {
+                    field: field.clone(),
+                    value,
+                };
                 finished(run, Some(contact), effect, Ok(()), Vec::new())
             }
             Err(code) => finished(run, None, effect, Err(code), Vec::new()),
@@ -655,7 +789,10 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
                 automation: run.automation.clone(),
                 step,
             });
-            effect.detail = Detail::Capture { field: field.clone(), from: SetFieldSource::NextReply };
+            effect.detail = Detail::Capture {
+                field: field.clone(),
+                from: SetFieldSource::NextReply,
+            };
             finished(run, Some(contact), effect, Ok(()), Vec::new())
         }
         Action::BlockContact {} => {
@@ -671,7 +808,9 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
         }
         Action::AssignOperator { operator } => {
             contact.operator = Some(operator.clone());
-            effect.detail = Detail::Operator { operator: Some(operator.clone()) };
+            effect.detail = Detail::Operator {
+                operator: Some(operator.clone()),
+            };
             finished(run, Some(contact), effect, Ok(()), Vec::new())
         }
         Action::UnassignOperator {} => {
@@ -686,17 +825,24 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
             };
             match body {
                 Ok(body) => {
-                    effect.detail = Detail::Webhook { url: url.clone(), body: body.clone() };
-                    let signature = workspace
-                        .webhook_secret
-                        .as_ref()
-                        .map(|secret| crate::outbound::signature(secret.expose().as_bytes(), body.to_string().as_bytes()));
+                    effect.detail = Detail::Webhook {
+                        url: url.clone(),
+                        body: body.clone(),
+                    };
+                    let signature = workspace.webhook_secret.as_ref().map(|secret| {
+                        crate::outbound::signature(secret.expose().as_bytes(), body.to_string().as_bytes())
+                    });
                     run.record(record(step, action, StepStatus::Sending, now, None));
                     Execution::Webhook {
                         url: url.clone(),
                         body,
                         signature,
-                        pending: Pending { run, step, effect, next_after },
+                        pending: Pending {
+                            run,
+                            step,
+                            effect,
+                            next_after,
+                        },
                     }
                 }
                 Err(code) => finished(run, None, effect, Err(code), Vec::new()),
@@ -727,7 +873,12 @@ fn render_json(value: &Value, contact: &Contact) -> Result<Value, &'static str> 
             let text = Interpolated::parse(s).map_err(|_| codes::MISSING_VARIABLE)?;
             Value::String(render(&text, contact)?)
         }
-        Value::Array(items) => Value::Array(items.iter().map(|v| render_json(v, contact)).collect::<Result<_, _>>()?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| render_json(v, contact))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| Ok((k.clone(), render_json(v, contact)?)))
@@ -738,7 +889,13 @@ fn render_json(value: &Value, contact: &Contact) -> Result<Value, &'static str> 
 }
 
 /// The body `send_webhook` posts when the automation gives none.
-fn default_webhook_body(workspace_id: &str, automation: &Automation, run: &Run, step: usize, contact: &Contact) -> Value {
+fn default_webhook_body(
+    workspace_id: &str,
+    automation: &Automation,
+    run: &Run,
+    step: usize,
+    contact: &Contact,
+) -> Value {
     serde_json::json!({
         "workspace": workspace_id,
         "automation": { "id": automation.id(), "name": automation.name, "version": automation.version },
@@ -754,7 +911,11 @@ fn build_message(workspace: &Workspace, action: &Action, contact: &Contact, now:
         return Err(codes::CONTACT_BLOCKED);
     }
     match action {
-        Action::SendTemplate { template, language, params } => {
+        Action::SendTemplate {
+            template,
+            language,
+            params,
+        } => {
             let known = workspace
                 .template(template, language)
                 .filter(|t| t.status == TemplateStatus::Approved)
@@ -762,7 +923,10 @@ fn build_message(workspace: &Workspace, action: &Action, contact: &Contact, now:
             if known.placeholder_count() != params.len() {
                 return Err(codes::TEMPLATE_PARAMS_MISMATCH);
             }
-            let params = params.iter().map(|p| render(p, contact)).collect::<Result<Vec<_>, _>>()?;
+            let params = params
+                .iter()
+                .map(|p| render(p, contact))
+                .collect::<Result<Vec<_>, _>>()?;
             Ok(graph::template(contact, template.as_str(), language.as_str(), &params))
         }
         Action::SendText { text } => {

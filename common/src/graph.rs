@@ -30,7 +30,10 @@ pub fn template(contact: &Contact, name: &str, language: &str, params: &[String]
 
 /// A free-form text message (customer service window only).
 pub fn text(contact: &Contact, body: &str) -> Value {
-    addressed(contact, json!({ "type": "text", "text": { "preview_url": false, "body": body } }))
+    addressed(
+        contact,
+        json!({ "type": "text", "text": { "preview_url": false, "body": body } }),
+    )
 }
 
 /// An interactive reply-buttons message (customer service window only).
@@ -78,7 +81,17 @@ mod tests {
     #[test]
     fn reply_buttons_carry_their_ids_and_titles() {
         let contact = Contact::new(&ContactKey::Phone(WaId::parse("393331234567").unwrap()));
-        let body = buttons(&contact, "Scegli", &[Button { id: "1.1.1".into(), title: "Sì".into() }]);
-        assert_eq!(body["interactive"]["action"]["buttons"][0], json!({ "type": "reply", "reply": { "id": "1.1.1", "title": "Sì" } }));
+        let body = buttons(
+            &contact,
+            "Scegli",
+            &[Button {
+                id: "1.1.1".into(),
+                title: "Sì".into(),
+            }],
+        );
+        assert_eq!(
+            body["interactive"]["action"]["buttons"][0],
+            json!({ "type": "reply", "reply": { "id": "1.1.1", "title": "Sì" } })
+        );
     }
 }

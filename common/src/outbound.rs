@@ -27,7 +27,11 @@ pub fn check_webhook_url(raw: &str, mode: Mode) -> Result<url::Url, String> {
     match url.scheme() {
         "https" => {}
         "http" if loopback && mode == Mode::Local => {}
-        "http" => return Err(format!("`{raw}` must use https (http is allowed only to loopback in local mode)")),
+        "http" => {
+            return Err(format!(
+                "`{raw}` must use https (http is allowed only to loopback in local mode)"
+            ));
+        }
         other => return Err(format!("`{raw}` uses {other}: webhooks are https")),
     }
     if mode == Mode::Production {

@@ -84,7 +84,10 @@ pub trait Store: Send + Sync {
         list: &ListName,
     ) -> impl Future<Output = Result<Vec<Arc<Automation>>, StoreError>> + Send;
     /// The enabled `date` automations.
-    fn date_automations(&self, ws: &WorkspaceId) -> impl Future<Output = Result<Vec<Arc<Automation>>, StoreError>> + Send;
+    fn date_automations(
+        &self,
+        ws: &WorkspaceId,
+    ) -> impl Future<Output = Result<Vec<Arc<Automation>>, StoreError>> + Send;
     /// The current version of an automation (`None` when deleted or unknown).
     fn automation(
         &self,
@@ -127,7 +130,12 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Contact>, StoreError>> + Send;
 
     /// Claims an inbound message id: `true` the first time, `false` for every redelivery.
-    fn claim_message(&self, ws: &WorkspaceId, wamid: &Wamid, now: Time) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn claim_message(
+        &self,
+        ws: &WorkspaceId,
+        wamid: &Wamid,
+        now: Time,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Gives a claim back when processing failed before any effect, so a retry is not a duplicate.
     fn release_message(&self, ws: &WorkspaceId, wamid: &Wamid) -> impl Future<Output = Result<(), StoreError>> + Send;
 

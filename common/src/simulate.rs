@@ -3,11 +3,11 @@
 //! anything runs, then walks time forward: events, due steps and date triggers
 //! in time order, printing one line per effect.
 
+use crate::domain::automation::Trigger;
 use crate::domain::ids::{AutomationId, ListName, Tag, WorkspaceId};
+use crate::domain::ids::{FieldKey, Operator};
 use crate::domain::phone::ContactKey;
 use crate::domain::workspace::{WhatsAppAccount, Workspace};
-use crate::domain::automation::Trigger;
-use crate::domain::ids::{FieldKey, Operator};
 use crate::engine::{ContactPatch, Effect};
 use crate::memory::{MemoryPoster, MemorySender, MemoryStepQueue, MemoryStore};
 use crate::stages::matcher::{IntegrationCall, integration_authorized};
@@ -48,10 +48,24 @@ struct Event {
 #[derive(Debug, Clone)]
 enum EventKind {
     WhatsApp(Vec<InboundEvent>),
-    Integration { automation: AutomationId, call: IntegrationCall, raw: Vec<u8>, contact: ContactKey },
-    ListAdd { list: ListName, contact: ContactKey },
-    ListRemove { list: ListName, contact: ContactKey },
-    Contact { contact: ContactKey, patch: ContactPatch },
+    Integration {
+        automation: AutomationId,
+        call: IntegrationCall,
+        raw: Vec<u8>,
+        contact: ContactKey,
+    },
+    ListAdd {
+        list: ListName,
+        contact: ContactKey,
+    },
+    ListRemove {
+        list: ListName,
+        contact: ContactKey,
+    },
+    Contact {
+        contact: ContactKey,
+        patch: ContactPatch,
+    },
 }
 
 #[derive(Deserialize)]
@@ -179,8 +193,14 @@ impl Simulation {
                     }
                 }
             }
-            let sending = numbers.first().cloned().unwrap_or_else(|| SIMULATED_WORKSPACE.to_string());
-            workspace.whatsapp = Some(WhatsAppAccount { phone_number_id: sending, access_token: None });
+            let sending = numbers
+                .first()
+                .cloned()
+                .unwrap_or_else(|| SIMULATED_WORKSPACE.to_string());
+            workspace.whatsapp = Some(WhatsAppAccount {
+                phone_number_id: sending,
+                access_token: None,
+            });
         }
 
         let ws = WorkspaceId::parse(SIMULATED_WORKSPACE).expect("a valid id");
@@ -190,11 +210,13 @@ impl Simulation {
             store.route_number(&number, &ws);
         }
         for automation in catalog.all() {
-            store.with_catalog(&ws, |c| c.create((*automation).clone())).expect("a checked catalog has no conflicts");
+            store
+                .with_catalog(&ws, |c| c.create((*automation).clone()))
+                .expect("a checked catalog has no conflicts");
         }
-        let until = inputs.until.unwrap_or_else(|| {
-            events.last().map_or_else(chrono::Utc::now, |e| e.at) + DEFAULT_TAIL
-        });
+        let until = inputs
+            .until
+            .unwrap_or_else(|| events.last().map_or_else(chrono::Utc::now, |e| e.at) + DEFAULT_TAIL);
         let deps = Deps {
             store,
             steps: MemoryStepQueue::new(),
@@ -202,32 +224,52 @@ impl Simulation {
             poster: MemoryPoster::default(),
             default_access_token: Some("simulated".into()),
         };
-        Ok(Self { deps, ws, events, until })
+        Ok(Self {
+            deps,
+            ws,
+            events,
+            until,
+        })
     }
 
     /// Runs the clock to `until`, handing each line to `out` in time order.
     pub async fn run(self, mut out: impl FnMut(&Line)) -> Result<Summary, SimError> {
-        let Self { deps, ws, events, until } = self;
-        let mut summary = Summary { events: events.len(), ..Summary::default() };
+        let Self {
+            deps,
+            ws,
+            events,
+            until,
+        } = self;
+        let mut summary = Summary {
+            events: events.len(),
+            ..Summary::default()
+        };
         let mut emit = |line: Line, summary: &mut Summary| {
             summary.lines += 1;
             out(&line);
         };
         let mut events = events.into_iter().peekable();
+        // The virtual clock never goes back: a date that came due in the past (a field
+        // set later the same day) fires at the current instant.
+        let mut clock = events.peek().map(|e| e.at);
         loop {
             let next_event = events.peek().map(|e| e.at);
             let next_step = deps.steps.next_due();
             let next_date = deps.store.next_date_due();
-            let Some(now) = [next_event, next_step, next_date].into_iter().flatten().min() else { break };
+            let Some(earliest) = [next_event, next_step, next_date].into_iter().flatten().min() else {
+                break;
+            };
+            let now = clock.map_or(earliest, |c| c.max(earliest));
+            clock = Some(now);
             if now > until {
                 break;
             }
             // At one instant: the clock first, then steps already queued, then the next event.
-            if next_date == Some(now) {
+            if next_date.is_some_and(|d| d <= now) {
                 deps.run_clock_once(now).await?;
                 continue;
             }
-            if next_step == Some(now) {
+            if next_step.is_some_and(|s| s <= now) {
                 let message = deps.steps.pop_due(now).expect("a step is due now");
                 summary.steps += 1;
                 for effect in deps.handle_step(&message, now).await?.effects {
@@ -254,7 +296,12 @@ async fn apply(deps: &MemoryDeps, ws: &WorkspaceId, event: Event) -> Result<Vec<
             }
             return Ok(lines);
         }
-        EventKind::Integration { automation, call, raw, contact } => {
+        EventKind::Integration {
+            automation,
+            call,
+            raw,
+            contact,
+        } => {
             let secret = deps.integration_secret(ws, &automation).await?;
             if !integration_authorized(secret.as_deref(), &call, &raw, None) {
                 return Ok(vec![Line::Rejected(Rejection {
@@ -268,10 +315,12 @@ async fn apply(deps: &MemoryDeps, ws: &WorkspaceId, event: Event) -> Result<Vec<
                 })]);
             }
             let request_id = format!("line-{}", event.line);
-            deps.handle_integration(ws, &automation, &call, &request_id, now).await?
+            deps.handle_integration(ws, &automation, &call, &request_id, now)
+                .await?
         }
         EventKind::ListAdd { list, contact } => {
-            deps.handle_list_add(ws, &list, &contact, &format!("line-{}", event.line), now).await?
+            deps.handle_list_add(ws, &list, &contact, &format!("line-{}", event.line), now)
+                .await?
         }
         EventKind::ListRemove { list, contact } => deps.handle_list_remove(ws, &list, &contact).await?,
         EventKind::Contact { contact, patch } => deps.handle_contact_upsert(ws, &contact, &patch, now).await?,
@@ -295,7 +344,11 @@ fn read_events(file: &str, text: &str, catalog: &crate::catalog::Catalog) -> Res
     let mut events: Vec<Event> = Vec::new();
     for (i, raw_line) in text.lines().enumerate() {
         let line = i + 1;
-        let fail = |message: String| SimError::Event { file: file.to_string(), line, message };
+        let fail = |message: String| SimError::Event {
+            file: file.to_string(),
+            line,
+            message,
+        };
         if raw_line.trim().is_empty() || raw_line.trim_start().starts_with("//") {
             continue;
         }
@@ -303,10 +356,15 @@ fn read_events(file: &str, text: &str, catalog: &crate::catalog::Catalog) -> Res
             let de = &mut serde_json::Deserializer::from_str(raw_line);
             serde_path_to_error::deserialize(de).map_err(|e| {
                 let path = e.path().to_string();
-                fail(if path == "." { e.inner().to_string() } else { format!("{path}: {}", e.inner()) })
+                fail(if path == "." {
+                    e.inner().to_string()
+                } else {
+                    format!("{path}: {}", e.inner())
+                })
             })?
         };
-        let at = parse_rfc3339(&raw.at).map_err(|e| fail(format!("at: `{}` is not an RFC 3339 timestamp: {e}", raw.at)))?;
+        let at =
+            parse_rfc3339(&raw.at).map_err(|e| fail(format!("at: `{}` is not an RFC 3339 timestamp: {e}", raw.at)))?;
         if let Some(previous) = events.last().filter(|p| p.at > at) {
             return Err(fail(format!(
                 "events must be in time order: {} is before the previous event's {} (line {})",
@@ -315,34 +373,69 @@ fn read_events(file: &str, text: &str, catalog: &crate::catalog::Catalog) -> Res
                 previous.line
             )));
         }
-        let given = [raw.whatsapp.is_some(), raw.integration.is_some(), raw.list_add.is_some(), raw.list_remove.is_some(), raw.contact.is_some()];
+        let given = [
+            raw.whatsapp.is_some(),
+            raw.integration.is_some(),
+            raw.list_add.is_some(),
+            raw.list_remove.is_some(),
+            raw.contact.is_some(),
+        ];
         if given.iter().filter(|g| **g).count() != 1 {
-            return Err(fail("each event needs exactly one of whatsapp, integration, list_add, list_remove, contact".into()));
+            return Err(fail(
+                "each event needs exactly one of whatsapp, integration, list_add, list_remove, contact".into(),
+            ));
         }
         let kind = if let Some(body) = raw.whatsapp {
             let parsed = parse_webhook(body.to_string().as_bytes()).map_err(|e| fail(format!("whatsapp: {e}")))?;
             EventKind::WhatsApp(parsed)
         } else if let Some(integration) = raw.integration {
-            let id = AutomationId::parse(integration.automation.as_str()).map_err(|e| fail(format!("integration.automation: {e}")))?;
+            let id = AutomationId::parse(integration.automation.as_str())
+                .map_err(|e| fail(format!("integration.automation: {e}")))?;
             match catalog.current(&id).map(|a| a.trigger.kind()) {
                 Some("integration") => {}
-                Some(other) => return Err(fail(format!("integration.automation: automation `{id}` has a {other} trigger, not integration"))),
-                None => return Err(fail(format!("integration.automation: no automation `{id}` in the automations file"))),
+                Some(other) => {
+                    return Err(fail(format!(
+                        "integration.automation: automation `{id}` has a {other} trigger, not integration"
+                    )));
+                }
+                None => {
+                    return Err(fail(format!(
+                        "integration.automation: no automation `{id}` in the automations file"
+                    )));
+                }
             }
             let raw_body = integration.body.to_string().into_bytes();
             let call: IntegrationCall =
                 serde_json::from_value(integration.body).map_err(|e| fail(format!("integration.body: {e}")))?;
-            let (phone, _) = call.to_patch().map_err(|(path, message)| fail(format!("integration.body.{path}: {message}")))?;
-            EventKind::Integration { automation: id, call, raw: raw_body, contact: ContactKey::Phone(phone) }
+            let (phone, _) = call
+                .to_patch()
+                .map_err(|(path, message)| fail(format!("integration.body.{path}: {message}")))?;
+            EventKind::Integration {
+                automation: id,
+                call,
+                raw: raw_body,
+                contact: ContactKey::Phone(phone),
+            }
         } else if let Some(list) = raw.list_add {
-            EventKind::ListAdd { list: list.list, contact: list.phone }
+            EventKind::ListAdd {
+                list: list.list,
+                contact: list.phone,
+            }
         } else if let Some(list) = raw.list_remove {
-            EventKind::ListRemove { list: list.list, contact: list.phone }
+            EventKind::ListRemove {
+                list: list.list,
+                contact: list.phone,
+            }
         } else {
             let contact = raw.contact.expect("exactly one kind is present");
             EventKind::Contact {
                 contact: contact.phone,
-                patch: ContactPatch { name: contact.name, fields: contact.fields, tags: contact.tags, operator: contact.operator },
+                patch: ContactPatch {
+                    name: contact.name,
+                    fields: contact.fields,
+                    tags: contact.tags,
+                    operator: contact.operator,
+                },
             }
         };
         events.push(Event { line, at, kind });

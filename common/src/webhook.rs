@@ -1,35 +1,1516 @@
-//! TEMPORARY interface copy while the real parser is written (replaced by the helper's module).
-use crate::domain::ids::Wamid;
-use crate::domain::phone::{Bsuid, WaId};
-use crate::time::Time;
+//! Meta's WhatsApp Cloud API webhooks: the POST body of the `messages` field,
+//! read into [`InboundEvent`]s.
+//!
+//! A body looks like this (fields Avvio does not read left out):
+//!
+//! ```json
+//! {
+//!   "object": "whatsapp_business_account",
+//!   "entry": [{
+//!     "id": "102290129340398",
+//!     "changes": [{
+//!       "field": "messages",
+//!       "value": {
+//!         "metadata": { "phone_number_id": "106540352242922" },
+//!         "contacts": [{ "profile": { "name": "Giulia Rossi", "username": "@giulia.rossi" },
+//!                        "wa_id": "393331234567", "user_id": "IT.13491208655302741918" }],
+//!         "messages": [{ "from": "393331234567", "from_user_id": "IT.13491208655302741918",
+//!                        "id": "wamid.HBgM…", "timestamp": "1778751012",
+//!                        "type": "text", "text": { "body": "INFO" } }],
+//!         "statuses": [{ "id": "wamid.HBgM…", "status": "delivered", "timestamp": "1778751387",
+//!                        "recipient_id": "393331234567", "recipient_user_id": "IT.13491208655302741918" }]
+//!       }
+//!     }]
+//!   }]
+//! }
+//! ```
+//!
+//! One body may hold several entries, changes, messages and statuses: every one
+//! becomes an event, in body order (within one change, its messages before its
+//! statuses). Changes of any other `field` are skipped.
+//!
+//! # Who sent it
+//!
+//! Since 2026 Meta also sends each user's business-scoped user id (BSUID):
+//! `contacts[].user_id`, `messages[].from_user_id` and `statuses[].recipient_user_id`.
+//! For a user who adopted a WhatsApp username the phone may be left out
+//! (`contacts[].wa_id`, `messages[].from`, `statuses[].recipient_id`), and the
+//! username comes in `contacts[].profile.username`. A message's [`Sender`] joins
+//! the message's own ids with its `contacts[]` entry; an event must end up with
+//! a phone or a BSUID, or the body is refused.
+//!
+//! # Tolerance
+//!
+//! Meta adds fields over time, so unknown fields are ignored, unknown message
+//! types become [`MessageContent::Other`] and unknown statuses
+//! [`DeliveryStatus::Other`]. Beyond Meta's reference the parser also accepts a
+//! `timestamp` sent as a JSON number, a BSUID found in a phone field (`from`,
+//! `wa_id`, `recipient_id`), and a username at `contacts[].username`, where some
+//! providers document it.
+//!
+//! # Errors
+//!
+//! A [`WebhookError`] names the place it found wrong, written the way the body
+//! nests: `entry[0].changes[0].value.messages[1]`.
 
-pub fn parse_webhook(_body: &[u8]) -> Result<Vec<InboundEvent>, WebhookError> {
-    Err(WebhookError::Malformed("parser not yet written".into()))
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, Error as _};
+use serde_json::Value;
+
+use crate::domain::ids::{IdError, Wamid};
+use crate::domain::phone::{Bsuid, ContactKey, IdentityError, WaId};
+use crate::time::{Time, from_unix_seconds};
+
+/// The `object` of every WhatsApp Business Account webhook.
+const WHATSAPP_BUSINESS_ACCOUNT: &str = "whatsapp_business_account";
+
+/// The change `field` that carries messages and statuses.
+const MESSAGES_FIELD: &str = "messages";
+
+/// One thing a webhook reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundEvent {
+    /// A user wrote to one of the business's numbers.
+    Message(InboundMessage),
+    /// A message the business sent was sent, delivered, read or failed.
+    Status(StatusUpdate),
 }
+
+/// A message a WhatsApp user sent to the business.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InboundEvent { Message(InboundMessage), Status(StatusUpdate) }
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InboundMessage { pub phone_number_id: String, pub wamid: Wamid, pub sender: Sender, pub timestamp: Time, pub content: MessageContent }
+pub struct InboundMessage {
+    /// The business number that received it (`value.metadata.phone_number_id`).
+    pub phone_number_id: String,
+    /// WhatsApp's id of the message, the key that makes redelivered webhooks harmless.
+    pub wamid: Wamid,
+    /// Who wrote.
+    pub sender: Sender,
+    /// When WhatsApp received the message.
+    pub timestamp: Time,
+    /// What the message says.
+    pub content: MessageContent,
+}
+
+/// Who sent a message. A parsed message's sender has a `phone`, a `bsuid`, or both.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Sender { pub phone: Option<WaId>, pub bsuid: Option<Bsuid>, pub name: Option<String>, pub username: Option<String> }
+pub struct Sender {
+    /// The phone (`from`, else the contact's `wa_id`); absent for username users Meta hides it for.
+    pub phone: Option<WaId>,
+    /// The business-scoped user id (`from_user_id`, else the contact's `user_id`).
+    pub bsuid: Option<Bsuid>,
+    /// The WhatsApp profile name (`contacts[].profile.name`).
+    pub name: Option<String>,
+    /// The WhatsApp username (`contacts[].profile.username`), for users who adopted one.
+    pub username: Option<String>,
+}
+
+/// The content of an inbound message, by Meta's message `type`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessageContent {
+    /// `text`: a typed message.
     Text { body: String },
+    /// `button`: a tap on a template's quick-reply button.
     Button { text: String, payload: Option<String> },
+    /// `interactive` with `button_reply`: a tap on a reply button of an interactive message.
     ButtonReply { id: String, title: String },
-    ListReply { id: String, title: String, description: Option<String> },
+    /// `interactive` with `list_reply`: a row picked from a list message.
+    ListReply {
+        id: String,
+        title: String,
+        description: Option<String>,
+    },
+    /// `image`, `video`, `audio`, `document` or `sticker`; `kind` is the type.
     Media { kind: String, caption: Option<String> },
+    /// Any other type (`location`, `contacts`, `reaction`, `order`, `system`,
+    /// `unsupported`, …), and interactive replies other than buttons and lists.
     Other { kind: String },
 }
+
 impl MessageContent {
-    pub fn phrase_candidates(&self) -> Vec<&str> { match self { Self::Text { body } => vec![body], _ => vec![] } }
-    pub fn capture_value(&self) -> String { String::new() }
+    /// Texts a trigger phrase is compared with, in priority order: the text
+    /// body; a button's text, then its payload; an interactive reply's title,
+    /// then its id. Media and other messages have none.
+    pub fn phrase_candidates(&self) -> Vec<&str> {
+        match self {
+            Self::Text { body } => vec![body.as_str()],
+            Self::Button { text, payload } => std::iter::once(text.as_str()).chain(payload.as_deref()).collect(),
+            Self::ButtonReply { id, title } | Self::ListReply { id, title, .. } => vec![title.as_str(), id.as_str()],
+            Self::Media { .. } | Self::Other { .. } => Vec::new(),
+        }
+    }
+
+    /// What a `next_reply` capture saves: the text, the button or reply title,
+    /// the media caption; otherwise the type in angle brackets (`<image>`,
+    /// `<location>`).
+    pub fn capture_value(&self) -> String {
+        match self {
+            Self::Text { body } => body.clone(),
+            Self::Button { text, .. } => text.clone(),
+            Self::ButtonReply { title, .. } | Self::ListReply { title, .. } => title.clone(),
+            Self::Media { kind, caption } => caption.clone().unwrap_or_else(|| format!("<{kind}>")),
+            Self::Other { kind } => format!("<{kind}>"),
+        }
+    }
+
+    /// The message type as Meta names it: `text`, `button`, `interactive`, `image`, …
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::Text { .. } => "text",
+            Self::Button { .. } => "button",
+            Self::ButtonReply { .. } | Self::ListReply { .. } => "interactive",
+            Self::Media { kind, .. } | Self::Other { kind } => kind,
+        }
+    }
 }
+
+/// What happened to a message the business sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusUpdate { pub phone_number_id: String, pub wamid: Wamid, pub status: DeliveryStatus, pub timestamp: Time, pub recipient_phone: Option<WaId>, pub recipient_bsuid: Option<Bsuid>, pub errors: Vec<StatusError> }
+pub struct StatusUpdate {
+    /// The business number that sent the message (`value.metadata.phone_number_id`).
+    pub phone_number_id: String,
+    /// The id of the message the business sent.
+    pub wamid: Wamid,
+    /// What happened to it.
+    pub status: DeliveryStatus,
+    /// When it happened.
+    pub timestamp: Time,
+    /// The recipient's phone (`recipient_id`, else the contact's `wa_id`).
+    pub recipient_phone: Option<WaId>,
+    /// The recipient's BSUID (`recipient_user_id`, else the contact's `user_id`).
+    pub recipient_bsuid: Option<Bsuid>,
+    /// Why a `failed` message failed, as Meta reports it.
+    pub errors: Vec<StatusError>,
+}
+
+/// A status's `status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeliveryStatus { Sent, Delivered, Read, Failed, Other(String) }
+pub enum DeliveryStatus {
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+    /// Any other value, kept as sent (e.g. `played` for voice messages).
+    Other(String),
+}
+
+impl DeliveryStatus {
+    fn from_meta(status: String) -> Self {
+        match status.as_str() {
+            "sent" => Self::Sent,
+            "delivered" => Self::Delivered,
+            "read" => Self::Read,
+            "failed" => Self::Failed,
+            _ => Self::Other(status),
+        }
+    }
+}
+
+/// One of a status's `errors[]`, e.g. code 131047, "Re-engagement message".
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusError { pub code: i64, pub title: String }
+pub struct StatusError {
+    pub code: i64,
+    pub title: String,
+}
+
+/// Why a webhook body was refused. Each variant with a `path` names the value
+/// at fault, e.g. `entry[0].changes[0].value.messages[1]`. The underlying
+/// serde or id error is part of the message, so it is not repeated as `source()`.
 #[derive(Debug, thiserror::Error)]
-pub enum WebhookError { #[error("{0}")] Malformed(String) }
+pub enum WebhookError {
+    /// The body is not JSON.
+    #[error("webhook body is not valid JSON: {0}")]
+    InvalidJson(serde_json::Error),
+    /// The body is JSON, but a value Avvio needs is missing or of the wrong type.
+    #[error("malformed webhook JSON at {path}: {reason}")]
+    Malformed { path: String, reason: serde_json::Error },
+    /// The body is not a WhatsApp webhook (Messenger sends `page`, Instagram `instagram`).
+    #[error("not a WhatsApp Business Account webhook: `object` is {object:?}, expected `whatsapp_business_account`")]
+    NotWhatsApp { object: String },
+    /// A message gives neither a phone nor a BSUID for its sender.
+    #[error("message at {path} has no sender id: neither `from` nor `from_user_id` gives a phone or BSUID")]
+    MissingSender { path: String },
+    /// A status gives neither a phone nor a BSUID for its recipient.
+    #[error(
+        "status at {path} has no recipient id: neither `recipient_id` nor `recipient_user_id` gives a phone or BSUID"
+    )]
+    MissingRecipient { path: String },
+    /// A `timestamp` is not Unix seconds.
+    #[error("bad timestamp at {path}: {raw} is not Unix seconds")]
+    BadTimestamp { path: String, raw: String },
+    /// A message or status `id` is not a usable message id.
+    #[error("invalid message id at {path}: {reason}")]
+    InvalidWamid { path: String, reason: IdError },
+    /// A phone or BSUID field holds something that is neither.
+    #[error("invalid user id at {path}: {reason}")]
+    InvalidUserId { path: String, reason: IdentityError },
+}
+
+/// Reads a webhook POST body into its events, in body order.
+///
+/// # Errors
+///
+/// Refuses the whole body, naming the place at fault, when it is not JSON, is
+/// not a WhatsApp Business Account webhook, or holds a message or status that
+/// lacks an id, a usable timestamp, or any id of its user.
+///
+/// # Examples
+///
+/// ```
+/// use avvio_common::webhook::{InboundEvent, MessageContent, parse_webhook};
+///
+/// let body = br#"{"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{
+///     "field": "messages",
+///     "value": {
+///         "metadata": {"display_phone_number": "393401122334", "phone_number_id": "106540352242922"},
+///         "contacts": [{"profile": {"name": "Giulia Rossi"}, "wa_id": "393331234567"}],
+///         "messages": [{"from": "393331234567", "id": "wamid.HBgMMzkzMzMxMjM0NTY3FQIAEhgUM0VCMEQA",
+///                       "timestamp": "1778751012", "type": "text", "text": {"body": "INFO"}}]
+///     }
+/// }]}]}"#;
+/// let events = parse_webhook(body)?;
+/// let [InboundEvent::Message(message)] = events.as_slice() else { panic!("one message expected") };
+/// assert_eq!(message.content, MessageContent::Text { body: "INFO".into() });
+/// assert_eq!(message.sender.name.as_deref(), Some("Giulia Rossi"));
+/// # Ok::<(), avvio_common::webhook::WebhookError>(())
+/// ```
+pub fn parse_webhook(body: &[u8]) -> Result<Vec<InboundEvent>, WebhookError> {
+    let root: Value = serde_json::from_slice(body).map_err(WebhookError::InvalidJson)?;
+    let top = Path::default();
+    let envelope: RawEnvelope = decode(root, &top)?;
+    if envelope.object != WHATSAPP_BUSINESS_ACCOUNT {
+        return Err(WebhookError::NotWhatsApp {
+            object: envelope.object,
+        });
+    }
+    let entries = envelope.entry.ok_or_else(|| missing_field("entry", &top))?;
+    let entries: Vec<Value> = decode(entries, &top.field("entry"))?;
+    let mut events = Vec::new();
+    for (i, entry) in entries.into_iter().enumerate() {
+        let entry_path = top.item("entry", i);
+        let entry: RawEntry = decode(entry, &entry_path)?;
+        for (j, change) in entry.changes.into_iter().enumerate() {
+            let change_path = entry_path.item("changes", j);
+            let change: RawChange = decode(change, &change_path)?;
+            if change.field != MESSAGES_FIELD {
+                continue;
+            }
+            let value = change.value.ok_or_else(|| missing_field("value", &change_path))?;
+            read_value(value, &change_path.field("value"), &mut events)?;
+        }
+    }
+    Ok(events)
+}
+
+/// Reads one `messages` change's `value`, appending its messages, then its statuses.
+fn read_value(value: Value, path: &Path, events: &mut Vec<InboundEvent>) -> Result<(), WebhookError> {
+    let value: RawValue = decode(value, path)?;
+    let phone_number_id = value.metadata.phone_number_id;
+    let contacts = value
+        .contacts
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(k, contact)| Contact::read(contact, &path.item("contacts", k)))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (k, message) in value.messages.unwrap_or_default().into_iter().enumerate() {
+        let message = read_message(message, &path.item("messages", k), &phone_number_id, &contacts)?;
+        events.push(InboundEvent::Message(message));
+    }
+    for (k, status) in value.statuses.unwrap_or_default().into_iter().enumerate() {
+        let status = read_status(status, &path.item("statuses", k), &phone_number_id, &contacts)?;
+        events.push(InboundEvent::Status(status));
+    }
+    Ok(())
+}
+
+fn read_message(
+    value: Value,
+    path: &Path,
+    phone_number_id: &str,
+    contacts: &[Contact],
+) -> Result<InboundMessage, WebhookError> {
+    let raw: RawMessage = decode(value, path)?;
+    let wamid = read_wamid(raw.id, path)?;
+    let timestamp = read_timestamp(&raw.timestamp, path)?;
+    let ids = Ids::new(
+        read_key(raw.from.as_deref(), path, "from")?,
+        read_bsuid(raw.from_user_id.as_deref(), path, "from_user_id")?,
+    );
+    let contact = ids.contact_in(contacts);
+    let ids = ids.completed_by(contact);
+    if ids.is_empty() {
+        return Err(WebhookError::MissingSender { path: path.to_string() });
+    }
+    let content = raw.content.into_content(path)?;
+    Ok(InboundMessage {
+        phone_number_id: phone_number_id.to_owned(),
+        wamid,
+        sender: Sender {
+            phone: ids.phone,
+            bsuid: ids.bsuid,
+            name: contact.and_then(|c| c.name.clone()),
+            username: contact.and_then(|c| c.username.clone()),
+        },
+        timestamp,
+        content,
+    })
+}
+
+fn read_status(
+    value: Value,
+    path: &Path,
+    phone_number_id: &str,
+    contacts: &[Contact],
+) -> Result<StatusUpdate, WebhookError> {
+    let raw: RawStatus = decode(value, path)?;
+    let wamid = read_wamid(raw.id, path)?;
+    let timestamp = read_timestamp(&raw.timestamp, path)?;
+    // In a group, `recipient_id` is the group; the person is the participant.
+    let (phone_field, phone_raw) = match raw.recipient_type.as_deref() {
+        Some("group") => ("recipient_participant_id", raw.recipient_participant_id),
+        _ => ("recipient_id", raw.recipient_id),
+    };
+    let ids = Ids::new(
+        read_key(phone_raw.as_deref(), path, phone_field)?,
+        read_bsuid(raw.recipient_user_id.as_deref(), path, "recipient_user_id")?,
+    );
+    let contact = ids.contact_in(contacts);
+    let ids = ids.completed_by(contact);
+    if ids.is_empty() {
+        return Err(WebhookError::MissingRecipient { path: path.to_string() });
+    }
+    Ok(StatusUpdate {
+        phone_number_id: phone_number_id.to_owned(),
+        wamid,
+        status: DeliveryStatus::from_meta(raw.status),
+        timestamp,
+        recipient_phone: ids.phone,
+        recipient_bsuid: ids.bsuid,
+        errors: raw
+            .errors
+            .unwrap_or_default()
+            .into_iter()
+            .map(RawStatusError::into_error)
+            .collect(),
+    })
+}
+
+/// A user's ids as one object of the body gives them.
+#[derive(Debug)]
+struct Ids {
+    phone: Option<WaId>,
+    bsuid: Option<Bsuid>,
+}
+
+impl Ids {
+    /// Joins a phone field's value (which may also hold a BSUID) with a BSUID
+    /// field's; the BSUID field wins when both give a BSUID.
+    fn new(phone_field: Option<ContactKey>, bsuid_field: Option<Bsuid>) -> Self {
+        let (phone, bsuid) = match phone_field {
+            Some(ContactKey::Phone(phone)) => (Some(phone), None),
+            Some(ContactKey::Bsuid(bsuid)) => (None, Some(bsuid)),
+            None => (None, None),
+        };
+        Self {
+            phone,
+            bsuid: bsuid_field.or(bsuid),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.phone.is_none() && self.bsuid.is_none()
+    }
+
+    /// The `contacts[]` entry about this user: one sharing an id with it and
+    /// contradicting none, else the only contact if it contradicts none.
+    fn contact_in<'a>(&self, contacts: &'a [Contact]) -> Option<&'a Contact> {
+        let shares_an_id =
+            |c: &Contact| (c.phone.is_some() && c.phone == self.phone) || (c.bsuid.is_some() && c.bsuid == self.bsuid);
+        contacts
+            .iter()
+            .find(|c| shares_an_id(c) && self.agrees_with(c))
+            .or(match contacts {
+                [only] if self.agrees_with(only) => Some(only),
+                _ => None,
+            })
+    }
+
+    /// Whether no id known to both sides differs.
+    fn agrees_with(&self, contact: &Contact) -> bool {
+        fn agree<T: PartialEq>(a: Option<&T>, b: Option<&T>) -> bool {
+            !matches!((a, b), (Some(a), Some(b)) if a != b)
+        }
+        agree(self.phone.as_ref(), contact.phone.as_ref()) && agree(self.bsuid.as_ref(), contact.bsuid.as_ref())
+    }
+
+    /// Fills the ids this object left out from its contact.
+    fn completed_by(self, contact: Option<&Contact>) -> Self {
+        match contact {
+            Some(c) => Self {
+                phone: self.phone.or_else(|| c.phone.clone()),
+                bsuid: self.bsuid.or_else(|| c.bsuid.clone()),
+            },
+            None => self,
+        }
+    }
+}
+
+/// A `contacts[]` entry, read.
+#[derive(Debug)]
+struct Contact {
+    phone: Option<WaId>,
+    bsuid: Option<Bsuid>,
+    name: Option<String>,
+    username: Option<String>,
+}
+
+impl Contact {
+    fn read(value: Value, path: &Path) -> Result<Self, WebhookError> {
+        let raw: RawContact = decode(value, path)?;
+        let ids = Ids::new(
+            read_key(raw.wa_id.as_deref(), path, "wa_id")?,
+            read_bsuid(raw.user_id.as_deref(), path, "user_id")?,
+        );
+        let profile = raw.profile.unwrap_or_default();
+        Ok(Self {
+            phone: ids.phone,
+            bsuid: ids.bsuid,
+            name: non_blank(profile.name),
+            username: non_blank(profile.username).or_else(|| non_blank(raw.username)),
+        })
+    }
+}
+
+/// Where a value sits in the body, e.g. `entry[0].changes[1].value.messages[2]`;
+/// empty for the top level.
+#[derive(Debug, Clone, Default)]
+struct Path(String);
+
+impl Path {
+    fn field(&self, name: &str) -> Self {
+        if self.0.is_empty() {
+            Self(name.to_owned())
+        } else {
+            Self(format!("{}.{name}", self.0))
+        }
+    }
+
+    fn item(&self, name: &str, index: usize) -> Self {
+        Self(format!("{}[{index}]", self.field(name).0))
+    }
+}
+
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("the top level")
+        } else {
+            f.write_str(&self.0)
+        }
+    }
+}
+
+/// Deserializes `value`, blaming `path` for a mismatch.
+fn decode<T: DeserializeOwned>(value: Value, path: &Path) -> Result<T, WebhookError> {
+    T::deserialize(value).map_err(|reason| WebhookError::Malformed {
+        path: path.to_string(),
+        reason,
+    })
+}
+
+fn missing_field(field: &'static str, path: &Path) -> WebhookError {
+    WebhookError::Malformed {
+        path: path.to_string(),
+        reason: serde_json::Error::missing_field(field),
+    }
+}
+
+fn read_wamid(id: String, path: &Path) -> Result<Wamid, WebhookError> {
+    Wamid::parse(id).map_err(|reason| WebhookError::InvalidWamid {
+        path: path.field("id").to_string(),
+        reason,
+    })
+}
+
+/// Reads Meta's `timestamp`: Unix seconds, as a string (or, leniently, a number).
+fn read_timestamp(raw: &Value, path: &Path) -> Result<Time, WebhookError> {
+    let seconds = match raw {
+        Value::String(text) => text.trim().parse::<i64>().ok(),
+        Value::Number(number) => number.as_i64(),
+        _ => None,
+    };
+    seconds
+        .and_then(from_unix_seconds)
+        .ok_or_else(|| WebhookError::BadTimestamp {
+            path: path.field("timestamp").to_string(),
+            raw: raw.to_string(),
+        })
+}
+
+/// Reads a phone field (`from`, `wa_id`, `recipient_id`), which may also hold a BSUID.
+fn read_key(raw: Option<&str>, path: &Path, field: &str) -> Result<Option<ContactKey>, WebhookError> {
+    present(raw)
+        .map(|raw| ContactKey::parse(raw).map_err(|reason| invalid_user_id(reason, path, field)))
+        .transpose()
+}
+
+/// Reads a BSUID field (`from_user_id`, `user_id`, `recipient_user_id`).
+fn read_bsuid(raw: Option<&str>, path: &Path, field: &str) -> Result<Option<Bsuid>, WebhookError> {
+    present(raw)
+        .map(|raw| Bsuid::parse(raw).map_err(|reason| invalid_user_id(reason, path, field)))
+        .transpose()
+}
+
+fn invalid_user_id(reason: IdentityError, path: &Path, field: &str) -> WebhookError {
+    WebhookError::InvalidUserId {
+        path: path.field(field).to_string(),
+        reason,
+    }
+}
+
+/// An id field that is set and not blank.
+fn present(raw: Option<&str>) -> Option<&str> {
+    raw.filter(|raw| !raw.trim().is_empty())
+}
+
+/// An optional text that is set and not blank.
+fn non_blank(text: Option<String>) -> Option<String> {
+    text.filter(|text| !text.trim().is_empty())
+}
+
+// ---------------------------------------------------------------------------
+// Meta's shapes, as far as Avvio reads them. Unknown fields are ignored.
+
+#[derive(Deserialize)]
+#[serde(expecting = "a webhook object with `object` and `entry`")]
+struct RawEnvelope {
+    object: String,
+    entry: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "an entry object with `changes`")]
+struct RawEntry {
+    changes: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "a change object with `field` and `value`")]
+struct RawChange {
+    field: String,
+    value: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "a change value with `metadata`")]
+struct RawValue {
+    metadata: RawMetadata,
+    contacts: Option<Vec<Value>>,
+    messages: Option<Vec<Value>>,
+    statuses: Option<Vec<Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "a metadata object with `phone_number_id`")]
+struct RawMetadata {
+    phone_number_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "a contact object")]
+struct RawContact {
+    wa_id: Option<String>,
+    user_id: Option<String>,
+    profile: Option<RawProfile>,
+    /// Where some providers document the username; Meta puts it in `profile`.
+    username: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(expecting = "a profile object")]
+struct RawProfile {
+    name: Option<String>,
+    username: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "a message object")]
+struct RawMessage {
+    id: String,
+    from: Option<String>,
+    from_user_id: Option<String>,
+    timestamp: Value,
+    #[serde(flatten)]
+    content: RawContent,
+}
+
+/// A message's `type` and the objects its content may sit in.
+#[derive(Deserialize)]
+struct RawContent {
+    #[serde(rename = "type")]
+    kind: String,
+    text: Option<RawText>,
+    button: Option<RawButton>,
+    interactive: Option<RawInteractive>,
+    image: Option<RawMedia>,
+    video: Option<RawMedia>,
+    audio: Option<RawMedia>,
+    document: Option<RawMedia>,
+    sticker: Option<RawMedia>,
+}
+
+impl RawContent {
+    fn into_content(self, path: &Path) -> Result<MessageContent, WebhookError> {
+        let media = match self.kind.as_str() {
+            "text" => {
+                let text = self.text.ok_or_else(|| missing_field("text", path))?;
+                return Ok(MessageContent::Text { body: text.body });
+            }
+            "button" => {
+                let button = self.button.ok_or_else(|| missing_field("button", path))?;
+                return Ok(MessageContent::Button {
+                    text: button.text,
+                    payload: non_blank(button.payload),
+                });
+            }
+            "interactive" => {
+                let interactive = self.interactive.ok_or_else(|| missing_field("interactive", path))?;
+                return interactive.into_content(&path.field("interactive"));
+            }
+            "image" => self.image,
+            "video" => self.video,
+            "audio" => self.audio,
+            "document" => self.document,
+            "sticker" => self.sticker,
+            _ => return Ok(MessageContent::Other { kind: self.kind }),
+        };
+        Ok(MessageContent::Media {
+            kind: self.kind,
+            caption: media.and_then(|media| non_blank(media.caption)),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "a text object with `body`")]
+struct RawText {
+    body: String,
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "a button object with `text`")]
+struct RawButton {
+    text: String,
+    payload: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "an interactive object with `type`")]
+struct RawInteractive {
+    #[serde(rename = "type")]
+    kind: String,
+    button_reply: Option<RawReply>,
+    list_reply: Option<RawReply>,
+}
+
+impl RawInteractive {
+    fn into_content(self, path: &Path) -> Result<MessageContent, WebhookError> {
+        match self.kind.as_str() {
+            "button_reply" => {
+                let reply = self.button_reply.ok_or_else(|| missing_field("button_reply", path))?;
+                Ok(MessageContent::ButtonReply {
+                    id: reply.id,
+                    title: reply.title,
+                })
+            }
+            "list_reply" => {
+                let reply = self.list_reply.ok_or_else(|| missing_field("list_reply", path))?;
+                Ok(MessageContent::ListReply {
+                    id: reply.id,
+                    title: reply.title,
+                    description: non_blank(reply.description),
+                })
+            }
+            // Flow replies (`nfm_reply`) and whatever Meta adds next.
+            _ => Ok(MessageContent::Other {
+                kind: "interactive".to_owned(),
+            }),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "a reply object with `id` and `title`")]
+struct RawReply {
+    id: String,
+    title: String,
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "a media object")]
+struct RawMedia {
+    caption: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "a status object")]
+struct RawStatus {
+    id: String,
+    status: String,
+    timestamp: Value,
+    recipient_id: Option<String>,
+    recipient_user_id: Option<String>,
+    recipient_type: Option<String>,
+    recipient_participant_id: Option<String>,
+    errors: Option<Vec<RawStatusError>>,
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "an error object with `code`")]
+struct RawStatusError {
+    code: i64,
+    title: Option<String>,
+    message: Option<String>,
+}
+
+impl RawStatusError {
+    fn into_error(self) -> StatusError {
+        StatusError {
+            code: self.code,
+            title: self.title.or(self.message).unwrap_or_default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    const TEXT: &str = include_str!("../../tests/fixtures/meta/text.json");
+    const TEXT_BSUID_ONLY: &str = include_str!("../../tests/fixtures/meta/text_bsuid_only.json");
+    const TEXT_PHONE_AND_BSUID: &str = include_str!("../../tests/fixtures/meta/text_phone_and_bsuid.json");
+    const BUTTON: &str = include_str!("../../tests/fixtures/meta/button.json");
+    const BUTTON_REPLY: &str = include_str!("../../tests/fixtures/meta/button_reply.json");
+    const LIST_REPLY: &str = include_str!("../../tests/fixtures/meta/list_reply.json");
+    const IMAGE_WITH_CAPTION: &str = include_str!("../../tests/fixtures/meta/image_with_caption.json");
+    const IMAGE: &str = include_str!("../../tests/fixtures/meta/image.json");
+    const LOCATION: &str = include_str!("../../tests/fixtures/meta/location.json");
+    const REACTION: &str = include_str!("../../tests/fixtures/meta/reaction.json");
+    const STATUS_DELIVERED: &str = include_str!("../../tests/fixtures/meta/status_delivered.json");
+    const STATUS_FAILED: &str = include_str!("../../tests/fixtures/meta/status_failed.json");
+    const BATCH: &str = include_str!("../../tests/fixtures/meta/batch.json");
+    const NOT_WHATSAPP: &str = include_str!("../../tests/fixtures/meta/not_whatsapp.json");
+
+    const BUSINESS_NUMBER: &str = "106540352242922";
+    const GIULIA_PHONE: &str = "393331234567";
+    const GIULIA_BSUID: &str = "IT.13491208655302741918";
+
+    // --- helpers ------------------------------------------------------------
+
+    fn parse(body: &str) -> Vec<InboundEvent> {
+        parse_webhook(body.as_bytes()).unwrap_or_else(|e| panic!("refused: {e}"))
+    }
+
+    fn only_message(body: &str) -> InboundMessage {
+        match parse(body).as_slice() {
+            [InboundEvent::Message(message)] => message.clone(),
+            other => panic!("expected one message, got {other:?}"),
+        }
+    }
+
+    fn only_status(body: &str) -> StatusUpdate {
+        match parse(body).as_slice() {
+            [InboundEvent::Status(status)] => status.clone(),
+            other => panic!("expected one status, got {other:?}"),
+        }
+    }
+
+    fn refusal(body: &Value) -> WebhookError {
+        parse_webhook(body.to_string().as_bytes()).expect_err("the body was accepted")
+    }
+
+    fn at(seconds: i64) -> Time {
+        from_unix_seconds(seconds).unwrap()
+    }
+
+    fn wamid(id: &str) -> Wamid {
+        Wamid::parse(id).unwrap()
+    }
+
+    fn phone(raw: &str) -> Option<WaId> {
+        Some(WaId::parse(raw).unwrap())
+    }
+
+    fn bsuid(raw: &str) -> Option<Bsuid> {
+        Some(Bsuid::parse(raw).unwrap())
+    }
+
+    fn giulia() -> Sender {
+        let name = Some("Giulia Rossi".to_owned());
+        Sender {
+            phone: phone(GIULIA_PHONE),
+            bsuid: bsuid(GIULIA_BSUID),
+            name,
+            username: None,
+        }
+    }
+
+    fn text(body: &str) -> MessageContent {
+        MessageContent::Text { body: body.into() }
+    }
+
+    fn button(text: &str, payload: Option<&str>) -> MessageContent {
+        MessageContent::Button {
+            text: text.into(),
+            payload: payload.map(Into::into),
+        }
+    }
+
+    fn button_reply(id: &str, title: &str) -> MessageContent {
+        MessageContent::ButtonReply {
+            id: id.into(),
+            title: title.into(),
+        }
+    }
+
+    fn list_reply(id: &str, title: &str, description: Option<&str>) -> MessageContent {
+        MessageContent::ListReply {
+            id: id.into(),
+            title: title.into(),
+            description: description.map(Into::into),
+        }
+    }
+
+    fn media(kind: &str, caption: Option<&str>) -> MessageContent {
+        MessageContent::Media {
+            kind: kind.into(),
+            caption: caption.map(Into::into),
+        }
+    }
+
+    fn other(kind: &str) -> MessageContent {
+        MessageContent::Other { kind: kind.into() }
+    }
+
+    /// A body with one `messages` change holding `value`.
+    fn body_with(value: Value) -> Value {
+        json!({
+            "object": "whatsapp_business_account",
+            "entry": [{ "id": "102290129340398", "changes": [{ "field": "messages", "value": value }] }]
+        })
+    }
+
+    /// A body with these messages, and no contacts.
+    fn body_with_messages(messages: Value) -> Value {
+        body_with(json!({
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "393401122334", "phone_number_id": BUSINESS_NUMBER },
+            "messages": messages
+        }))
+    }
+
+    /// A body with these statuses, and no contacts.
+    fn body_with_statuses(statuses: Value) -> Value {
+        body_with(json!({ "metadata": { "phone_number_id": BUSINESS_NUMBER }, "statuses": statuses }))
+    }
+
+    fn text_from(from: &str, body: &str) -> Value {
+        json!({
+            "from": from, "id": "wamid.HBgMMzkzMzMxMjM0NTY3FQIAEhgUM0VCMEQA", "timestamp": "1778751012",
+            "type": "text", "text": { "body": body }
+        })
+    }
+
+    // --- fixtures -----------------------------------------------------------
+
+    #[test]
+    fn a_text_message_carries_its_body_sender_business_number_and_time() {
+        let expected = InboundMessage {
+            phone_number_id: BUSINESS_NUMBER.into(),
+            wamid: wamid("wamid.HBgMMzkzMzMxMjM0NTY3FQIAEhgUM0VCMEQ0QjJBRTc5NkQ5RjE0QzYA"),
+            sender: Sender {
+                bsuid: None,
+                ..giulia()
+            },
+            timestamp: at(1_778_751_012),
+            content: text("INFO"),
+        };
+        assert_eq!(only_message(TEXT), expected);
+    }
+
+    #[test]
+    fn a_username_user_without_a_phone_is_known_by_bsuid_and_username() {
+        let message = only_message(TEXT_BSUID_ONLY);
+        let username = Some("@giulia.rossi".to_owned());
+        assert_eq!(
+            message.sender,
+            Sender {
+                phone: None,
+                username,
+                ..giulia()
+            }
+        );
+        assert_eq!(message.content, text("Avete disponibilità sabato?"));
+    }
+
+    #[test]
+    fn a_user_with_phone_and_bsuid_is_known_by_both() {
+        assert_eq!(only_message(TEXT_PHONE_AND_BSUID).sender, giulia());
+    }
+
+    #[test]
+    fn a_template_quick_reply_is_a_button_with_its_payload() {
+        let message = only_message(BUTTON);
+        assert_eq!(message.content, button("Confermo", Some("CONFERMA_APPUNTAMENTO")));
+        assert_eq!(message.sender, giulia());
+        assert_eq!(message.timestamp, at(1_778_751_100));
+    }
+
+    #[test]
+    fn an_interactive_button_reply_carries_its_id_and_title() {
+        assert_eq!(
+            only_message(BUTTON_REPLY).content,
+            button_reply("orari", "Orari di apertura")
+        );
+    }
+
+    #[test]
+    fn a_list_reply_carries_its_id_title_and_description() {
+        let expected = list_reply(
+            "sede_milano",
+            "Milano Centro",
+            Some("Via Torino 21, aperto fino alle 19"),
+        );
+        assert_eq!(only_message(LIST_REPLY).content, expected);
+    }
+
+    #[test]
+    fn an_image_with_a_caption_is_media_with_that_caption() {
+        assert_eq!(
+            only_message(IMAGE_WITH_CAPTION).content,
+            media("image", Some("Lo scontrino dell'ordine"))
+        );
+    }
+
+    #[test]
+    fn an_image_without_a_caption_is_media_without_one() {
+        assert_eq!(only_message(IMAGE).content, media("image", None));
+    }
+
+    #[test]
+    fn a_location_is_other_content_of_kind_location() {
+        assert_eq!(only_message(LOCATION).content, other("location"));
+    }
+
+    #[test]
+    fn a_reaction_is_other_content_of_kind_reaction() {
+        let message = only_message(REACTION);
+        assert_eq!(message.content, other("reaction"));
+        assert_eq!(message.sender, giulia());
+    }
+
+    #[test]
+    fn a_delivered_status_names_the_sent_message_and_its_recipient() {
+        let expected = StatusUpdate {
+            phone_number_id: BUSINESS_NUMBER.into(),
+            wamid: wamid("wamid.HBgMMzkzMzMxMjM0NTY3FQIAERgSNUI3RjNBMkQ4QzFFOUE0NjBBAA=="),
+            status: DeliveryStatus::Delivered,
+            timestamp: at(1_778_751_387),
+            recipient_phone: phone(GIULIA_PHONE),
+            recipient_bsuid: bsuid(GIULIA_BSUID),
+            errors: vec![],
+        };
+        assert_eq!(only_status(STATUS_DELIVERED), expected);
+    }
+
+    #[test]
+    fn a_failed_status_carries_metas_error_codes_and_titles() {
+        let status = only_status(STATUS_FAILED);
+        assert_eq!(status.status, DeliveryStatus::Failed);
+        let re_engagement = StatusError {
+            code: 131_047,
+            title: "Re-engagement message".into(),
+        };
+        assert_eq!(status.errors, [re_engagement]);
+        assert_eq!(status.recipient_phone, phone(GIULIA_PHONE));
+        assert_eq!(status.recipient_bsuid, None);
+    }
+
+    #[test]
+    fn a_batch_yields_every_event_in_body_order_with_its_own_business_number() {
+        let events = parse(BATCH);
+        let [InboundEvent::Message(message), InboundEvent::Status(status)] = events.as_slice() else {
+            panic!("expected a message then a status, got {events:?}");
+        };
+        assert_eq!(message.phone_number_id, BUSINESS_NUMBER);
+        assert_eq!(message.sender.name.as_deref(), Some("Marco Bianchi"));
+        assert_eq!(message.content, text("Prenota"));
+        assert_eq!(status.phone_number_id, "114896151713920");
+        assert_eq!(status.status, DeliveryStatus::Read);
+        assert_eq!(status.recipient_bsuid, bsuid(GIULIA_BSUID));
+    }
+
+    #[test]
+    fn a_body_for_another_meta_product_is_refused_naming_its_object() {
+        let error = parse_webhook(NOT_WHATSAPP.as_bytes()).unwrap_err();
+        assert!(
+            matches!(&error, WebhookError::NotWhatsApp { object } if object == "page"),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            "not a WhatsApp Business Account webhook: `object` is \"page\", expected `whatsapp_business_account`"
+        );
+    }
+
+    // --- shapes beyond the fixtures -----------------------------------------
+
+    #[test]
+    fn changes_of_other_fields_are_skipped() {
+        let mut body = body_with_messages(json!([text_from(GIULIA_PHONE, "INFO")]));
+        let template_update = json!({
+            "field": "message_template_status_update",
+            "value": { "event": "APPROVED", "message_template_id": 1_234_567_890_u64, "reason": null }
+        });
+        body["entry"][0]["changes"]
+            .as_array_mut()
+            .unwrap()
+            .insert(0, template_update);
+        assert_eq!(parse(&body.to_string()).len(), 1);
+    }
+
+    #[test]
+    fn a_value_with_neither_messages_nor_statuses_yields_nothing() {
+        let body = body_with(json!({ "metadata": { "phone_number_id": BUSINESS_NUMBER }, "contacts": [] }));
+        assert_eq!(parse(&body.to_string()), []);
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_at_every_level() {
+        let mut message = text_from(GIULIA_PHONE, "INFO");
+        message["brand_new_field"] = json!({ "nested": [1, 2, 3] });
+        let mut body = body_with_messages(json!([message]));
+        body["brand_new_top_level_field"] = json!(true);
+        body["entry"][0]["changes"][0]["value"]["metadata"]["brand_new"] = json!("x");
+        assert_eq!(only_message(&body.to_string()).content, text("INFO"));
+    }
+
+    #[test]
+    fn the_sender_is_the_contact_sharing_its_id_among_several() {
+        let mut body = body_with_messages(json!([text_from("393471122334", "INFO")]));
+        body["entry"][0]["changes"][0]["value"]["contacts"] = json!([
+            { "profile": { "name": "Giulia Rossi" }, "wa_id": GIULIA_PHONE },
+            { "profile": { "name": "Marco Bianchi" }, "wa_id": "393471122334", "user_id": "IT.20573918466203817745" }
+        ]);
+        let sender = only_message(&body.to_string()).sender;
+        assert_eq!(sender.name.as_deref(), Some("Marco Bianchi"));
+        assert_eq!(sender.bsuid, bsuid("IT.20573918466203817745"));
+    }
+
+    #[test]
+    fn a_lone_contact_with_another_phone_is_not_taken_for_the_sender() {
+        let mut body = body_with_messages(json!([text_from("393471122334", "INFO")]));
+        body["entry"][0]["changes"][0]["value"]["contacts"] =
+            json!([{ "profile": { "name": "Giulia Rossi" }, "wa_id": GIULIA_PHONE }]);
+        let expected = Sender {
+            phone: phone("393471122334"),
+            ..Sender::default()
+        };
+        assert_eq!(only_message(&body.to_string()).sender, expected);
+    }
+
+    #[test]
+    fn a_bsuid_sent_in_from_is_read_as_a_bsuid() {
+        let body = body_with_messages(json!([text_from(GIULIA_BSUID, "INFO")]));
+        let expected = Sender {
+            bsuid: bsuid(GIULIA_BSUID),
+            ..Sender::default()
+        };
+        assert_eq!(only_message(&body.to_string()).sender, expected);
+    }
+
+    #[test]
+    fn a_username_beside_the_profile_is_accepted_too() {
+        let mut body = body_with_messages(json!([text_from(GIULIA_PHONE, "INFO")]));
+        body["entry"][0]["changes"][0]["value"]["contacts"] =
+            json!([{ "profile": { "name": "Giulia Rossi" }, "username": "@giulia.rossi", "wa_id": GIULIA_PHONE }]);
+        let sender = only_message(&body.to_string()).sender;
+        assert_eq!(sender.username.as_deref(), Some("@giulia.rossi"));
+    }
+
+    #[test]
+    fn a_timestamp_sent_as_a_number_is_accepted() {
+        let mut message = text_from(GIULIA_PHONE, "INFO");
+        message["timestamp"] = json!(1_778_751_012);
+        let body = body_with_messages(json!([message]));
+        assert_eq!(only_message(&body.to_string()).timestamp, at(1_778_751_012));
+    }
+
+    #[test]
+    fn audio_is_media_and_a_flow_reply_is_other_interactive_content() {
+        let body = body_with_messages(json!([
+            { "from": GIULIA_PHONE, "id": "wamid.A1", "timestamp": "1778751012", "type": "audio",
+              "audio": { "mime_type": "audio/ogg; codecs=opus", "id": "1045223450203940", "voice": true } },
+            { "from": GIULIA_PHONE, "id": "wamid.A2", "timestamp": "1778751012", "type": "interactive",
+              "interactive": { "type": "nfm_reply", "nfm_reply": { "response_json": "{}", "name": "flow" } } }
+        ]));
+        let contents: Vec<_> = parse(&body.to_string())
+            .into_iter()
+            .map(|event| match event {
+                InboundEvent::Message(message) => message.content,
+                InboundEvent::Status(status) => panic!("unexpected {status:?}"),
+            })
+            .collect();
+        assert_eq!(contents, [media("audio", None), other("interactive")]);
+    }
+
+    #[test]
+    fn an_unknown_status_is_kept_as_sent() {
+        let body = body_with_statuses(json!([
+            { "id": "wamid.S1", "status": "played", "timestamp": "1778751387", "recipient_id": GIULIA_PHONE }
+        ]));
+        assert_eq!(
+            only_status(&body.to_string()).status,
+            DeliveryStatus::Other("played".into())
+        );
+    }
+
+    #[test]
+    fn a_group_status_is_about_the_participant_not_the_group() {
+        let body = body_with_statuses(json!([
+            { "id": "wamid.S1", "status": "read", "timestamp": "1778751387", "recipient_type": "group",
+              "recipient_id": "120363418770915618@g.us", "recipient_participant_id": GIULIA_PHONE }
+        ]));
+        assert_eq!(only_status(&body.to_string()).recipient_phone, phone(GIULIA_PHONE));
+    }
+
+    // --- content helpers ----------------------------------------------------
+
+    #[test]
+    fn phrase_candidates_come_in_priority_order() {
+        assert_eq!(text("INFO").phrase_candidates(), ["INFO"]);
+        assert_eq!(
+            button("Confermo", Some("CONFERMA")).phrase_candidates(),
+            ["Confermo", "CONFERMA"]
+        );
+        assert_eq!(button("Confermo", None).phrase_candidates(), ["Confermo"]);
+        assert_eq!(button_reply("orari", "Orari").phrase_candidates(), ["Orari", "orari"]);
+        assert_eq!(
+            list_reply("milano", "Milano", Some("Centro")).phrase_candidates(),
+            ["Milano", "milano"]
+        );
+        assert!(media("image", Some("INFO")).phrase_candidates().is_empty());
+        assert!(other("location").phrase_candidates().is_empty());
+    }
+
+    #[test]
+    fn capture_value_is_the_text_title_or_caption_else_the_kind_in_brackets() {
+        let cases = [
+            (text("Via Roma 1"), "Via Roma 1"),
+            (button("Confermo", Some("CONFERMA")), "Confermo"),
+            (button_reply("orari", "Orari"), "Orari"),
+            (list_reply("mi", "Milano", None), "Milano"),
+            (media("image", Some("Scontrino")), "Scontrino"),
+            (media("image", None), "<image>"),
+            (media("document", None), "<document>"),
+            (other("location"), "<location>"),
+        ];
+        for (content, expected) in cases {
+            assert_eq!(content.capture_value(), expected, "{content:?}");
+        }
+    }
+
+    #[test]
+    fn kind_is_the_type_as_meta_names_it() {
+        let bodies = [TEXT, BUTTON, BUTTON_REPLY, LIST_REPLY, IMAGE, LOCATION, REACTION];
+        let kinds = bodies
+            .map(|body| only_message(body).content.kind().to_owned())
+            .join(" ");
+        assert_eq!(kinds, "text button interactive interactive image location reaction");
+    }
+
+    // --- refusals -----------------------------------------------------------
+
+    #[test]
+    fn a_body_that_is_not_json_is_refused_with_serdes_message() {
+        let error = parse_webhook(br#"{"object": "whatsapp_business_account", "entry": ["#).unwrap_err();
+        assert!(matches!(error, WebhookError::InvalidJson(_)), "{error:?}");
+        assert_eq!(
+            error.to_string(),
+            "webhook body is not valid JSON: EOF while parsing a list at line 1 column 50"
+        );
+        assert!(matches!(parse_webhook(b""), Err(WebhookError::InvalidJson(_))));
+    }
+
+    #[test]
+    fn a_message_without_an_id_is_refused_naming_its_place() {
+        let mut second = text_from(GIULIA_PHONE, "INFO");
+        second.as_object_mut().unwrap().remove("id");
+        let error = refusal(&body_with_messages(json!([text_from(GIULIA_PHONE, "INFO"), second])));
+        let expected = "malformed webhook JSON at entry[0].changes[0].value.messages[1]: missing field `id`";
+        assert_eq!(error.to_string(), expected);
+    }
+
+    #[test]
+    fn a_body_without_object_is_refused_at_the_top_level() {
+        let error = refusal(&json!({ "entry": [] }));
+        assert_eq!(
+            error.to_string(),
+            "malformed webhook JSON at the top level: missing field `object`"
+        );
+    }
+
+    #[test]
+    fn a_change_without_metadata_is_refused_naming_its_value() {
+        let error = refusal(&body_with(json!({ "messages": [] })));
+        let expected = "malformed webhook JSON at entry[0].changes[0].value: missing field `metadata`";
+        assert_eq!(error.to_string(), expected);
+    }
+
+    #[test]
+    fn a_text_message_without_its_text_object_is_refused() {
+        let mut message = text_from(GIULIA_PHONE, "INFO");
+        message.as_object_mut().unwrap().remove("text");
+        let error = refusal(&body_with_messages(json!([message])));
+        let expected = "malformed webhook JSON at entry[0].changes[0].value.messages[0]: missing field `text`";
+        assert_eq!(error.to_string(), expected);
+    }
+
+    #[test]
+    fn a_message_with_neither_phone_nor_bsuid_is_refused_naming_it() {
+        let mut message = text_from(GIULIA_PHONE, "INFO");
+        message.as_object_mut().unwrap().remove("from");
+        let error = refusal(&body_with_messages(json!([message])));
+        let WebhookError::MissingSender { path } = &error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(path, "entry[0].changes[0].value.messages[0]");
+        let expected = "message at entry[0].changes[0].value.messages[0] has no sender id: \
+                        neither `from` nor `from_user_id` gives a phone or BSUID";
+        assert_eq!(error.to_string(), expected);
+    }
+
+    #[test]
+    fn a_status_with_neither_phone_nor_bsuid_is_refused_naming_it() {
+        let error = refusal(&body_with_statuses(json!([
+            { "id": "wamid.S1", "status": "sent", "timestamp": "1778751387" }
+        ])));
+        let WebhookError::MissingRecipient { path } = &error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(path, "entry[0].changes[0].value.statuses[0]");
+    }
+
+    #[test]
+    fn a_timestamp_that_is_not_unix_seconds_is_refused_naming_it() {
+        let mut message = text_from(GIULIA_PHONE, "INFO");
+        message["timestamp"] = json!("yesterday");
+        let error = refusal(&body_with_messages(json!([message])));
+        let expected =
+            "bad timestamp at entry[0].changes[0].value.messages[0].timestamp: \"yesterday\" is not Unix seconds";
+        assert_eq!(error.to_string(), expected);
+    }
+
+    #[test]
+    fn a_phone_field_holding_neither_phone_nor_bsuid_is_refused_naming_it() {
+        let error = refusal(&body_with_messages(json!([text_from("12ab", "INFO")])));
+        let WebhookError::InvalidUserId { path, .. } = &error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(path, "entry[0].changes[0].value.messages[0].from");
+    }
+
+    #[test]
+    fn an_empty_message_id_is_refused_naming_it() {
+        let mut message = text_from(GIULIA_PHONE, "INFO");
+        message["id"] = json!("");
+        let error = refusal(&body_with_messages(json!([message])));
+        let expected = "invalid message id at entry[0].changes[0].value.messages[0].id: message id must not be empty";
+        assert_eq!(error.to_string(), expected);
+    }
+
+    // --- properties ---------------------------------------------------------
+
+    /// Keys Meta's payloads use, so noise lands on fields the parser reads.
+    #[rustfmt::skip]
+    const KEYS: &[&str] = &[
+        "id", "from", "from_user_id", "timestamp", "type", "text", "body", "button", "payload", "interactive",
+        "button_reply", "list_reply", "title", "description", "image", "audio", "caption", "status", "errors",
+        "code", "message", "recipient_id", "recipient_user_id", "recipient_type", "recipient_participant_id",
+        "wa_id", "user_id", "profile", "name", "username",
+    ];
+
+    /// Values of phone fields (`from`, `wa_id`, `recipient_id`): valid, then odd or wrong.
+    const PHONES: (&[&str], &[&str]) = (
+        &["393331234567", "393471122334", "+39 333 123 4567"],
+        &[GIULIA_BSUID, "12ab", ""],
+    );
+
+    /// Values of BSUID fields: valid, then odd or wrong.
+    const BSUIDS: (&[&str], &[&str]) = (
+        &[GIULIA_BSUID, "IT.20573918466203817745"],
+        &["IT.ENT.1181", "it.lower", ""],
+    );
+
+    #[rustfmt::skip]
+    const TYPES: &[&str] = &[
+        "text", "button", "interactive", "image", "video", "audio", "document", "sticker", "location", "reaction",
+        "order", "system", "unsupported", "",
+    ];
+
+    const SUBTYPES: &[&str] = &["button_reply", "list_reply", "nfm_reply", ""];
+
+    const STATUSES: &[&str] = &["sent", "delivered", "read", "failed", "played", ""];
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            prop::sample::select(PHONES.0).prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                json_object(inner, 8)
+            ]
+        })
+    }
+
+    fn json_object(values: impl Strategy<Value = Value>, max_fields: usize) -> impl Strategy<Value = Value> {
+        prop::collection::btree_map(prop::sample::select(KEYS), values, 0..max_fields)
+            .prop_map(|fields| Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
+    }
+
+    /// Overlays a few arbitrary fields on plausible objects, so most parse and some break.
+    fn with_noise(plausible: impl Strategy<Value = Value>) -> impl Strategy<Value = Value> {
+        (plausible, json_object(json_value(), 2)).prop_map(|(mut object, noise)| {
+            if let (Value::Object(fields), Value::Object(noise)) = (&mut object, noise) {
+                fields.extend(noise);
+            }
+            object
+        })
+    }
+
+    fn timestamp() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            8 => (0i64..4_102_444_800).prop_map(|s| Value::from(s.to_string())),
+            1 => any::<i64>().prop_map(Value::from),
+            1 => "\\PC{0,12}".prop_map(Value::from),
+        ]
+    }
+
+    /// Absent, or one of `(valid, odd)`, mostly valid.
+    fn optional(
+        (valid, odd): (&'static [&'static str], &'static [&'static str]),
+    ) -> impl Strategy<Value = Option<&'static str>> {
+        prop::option::of(prop_oneof![8 => prop::sample::select(valid), 1 => prop::sample::select(odd)])
+    }
+
+    fn plausible_message() -> impl Strategy<Value = Value> {
+        let words = "\\PC{0,12}";
+        let content = (words, words, prop::sample::select(SUBTYPES)).prop_map(|(text, title, subtype)| {
+            json!({
+                "body": text, "text": text, "payload": title, "caption": text, "type": subtype,
+                "button_reply": { "id": title, "title": text },
+                "list_reply": { "id": title, "title": text, "description": title }
+            })
+        });
+        let ids = (optional(PHONES), optional(BSUIDS));
+        (prop::sample::select(TYPES), ids, timestamp(), content).prop_map(|(kind, (from, user), timestamp, content)| {
+            let mut message = json!({
+                "id": "wamid.HBgM", "from": from, "from_user_id": user, "timestamp": timestamp, "type": kind
+            });
+            message[kind] = content;
+            message
+        })
+    }
+
+    fn plausible_status() -> impl Strategy<Value = Value> {
+        let ids = (
+            optional(PHONES),
+            optional(BSUIDS),
+            optional((&["individual"], &["group"])),
+        );
+        let errors = prop::collection::vec((any::<i64>(), "\\PC{0,12}"), 0..2);
+        (prop::sample::select(STATUSES), ids, timestamp(), errors).prop_map(|(status, ids, timestamp, errors)| {
+            let (recipient, user, recipient_type) = ids;
+            let errors: Vec<Value> = errors
+                .into_iter()
+                .map(|(code, title)| json!({ "code": code, "title": title }))
+                .collect();
+            json!({
+                "id": "wamid.HBgM", "status": status, "timestamp": timestamp, "recipient_id": recipient,
+                "recipient_user_id": user, "recipient_type": recipient_type, "recipient_participant_id": recipient,
+                "errors": errors
+            })
+        })
+    }
+
+    fn plausible_contact() -> impl Strategy<Value = Value> {
+        (optional(PHONES), optional(BSUIDS), "\\PC{0,12}").prop_map(|(phone, user, name)| {
+            json!({ "wa_id": phone, "user_id": user, "profile": { "name": name, "username": name } })
+        })
+    }
+
+    /// Bodies shaped like Meta's: plausible contacts, messages and statuses, with noise.
+    fn webhook_shaped() -> impl Strategy<Value = Value> {
+        let field = prop::sample::select(&["messages", "messages", "account_update"][..]);
+        let contacts = prop::collection::vec(with_noise(plausible_contact()), 0..3);
+        let messages = prop::collection::vec(with_noise(plausible_message()), 0..3);
+        let statuses = prop::collection::vec(with_noise(plausible_status()), 0..3);
+        let change = (field, contacts, messages, statuses).prop_map(|(field, contacts, messages, statuses)| {
+            let metadata = json!({ "phone_number_id": BUSINESS_NUMBER });
+            let value =
+                json!({ "metadata": metadata, "contacts": contacts, "messages": messages, "statuses": statuses });
+            json!({ "field": field, "value": value })
+        });
+        prop::collection::vec(prop::collection::vec(change, 0..3), 0..3).prop_map(|entries| {
+            let entries: Vec<Value> = entries
+                .into_iter()
+                .map(|changes| json!({ "changes": changes }))
+                .collect();
+            json!({ "object": "whatsapp_business_account", "entry": entries })
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..1024)) {
+            let _ = parse_webhook(&body);
+        }
+
+        #[test]
+        fn arbitrary_json_ish_text_never_panics(body in r#"[{}\[\]":,0-9a-z_. \-]{0,256}"#) {
+            let _ = parse_webhook(body.as_bytes());
+        }
+
+        #[test]
+        fn arbitrary_webhook_shaped_json_never_panics_and_explains_refusals(body in webhook_shaped()) {
+            if let Err(error) = parse_webhook(body.to_string().as_bytes()) {
+                prop_assert!(!error.to_string().is_empty());
+            }
+        }
+
+        #[test]
+        fn any_text_message_reads_back_its_body_sender_and_time(
+            body in any::<String>(),
+            from in "[1-9][0-9]{7,14}",
+            seconds in 0i64..4_102_444_800,
+        ) {
+            let mut message = text_from(&from, &body);
+            message["timestamp"] = json!(seconds.to_string());
+            let message = only_message(&body_with_messages(json!([message])).to_string());
+            prop_assert_eq!(message.content, text(&body));
+            prop_assert_eq!(message.sender.phone, phone(&from));
+            prop_assert_eq!(message.timestamp, at(seconds));
+        }
+    }
+}

@@ -137,6 +137,23 @@ pub enum SetFieldSource {
     NextReply,
 }
 
+/// Every action `type`.
+pub const ACTION_KINDS: [&str; 13] = [
+    "send_template",
+    "send_text",
+    "send_buttons",
+    "add_tag",
+    "remove_tag",
+    "add_to_list",
+    "remove_from_list",
+    "set_field",
+    "block_contact",
+    "unblock_contact",
+    "send_webhook",
+    "assign_operator",
+    "unassign_operator",
+];
+
 /// What a step does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -206,8 +223,16 @@ impl Action {
         }
     }
 
+    /// The `type` named `name`, as a static string (for records read back from storage).
+    pub fn kind_named(name: &str) -> Option<&'static str> {
+        ACTION_KINDS.iter().copied().find(|k| *k == name)
+    }
+
     /// Whether the action sends a WhatsApp message.
     pub fn sends(&self) -> bool {
-        matches!(self, Self::SendTemplate { .. } | Self::SendText { .. } | Self::SendButtons { .. })
+        matches!(
+            self,
+            Self::SendTemplate { .. } | Self::SendText { .. } | Self::SendButtons { .. }
+        )
     }
 }

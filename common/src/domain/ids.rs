@@ -133,7 +133,10 @@ impl Operator {
         if valid {
             Ok(Self(raw))
         } else {
-            Err(IdError { what: "operator", reason: format!("`{raw}` is not an email address") })
+            Err(IdError {
+                what: "operator",
+                reason: format!("`{raw}` is not an email address"),
+            })
         }
     }
 

@@ -76,12 +76,12 @@ pub struct Bsuid(String);
 impl Bsuid {
     pub fn parse(raw: &str) -> Result<Self, IdentityError> {
         let raw = raw.trim();
+        // `CC.<up to 128 letters/digits>`; parent BSUIDs have one more segment (`US.ENT.…`).
         let valid = matches!(raw.split_once('.'), Some((country, id))
             if !country.is_empty()
                 && country.chars().all(|c| c.is_ascii_uppercase())
-                && !id.is_empty()
-                && id.chars().all(|c| c.is_ascii_alphanumeric()))
-            && raw.len() <= 128;
+                && id.split('.').all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric())))
+            && raw.len() <= 160;
         if valid {
             Ok(Self(raw.to_string()))
         } else {
@@ -182,7 +182,10 @@ mod tests {
             ContactKey::parse("IT.1502576394655843").unwrap(),
             ContactKey::Bsuid(Bsuid::parse("IT.1502576394655843").unwrap())
         );
-        assert!(matches!(ContactKey::parse("+39 333 123 4567"), Ok(ContactKey::Phone(_))));
+        assert!(matches!(
+            ContactKey::parse("+39 333 123 4567"),
+            Ok(ContactKey::Phone(_))
+        ));
     }
 
     proptest! {

@@ -3,9 +3,9 @@
 //! started, first steps queued.
 
 use super::{Deps, Report, StageError, retry_conflicts};
+use crate::domain::automation::Trigger;
 use crate::domain::contact::Contact;
 use crate::domain::ids::{AutomationId, ListName, WorkspaceId};
-use crate::domain::automation::Trigger;
 use crate::domain::phone::{ContactKey, WaId};
 use crate::domain::phrase::Phrase;
 use crate::domain::run::RunCause;
@@ -48,7 +48,11 @@ impl IntegrationCall {
         if !name.is_empty() {
             patch.name = Some(name);
         }
-        let known = [("first_name", &self.first_name), ("last_name", &self.last_name), ("email", &self.email)];
+        let known = [
+            ("first_name", &self.first_name),
+            ("last_name", &self.last_name),
+            ("email", &self.email),
+        ];
         let mut fields = Vec::new();
         for (key, value) in known {
             if let Some(value) = value {
@@ -60,7 +64,12 @@ impl IntegrationCall {
                 serde_json::Value::String(s) => s.clone(),
                 serde_json::Value::Number(_) | serde_json::Value::Bool(_) => value.to_string(),
                 serde_json::Value::Null => continue,
-                _ => return Err((format!("custom_fields.{key}"), "must be a string, number or boolean".into())),
+                _ => {
+                    return Err((
+                        format!("custom_fields.{key}"),
+                        "must be a string, number or boolean".into(),
+                    ));
+                }
             };
             fields.push((key.clone(), text));
         }
@@ -75,9 +84,17 @@ impl IntegrationCall {
 
 /// Whether an integration call carries the automation's secret, in the body or as
 /// `X-Avvio-Signature: sha256=<hmac of the raw body>`. An automation without a secret accepts any call.
-pub fn integration_authorized(trigger_secret: Option<&str>, call: &IntegrationCall, raw_body: &[u8], signature: Option<&str>) -> bool {
+pub fn integration_authorized(
+    trigger_secret: Option<&str>,
+    call: &IntegrationCall,
+    raw_body: &[u8],
+    signature: Option<&str>,
+) -> bool {
     let Some(expected) = trigger_secret else { return true };
-    let body_ok = call.secret.as_deref().is_some_and(|given| constant_time_eq(given.as_bytes(), expected.as_bytes()));
+    let body_ok = call
+        .secret
+        .as_deref()
+        .is_some_and(|given| constant_time_eq(given.as_bytes(), expected.as_bytes()));
     body_ok || signature.is_some_and(|sig| crate::outbound::verify_signature(expected.as_bytes(), raw_body, sig))
 }
 
@@ -110,9 +127,20 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         result
     }
 
-    async fn decide_message(&self, ws: &WorkspaceId, message: &InboundMessage, now: Time) -> Result<Report, StageError> {
+    async fn decide_message(
+        &self,
+        ws: &WorkspaceId,
+        message: &InboundMessage,
+        now: Time,
+    ) -> Result<Report, StageError> {
         let workspace = self.workspace(ws).await?;
-        let keys = message.sender.phone.clone().map(ContactKey::Phone).into_iter().chain(message.sender.bsuid.clone().map(ContactKey::Bsuid));
+        let keys = message
+            .sender
+            .phone
+            .clone()
+            .map(ContactKey::Phone)
+            .into_iter()
+            .chain(message.sender.bsuid.clone().map(ContactKey::Bsuid));
         let mut stored = None;
         for key in keys {
             if let Some(found) = self.store.contact(ws, &key).await? {
@@ -123,7 +151,12 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         let mut phrase_match = None;
         for candidate in message.content.phrase_candidates() {
             let Ok(phrase) = Phrase::parse(candidate) else { continue };
-            if let Some(automation) = self.store.automation_by_phrase(ws, &phrase).await?.filter(|a| a.enabled) {
+            if let Some(automation) = self
+                .store
+                .automation_by_phrase(ws, &phrase)
+                .await?
+                .filter(|a| a.enabled)
+            {
                 phrase_match = Some(automation);
                 break;
             }
@@ -150,7 +183,10 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         if let Some(start) = outcome.start {
             self.begin_run(ws, start, now).await?;
         }
-        Ok(Report { effects: outcome.effects, ignored: None })
+        Ok(Report {
+            effects: outcome.effects,
+            ignored: None,
+        })
     }
 
     /// A delivery status: recorded on the run step that sent the message; never starts a run.
@@ -166,7 +202,10 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         };
         let effect = engine::on_status(&mut run, step, status, now);
         self.store.put_run(&ws, &run).await?;
-        Ok(Report { effects: effect.into_iter().collect(), ignored: None })
+        Ok(Report {
+            effects: effect.into_iter().collect(),
+            ignored: None,
+        })
     }
 
     /// `POST /hooks/automations/{id}`: upserts the contact, then starts a run. The caller
@@ -185,7 +224,9 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             .await?
             .filter(|a| matches!(a.trigger, Trigger::Integration { .. }))
             .ok_or_else(|| StageError::NotFound(format!("no integration automation `{automation_id}`")))?;
-        let (phone, patch) = call.to_patch().map_err(|(path, message)| StageError::Invalid(format!("{path}: {message}")))?;
+        let (phone, patch) = call
+            .to_patch()
+            .map_err(|(path, message)| StageError::Invalid(format!("{path}: {message}")))?;
         let key = ContactKey::Phone(phone);
         retry_conflicts(|| async {
             let workspace = self.workspace(ws).await?;
@@ -222,8 +263,15 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             }
             self.store.put_contact(ws, &contact, revision).await?;
             let automations = self.store.list_automations(ws, list).await?;
-            let starts = engine::start_list_runs(&automations, &contact, RunCause::List { by_run: None }, cause_key, 0, now)
-                .expect("depth 0 is never a loop");
+            let starts = engine::start_list_runs(
+                &automations,
+                &contact,
+                RunCause::List { by_run: None },
+                cause_key,
+                0,
+                now,
+            )
+            .expect("depth 0 is never a loop");
             for start in starts {
                 self.begin_run(ws, start, now).await?;
             }
@@ -233,9 +281,18 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
     }
 
     /// Removes a contact from a list.
-    pub async fn handle_list_remove(&self, ws: &WorkspaceId, list: &ListName, key: &ContactKey) -> Result<Report, StageError> {
+    pub async fn handle_list_remove(
+        &self,
+        ws: &WorkspaceId,
+        list: &ListName,
+        key: &ContactKey,
+    ) -> Result<Report, StageError> {
         retry_conflicts(|| async {
-            let Some(Versioned { item: mut contact, revision }) = self.store.contact(ws, key).await? else {
+            let Some(Versioned {
+                item: mut contact,
+                revision,
+            }) = self.store.contact(ws, key).await?
+            else {
                 return Ok(Report::ignored("unknown contact"));
             };
             if !contact.lists.remove(list) {
@@ -248,7 +305,13 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
     }
 
     /// Creates or changes a contact from outside a run.
-    pub async fn handle_contact_upsert(&self, ws: &WorkspaceId, key: &ContactKey, patch: &ContactPatch, now: Time) -> Result<Report, StageError> {
+    pub async fn handle_contact_upsert(
+        &self,
+        ws: &WorkspaceId,
+        key: &ContactKey,
+        patch: &ContactPatch,
+        now: Time,
+    ) -> Result<Report, StageError> {
         retry_conflicts(|| async {
             let workspace = self.workspace(ws).await?;
             let (mut contact, revision) = self.contact_or_new(ws, key).await?;

@@ -11,7 +11,10 @@ use crate::domain::contact::Contact;
 use crate::domain::ids::WorkspaceId;
 use crate::domain::workspace::Workspace;
 use crate::engine::{self, Effect, RunStart};
-use crate::ports::{QueueError, Retry, SendError, StepMessage, StepQueue, Store, StoreError, WebhookError, WebhookPoster, WhatsAppSender};
+use crate::ports::{
+    QueueError, Retry, SendError, StepMessage, StepQueue, Store, StoreError, WebhookError, WebhookPoster,
+    WhatsAppSender,
+};
 use crate::time::Time;
 
 /// The adapters a stage runs on.
@@ -34,7 +37,10 @@ pub struct Report {
 
 impl Report {
     pub fn ignored(why: &'static str) -> Self {
-        Self { effects: Vec::new(), ignored: Some(why) }
+        Self {
+            effects: Vec::new(),
+            ignored: Some(why),
+        }
     }
 }
 
@@ -86,7 +92,10 @@ where
 
 impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, H> {
     pub(crate) async fn workspace(&self, ws: &WorkspaceId) -> Result<std::sync::Arc<Workspace>, StageError> {
-        self.store.workspace(ws).await?.ok_or_else(|| StageError::NotFound(format!("no workspace `{ws}`")))
+        self.store
+            .workspace(ws)
+            .await?
+            .ok_or_else(|| StageError::NotFound(format!("no workspace `{ws}`")))
     }
 
     /// Creates a run and queues its first step. Idempotent: a run that exists
@@ -94,19 +103,39 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
     pub(crate) async fn begin_run(&self, ws: &WorkspaceId, start: RunStart, now: Time) -> Result<(), StageError> {
         let created = self.store.create_run(ws, &start.run).await?;
         let never_ran = created
-            || self.store.run(ws, &start.run.id).await?.is_some_and(|r| r.steps.is_empty() && r.status == crate::domain::run::RunStatus::Active);
+            || self
+                .store
+                .run(ws, &start.run.id)
+                .await?
+                .is_some_and(|r| r.steps.is_empty() && r.status == crate::domain::run::RunStatus::Active);
         if never_ran {
-            self.steps.schedule(StepMessage { workspace: ws.clone(), step: start.first }, now).await?;
+            self.steps
+                .schedule(
+                    StepMessage {
+                        workspace: ws.clone(),
+                        step: start.first,
+                    },
+                    now,
+                )
+                .await?;
         }
         Ok(())
     }
 
     /// Re-computes when each date automation next comes due for a contact whose fields may have changed.
-    pub(crate) async fn refresh_dates(&self, ws: &WorkspaceId, workspace: &Workspace, contact: &Contact, now: Time) -> Result<(), StageError> {
+    pub(crate) async fn refresh_dates(
+        &self,
+        ws: &WorkspaceId,
+        workspace: &Workspace,
+        contact: &Contact,
+        now: Time,
+    ) -> Result<(), StageError> {
         let today = crate::calendar::local(workspace.timezone, now).date();
         for automation in self.store.date_automations(ws).await? {
             let due = engine::next_date_due(&automation, contact, workspace, today);
-            self.store.set_date_due(ws, automation.id(), &contact.key(), due).await?;
+            self.store
+                .set_date_due(ws, automation.id(), &contact.key(), due)
+                .await?;
         }
         Ok(())
     }

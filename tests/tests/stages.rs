@@ -1,0 +1,256 @@
+//! The stages on the in-memory adapters, for what an events file cannot
+//! express: automations edited or disabled mid-run, crashes between a send
+//! and its record, redelivered step messages, a workspace changed after save.
+
+use avvio_common::domain::{Automation, AutomationId, RunStatus, StepStatus};
+use avvio_common::engine::{self, Execution, StepInput};
+use avvio_common::ports::{StepMessage, Store};
+use avvio_common::time::{Time, parse_rfc3339};
+use avvio_common::webhook::parse_webhook;
+use avvio_tests::{MemoryDeps, memory_system, text_webhook};
+use serde_json::{Value, json};
+
+const NUMBER: &str = "106540352242922";
+const MARIO: &str = "393331234567";
+
+fn t(raw: &str) -> Time {
+    parse_rfc3339(raw).unwrap()
+}
+
+fn workspace() -> Value {
+    json!({
+        "timezone": "Europe/Rome",
+        "whatsapp": { "phone_number_id": NUMBER, "access_token": "token" },
+        "templates": [ { "name": "welcome", "language": "it", "status": "approved", "body": "Ciao {{1}}" } ]
+    })
+}
+
+fn automation(doc: Value) -> Automation {
+    avvio_common::validate::parse_automation(doc).unwrap()
+}
+
+fn two_texts(second: &str) -> Automation {
+    automation(json!({
+        "id": "info", "name": "info", "trigger": { "type": "customer_message", "phrase": "Info" },
+        "steps": [
+            { "after": "0s", "action": { "type": "send_text", "text": "primo" } },
+            { "after": "1h", "action": { "type": "send_text", "text": second } }
+        ]
+    }))
+}
+
+fn system_with(automation: Automation) -> (MemoryDeps, avvio_common::domain::WorkspaceId) {
+    let (deps, ws) = memory_system("negozio", workspace());
+    deps.store.with_catalog(&ws, |c| c.create(automation)).unwrap();
+    (deps, ws)
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().build().unwrap()
+}
+
+/// Delivers Mario's "Info" at 09:00 and runs the first step; returns the second step's message.
+async fn started(deps: &MemoryDeps) -> StepMessage {
+    let body = text_webhook(NUMBER, MARIO, "wamid.1", "2026-11-23T09:00:00Z", "Info");
+    for event in parse_webhook(&body).unwrap() {
+        deps.handle_inbound(&event, t("2026-11-23T09:00:00Z")).await.unwrap();
+    }
+    let first = deps
+        .steps
+        .pop_due(t("2026-11-23T09:00:00Z"))
+        .expect("the first step is queued");
+    deps.handle_step(&first, t("2026-11-23T09:00:00Z")).await.unwrap();
+    deps.steps
+        .pop_due(t("2026-11-23T10:00:00Z"))
+        .expect("the second step is queued")
+}
+
+fn sent_texts(deps: &MemoryDeps) -> Vec<String> {
+    deps.sender
+        .sent()
+        .iter()
+        .map(|(_, body)| body["text"]["body"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn disabling_an_automation_cancels_its_pending_steps() {
+    rt().block_on(async {
+        let (deps, ws) = system_with(two_texts("secondo"));
+        let second = started(&deps).await;
+        let mut disabled = two_texts("secondo");
+        disabled.enabled = false;
+        deps.store.with_catalog(&ws, |c| c.update(disabled)).unwrap();
+
+        let report = deps.handle_step(&second, t("2026-11-23T10:00:00Z")).await.unwrap();
+        assert_eq!(report.effects[0].error.as_deref(), Some("automation_disabled"));
+        assert_eq!(sent_texts(&deps), ["primo"]);
+        let run = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap();
+        assert_eq!(
+            run.status,
+            RunStatus::Cancelled {
+                reason: "automation_disabled".into()
+            }
+        );
+        assert_eq!(run.step(1).unwrap().status, StepStatus::Skipped);
+    });
+}
+
+#[test]
+fn enabling_it_again_before_the_step_is_due_does_not_revive_the_run() {
+    rt().block_on(async {
+        let (deps, ws) = system_with(two_texts("secondo"));
+        let second = started(&deps).await;
+        let mut disabled = two_texts("secondo");
+        disabled.enabled = false;
+        deps.store.with_catalog(&ws, |c| c.update(disabled)).unwrap();
+        deps.store
+            .with_catalog(&ws, |c| c.update(two_texts("secondo")))
+            .unwrap();
+
+        let report = deps.handle_step(&second, t("2026-11-23T10:00:00Z")).await.unwrap();
+        assert_eq!(report.effects[0].error.as_deref(), Some("automation_disabled"));
+        assert_eq!(sent_texts(&deps), ["primo"]);
+    });
+}
+
+#[test]
+fn deleting_an_automation_cancels_its_pending_steps() {
+    rt().block_on(async {
+        let (deps, ws) = system_with(two_texts("secondo"));
+        let second = started(&deps).await;
+        deps.store
+            .with_catalog(&ws, |c| c.delete(&AutomationId::parse("info").unwrap()))
+            .unwrap();
+
+        let report = deps.handle_step(&second, t("2026-11-23T10:00:00Z")).await.unwrap();
+        assert_eq!(report.effects[0].error.as_deref(), Some("automation_disabled"));
+        assert_eq!(sent_texts(&deps), ["primo"]);
+    });
+}
+
+#[test]
+fn a_run_executes_the_version_it_started_with() {
+    rt().block_on(async {
+        let (deps, ws) = system_with(two_texts("vecchio"));
+        let second = started(&deps).await;
+        let updated = deps.store.with_catalog(&ws, |c| c.update(two_texts("nuovo"))).unwrap();
+        assert_eq!(updated.version, 2);
+
+        deps.handle_step(&second, t("2026-11-23T10:00:00Z")).await.unwrap();
+        assert_eq!(sent_texts(&deps), ["primo", "vecchio"]);
+    });
+}
+
+#[test]
+fn a_redelivered_step_message_sends_nothing_more() {
+    rt().block_on(async {
+        let (deps, _) = system_with(two_texts("secondo"));
+        let second = started(&deps).await;
+        deps.handle_step(&second, t("2026-11-23T10:00:00Z")).await.unwrap();
+        let again = deps.handle_step(&second, t("2026-11-23T10:00:30Z")).await.unwrap();
+
+        assert!(again.effects.is_empty());
+        assert_eq!(again.ignored, Some("step already executed or run over"));
+        assert_eq!(sent_texts(&deps), ["primo", "secondo"]);
+    });
+}
+
+#[test]
+fn a_step_that_crashed_after_recording_its_send_is_never_sent_again() {
+    rt().block_on(async {
+        let (deps, ws) = system_with(two_texts("secondo"));
+        let second = started(&deps).await;
+        // The executor records its intent, then dies before the Graph call returns.
+        let run = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap();
+        let automation = deps
+            .store
+            .automation_version(&ws, &run.automation, run.version)
+            .await
+            .unwrap()
+            .unwrap();
+        let contact = deps.store.contact(&ws, &run.contact).await.unwrap().unwrap().item;
+        let workspace = deps.store.workspace(&ws).await.unwrap().unwrap();
+        let Execution::Send { pending, .. } = engine::execute_step(StepInput {
+            workspace: &workspace,
+            automation: &automation,
+            live: deps.store.liveness(&ws, &run.automation).await.unwrap(),
+            run,
+            step: 1,
+            contact,
+            list_automations: &[],
+            workspace_id: ws.as_str(),
+            now: t("2026-11-23T10:00:00Z"),
+        }) else {
+            panic!("the second step sends");
+        };
+        deps.store.put_run(&ws, &pending.run).await.unwrap();
+
+        // SQS redelivers the message after the visibility timeout.
+        let report = deps.handle_step(&second, t("2026-11-23T10:05:00Z")).await.unwrap();
+        assert_eq!(report.effects[0].error.as_deref(), Some("send_unconfirmed"));
+        assert_eq!(sent_texts(&deps), ["primo"], "nothing is sent twice");
+        let run = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap();
+        assert_eq!(run.status, RunStatus::Completed);
+    });
+}
+
+#[test]
+fn a_template_changed_after_save_fails_the_step_with_params_mismatch() {
+    rt().block_on(async {
+        let (deps, ws) = system_with(automation(json!({
+            "id": "info", "name": "info", "trigger": { "type": "customer_message", "phrase": "Info" },
+            "steps": [
+                { "after": "0s", "action": { "type": "send_template", "template": "welcome", "language": "it", "params": ["{{name}}"] } },
+                { "after": "0s", "action": { "type": "add_tag", "tag": "dopo" } }
+            ]
+        })));
+        let mut changed = workspace();
+        changed["templates"][0]["body"] = json!("Ciao {{1}}, il tuo codice è {{2}}");
+        deps.store.put_workspace(&ws, serde_json::from_value(changed).unwrap());
+
+        let body = text_webhook(NUMBER, MARIO, "wamid.1", "2026-11-23T09:00:00Z", "Info");
+        deps.handle_inbound(&parse_webhook(&body).unwrap()[0], t("2026-11-23T09:00:00Z")).await.unwrap();
+        let first = deps.steps.pop_due(t("2026-11-23T09:00:00Z")).unwrap();
+        let report = deps.handle_step(&first, t("2026-11-23T09:00:00Z")).await.unwrap();
+        assert_eq!(report.effects[0].error.as_deref(), Some("template_params_mismatch"));
+        let next = deps.steps.pop_due(t("2026-11-23T09:00:00Z")).expect("the run goes on");
+        assert_eq!(next.step.step, 1);
+        assert!(deps.sender.sent().is_empty());
+    });
+}
+
+#[test]
+fn messages_and_statuses_for_an_unknown_number_are_ignored() {
+    rt().block_on(async {
+        let (deps, ws) = system_with(two_texts("secondo"));
+        let body = text_webhook("999999999999999", MARIO, "wamid.1", "2026-11-23T09:00:00Z", "Info");
+        let report = deps
+            .handle_inbound(&parse_webhook(&body).unwrap()[0], t("2026-11-23T09:00:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(report.ignored, Some("unknown phone_number_id"));
+        assert!(deps.steps.is_empty());
+        assert!(deps.store.runs(&ws).is_empty());
+    });
+}
+
+#[test]
+fn a_contact_write_with_a_stale_revision_is_a_conflict() {
+    rt().block_on(async {
+        let (deps, ws) = memory_system("negozio", workspace());
+        let key = avvio_common::domain::ContactKey::parse(MARIO).unwrap();
+        let contact = avvio_common::domain::Contact::new(&key);
+        let first = deps.store.put_contact(&ws, &contact, None).await.unwrap();
+        assert!(
+            deps.store.put_contact(&ws, &contact, None).await.is_err(),
+            "creating it twice races"
+        );
+        deps.store.put_contact(&ws, &contact, Some(first)).await.unwrap();
+        let stale = deps.store.put_contact(&ws, &contact, Some(first)).await;
+        assert!(
+            matches!(stale, Err(avvio_common::ports::StoreError::Conflict(_))),
+            "{stale:?}"
+        );
+    });
+}
