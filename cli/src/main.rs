@@ -11,11 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "avvio",
-    version,
-    about = "WhatsApp Business automations: validate, simulate, run"
-)]
+#[command(name = "avvio", version, about = "WhatsApp Business automations: validate, simulate, run")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -56,12 +52,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate { workspace, files } => validate(workspace.as_deref(), &files),
-        Command::Simulate {
-            workspace,
-            automations,
-            events,
-            until,
-        } => simulate(&workspace, &automations, &events, until),
+        Command::Simulate { workspace, automations, events, until } => {
+            simulate(&workspace, &automations, &events, until)
+        }
     };
     match result {
         Ok(code) => code,
@@ -118,7 +111,7 @@ fn simulate(
         documents
             .extend(read_documents(&path.display().to_string(), &read(path)?).map_err(|p| anyhow::anyhow!("{p}"))?);
     }
-    let simulation = match Simulation::load(Inputs {
+    let mut simulation = match Simulation::load(Inputs {
         workspace_file: &workspace.display().to_string(),
         workspace: &workspace_text,
         automations: documents,
@@ -139,9 +132,8 @@ fn simulate(
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     runtime.block_on(simulation.run(|line| {
         if write_error.is_none() {
-            if let Err(e) = serde_json::to_writer(&mut out, line)
-                .map_err(std::io::Error::from)
-                .and_then(|()| out.write_all(b"\n"))
+            if let Err(e) =
+                serde_json::to_writer(&mut out, line).map_err(std::io::Error::from).and_then(|()| out.write_all(b"\n"))
             {
                 write_error = Some(e);
             }
@@ -153,12 +145,6 @@ fn simulate(
             return Err(e.into());
         }
     }
-    out.flush().or_else(|e| {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            Ok(())
-        } else {
-            Err(e)
-        }
-    })?;
+    out.flush().or_else(|e| if e.kind() == std::io::ErrorKind::BrokenPipe { Ok(()) } else { Err(e) })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,10 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn avvio(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_avvio"))
-        .args(args)
-        .output()
-        .expect("avvio runs")
+    Command::new(env!("CARGO_BIN_EXE_avvio")).args(args).output().expect("avvio runs")
 }
 
 fn repo() -> PathBuf {
@@ -49,18 +46,8 @@ fn automation(id: &str, trigger: &str) -> String {
 
 #[test]
 fn the_examples_are_valid() {
-    let out = avvio(&[
-        "validate",
-        "--workspace",
-        &example("workspace.json"),
-        &example("automations.json"),
-    ]);
-    assert!(
-        out.status.success(),
-        "stdout:\n{}\nstderr:\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    let out = avvio(&["validate", "--workspace", &example("workspace.json"), &example("automations.json")]);
+    assert!(out.status.success(), "stdout:\n{}\nstderr:\n{}", stdout(&out), stderr(&out));
     assert_eq!(stdout(&out), "");
 }
 
@@ -90,39 +77,22 @@ fn validate_prints_one_line_per_problem_with_file_and_path_and_exits_1() {
 #[test]
 fn validate_reports_a_phrase_conflict_across_files() {
     let dir = scratch("validate-conflict");
-    let a = write(
-        &dir,
-        "a.json",
-        &automation("a", r#"{ "type": "customer_message", "phrase": "Ciao" }"#),
-    );
-    let b = write(
-        &dir,
-        "b.json",
-        &automation("b", r#"{ "type": "customer_message", "phrase": " CIAO " }"#),
-    );
+    let a = write(&dir, "a.json", &automation("a", r#"{ "type": "customer_message", "phrase": "Ciao" }"#));
+    let b = write(&dir, "b.json", &automation("b", r#"{ "type": "customer_message", "phrase": " CIAO " }"#));
     let out = avvio(&["validate", &a, &b]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stdout(&out),
-        format!("{b}: trigger.phrase: the phrase \"ciao\" already starts automation `a`\n")
-    );
+    assert_eq!(stdout(&out), format!("{b}: trigger.phrase: the phrase \"ciao\" already starts automation `a`\n"));
 }
 
 #[test]
 fn validate_reports_two_holiday_automations_across_files() {
     let dir = scratch("validate-holiday");
     let a = write(&dir, "a.json", &automation("a", r#"{ "type": "holiday" }"#));
-    let b = write(
-        &dir,
-        "b.json",
-        &format!("[{}]", automation("b", r#"{ "type": "holiday", "cooldown": "1h" }"#)),
-    );
+    let b = write(&dir, "b.json", &format!("[{}]", automation("b", r#"{ "type": "holiday", "cooldown": "1h" }"#)));
     let out = avvio(&["validate", &a, &b]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stdout(&out).starts_with(&format!(
-            "{b}: [0].trigger.type: automation `a` is already the enabled holiday"
-        )),
+        stdout(&out).starts_with(&format!("{b}: [0].trigger.type: automation `a` is already the enabled holiday")),
         "{}",
         stdout(&out)
     );
@@ -134,11 +104,7 @@ fn validate_names_the_line_of_malformed_json() {
     let bad = write(&dir, "bad.json", "{\n  \"id\": \"x\",\n  \"name\": \n}");
     let out = avvio(&["validate", &bad]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stdout(&out).starts_with(&format!("{bad}: line 4 column 1: malformed JSON")),
-        "{}",
-        stdout(&out)
-    );
+    assert!(stdout(&out).starts_with(&format!("{bad}: line 4 column 1: malformed JSON")), "{}", stdout(&out));
 }
 
 #[test]
@@ -152,10 +118,7 @@ fn validate_checks_template_params_against_the_workspace() {
     );
     let out = avvio(&["validate", "--workspace", &example("workspace.json"), &a]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stdout(&out),
-        format!("{a}: steps[0].action.params: template `welcome` (it) takes 1 params, 0 given\n")
-    );
+    assert_eq!(stdout(&out), format!("{a}: steps[0].action.params: template `welcome` (it) takes 1 params, 0 given\n"));
 }
 
 #[test]
@@ -217,10 +180,7 @@ const CONTACT: &str = r#"{"at":"2026-11-23T09:00:00Z","contact":{"phone":"+39 33
 
 #[test]
 fn simulate_refuses_a_malformed_events_line_naming_it() {
-    let out = simulate_with_events(
-        "sim-malformed",
-        &format!("{CONTACT}\n{{\"at\": \"2026-11-23T09:00:00Z\", \n"),
-    );
+    let out = simulate_with_events("sim-malformed", &format!("{CONTACT}\n{{\"at\": \"2026-11-23T09:00:00Z\", \n"));
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("events.jsonl: line 2: "), "{}", stderr(&out));
     assert_eq!(stdout(&out), "", "nothing runs when the input is bad");
@@ -228,16 +188,9 @@ fn simulate_refuses_a_malformed_events_line_naming_it() {
 
 #[test]
 fn simulate_refuses_a_misspelt_event_key() {
-    let out = simulate_with_events(
-        "sim-typo",
-        r#"{"at":"2026-11-23T09:00:00Z","contatto":{"phone":"393331234567"}}"#,
-    );
+    let out = simulate_with_events("sim-typo", r#"{"at":"2026-11-23T09:00:00Z","contatto":{"phone":"393331234567"}}"#);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("line 1: contatto: unknown field `contatto`"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("line 1: contatto: unknown field `contatto`"), "{}", stderr(&out));
 }
 
 #[test]
@@ -250,11 +203,7 @@ fn simulate_refuses_events_out_of_time_order() {
         ),
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("line 2: events must be in time order"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("line 2: events must be in time order"), "{}", stderr(&out));
 }
 
 #[test]
@@ -264,11 +213,7 @@ fn simulate_refuses_an_unknown_automation_id() {
         r#"{"at":"2026-11-23T09:00:00Z","integration":{"automation":"nope","body":{"phone":"393331234567"}}}"#,
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("line 1: integration.automation: no automation `nope`"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("line 1: integration.automation: no automation `nope`"), "{}", stderr(&out));
 }
 
 #[test]
@@ -288,21 +233,14 @@ fn simulate_refuses_an_event_with_two_kinds() {
         r#"{"at":"2026-11-23T09:00:00Z","list_add":{"list":"vip","phone":"393331234567"},"list_remove":{"list":"vip","phone":"393331234567"}}"#,
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("line 1: each event needs exactly one of"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("line 1: each event needs exactly one of"), "{}", stderr(&out));
 }
 
 #[test]
 fn simulate_refuses_an_invalid_automations_file() {
     let dir = scratch("sim-bad-automation");
-    let automations = write(
-        &dir,
-        "a.json",
-        r#"[{ "id": "a", "name": "a", "trigger": { "type": "nope" }, "steps": [] }]"#,
-    );
+    let automations =
+        write(&dir, "a.json", r#"[{ "id": "a", "name": "a", "trigger": { "type": "nope" }, "steps": [] }]"#);
     let events = write(&dir, "events.jsonl", CONTACT);
     let out = avvio(&[
         "simulate",

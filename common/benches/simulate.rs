@@ -11,9 +11,16 @@ use serde_json::json;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+/// The allocator the `avvio` binary ships with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EVENTS: usize = 100_000;
 const CONTACTS: usize = 1_000;
-const REPEATS: usize = 5;
+/// Repetitions per variant (median reported); `AVVIO_BENCH_REPEATS` overrides it, e.g. for profiling.
+fn repeats() -> usize {
+    std::env::var("AVVIO_BENCH_REPEATS").ok().and_then(|r| r.parse().ok()).unwrap_or(5)
+}
 
 fn workspace() -> String {
     json!({ "timezone": "Europe/Rome", "whatsapp": { "phone_number_id": "106540352242922" } }).to_string()
@@ -64,11 +71,12 @@ struct Timing {
 
 fn once(automations: &[Document], events: &str) -> Timing {
     let workspace = workspace();
+    let automations = automations.to_vec();
     let started = Instant::now();
-    let simulation = Simulation::load(Inputs {
+    let mut simulation = Simulation::load(Inputs {
         workspace_file: "workspace.json",
         workspace: &workspace,
-        automations: automations.to_vec(),
+        automations,
         events_file: "events.jsonl",
         events,
         until: None,
@@ -85,11 +93,7 @@ fn once(automations: &[Document], events: &str) -> Timing {
             lines += 1;
         }))
         .unwrap();
-    Timing {
-        load: loaded - started,
-        run: loaded.elapsed(),
-        lines,
-    }
+    Timing { load: loaded - started, run: loaded.elapsed(), lines }
 }
 
 fn median(mut xs: Vec<Duration>) -> Duration {
@@ -103,7 +107,7 @@ fn bench(label: &str, count: usize) -> Duration {
     let mut totals = Vec::new();
     let mut loads = Vec::new();
     let mut runs = Vec::new();
-    for _ in 0..REPEATS {
+    for _ in 0..repeats() {
         let t = once(&automations, &events);
         assert_eq!(t.lines, EVENTS, "every event sends one text");
         loads.push(t.load);
@@ -112,12 +116,13 @@ fn bench(label: &str, count: usize) -> Duration {
     }
     let (load, run, total) = (median(loads), median(runs), median(totals));
     println!(
-        "{label:>18}: {EVENTS} events in {:>7.1} ms = {:>9.0} events/s (parse+load {:>6.1} ms, engine {:>6.1} ms = {:>9.0} events/s), median of {REPEATS}",
+        "{label:>18}: {EVENTS} events in {:>7.1} ms = {:>9.0} events/s (parse+load {:>6.1} ms, engine {:>6.1} ms = {:>9.0} events/s), median of {}",
         total.as_secs_f64() * 1e3,
         EVENTS as f64 / total.as_secs_f64(),
         load.as_secs_f64() * 1e3,
         run.as_secs_f64() * 1e3,
         EVENTS as f64 / run.as_secs_f64(),
+        repeats(),
     );
     run
 }
@@ -131,8 +136,5 @@ fn main() {
     let small = bench("10 automations", 10);
     let large = bench("100k automations", 100_000);
     // Loading 100k automations is set-up; the ratio compares the event-processing phase.
-    println!(
-        "engine-phase ratio, 100k vs 10 automations: {:.3}",
-        large.as_secs_f64() / small.as_secs_f64()
-    );
+    println!("engine-phase ratio, 100k vs 10 automations: {:.3}", large.as_secs_f64() / small.as_secs_f64());
 }

@@ -58,9 +58,7 @@ pub fn is_holiday(holidays: &[Holiday], date: NaiveDate) -> bool {
 /// Whether the business is open at a local date-time. No working hours at all means always open.
 pub fn is_open(hours: Option<&WorkingHours>, at: NaiveDateTime) -> bool {
     let Some(hours) = hours else { return true };
-    hours
-        .get(&Day::from(at.weekday()))
-        .is_some_and(|ranges| ranges.iter().any(|r| r.contains(at.time())))
+    hours.get(&Day::from(at.weekday())).is_some_and(|ranges| ranges.iter().any(|r| r.contains(at.time())))
 }
 
 /// Reads a date field (`YYYY-MM-DD`, or RFC 3339 taken as its workspace-local date).
@@ -98,10 +96,7 @@ impl DateRule {
         } else {
             Some(shift(base, self.offset_days)?).filter(|d| *d >= from)?
         };
-        Some(Due {
-            date,
-            at: resolve(tz, date, self.time),
-        })
+        Some(Due { date, at: resolve(tz, date, self.time) })
     }
 
     /// Whether `date` is a target date of the rule for `base`.
@@ -157,10 +152,7 @@ mod tests {
     fn working_hours_exclude_the_lunch_break_and_missing_days() {
         let hours = WorkingHours::from([(
             Day::Mon,
-            vec![
-                TimeRange::parse("09:00-13:00").unwrap(),
-                TimeRange::parse("14:00-18:00").unwrap(),
-            ],
+            vec![TimeRange::parse("09:00-13:00").unwrap(), TimeRange::parse("14:00-18:00").unwrap()],
         )]);
         let monday = date("2026-11-23");
         assert!(is_open(Some(&hours), monday.and_time(hm("09:00"))));
@@ -186,11 +178,7 @@ mod tests {
 
     #[test]
     fn the_same_local_hour_is_a_different_utc_hour_across_dst() {
-        let rule = DateRule {
-            offset_days: 0,
-            time: hm("09:00"),
-            annual: false,
-        };
+        let rule = DateRule { offset_days: 0, time: hm("09:00"), annual: false };
         let summer = rule.next_due(date("2026-07-01"), date("2026-01-01"), ROME).unwrap();
         let winter = rule.next_due(date("2026-12-01"), date("2026-01-01"), ROME).unwrap();
         assert_eq!(crate::time::format_rfc3339(summer.at), "2026-07-01T07:00:00Z");
@@ -199,11 +187,7 @@ mod tests {
 
     #[test]
     fn an_annual_rule_with_a_negative_offset_crosses_the_year() {
-        let rule = DateRule {
-            offset_days: -3,
-            time: hm("10:00"),
-            annual: true,
-        };
+        let rule = DateRule { offset_days: -3, time: hm("10:00"), annual: true };
         let due = rule.next_due(date("1990-01-02"), date("2026-12-01"), ROME).unwrap();
         assert_eq!(due.date, date("2026-12-30"));
         assert!(rule.targets(date("1990-01-02"), date("2026-12-30"), ROME));
@@ -212,32 +196,14 @@ mod tests {
 
     #[test]
     fn a_leap_day_birthday_is_celebrated_on_the_28th_in_other_years() {
-        let rule = DateRule {
-            offset_days: 0,
-            time: hm("09:00"),
-            annual: true,
-        };
-        assert_eq!(
-            rule.next_due(date("2000-02-29"), date("2027-01-01"), ROME)
-                .unwrap()
-                .date,
-            date("2027-02-28")
-        );
-        assert_eq!(
-            rule.next_due(date("2000-02-29"), date("2028-01-01"), ROME)
-                .unwrap()
-                .date,
-            date("2028-02-29")
-        );
+        let rule = DateRule { offset_days: 0, time: hm("09:00"), annual: true };
+        assert_eq!(rule.next_due(date("2000-02-29"), date("2027-01-01"), ROME).unwrap().date, date("2027-02-28"));
+        assert_eq!(rule.next_due(date("2000-02-29"), date("2028-01-01"), ROME).unwrap().date, date("2028-02-29"));
     }
 
     #[test]
     fn a_one_off_rule_in_the_past_never_comes_due() {
-        let rule = DateRule {
-            offset_days: 1,
-            time: hm("09:00"),
-            annual: false,
-        };
+        let rule = DateRule { offset_days: 1, time: hm("09:00"), annual: false };
         assert_eq!(rule.next_due(date("2026-01-01"), date("2026-01-03"), ROME), None);
     }
 

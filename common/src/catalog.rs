@@ -86,10 +86,7 @@ impl Catalog {
         self.check(&automation)?;
         automation.version = self.deleted.get(&id).map_or(1, |e| e.current().version + 1);
         let automation = Arc::new(automation);
-        let mut entry = self.deleted.remove(&id).unwrap_or(Entry {
-            versions: Vec::new(),
-            last_disabled_version: 0,
-        });
+        let mut entry = self.deleted.remove(&id).unwrap_or(Entry { versions: Vec::new(), last_disabled_version: 0 });
         entry.versions.push(automation.clone());
         self.index(&automation);
         self.entries.insert(id, entry);
@@ -99,12 +96,7 @@ impl Catalog {
     /// Replaces an automation with a new version; disabling it bumps its disable epoch.
     pub fn update(&mut self, mut automation: Automation) -> Result<Arc<Automation>, CatalogError> {
         let id = automation.id().clone();
-        let previous = self
-            .entries
-            .get(&id)
-            .ok_or_else(|| CatalogError::NotFound(id.clone()))?
-            .current()
-            .clone();
+        let previous = self.entries.get(&id).ok_or_else(|| CatalogError::NotFound(id.clone()))?.current().clone();
         self.unindex(&previous);
         if let Err(e) = self.check(&automation) {
             self.index(&previous);
@@ -123,10 +115,7 @@ impl Catalog {
 
     /// Deletes an automation: it stops firing, and its runs' pending steps are cancelled.
     pub fn delete(&mut self, id: &AutomationId) -> Result<(), CatalogError> {
-        let mut entry = self
-            .entries
-            .remove(id)
-            .ok_or_else(|| CatalogError::NotFound(id.clone()))?;
+        let mut entry = self.entries.remove(id).ok_or_else(|| CatalogError::NotFound(id.clone()))?;
         self.unindex(entry.current());
         // A re-created automation continues the version numbers, so this cancels every older run.
         entry.last_disabled_version = entry.current().version + 1;
@@ -139,10 +128,9 @@ impl Catalog {
         let id = automation.id();
         match &automation.trigger {
             Trigger::CustomerMessage { phrase } => match self.phrases.get(phrase) {
-                Some(holder) if holder != id => Err(CatalogError::PhraseConflict {
-                    phrase: phrase.clone(),
-                    holder: holder.clone(),
-                }),
+                Some(holder) if holder != id => {
+                    Err(CatalogError::PhraseConflict { phrase: phrase.clone(), holder: holder.clone() })
+                }
                 _ => Ok(()),
             },
             Trigger::Holiday { .. } | Trigger::OutsideHours { .. } if automation.enabled => {
@@ -151,10 +139,9 @@ impl Catalog {
                     _ => &self.outside_hours,
                 };
                 match holder {
-                    Some(holder) if holder != id => Err(CatalogError::FallbackConflict {
-                        kind: automation.trigger.kind(),
-                        holder: holder.clone(),
-                    }),
+                    Some(holder) if holder != id => {
+                        Err(CatalogError::FallbackConflict { kind: automation.trigger.kind(), holder: holder.clone() })
+                    }
                     _ => Ok(()),
                 }
             }
@@ -210,10 +197,7 @@ impl Catalog {
 
     /// A version of `id`, live or deleted: what a pinned run executes.
     pub fn version(&self, id: &AutomationId, version: u32) -> Option<&Arc<Automation>> {
-        self.entries
-            .get(id)
-            .or_else(|| self.deleted.get(id))
-            .and_then(|e| e.version(version))
+        self.entries.get(id).or_else(|| self.deleted.get(id)).and_then(|e| e.version(version))
     }
 
     pub fn current(&self, id: &AutomationId) -> Option<&Arc<Automation>> {
@@ -227,20 +211,12 @@ impl Catalog {
 
     /// The enabled automations with a `list` trigger on `list`.
     pub fn by_list<'a>(&'a self, list: &ListName) -> impl Iterator<Item = &'a Arc<Automation>> + 'a {
-        self.lists
-            .get(list)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| self.current(id))
-            .filter(|a| a.enabled)
+        self.lists.get(list).into_iter().flatten().filter_map(|id| self.current(id)).filter(|a| a.enabled)
     }
 
     /// The enabled automations with a `date` trigger.
     pub fn dated(&self) -> impl Iterator<Item = &Arc<Automation>> {
-        self.dates
-            .iter()
-            .filter_map(|id| self.current(id))
-            .filter(|a| a.enabled)
+        self.dates.iter().filter_map(|id| self.current(id)).filter(|a| a.enabled)
     }
 
     /// The enabled `holiday` and `outside_hours` automations.

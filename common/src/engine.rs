@@ -6,7 +6,7 @@
 
 use crate::calendar::{self, DateRule, Due};
 use crate::catalog::Fallbacks;
-use crate::domain::automation::{Action, Automation, SetFieldSource, Trigger};
+use crate::domain::automation::{Action, ActionKind, Automation, SetFieldSource, Trigger};
 use crate::domain::contact::{Capture, Contact};
 use crate::domain::ids::{AutomationId, FieldKey, ListName, Operator, RunId, Tag, Wamid};
 use crate::domain::interpolate::{Interpolated, Variable};
@@ -84,7 +84,7 @@ pub struct Effect {
     pub automation: AutomationId,
     pub run: RunId,
     pub step: usize,
-    pub action: &'static str,
+    pub action: ActionKind,
     #[serde(flatten)]
     pub detail: Detail,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,35 +95,14 @@ pub struct Effect {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Detail {
-    Request {
-        request: Value,
-    },
-    Tag {
-        tag: Tag,
-    },
-    List {
-        list: ListName,
-    },
-    Operator {
-        operator: Option<Operator>,
-    },
-    Field {
-        field: FieldKey,
-        value: String,
-    },
-    Capture {
-        field: FieldKey,
-        from: SetFieldSource,
-    },
-    Webhook {
-        url: String,
-        body: Value,
-    },
-    Delivery {
-        wamid: Wamid,
-        status: String,
-        meta_errors: Vec<Value>,
-    },
+    Request { request: crate::graph::GraphRequest },
+    Tag { tag: Tag },
+    List { list: ListName },
+    Operator { operator: Option<Operator> },
+    Field { field: FieldKey, value: String },
+    Capture { field: FieldKey, from: SetFieldSource },
+    Webhook { url: String, body: Value },
+    Delivery { wamid: Wamid, status: String, meta_errors: Vec<Value> },
     Nothing {},
 }
 
@@ -153,11 +132,7 @@ pub fn start_run(
     }
     let key = contact.key();
     let id = run_id(automation.id(), &key, cause_key);
-    let first = StepDue {
-        run: id.clone(),
-        step: 0,
-        due: now + automation.steps[0].after.to_chrono(),
-    };
+    let first = StepDue { run: id.clone(), step: 0, due: now + automation.steps[0].after.to_chrono() };
     let run = Run {
         id,
         automation: automation.id().clone(),
@@ -202,14 +177,7 @@ pub struct MessageOutcome {
 /// captures, and picks the automation it starts: a phrase match beats `holiday`,
 /// which beats `outside_hours`; a blocked contact only starts phrase automations that unblock.
 pub fn on_message(input: MessageInput<'_>) -> MessageOutcome {
-    let MessageInput {
-        workspace,
-        contact,
-        message,
-        phrase_match,
-        fallbacks,
-        now,
-    } = input;
+    let MessageInput { workspace, contact, message, phrase_match, fallbacks, now } = input;
     let sender = &message.sender;
     let mut contact = contact.unwrap_or_default();
     if let Some(phone) = &sender.phone {
@@ -237,19 +205,14 @@ pub fn on_message(input: MessageInput<'_>) -> MessageOutcome {
                 automation: capture.automation,
                 run: capture.run,
                 step: capture.step,
-                action: "set_field",
-                detail: Detail::Field {
-                    field: capture.field,
-                    value: value.clone(),
-                },
+                action: ActionKind::SetField,
+                detail: Detail::Field { field: capture.field, value: value.clone() },
                 error: None,
             });
         }
     }
 
-    let cause = RunCause::Message {
-        wamid: message.wamid.clone(),
-    };
+    let cause = RunCause::Message { wamid: message.wamid.clone() };
     let cause_key = message.wamid.as_str();
     let chosen = match phrase_match.filter(|a| a.enabled) {
         Some(automation) if !contact.blocked || automation.unblocks() => Some(automation.clone()),
@@ -259,18 +222,11 @@ pub fn on_message(input: MessageInput<'_>) -> MessageOutcome {
     };
     let start = chosen.map(|automation| {
         if !matches!(automation.trigger, Trigger::CustomerMessage { .. }) {
-            contact
-                .engine
-                .fallback_fired
-                .insert(automation.id().clone(), message.timestamp);
+            contact.engine.fallback_fired.insert(automation.id().clone(), message.timestamp);
         }
         start_run(&automation, &contact, cause, cause_key, 0, now).expect("depth 0 is never a loop")
     });
-    MessageOutcome {
-        contact,
-        effects,
-        start,
-    }
+    MessageOutcome { contact, effects, start }
 }
 
 /// The fallback a message outside hours or on a holiday starts, if its cooldown allows.
@@ -289,11 +245,8 @@ fn pick_fallback(workspace: &Workspace, contact: &Contact, at: Time, fallbacks: 
         Trigger::Holiday { cooldown } | Trigger::OutsideHours { cooldown } => cooldown,
         _ => unreachable!("fallbacks hold only holiday and outside_hours automations"),
     };
-    let cooled = contact
-        .engine
-        .fallback_fired
-        .get(candidate.id())
-        .is_none_or(|last| at - *last >= cooldown.to_chrono());
+    let cooled =
+        contact.engine.fallback_fired.get(candidate.id()).is_none_or(|last| at - *last >= cooldown.to_chrono());
     cooled.then(|| candidate.clone())
 }
 
@@ -331,7 +284,7 @@ pub fn on_status(run: &mut Run, step: usize, status: &StatusUpdate, now: Time) -
         automation: run.automation.clone(),
         run: run.id.clone(),
         step,
-        action: Action::kind_named(&record.action).unwrap_or("send"),
+        action: record.action,
         detail: Detail::Delivery {
             wamid: status.wamid.clone(),
             status: name.to_string(),
@@ -379,10 +332,7 @@ pub fn start_list_runs(
     depth: u8,
     now: Time,
 ) -> Result<Vec<RunStart>, &'static str> {
-    automations
-        .iter()
-        .map(|a| start_run(a, contact, cause.clone(), cause_key, depth, now))
-        .collect()
+    automations.iter().map(|a| start_run(a, contact, cause.clone(), cause_key, depth, now)).collect()
 }
 
 /// Changes to a contact from outside a run: the API, an integration call, a `contact` event.
@@ -422,19 +372,9 @@ impl ContactPatch {
 /// The field and rule of a `date` trigger.
 pub fn date_rule(trigger: &Trigger) -> Option<(&FieldKey, DateRule)> {
     match trigger {
-        Trigger::Date {
-            field,
-            offset_days,
-            time,
-            annual,
-        } => Some((
-            field,
-            DateRule {
-                offset_days: *offset_days,
-                time: time.0,
-                annual: *annual,
-            },
-        )),
+        Trigger::Date { field, offset_days, time, annual } => {
+            Some((field, DateRule { offset_days: *offset_days, time: time.0, annual: *annual }))
+        }
         _ => None,
     }
 }
@@ -452,11 +392,7 @@ pub fn next_date_due(
     let mut from = from;
     loop {
         let due = rule.next_due(base, from, workspace.timezone)?;
-        if !contact
-            .engine
-            .dates_fired
-            .contains(&(automation.id().clone(), due.date))
-        {
+        if !contact.engine.dates_fired.contains(&(automation.id().clone(), due.date)) {
             return Some(due);
         }
         from = due.date.succ_opt()?;
@@ -492,15 +428,7 @@ pub fn fire_date(
         contact.engine.dates_fired.retain(|(_, d)| *d >= horizon);
     }
     let cause_key = format!("date:{}", due.date);
-    start_run(
-        automation,
-        contact,
-        RunCause::Date { date: due.date },
-        &cause_key,
-        0,
-        now,
-    )
-    .ok()
+    start_run(automation, contact, RunCause::Date { date: due.date }, &cause_key, 0, now).ok()
 }
 
 // ---------------------------------------------------------------------------
@@ -529,10 +457,9 @@ pub enum Execution {
     /// Nothing to do: the run is over, or this step already ran (a redelivery).
     Ignore,
     Finished(Box<StepResult>),
-    /// Send `request` to the Graph API, then [`Pending::finish`]. Persist `pending.run`
-    /// (which records the intent) before sending.
+    /// Send [`Pending::request`] to the Graph API, then [`Pending::finish`]. Persist
+    /// `pending.run` (which records the intent) before sending.
     Send {
-        request: Value,
         pending: Pending,
     },
     /// Post `body` to `url` signed with `signature`, then [`Pending::finish`].
@@ -573,6 +500,14 @@ pub enum IoOutcome {
 }
 
 impl Pending {
+    /// The Graph API body a send step posts.
+    pub fn request(&self) -> &crate::graph::GraphRequest {
+        match &self.effect.detail {
+            Detail::Request { request } => request,
+            _ => unreachable!("only send steps ask for a request"),
+        }
+    }
+
     /// Records the outcome of the I/O and decides the next step.
     pub fn finish(mut self, outcome: IoOutcome, now: Time) -> StepResult {
         let (status, error, wamid) = match outcome {
@@ -582,7 +517,7 @@ impl Pending {
         self.effect.error = error.clone();
         self.run.record(StepRecord {
             step: self.step,
-            action: self.effect.action.to_string(),
+            action: self.effect.action,
             status,
             at: now,
             error,
@@ -590,13 +525,7 @@ impl Pending {
             delivery: None,
         });
         let next = advance(&mut self.run, self.step, self.next_after, now);
-        StepResult {
-            run: self.run,
-            contact: None,
-            effect: self.effect,
-            next,
-            starts: Vec::new(),
-        }
+        StepResult { run: self.run, contact: None, effect: self.effect, next, starts: Vec::new() }
     }
 
     /// The run as it was before the intent was recorded: for a retryable failure
@@ -610,11 +539,7 @@ impl Pending {
 /// Moves the run past `step`: the next step's due time, or the run completed.
 fn advance(run: &mut Run, step: usize, next_after: Option<chrono::Duration>, now: Time) -> Option<StepDue> {
     match next_after {
-        Some(after) => Some(StepDue {
-            run: run.id.clone(),
-            step: step + 1,
-            due: now + after,
-        }),
+        Some(after) => Some(StepDue { run: run.id.clone(), step: step + 1, due: now + after }),
         None => {
             run.status = RunStatus::Completed;
             None
@@ -624,17 +549,8 @@ fn advance(run: &mut Run, step: usize, next_after: Option<chrono::Duration>, now
 
 /// Executes one step of a run, or says why it does not run.
 pub fn execute_step(input: StepInput<'_>) -> Execution {
-    let StepInput {
-        workspace,
-        automation,
-        live,
-        mut run,
-        step,
-        mut contact,
-        list_automations,
-        workspace_id,
-        now,
-    } = input;
+    let StepInput { workspace, automation, live, mut run, step, mut contact, list_automations, workspace_id, now } =
+        input;
     if run.status != RunStatus::Active || step >= automation.steps.len() {
         return Execution::Ignore;
     }
@@ -656,18 +572,10 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
         // Recorded as being sent, never recorded as sent: it may have gone out, so it never goes again.
         Some(StepStatus::Sending) => {
             effect.error = Some(codes::SEND_UNCONFIRMED.to_string());
-            let pending = Pending {
-                run,
-                step,
-                effect,
-                next_after,
-            };
-            return Execution::Finished(Box::new(pending.finish(
-                IoOutcome::Failed {
-                    code: codes::SEND_UNCONFIRMED.into(),
-                },
-                now,
-            )));
+            let pending = Pending { run, step, effect, next_after };
+            return Execution::Finished(Box::new(
+                pending.finish(IoOutcome::Failed { code: codes::SEND_UNCONFIRMED.into() }, now),
+            ));
         }
         Some(_) => return Execution::Ignore,
     }
@@ -680,9 +588,7 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
         None
     };
     if let Some(reason) = cancelled {
-        run.status = RunStatus::Cancelled {
-            reason: reason.to_string(),
-        };
+        run.status = RunStatus::Cancelled { reason: reason.to_string() };
         run.record(record(step, action, StepStatus::Skipped, now, Some(reason)));
         effect.error = Some(reason.to_string());
         return Execution::Finished(Box::new(StepResult {
@@ -703,32 +609,16 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
         effect.error = error.map(str::to_string);
         run.record(record(step, action, status, now, error));
         let next = advance(&mut run, step, next_after, now);
-        Execution::Finished(Box::new(StepResult {
-            run,
-            contact,
-            effect,
-            next,
-            starts,
-        }))
+        Execution::Finished(Box::new(StepResult { run, contact, effect, next, starts }))
     };
 
     match action {
         Action::SendTemplate { .. } | Action::SendText { .. } | Action::SendButtons { .. } => {
             match build_message(workspace, action, &contact, now) {
                 Ok(request) => {
-                    effect.detail = Detail::Request {
-                        request: request.clone(),
-                    };
+                    effect.detail = Detail::Request { request };
                     run.record(record(step, action, StepStatus::Sending, now, None));
-                    Execution::Send {
-                        request,
-                        pending: Pending {
-                            run,
-                            step,
-                            effect,
-                            next_after,
-                        },
-                    }
+                    Execution::Send { pending: Pending { run, step, effect, next_after } }
                 }
                 Err(code) => finished(run, None, effect, Err(code), Vec::new()),
             }
@@ -749,9 +639,7 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
                 Join::Blocked => finished(run, None, effect, Err(codes::CONTACT_BLOCKED), Vec::new()),
                 Join::AlreadyMember => finished(run, None, effect, Ok(()), Vec::new()),
                 Join::Joined => {
-                    let cause = RunCause::List {
-                        by_run: Some(run.id.clone()),
-                    };
+                    let cause = RunCause::List { by_run: Some(run.id.clone()) };
                     let cause_key = format!("{}:{step}", run.id);
                     match start_list_runs(list_automations, &contact, cause, &cause_key, run.depth + 1, now) {
                         Ok(starts) => finished(run, Some(contact), effect, Ok(()), starts),
@@ -766,17 +654,10 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
             effect.detail = Detail::List { list: list.clone() };
             finished(run, Some(contact), effect, Ok(()), Vec::new())
         }
-        Action::SetField {
-            field,
-            value: Some(value),
-            ..
-        } => match render(value, &contact) {
+        Action::SetField { field, value: Some(value), .. } => match render(value, &contact) {
             Ok(value) => {
                 contact.fields.insert(field.clone(), value.clone());
-                effect.detail = Detail::Field {
-                    field: field.clone(),
-                    value,
-                };
+                effect.detail = Detail::Field { field: field.clone(), value };
                 finished(run, Some(contact), effect, Ok(()), Vec::new())
             }
             Err(code) => finished(run, None, effect, Err(code), Vec::new()),
@@ -789,10 +670,7 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
                 automation: run.automation.clone(),
                 step,
             });
-            effect.detail = Detail::Capture {
-                field: field.clone(),
-                from: SetFieldSource::NextReply,
-            };
+            effect.detail = Detail::Capture { field: field.clone(), from: SetFieldSource::NextReply };
             finished(run, Some(contact), effect, Ok(()), Vec::new())
         }
         Action::BlockContact {} => {
@@ -808,9 +686,7 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
         }
         Action::AssignOperator { operator } => {
             contact.operator = Some(operator.clone());
-            effect.detail = Detail::Operator {
-                operator: Some(operator.clone()),
-            };
+            effect.detail = Detail::Operator { operator: Some(operator.clone()) };
             finished(run, Some(contact), effect, Ok(()), Vec::new())
         }
         Action::UnassignOperator {} => {
@@ -825,10 +701,7 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
             };
             match body {
                 Ok(body) => {
-                    effect.detail = Detail::Webhook {
-                        url: url.clone(),
-                        body: body.clone(),
-                    };
+                    effect.detail = Detail::Webhook { url: url.clone(), body: body.clone() };
                     let signature = workspace.webhook_secret.as_ref().map(|secret| {
                         crate::outbound::signature(secret.expose().as_bytes(), body.to_string().as_bytes())
                     });
@@ -837,12 +710,7 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
                         url: url.clone(),
                         body,
                         signature,
-                        pending: Pending {
-                            run,
-                            step,
-                            effect,
-                            next_after,
-                        },
+                        pending: Pending { run, step, effect, next_after },
                     }
                 }
                 Err(code) => finished(run, None, effect, Err(code), Vec::new()),
@@ -854,7 +722,7 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
 fn record(step: usize, action: &Action, status: StepStatus, at: Time, error: Option<&str>) -> StepRecord {
     StepRecord {
         step,
-        action: action.kind().to_string(),
+        action: action.kind(),
         status,
         at,
         error: error.map(str::to_string),
@@ -873,16 +741,9 @@ fn render_json(value: &Value, contact: &Contact) -> Result<Value, &'static str> 
             let text = Interpolated::parse(s).map_err(|_| codes::MISSING_VARIABLE)?;
             Value::String(render(&text, contact)?)
         }
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|v| render_json(v, contact))
-                .collect::<Result<_, _>>()?,
-        ),
+        Value::Array(items) => Value::Array(items.iter().map(|v| render_json(v, contact)).collect::<Result<_, _>>()?),
         Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| Ok((k.clone(), render_json(v, contact)?)))
-                .collect::<Result<_, &'static str>>()?,
+            map.iter().map(|(k, v)| Ok((k.clone(), render_json(v, contact)?))).collect::<Result<_, &'static str>>()?,
         ),
         other => other.clone(),
     })
@@ -906,16 +767,17 @@ fn default_webhook_body(
 }
 
 /// Builds the Graph API body of a send step, or the code it fails with.
-fn build_message(workspace: &Workspace, action: &Action, contact: &Contact, now: Time) -> Result<Value, &'static str> {
+fn build_message(
+    workspace: &Workspace,
+    action: &Action,
+    contact: &Contact,
+    now: Time,
+) -> Result<crate::graph::GraphRequest, &'static str> {
     if contact.blocked {
         return Err(codes::CONTACT_BLOCKED);
     }
     match action {
-        Action::SendTemplate {
-            template,
-            language,
-            params,
-        } => {
+        Action::SendTemplate { template, language, params } => {
             let known = workspace
                 .template(template, language)
                 .filter(|t| t.status == TemplateStatus::Approved)
@@ -923,10 +785,7 @@ fn build_message(workspace: &Workspace, action: &Action, contact: &Contact, now:
             if known.placeholder_count() != params.len() {
                 return Err(codes::TEMPLATE_PARAMS_MISMATCH);
             }
-            let params = params
-                .iter()
-                .map(|p| render(p, contact))
-                .collect::<Result<Vec<_>, _>>()?;
+            let params = params.iter().map(|p| render(p, contact)).collect::<Result<Vec<_>, _>>()?;
             Ok(graph::template(contact, template.as_str(), language.as_str(), &params))
         }
         Action::SendText { text } => {

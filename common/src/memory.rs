@@ -89,11 +89,7 @@ impl MemoryStore {
     /// Every run of a workspace, oldest first.
     pub fn runs(&self, ws: &WorkspaceId) -> Vec<Run> {
         let state = self.lock();
-        let mut runs: Vec<Run> = state
-            .tenants
-            .get(ws)
-            .map(|t| t.runs.values().cloned().collect())
-            .unwrap_or_default();
+        let mut runs: Vec<Run> = state.tenants.get(ws).map(|t| t.runs.values().cloned().collect()).unwrap_or_default();
         runs.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
         runs
     }
@@ -121,21 +117,15 @@ impl Store for MemoryStore {
     }
 
     async fn fallbacks(&self, ws: &WorkspaceId) -> Result<Fallbacks, StoreError> {
-        Ok(tenant(&self.lock(), ws)
-            .map(|t| t.catalog.fallbacks())
-            .unwrap_or_default())
+        Ok(tenant(&self.lock(), ws).map(|t| t.catalog.fallbacks()).unwrap_or_default())
     }
 
     async fn list_automations(&self, ws: &WorkspaceId, list: &ListName) -> Result<Vec<Arc<Automation>>, StoreError> {
-        Ok(tenant(&self.lock(), ws)
-            .map(|t| t.catalog.by_list(list).cloned().collect())
-            .unwrap_or_default())
+        Ok(tenant(&self.lock(), ws).map(|t| t.catalog.by_list(list).cloned().collect()).unwrap_or_default())
     }
 
     async fn date_automations(&self, ws: &WorkspaceId) -> Result<Vec<Arc<Automation>>, StoreError> {
-        Ok(tenant(&self.lock(), ws)
-            .map(|t| t.catalog.dated().cloned().collect())
-            .unwrap_or_default())
+        Ok(tenant(&self.lock(), ws).map(|t| t.catalog.dated().cloned().collect()).unwrap_or_default())
     }
 
     async fn automation(&self, ws: &WorkspaceId, id: &AutomationId) -> Result<Option<Arc<Automation>>, StoreError> {
@@ -159,10 +149,7 @@ impl Store for MemoryStore {
         let state = self.lock();
         Ok(tenant(&state, ws).and_then(|t| {
             let (contact, revision) = &t.contacts[*t.keys.get(key)?];
-            Some(Versioned {
-                item: contact.clone(),
-                revision: Some(*revision),
-            })
+            Some(Versioned { item: contact.clone(), revision: Some(*revision) })
         }))
     }
 
@@ -191,24 +178,12 @@ impl Store for MemoryStore {
     async fn list_members(&self, ws: &WorkspaceId, list: &ListName) -> Result<Vec<Contact>, StoreError> {
         let state = self.lock();
         Ok(tenant(&state, ws)
-            .map(|t| {
-                t.contacts
-                    .iter()
-                    .filter(|(c, _)| c.lists.contains(list))
-                    .map(|(c, _)| c.clone())
-                    .collect()
-            })
+            .map(|t| t.contacts.iter().filter(|(c, _)| c.lists.contains(list)).map(|(c, _)| c.clone()).collect())
             .unwrap_or_default())
     }
 
     async fn claim_message(&self, ws: &WorkspaceId, wamid: &Wamid, _now: Time) -> Result<bool, StoreError> {
-        Ok(self
-            .lock()
-            .tenants
-            .entry(ws.clone())
-            .or_default()
-            .seen
-            .insert(wamid.clone()))
+        Ok(self.lock().tenants.entry(ws.clone()).or_default().seen.insert(wamid.clone()))
     }
 
     async fn release_message(&self, ws: &WorkspaceId, wamid: &Wamid) -> Result<(), StoreError> {
@@ -233,22 +208,12 @@ impl Store for MemoryStore {
     }
 
     async fn put_run(&self, ws: &WorkspaceId, run: &Run) -> Result<(), StoreError> {
-        self.lock()
-            .tenants
-            .entry(ws.clone())
-            .or_default()
-            .runs
-            .insert(run.id.clone(), run.clone());
+        self.lock().tenants.entry(ws.clone()).or_default().runs.insert(run.id.clone(), run.clone());
         Ok(())
     }
 
     async fn link_outbound(&self, ws: &WorkspaceId, wamid: &Wamid, run: &RunId, step: usize) -> Result<(), StoreError> {
-        self.lock()
-            .tenants
-            .entry(ws.clone())
-            .or_default()
-            .outbound
-            .insert(wamid.clone(), (run.clone(), step));
+        self.lock().tenants.entry(ws.clone()).or_default().outbound.insert(wamid.clone(), (run.clone(), step));
         Ok(())
     }
 
@@ -266,14 +231,10 @@ impl Store for MemoryStore {
         let mut state = self.lock();
         let pair = (ws.clone(), automation.clone(), contact.clone());
         if let Some((at, date)) = state.due_by_pair.remove(&pair) {
-            state
-                .due
-                .remove(&((at, pair.0.clone(), pair.1.clone(), pair.2.clone()), date));
+            state.due.remove(&((at, pair.0.clone(), pair.1.clone(), pair.2.clone()), date));
         }
         if let Some(due) = due {
-            state
-                .due
-                .insert(((due.at, pair.0.clone(), pair.1.clone(), pair.2.clone()), due.date));
+            state.due.insert(((due.at, pair.0.clone(), pair.1.clone(), pair.2.clone()), due.date));
             state.due_by_pair.insert(pair, (due.at, due.date));
         }
         Ok(())
@@ -393,17 +354,11 @@ impl MemorySender {
 
     /// Keeps every send for [`MemorySender::sent`].
     pub fn recording() -> Self {
-        Self {
-            log: Some(Arc::default()),
-            ..Self::default()
-        }
+        Self { log: Some(Arc::default()), ..Self::default() }
     }
 
     pub fn sent(&self) -> Vec<(Account, Value)> {
-        self.log
-            .as_ref()
-            .map(|log| log.lock().unwrap_or_else(|p| p.into_inner()).clone())
-            .unwrap_or_default()
+        self.log.as_ref().map(|log| log.lock().unwrap_or_else(|p| p.into_inner()).clone()).unwrap_or_default()
     }
 
     pub fn count(&self) -> u64 {
@@ -412,12 +367,10 @@ impl MemorySender {
 }
 
 impl WhatsAppSender for MemorySender {
-    async fn send(&self, account: &Account, request: &Value) -> Result<Wamid, SendError> {
+    async fn send(&self, account: &Account, request: &crate::graph::GraphRequest) -> Result<Wamid, SendError> {
         let n = self.count.fetch_add(1, Ordering::Relaxed) + 1;
         if let Some(log) = &self.log {
-            log.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push((account.clone(), request.clone()));
+            log.lock().unwrap_or_else(|p| p.into_inner()).push((account.clone(), request.to_value()));
         }
         Ok(Wamid::parse(format!("wamid.avvio.{n:06}")).expect("a valid wamid"))
     }

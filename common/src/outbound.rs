@@ -28,9 +28,7 @@ pub fn check_webhook_url(raw: &str, mode: Mode) -> Result<url::Url, String> {
         "https" => {}
         "http" if loopback && mode == Mode::Local => {}
         "http" => {
-            return Err(format!(
-                "`{raw}` must use https (http is allowed only to loopback in local mode)"
-            ));
+            return Err(format!("`{raw}` must use https (http is allowed only to loopback in local mode)"));
         }
         other => return Err(format!("`{raw}` uses {other}: webhooks are https")),
     }

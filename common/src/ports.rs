@@ -207,7 +207,11 @@ pub struct SendError {
 /// Sends messages through the WhatsApp Cloud API.
 pub trait WhatsAppSender: Send + Sync {
     /// Posts `request` (a Graph API message body); returns the new message's wamid.
-    fn send(&self, account: &Account, request: &Value) -> impl Future<Output = Result<Wamid, SendError>> + Send;
+    fn send(
+        &self,
+        account: &Account,
+        request: &crate::graph::GraphRequest,
+    ) -> impl Future<Output = Result<Wamid, SendError>> + Send;
 }
 
 /// Why an outbound webhook failed.

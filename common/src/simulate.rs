@@ -48,24 +48,10 @@ struct Event {
 #[derive(Debug, Clone)]
 enum EventKind {
     WhatsApp(Vec<InboundEvent>),
-    Integration {
-        automation: AutomationId,
-        call: IntegrationCall,
-        raw: Vec<u8>,
-        contact: ContactKey,
-    },
-    ListAdd {
-        list: ListName,
-        contact: ContactKey,
-    },
-    ListRemove {
-        list: ListName,
-        contact: ContactKey,
-    },
-    Contact {
-        contact: ContactKey,
-        patch: ContactPatch,
-    },
+    Integration { automation: AutomationId, call: IntegrationCall, raw: Vec<u8>, contact: ContactKey },
+    ListAdd { list: ListName, contact: ContactKey },
+    ListRemove { list: ListName, contact: ContactKey },
+    Contact { contact: ContactKey, patch: ContactPatch },
 }
 
 #[derive(Deserialize)]
@@ -73,7 +59,7 @@ enum EventKind {
 struct RawEvent {
     at: String,
     #[serde(default)]
-    whatsapp: Option<serde_json::Value>,
+    whatsapp: Option<Box<serde_json::value::RawValue>>,
     #[serde(default)]
     integration: Option<RawIntegration>,
     #[serde(default)]
@@ -193,14 +179,8 @@ impl Simulation {
                     }
                 }
             }
-            let sending = numbers
-                .first()
-                .cloned()
-                .unwrap_or_else(|| SIMULATED_WORKSPACE.to_string());
-            workspace.whatsapp = Some(WhatsAppAccount {
-                phone_number_id: sending,
-                access_token: None,
-            });
+            let sending = numbers.first().cloned().unwrap_or_else(|| SIMULATED_WORKSPACE.to_string());
+            workspace.whatsapp = Some(WhatsAppAccount { phone_number_id: sending, access_token: None });
         }
 
         let ws = WorkspaceId::parse(SIMULATED_WORKSPACE).expect("a valid id");
@@ -210,13 +190,10 @@ impl Simulation {
             store.route_number(&number, &ws);
         }
         for automation in catalog.all() {
-            store
-                .with_catalog(&ws, |c| c.create((*automation).clone()))
-                .expect("a checked catalog has no conflicts");
+            store.with_catalog(&ws, |c| c.create((*automation).clone())).expect("a checked catalog has no conflicts");
         }
-        let until = inputs
-            .until
-            .unwrap_or_else(|| events.last().map_or_else(chrono::Utc::now, |e| e.at) + DEFAULT_TAIL);
+        let until =
+            inputs.until.unwrap_or_else(|| events.last().map_or_else(chrono::Utc::now, |e| e.at) + DEFAULT_TAIL);
         let deps = Deps {
             store,
             steps: MemoryStepQueue::new(),
@@ -224,26 +201,16 @@ impl Simulation {
             poster: MemoryPoster::default(),
             default_access_token: Some("simulated".into()),
         };
-        Ok(Self {
-            deps,
-            ws,
-            events,
-            until,
-        })
+        Ok(Self { deps, ws, events, until })
     }
 
-    /// Runs the clock to `until`, handing each line to `out` in time order.
-    pub async fn run(self, mut out: impl FnMut(&Line)) -> Result<Summary, SimError> {
-        let Self {
-            deps,
-            ws,
-            events,
-            until,
-        } = self;
-        let mut summary = Summary {
-            events: events.len(),
-            ..Summary::default()
-        };
+    /// Runs the clock to `until`, handing each line to `out` in time order. The
+    /// simulation keeps its final state (dropped with it) for inspection.
+    pub async fn run(&mut self, mut out: impl FnMut(&Line)) -> Result<Summary, SimError> {
+        let Self { deps, ws, events, until } = self;
+        let (deps, ws, until) = (&*deps, &*ws, *until);
+        let events = std::mem::take(events);
+        let mut summary = Summary { events: events.len(), ..Summary::default() };
         let mut emit = |line: Line, summary: &mut Summary| {
             summary.lines += 1;
             out(&line);
@@ -278,7 +245,7 @@ impl Simulation {
                 continue;
             }
             let event = events.next().expect("an event is next");
-            for line in apply(&deps, &ws, event).await? {
+            for line in apply(deps, ws, event).await? {
                 emit(line, &mut summary);
             }
         }
@@ -296,12 +263,7 @@ async fn apply(deps: &MemoryDeps, ws: &WorkspaceId, event: Event) -> Result<Vec<
             }
             return Ok(lines);
         }
-        EventKind::Integration {
-            automation,
-            call,
-            raw,
-            contact,
-        } => {
+        EventKind::Integration { automation, call, raw, contact } => {
             let secret = deps.integration_secret(ws, &automation).await?;
             if !integration_authorized(secret.as_deref(), &call, &raw, None) {
                 return Ok(vec![Line::Rejected(Rejection {
@@ -315,12 +277,10 @@ async fn apply(deps: &MemoryDeps, ws: &WorkspaceId, event: Event) -> Result<Vec<
                 })]);
             }
             let request_id = format!("line-{}", event.line);
-            deps.handle_integration(ws, &automation, &call, &request_id, now)
-                .await?
+            deps.handle_integration(ws, &automation, &call, &request_id, now).await?
         }
         EventKind::ListAdd { list, contact } => {
-            deps.handle_list_add(ws, &list, &contact, &format!("line-{}", event.line), now)
-                .await?
+            deps.handle_list_add(ws, &list, &contact, &format!("line-{}", event.line), now).await?
         }
         EventKind::ListRemove { list, contact } => deps.handle_list_remove(ws, &list, &contact).await?,
         EventKind::Contact { contact, patch } => deps.handle_contact_upsert(ws, &contact, &patch, now).await?,
@@ -344,11 +304,7 @@ fn read_events(file: &str, text: &str, catalog: &crate::catalog::Catalog) -> Res
     let mut events: Vec<Event> = Vec::new();
     for (i, raw_line) in text.lines().enumerate() {
         let line = i + 1;
-        let fail = |message: String| SimError::Event {
-            file: file.to_string(),
-            line,
-            message,
-        };
+        let fail = |message: String| SimError::Event { file: file.to_string(), line, message };
         if raw_line.trim().is_empty() || raw_line.trim_start().starts_with("//") {
             continue;
         }
@@ -356,11 +312,7 @@ fn read_events(file: &str, text: &str, catalog: &crate::catalog::Catalog) -> Res
             let de = &mut serde_json::Deserializer::from_str(raw_line);
             serde_path_to_error::deserialize(de).map_err(|e| {
                 let path = e.path().to_string();
-                fail(if path == "." {
-                    e.inner().to_string()
-                } else {
-                    format!("{path}: {}", e.inner())
-                })
+                fail(if path == "." { e.inner().to_string() } else { format!("{path}: {}", e.inner()) })
             })?
         };
         let at =
@@ -386,7 +338,7 @@ fn read_events(file: &str, text: &str, catalog: &crate::catalog::Catalog) -> Res
             ));
         }
         let kind = if let Some(body) = raw.whatsapp {
-            let parsed = parse_webhook(body.to_string().as_bytes()).map_err(|e| fail(format!("whatsapp: {e}")))?;
+            let parsed = parse_webhook(body.get().as_bytes()).map_err(|e| fail(format!("whatsapp: {e}")))?;
             EventKind::WhatsApp(parsed)
         } else if let Some(integration) = raw.integration {
             let id = AutomationId::parse(integration.automation.as_str())
@@ -399,33 +351,19 @@ fn read_events(file: &str, text: &str, catalog: &crate::catalog::Catalog) -> Res
                     )));
                 }
                 None => {
-                    return Err(fail(format!(
-                        "integration.automation: no automation `{id}` in the automations file"
-                    )));
+                    return Err(fail(format!("integration.automation: no automation `{id}` in the automations file")));
                 }
             }
             let raw_body = integration.body.to_string().into_bytes();
             let call: IntegrationCall =
                 serde_json::from_value(integration.body).map_err(|e| fail(format!("integration.body: {e}")))?;
-            let (phone, _) = call
-                .to_patch()
-                .map_err(|(path, message)| fail(format!("integration.body.{path}: {message}")))?;
-            EventKind::Integration {
-                automation: id,
-                call,
-                raw: raw_body,
-                contact: ContactKey::Phone(phone),
-            }
+            let (phone, _) =
+                call.to_patch().map_err(|(path, message)| fail(format!("integration.body.{path}: {message}")))?;
+            EventKind::Integration { automation: id, call, raw: raw_body, contact: ContactKey::Phone(phone) }
         } else if let Some(list) = raw.list_add {
-            EventKind::ListAdd {
-                list: list.list,
-                contact: list.phone,
-            }
+            EventKind::ListAdd { list: list.list, contact: list.phone }
         } else if let Some(list) = raw.list_remove {
-            EventKind::ListRemove {
-                list: list.list,
-                contact: list.phone,
-            }
+            EventKind::ListRemove { list: list.list, contact: list.phone }
         } else {
             let contact = raw.contact.expect("exactly one kind is present");
             EventKind::Contact {

@@ -26,11 +26,7 @@ pub struct Issue {
 
 impl Issue {
     pub fn new(code: &'static str, path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            path: path.into(),
-        }
+        Self { code, message: message.into(), path: path.into() }
     }
 }
 
@@ -79,26 +75,14 @@ pub fn check_automation(a: &Automation, workspace: Option<&Workspace>) -> Vec<Is
     }
     if let Trigger::Integration { secret: Some(secret) } = &a.trigger {
         if secret.len() < 8 {
-            issues.push(Issue::new(
-                "invalid_value",
-                "trigger.secret",
-                "secret must be at least 8 characters",
-            ));
+            issues.push(Issue::new("invalid_value", "trigger.secret", "secret must be at least 8 characters"));
         }
     }
     if a.steps.is_empty() {
-        issues.push(Issue::new(
-            "invalid_value",
-            "steps",
-            "an automation needs at least one step",
-        ));
+        issues.push(Issue::new("invalid_value", "steps", "an automation needs at least one step"));
     }
     if a.steps.len() > MAX_STEPS {
-        issues.push(Issue::new(
-            "too_long",
-            "steps",
-            format!("an automation has at most {MAX_STEPS} steps"),
-        ));
+        issues.push(Issue::new("too_long", "steps", format!("an automation has at most {MAX_STEPS} steps")));
     }
     for (i, step) in a.steps.iter().enumerate() {
         check_action(&step.action, &format!("steps[{i}].action"), workspace, &mut issues);
@@ -112,32 +96,21 @@ fn too_long(path: String, what: &str, max: usize) -> Issue {
 
 fn check_action(action: &Action, path: &str, workspace: Option<&Workspace>, issues: &mut Vec<Issue>) {
     match action {
-        Action::SendTemplate {
-            template,
-            language,
-            params,
-        } => {
+        Action::SendTemplate { template, language, params } => {
             if let Some(known) = workspace.and_then(|ws| ws.template(template, language)) {
                 let expected = known.placeholder_count();
                 if params.len() != expected {
                     issues.push(Issue::new(
                         "template_params_mismatch",
                         format!("{path}.params"),
-                        format!(
-                            "template `{template}` ({language}) takes {expected} params, {} given",
-                            params.len()
-                        ),
+                        format!("template `{template}` ({language}) takes {expected} params, {} given", params.len()),
                     ));
                 }
             }
         }
         Action::SendText { text } => {
             if text.source().trim().is_empty() {
-                issues.push(Issue::new(
-                    "invalid_value",
-                    format!("{path}.text"),
-                    "text must not be empty",
-                ));
+                issues.push(Issue::new("invalid_value", format!("{path}.text"), "text must not be empty"));
             }
             if text.source().chars().count() > MAX_TEXT_CHARS {
                 issues.push(too_long(format!("{path}.text"), "text", MAX_TEXT_CHARS));
@@ -145,11 +118,7 @@ fn check_action(action: &Action, path: &str, workspace: Option<&Workspace>, issu
         }
         Action::SendButtons { text, buttons } => {
             if text.source().trim().is_empty() {
-                issues.push(Issue::new(
-                    "invalid_value",
-                    format!("{path}.text"),
-                    "text must not be empty",
-                ));
+                issues.push(Issue::new("invalid_value", format!("{path}.text"), "text must not be empty"));
             }
             if text.source().chars().count() > MAX_BUTTON_TEXT_CHARS {
                 issues.push(too_long(format!("{path}.text"), "text", MAX_BUTTON_TEXT_CHARS));
@@ -164,11 +133,7 @@ fn check_action(action: &Action, path: &str, workspace: Option<&Workspace>, issu
             for (j, b) in buttons.iter().enumerate() {
                 let bpath = format!("{path}.buttons[{j}]");
                 if b.id.trim().is_empty() {
-                    issues.push(Issue::new(
-                        "invalid_value",
-                        format!("{bpath}.id"),
-                        "button id must not be empty",
-                    ));
+                    issues.push(Issue::new("invalid_value", format!("{bpath}.id"), "button id must not be empty"));
                 }
                 if b.id.chars().count() > MAX_BUTTON_ID_CHARS {
                     issues.push(too_long(format!("{bpath}.id"), "button id", MAX_BUTTON_ID_CHARS));
@@ -181,11 +146,7 @@ fn check_action(action: &Action, path: &str, workspace: Option<&Workspace>, issu
                     ));
                 }
                 if b.title.chars().count() > MAX_BUTTON_TITLE_CHARS {
-                    issues.push(too_long(
-                        format!("{bpath}.title"),
-                        "button title",
-                        MAX_BUTTON_TITLE_CHARS,
-                    ));
+                    issues.push(too_long(format!("{bpath}.title"), "button title", MAX_BUTTON_TITLE_CHARS));
                 }
                 if buttons[..j].iter().any(|other| other.title == b.title) {
                     issues.push(Issue::new(
@@ -205,16 +166,12 @@ fn check_action(action: &Action, path: &str, workspace: Option<&Workspace>, issu
         }
         Action::SetField { value, from, .. } => match (value, from) {
             (Some(_), None) | (None, Some(SetFieldSource::NextReply)) => {}
-            (Some(_), Some(_)) => issues.push(Issue::new(
-                "invalid_value",
-                path,
-                "set_field takes either `value` or `from`, not both",
-            )),
-            (None, None) => issues.push(Issue::new(
-                "missing_field",
-                path,
-                "set_field needs `value` or `\"from\": \"next_reply\"`",
-            )),
+            (Some(_), Some(_)) => {
+                issues.push(Issue::new("invalid_value", path, "set_field takes either `value` or `from`, not both"))
+            }
+            (None, None) => {
+                issues.push(Issue::new("missing_field", path, "set_field needs `value` or `\"from\": \"next_reply\"`"))
+            }
         },
         Action::SendWebhook { url, body } => {
             if let Err(message) = crate::outbound::check_webhook_url(url, crate::outbound::Mode::Local) {
@@ -276,11 +233,7 @@ pub struct Problem {
 impl fmt::Display for Problem {
     /// `FILE: PATH: message`, as `avvio validate` prints it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = if self.issue.path.is_empty() {
-            "(document)"
-        } else {
-            &self.issue.path
-        };
+        let path = if self.issue.path.is_empty() { "(document)" } else { &self.issue.path };
         write!(f, "{}: {}: {}", self.file, path, self.issue.message)
     }
 }
@@ -299,17 +252,9 @@ pub fn read_documents(file: &str, text: &str) -> Result<Vec<Document>, Problem> 
         serde_json::Value::Array(items) => items
             .into_iter()
             .enumerate()
-            .map(|(i, value)| Document {
-                file: file.to_string(),
-                index: Some(i),
-                value,
-            })
+            .map(|(i, value)| Document { file: file.to_string(), index: Some(i), value })
             .collect(),
-        value => vec![Document {
-            file: file.to_string(),
-            index: None,
-            value,
-        }],
+        value => vec![Document { file: file.to_string(), index: None, value }],
     })
 }
 
@@ -327,10 +272,7 @@ pub fn check_set(documents: Vec<Document>, workspace: Option<&Workspace>) -> Res
                 (false, true) => prefix.clone(),
                 (false, false) => format!("{prefix}.{}", issue.path),
             };
-            problems.push(Problem {
-                file: doc.file.clone(),
-                issue: Issue { path, ..issue },
-            });
+            problems.push(Problem { file: doc.file.clone(), issue: Issue { path, ..issue } });
         };
         let automation = match parse_automation(doc.value) {
             Ok(a) => a,
@@ -341,10 +283,7 @@ pub fn check_set(documents: Vec<Document>, workspace: Option<&Workspace>) -> Res
         };
         let mut issues = check_automation(&automation, workspace);
         if automation.id.is_none() {
-            issues.insert(
-                0,
-                Issue::new("missing_field", "id", "automations in files need an `id`"),
-            );
+            issues.insert(0, Issue::new("missing_field", "id", "automations in files need an `id`"));
         }
         if issues.is_empty() {
             if let Err(conflict) = catalog.create(automation) {
@@ -353,11 +292,7 @@ pub fn check_set(documents: Vec<Document>, workspace: Option<&Workspace>) -> Res
         }
         issues.into_iter().for_each(&mut report);
     }
-    if problems.is_empty() {
-        Ok(catalog)
-    } else {
-        Err(problems)
-    }
+    if problems.is_empty() { Ok(catalog) } else { Err(problems) }
 }
 
 #[cfg(test)]
@@ -380,12 +315,8 @@ mod tests {
 
     #[test]
     fn too_many_buttons_are_reported_at_the_buttons_path() {
-        let buttons: Vec<_> = (0..4)
-            .map(|i| json!({ "id": format!("b{i}"), "title": format!("B{i}") }))
-            .collect();
-        let issues = issues_of(with_action(
-            json!({ "type": "send_buttons", "text": "Scegli", "buttons": buttons }),
-        ));
+        let buttons: Vec<_> = (0..4).map(|i| json!({ "id": format!("b{i}"), "title": format!("B{i}") })).collect();
+        let issues = issues_of(with_action(json!({ "type": "send_buttons", "text": "Scegli", "buttons": buttons })));
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].path, "steps[1].action.buttons");
         assert_eq!(issues[0].code, "invalid_buttons");
@@ -393,24 +324,16 @@ mod tests {
 
     #[test]
     fn a_long_or_repeated_button_title_is_named_by_index() {
-        let issues = issues_of(with_action(
-            json!({ "type": "send_buttons", "text": "Scegli", "buttons": [
-            { "id": "1", "title": "Un titolo davvero troppo lungo" }, { "id": "2", "title": "Sì" }, { "id": "3", "title": "Sì" } ] }),
-        ));
+        let issues = issues_of(with_action(json!({ "type": "send_buttons", "text": "Scegli", "buttons": [
+            { "id": "1", "title": "Un titolo davvero troppo lungo" }, { "id": "2", "title": "Sì" }, { "id": "3", "title": "Sì" } ] })));
         let paths: Vec<_> = issues.iter().map(|i| i.path.as_str()).collect();
-        assert_eq!(
-            paths,
-            ["steps[1].action.buttons[0].title", "steps[1].action.buttons[2].title"]
-        );
+        assert_eq!(paths, ["steps[1].action.buttons[0].title", "steps[1].action.buttons[2].title"]);
     }
 
     #[test]
     fn an_unknown_action_type_names_the_step() {
         let issue = &issues_of(with_action(json!({ "type": "send_fax", "text": "x" })))[0];
-        assert_eq!(
-            (issue.code, issue.path.as_str()),
-            ("unknown_type", "steps[1].action.type")
-        );
+        assert_eq!((issue.code, issue.path.as_str()), ("unknown_type", "steps[1].action.type"));
         assert!(issue.message.contains("send_fax"), "{}", issue.message);
     }
 
@@ -461,11 +384,8 @@ mod tests {
             value: json!({ "id": id, "name": id, "trigger": { "type": "customer_message", "phrase": phrase },
                           "steps": [ { "after": "0s", "action": { "type": "add_tag", "tag": "x" } } ] }),
         };
-        let problems = check_set(
-            vec![doc("a", "Vorrei informazioni"), doc("b", "  vorrei  INFORMAZIONI ")],
-            None,
-        )
-        .unwrap_err();
+        let problems =
+            check_set(vec![doc("a", "Vorrei informazioni"), doc("b", "  vorrei  INFORMAZIONI ")], None).unwrap_err();
         assert_eq!(problems.len(), 1);
         assert_eq!(
             problems[0].to_string(),

@@ -116,11 +116,7 @@ pub enum MessageContent {
     /// `interactive` with `button_reply`: a tap on a reply button of an interactive message.
     ButtonReply { id: String, title: String },
     /// `interactive` with `list_reply`: a row picked from a list message.
-    ListReply {
-        id: String,
-        title: String,
-        description: Option<String>,
-    },
+    ListReply { id: String, title: String, description: Option<String> },
     /// `image`, `video`, `audio`, `document` or `sticker`; `kind` is the type.
     Media { kind: String, caption: Option<String> },
     /// Any other type (`location`, `contacts`, `reaction`, `order`, `system`,
@@ -280,9 +276,7 @@ pub fn parse_webhook(body: &[u8]) -> Result<Vec<InboundEvent>, WebhookError> {
     let top = Path::default();
     let envelope: RawEnvelope = decode(root, &top)?;
     if envelope.object != WHATSAPP_BUSINESS_ACCOUNT {
-        return Err(WebhookError::NotWhatsApp {
-            object: envelope.object,
-        });
+        return Err(WebhookError::NotWhatsApp { object: envelope.object });
     }
     let entries = envelope.entry.ok_or_else(|| missing_field("entry", &top))?;
     let entries: Vec<Value> = decode(entries, &top.field("entry"))?;
@@ -388,12 +382,7 @@ fn read_status(
         timestamp,
         recipient_phone: ids.phone,
         recipient_bsuid: ids.bsuid,
-        errors: raw
-            .errors
-            .unwrap_or_default()
-            .into_iter()
-            .map(RawStatusError::into_error)
-            .collect(),
+        errors: raw.errors.unwrap_or_default().into_iter().map(RawStatusError::into_error).collect(),
     })
 }
 
@@ -413,10 +402,7 @@ impl Ids {
             Some(ContactKey::Bsuid(bsuid)) => (None, Some(bsuid)),
             None => (None, None),
         };
-        Self {
-            phone,
-            bsuid: bsuid_field.or(bsuid),
-        }
+        Self { phone, bsuid: bsuid_field.or(bsuid) }
     }
 
     fn is_empty(&self) -> bool {
@@ -428,13 +414,10 @@ impl Ids {
     fn contact_in<'a>(&self, contacts: &'a [Contact]) -> Option<&'a Contact> {
         let shares_an_id =
             |c: &Contact| (c.phone.is_some() && c.phone == self.phone) || (c.bsuid.is_some() && c.bsuid == self.bsuid);
-        contacts
-            .iter()
-            .find(|c| shares_an_id(c) && self.agrees_with(c))
-            .or(match contacts {
-                [only] if self.agrees_with(only) => Some(only),
-                _ => None,
-            })
+        contacts.iter().find(|c| shares_an_id(c) && self.agrees_with(c)).or(match contacts {
+            [only] if self.agrees_with(only) => Some(only),
+            _ => None,
+        })
     }
 
     /// Whether no id known to both sides differs.
@@ -448,10 +431,9 @@ impl Ids {
     /// Fills the ids this object left out from its contact.
     fn completed_by(self, contact: Option<&Contact>) -> Self {
         match contact {
-            Some(c) => Self {
-                phone: self.phone.or_else(|| c.phone.clone()),
-                bsuid: self.bsuid.or_else(|| c.bsuid.clone()),
-            },
+            Some(c) => {
+                Self { phone: self.phone.or_else(|| c.phone.clone()), bsuid: self.bsuid.or_else(|| c.bsuid.clone()) }
+            }
             None => self,
         }
     }
@@ -490,11 +472,7 @@ struct Path(String);
 
 impl Path {
     fn field(&self, name: &str) -> Self {
-        if self.0.is_empty() {
-            Self(name.to_owned())
-        } else {
-            Self(format!("{}.{name}", self.0))
-        }
+        if self.0.is_empty() { Self(name.to_owned()) } else { Self(format!("{}.{name}", self.0)) }
     }
 
     fn item(&self, name: &str, index: usize) -> Self {
@@ -504,34 +482,21 @@ impl Path {
 
 impl fmt::Display for Path {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            f.write_str("the top level")
-        } else {
-            f.write_str(&self.0)
-        }
+        if self.0.is_empty() { f.write_str("the top level") } else { f.write_str(&self.0) }
     }
 }
 
 /// Deserializes `value`, blaming `path` for a mismatch.
 fn decode<T: DeserializeOwned>(value: Value, path: &Path) -> Result<T, WebhookError> {
-    T::deserialize(value).map_err(|reason| WebhookError::Malformed {
-        path: path.to_string(),
-        reason,
-    })
+    T::deserialize(value).map_err(|reason| WebhookError::Malformed { path: path.to_string(), reason })
 }
 
 fn missing_field(field: &'static str, path: &Path) -> WebhookError {
-    WebhookError::Malformed {
-        path: path.to_string(),
-        reason: serde_json::Error::missing_field(field),
-    }
+    WebhookError::Malformed { path: path.to_string(), reason: serde_json::Error::missing_field(field) }
 }
 
 fn read_wamid(id: String, path: &Path) -> Result<Wamid, WebhookError> {
-    Wamid::parse(id).map_err(|reason| WebhookError::InvalidWamid {
-        path: path.field("id").to_string(),
-        reason,
-    })
+    Wamid::parse(id).map_err(|reason| WebhookError::InvalidWamid { path: path.field("id").to_string(), reason })
 }
 
 /// Reads Meta's `timestamp`: Unix seconds, as a string (or, leniently, a number).
@@ -543,31 +508,21 @@ fn read_timestamp(raw: &Value, path: &Path) -> Result<Time, WebhookError> {
     };
     seconds
         .and_then(from_unix_seconds)
-        .ok_or_else(|| WebhookError::BadTimestamp {
-            path: path.field("timestamp").to_string(),
-            raw: raw.to_string(),
-        })
+        .ok_or_else(|| WebhookError::BadTimestamp { path: path.field("timestamp").to_string(), raw: raw.to_string() })
 }
 
 /// Reads a phone field (`from`, `wa_id`, `recipient_id`), which may also hold a BSUID.
 fn read_key(raw: Option<&str>, path: &Path, field: &str) -> Result<Option<ContactKey>, WebhookError> {
-    present(raw)
-        .map(|raw| ContactKey::parse(raw).map_err(|reason| invalid_user_id(reason, path, field)))
-        .transpose()
+    present(raw).map(|raw| ContactKey::parse(raw).map_err(|reason| invalid_user_id(reason, path, field))).transpose()
 }
 
 /// Reads a BSUID field (`from_user_id`, `user_id`, `recipient_user_id`).
 fn read_bsuid(raw: Option<&str>, path: &Path, field: &str) -> Result<Option<Bsuid>, WebhookError> {
-    present(raw)
-        .map(|raw| Bsuid::parse(raw).map_err(|reason| invalid_user_id(reason, path, field)))
-        .transpose()
+    present(raw).map(|raw| Bsuid::parse(raw).map_err(|reason| invalid_user_id(reason, path, field))).transpose()
 }
 
 fn invalid_user_id(reason: IdentityError, path: &Path, field: &str) -> WebhookError {
-    WebhookError::InvalidUserId {
-        path: path.field(field).to_string(),
-        reason,
-    }
+    WebhookError::InvalidUserId { path: path.field(field).to_string(), reason }
 }
 
 /// An id field that is set and not blank.
@@ -670,10 +625,7 @@ impl RawContent {
             }
             "button" => {
                 let button = self.button.ok_or_else(|| missing_field("button", path))?;
-                return Ok(MessageContent::Button {
-                    text: button.text,
-                    payload: non_blank(button.payload),
-                });
+                return Ok(MessageContent::Button { text: button.text, payload: non_blank(button.payload) });
             }
             "interactive" => {
                 let interactive = self.interactive.ok_or_else(|| missing_field("interactive", path))?;
@@ -686,10 +638,7 @@ impl RawContent {
             "sticker" => self.sticker,
             _ => return Ok(MessageContent::Other { kind: self.kind }),
         };
-        Ok(MessageContent::Media {
-            kind: self.kind,
-            caption: media.and_then(|media| non_blank(media.caption)),
-        })
+        Ok(MessageContent::Media { kind: self.kind, caption: media.and_then(|media| non_blank(media.caption)) })
     }
 }
 
@@ -720,10 +669,7 @@ impl RawInteractive {
         match self.kind.as_str() {
             "button_reply" => {
                 let reply = self.button_reply.ok_or_else(|| missing_field("button_reply", path))?;
-                Ok(MessageContent::ButtonReply {
-                    id: reply.id,
-                    title: reply.title,
-                })
+                Ok(MessageContent::ButtonReply { id: reply.id, title: reply.title })
             }
             "list_reply" => {
                 let reply = self.list_reply.ok_or_else(|| missing_field("list_reply", path))?;
@@ -734,9 +680,7 @@ impl RawInteractive {
                 })
             }
             // Flow replies (`nfm_reply`) and whatever Meta adds next.
-            _ => Ok(MessageContent::Other {
-                kind: "interactive".to_owned(),
-            }),
+            _ => Ok(MessageContent::Other { kind: "interactive".to_owned() }),
         }
     }
 }
@@ -778,10 +722,7 @@ struct RawStatusError {
 
 impl RawStatusError {
     fn into_error(self) -> StatusError {
-        StatusError {
-            code: self.code,
-            title: self.title.or(self.message).unwrap_or_default(),
-        }
+        StatusError { code: self.code, title: self.title.or(self.message).unwrap_or_default() }
     }
 }
 
@@ -852,12 +793,7 @@ mod tests {
 
     fn giulia() -> Sender {
         let name = Some("Giulia Rossi".to_owned());
-        Sender {
-            phone: phone(GIULIA_PHONE),
-            bsuid: bsuid(GIULIA_BSUID),
-            name,
-            username: None,
-        }
+        Sender { phone: phone(GIULIA_PHONE), bsuid: bsuid(GIULIA_BSUID), name, username: None }
     }
 
     fn text(body: &str) -> MessageContent {
@@ -865,32 +801,19 @@ mod tests {
     }
 
     fn button(text: &str, payload: Option<&str>) -> MessageContent {
-        MessageContent::Button {
-            text: text.into(),
-            payload: payload.map(Into::into),
-        }
+        MessageContent::Button { text: text.into(), payload: payload.map(Into::into) }
     }
 
     fn button_reply(id: &str, title: &str) -> MessageContent {
-        MessageContent::ButtonReply {
-            id: id.into(),
-            title: title.into(),
-        }
+        MessageContent::ButtonReply { id: id.into(), title: title.into() }
     }
 
     fn list_reply(id: &str, title: &str, description: Option<&str>) -> MessageContent {
-        MessageContent::ListReply {
-            id: id.into(),
-            title: title.into(),
-            description: description.map(Into::into),
-        }
+        MessageContent::ListReply { id: id.into(), title: title.into(), description: description.map(Into::into) }
     }
 
     fn media(kind: &str, caption: Option<&str>) -> MessageContent {
-        MessageContent::Media {
-            kind: kind.into(),
-            caption: caption.map(Into::into),
-        }
+        MessageContent::Media { kind: kind.into(), caption: caption.map(Into::into) }
     }
 
     fn other(kind: &str) -> MessageContent {
@@ -933,10 +856,7 @@ mod tests {
         let expected = InboundMessage {
             phone_number_id: BUSINESS_NUMBER.into(),
             wamid: wamid("wamid.HBgMMzkzMzMxMjM0NTY3FQIAEhgUM0VCMEQ0QjJBRTc5NkQ5RjE0QzYA"),
-            sender: Sender {
-                bsuid: None,
-                ..giulia()
-            },
+            sender: Sender { bsuid: None, ..giulia() },
             timestamp: at(1_778_751_012),
             content: text("INFO"),
         };
@@ -947,14 +867,7 @@ mod tests {
     fn a_username_user_without_a_phone_is_known_by_bsuid_and_username() {
         let message = only_message(TEXT_BSUID_ONLY);
         let username = Some("@giulia.rossi".to_owned());
-        assert_eq!(
-            message.sender,
-            Sender {
-                phone: None,
-                username,
-                ..giulia()
-            }
-        );
+        assert_eq!(message.sender, Sender { phone: None, username, ..giulia() });
         assert_eq!(message.content, text("Avete disponibilità sabato?"));
     }
 
@@ -973,28 +886,18 @@ mod tests {
 
     #[test]
     fn an_interactive_button_reply_carries_its_id_and_title() {
-        assert_eq!(
-            only_message(BUTTON_REPLY).content,
-            button_reply("orari", "Orari di apertura")
-        );
+        assert_eq!(only_message(BUTTON_REPLY).content, button_reply("orari", "Orari di apertura"));
     }
 
     #[test]
     fn a_list_reply_carries_its_id_title_and_description() {
-        let expected = list_reply(
-            "sede_milano",
-            "Milano Centro",
-            Some("Via Torino 21, aperto fino alle 19"),
-        );
+        let expected = list_reply("sede_milano", "Milano Centro", Some("Via Torino 21, aperto fino alle 19"));
         assert_eq!(only_message(LIST_REPLY).content, expected);
     }
 
     #[test]
     fn an_image_with_a_caption_is_media_with_that_caption() {
-        assert_eq!(
-            only_message(IMAGE_WITH_CAPTION).content,
-            media("image", Some("Lo scontrino dell'ordine"))
-        );
+        assert_eq!(only_message(IMAGE_WITH_CAPTION).content, media("image", Some("Lo scontrino dell'ordine")));
     }
 
     #[test]
@@ -1032,10 +935,7 @@ mod tests {
     fn a_failed_status_carries_metas_error_codes_and_titles() {
         let status = only_status(STATUS_FAILED);
         assert_eq!(status.status, DeliveryStatus::Failed);
-        let re_engagement = StatusError {
-            code: 131_047,
-            title: "Re-engagement message".into(),
-        };
+        let re_engagement = StatusError { code: 131_047, title: "Re-engagement message".into() };
         assert_eq!(status.errors, [re_engagement]);
         assert_eq!(status.recipient_phone, phone(GIULIA_PHONE));
         assert_eq!(status.recipient_bsuid, None);
@@ -1058,10 +958,7 @@ mod tests {
     #[test]
     fn a_body_for_another_meta_product_is_refused_naming_its_object() {
         let error = parse_webhook(NOT_WHATSAPP.as_bytes()).unwrap_err();
-        assert!(
-            matches!(&error, WebhookError::NotWhatsApp { object } if object == "page"),
-            "{error:?}"
-        );
+        assert!(matches!(&error, WebhookError::NotWhatsApp { object } if object == "page"), "{error:?}");
         assert_eq!(
             error.to_string(),
             "not a WhatsApp Business Account webhook: `object` is \"page\", expected `whatsapp_business_account`"
@@ -1077,10 +974,7 @@ mod tests {
             "field": "message_template_status_update",
             "value": { "event": "APPROVED", "message_template_id": 1_234_567_890_u64, "reason": null }
         });
-        body["entry"][0]["changes"]
-            .as_array_mut()
-            .unwrap()
-            .insert(0, template_update);
+        body["entry"][0]["changes"].as_array_mut().unwrap().insert(0, template_update);
         assert_eq!(parse(&body.to_string()).len(), 1);
     }
 
@@ -1117,20 +1011,14 @@ mod tests {
         let mut body = body_with_messages(json!([text_from("393471122334", "INFO")]));
         body["entry"][0]["changes"][0]["value"]["contacts"] =
             json!([{ "profile": { "name": "Giulia Rossi" }, "wa_id": GIULIA_PHONE }]);
-        let expected = Sender {
-            phone: phone("393471122334"),
-            ..Sender::default()
-        };
+        let expected = Sender { phone: phone("393471122334"), ..Sender::default() };
         assert_eq!(only_message(&body.to_string()).sender, expected);
     }
 
     #[test]
     fn a_bsuid_sent_in_from_is_read_as_a_bsuid() {
         let body = body_with_messages(json!([text_from(GIULIA_BSUID, "INFO")]));
-        let expected = Sender {
-            bsuid: bsuid(GIULIA_BSUID),
-            ..Sender::default()
-        };
+        let expected = Sender { bsuid: bsuid(GIULIA_BSUID), ..Sender::default() };
         assert_eq!(only_message(&body.to_string()).sender, expected);
     }
 
@@ -1174,10 +1062,7 @@ mod tests {
         let body = body_with_statuses(json!([
             { "id": "wamid.S1", "status": "played", "timestamp": "1778751387", "recipient_id": GIULIA_PHONE }
         ]));
-        assert_eq!(
-            only_status(&body.to_string()).status,
-            DeliveryStatus::Other("played".into())
-        );
+        assert_eq!(only_status(&body.to_string()).status, DeliveryStatus::Other("played".into()));
     }
 
     #[test]
@@ -1194,16 +1079,10 @@ mod tests {
     #[test]
     fn phrase_candidates_come_in_priority_order() {
         assert_eq!(text("INFO").phrase_candidates(), ["INFO"]);
-        assert_eq!(
-            button("Confermo", Some("CONFERMA")).phrase_candidates(),
-            ["Confermo", "CONFERMA"]
-        );
+        assert_eq!(button("Confermo", Some("CONFERMA")).phrase_candidates(), ["Confermo", "CONFERMA"]);
         assert_eq!(button("Confermo", None).phrase_candidates(), ["Confermo"]);
         assert_eq!(button_reply("orari", "Orari").phrase_candidates(), ["Orari", "orari"]);
-        assert_eq!(
-            list_reply("milano", "Milano", Some("Centro")).phrase_candidates(),
-            ["Milano", "milano"]
-        );
+        assert_eq!(list_reply("milano", "Milano", Some("Centro")).phrase_candidates(), ["Milano", "milano"]);
         assert!(media("image", Some("INFO")).phrase_candidates().is_empty());
         assert!(other("location").phrase_candidates().is_empty());
     }
@@ -1228,9 +1107,7 @@ mod tests {
     #[test]
     fn kind_is_the_type_as_meta_names_it() {
         let bodies = [TEXT, BUTTON, BUTTON_REPLY, LIST_REPLY, IMAGE, LOCATION, REACTION];
-        let kinds = bodies
-            .map(|body| only_message(body).content.kind().to_owned())
-            .join(" ");
+        let kinds = bodies.map(|body| only_message(body).content.kind().to_owned()).join(" ");
         assert_eq!(kinds, "text button interactive interactive image location reaction");
     }
 
@@ -1240,10 +1117,7 @@ mod tests {
     fn a_body_that_is_not_json_is_refused_with_serdes_message() {
         let error = parse_webhook(br#"{"object": "whatsapp_business_account", "entry": ["#).unwrap_err();
         assert!(matches!(error, WebhookError::InvalidJson(_)), "{error:?}");
-        assert_eq!(
-            error.to_string(),
-            "webhook body is not valid JSON: EOF while parsing a list at line 1 column 50"
-        );
+        assert_eq!(error.to_string(), "webhook body is not valid JSON: EOF while parsing a list at line 1 column 50");
         assert!(matches!(parse_webhook(b""), Err(WebhookError::InvalidJson(_))));
     }
 
@@ -1259,10 +1133,7 @@ mod tests {
     #[test]
     fn a_body_without_object_is_refused_at_the_top_level() {
         let error = refusal(&json!({ "entry": [] }));
-        assert_eq!(
-            error.to_string(),
-            "malformed webhook JSON at the top level: missing field `object`"
-        );
+        assert_eq!(error.to_string(), "malformed webhook JSON at the top level: missing field `object`");
     }
 
     #[test]
@@ -1286,9 +1157,7 @@ mod tests {
         let mut message = text_from(GIULIA_PHONE, "INFO");
         message.as_object_mut().unwrap().remove("from");
         let error = refusal(&body_with_messages(json!([message])));
-        let WebhookError::MissingSender { path } = &error else {
-            panic!("{error:?}")
-        };
+        let WebhookError::MissingSender { path } = &error else { panic!("{error:?}") };
         assert_eq!(path, "entry[0].changes[0].value.messages[0]");
         let expected = "message at entry[0].changes[0].value.messages[0] has no sender id: \
                         neither `from` nor `from_user_id` gives a phone or BSUID";
@@ -1300,9 +1169,7 @@ mod tests {
         let error = refusal(&body_with_statuses(json!([
             { "id": "wamid.S1", "status": "sent", "timestamp": "1778751387" }
         ])));
-        let WebhookError::MissingRecipient { path } = &error else {
-            panic!("{error:?}")
-        };
+        let WebhookError::MissingRecipient { path } = &error else { panic!("{error:?}") };
         assert_eq!(path, "entry[0].changes[0].value.statuses[0]");
     }
 
@@ -1319,9 +1186,7 @@ mod tests {
     #[test]
     fn a_phone_field_holding_neither_phone_nor_bsuid_is_refused_naming_it() {
         let error = refusal(&body_with_messages(json!([text_from("12ab", "INFO")])));
-        let WebhookError::InvalidUserId { path, .. } = &error else {
-            panic!("{error:?}")
-        };
+        let WebhookError::InvalidUserId { path, .. } = &error else { panic!("{error:?}") };
         assert_eq!(path, "entry[0].changes[0].value.messages[0].from");
     }
 
@@ -1346,16 +1211,11 @@ mod tests {
     ];
 
     /// Values of phone fields (`from`, `wa_id`, `recipient_id`): valid, then odd or wrong.
-    const PHONES: (&[&str], &[&str]) = (
-        &["393331234567", "393471122334", "+39 333 123 4567"],
-        &[GIULIA_BSUID, "12ab", ""],
-    );
+    const PHONES: (&[&str], &[&str]) =
+        (&["393331234567", "393471122334", "+39 333 123 4567"], &[GIULIA_BSUID, "12ab", ""]);
 
     /// Values of BSUID fields: valid, then odd or wrong.
-    const BSUIDS: (&[&str], &[&str]) = (
-        &[GIULIA_BSUID, "IT.20573918466203817745"],
-        &["IT.ENT.1181", "it.lower", ""],
-    );
+    const BSUIDS: (&[&str], &[&str]) = (&[GIULIA_BSUID, "IT.20573918466203817745"], &["IT.ENT.1181", "it.lower", ""]);
 
     #[rustfmt::skip]
     const TYPES: &[&str] = &[
@@ -1377,10 +1237,7 @@ mod tests {
             "\\PC{0,12}".prop_map(Value::from),
         ];
         leaf.prop_recursive(3, 48, 6, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
-                json_object(inner, 8)
-            ]
+            prop_oneof![prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from), json_object(inner, 8)]
         })
     }
 
@@ -1434,18 +1291,12 @@ mod tests {
     }
 
     fn plausible_status() -> impl Strategy<Value = Value> {
-        let ids = (
-            optional(PHONES),
-            optional(BSUIDS),
-            optional((&["individual"], &["group"])),
-        );
+        let ids = (optional(PHONES), optional(BSUIDS), optional((&["individual"], &["group"])));
         let errors = prop::collection::vec((any::<i64>(), "\\PC{0,12}"), 0..2);
         (prop::sample::select(STATUSES), ids, timestamp(), errors).prop_map(|(status, ids, timestamp, errors)| {
             let (recipient, user, recipient_type) = ids;
-            let errors: Vec<Value> = errors
-                .into_iter()
-                .map(|(code, title)| json!({ "code": code, "title": title }))
-                .collect();
+            let errors: Vec<Value> =
+                errors.into_iter().map(|(code, title)| json!({ "code": code, "title": title })).collect();
             json!({
                 "id": "wamid.HBgM", "status": status, "timestamp": timestamp, "recipient_id": recipient,
                 "recipient_user_id": user, "recipient_type": recipient_type, "recipient_participant_id": recipient,
@@ -1473,10 +1324,7 @@ mod tests {
             json!({ "field": field, "value": value })
         });
         prop::collection::vec(prop::collection::vec(change, 0..3), 0..3).prop_map(|entries| {
-            let entries: Vec<Value> = entries
-                .into_iter()
-                .map(|changes| json!({ "changes": changes }))
-                .collect();
+            let entries: Vec<Value> = entries.into_iter().map(|changes| json!({ "changes": changes })).collect();
             json!({ "object": "whatsapp_business_account", "entry": entries })
         })
     }

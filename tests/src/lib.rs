@@ -33,7 +33,7 @@ pub fn simulate_texts(
     events: &str,
     until: Option<&str>,
 ) -> Result<Vec<Value>, SimError> {
-    let simulation = Simulation::load(Inputs {
+    let mut simulation = Simulation::load(Inputs {
         workspace_file: "workspace.json",
         workspace,
         automations,
@@ -42,9 +42,7 @@ pub fn simulate_texts(
         until: until.map(|u| avvio_common::time::parse_rfc3339(u).expect("a valid --until")),
     })?;
     let mut lines = Vec::new();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("a runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
     runtime.block_on(simulation.run(|line: &Line| lines.push(serde_json::to_value(line).expect("lines serialise"))))?;
     Ok(lines)
 }
@@ -63,9 +61,7 @@ pub fn assert_lines_match(actual: &[Value], expected: &[Value], context: &str) {
         show(expected)
     );
     for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
-        let e = e
-            .as_object()
-            .unwrap_or_else(|| panic!("{context}: expected line {} is not an object", i + 1));
+        let e = e.as_object().unwrap_or_else(|| panic!("{context}: expected line {} is not an object", i + 1));
         for (key, want) in e {
             assert_eq!(
                 a.get(key),

@@ -55,22 +55,13 @@ async fn started(deps: &MemoryDeps) -> StepMessage {
     for event in parse_webhook(&body).unwrap() {
         deps.handle_inbound(&event, t("2026-11-23T09:00:00Z")).await.unwrap();
     }
-    let first = deps
-        .steps
-        .pop_due(t("2026-11-23T09:00:00Z"))
-        .expect("the first step is queued");
+    let first = deps.steps.pop_due(t("2026-11-23T09:00:00Z")).expect("the first step is queued");
     deps.handle_step(&first, t("2026-11-23T09:00:00Z")).await.unwrap();
-    deps.steps
-        .pop_due(t("2026-11-23T10:00:00Z"))
-        .expect("the second step is queued")
+    deps.steps.pop_due(t("2026-11-23T10:00:00Z")).expect("the second step is queued")
 }
 
 fn sent_texts(deps: &MemoryDeps) -> Vec<String> {
-    deps.sender
-        .sent()
-        .iter()
-        .map(|(_, body)| body["text"]["body"].as_str().unwrap().to_string())
-        .collect()
+    deps.sender.sent().iter().map(|(_, body)| body["text"]["body"].as_str().unwrap().to_string()).collect()
 }
 
 #[test]
@@ -86,12 +77,7 @@ fn disabling_an_automation_cancels_its_pending_steps() {
         assert_eq!(report.effects[0].error.as_deref(), Some("automation_disabled"));
         assert_eq!(sent_texts(&deps), ["primo"]);
         let run = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap();
-        assert_eq!(
-            run.status,
-            RunStatus::Cancelled {
-                reason: "automation_disabled".into()
-            }
-        );
+        assert_eq!(run.status, RunStatus::Cancelled { reason: "automation_disabled".into() });
         assert_eq!(run.step(1).unwrap().status, StepStatus::Skipped);
     });
 }
@@ -104,9 +90,7 @@ fn enabling_it_again_before_the_step_is_due_does_not_revive_the_run() {
         let mut disabled = two_texts("secondo");
         disabled.enabled = false;
         deps.store.with_catalog(&ws, |c| c.update(disabled)).unwrap();
-        deps.store
-            .with_catalog(&ws, |c| c.update(two_texts("secondo")))
-            .unwrap();
+        deps.store.with_catalog(&ws, |c| c.update(two_texts("secondo"))).unwrap();
 
         let report = deps.handle_step(&second, t("2026-11-23T10:00:00Z")).await.unwrap();
         assert_eq!(report.effects[0].error.as_deref(), Some("automation_disabled"));
@@ -119,9 +103,7 @@ fn deleting_an_automation_cancels_its_pending_steps() {
     rt().block_on(async {
         let (deps, ws) = system_with(two_texts("secondo"));
         let second = started(&deps).await;
-        deps.store
-            .with_catalog(&ws, |c| c.delete(&AutomationId::parse("info").unwrap()))
-            .unwrap();
+        deps.store.with_catalog(&ws, |c| c.delete(&AutomationId::parse("info").unwrap())).unwrap();
 
         let report = deps.handle_step(&second, t("2026-11-23T10:00:00Z")).await.unwrap();
         assert_eq!(report.effects[0].error.as_deref(), Some("automation_disabled"));
@@ -163,12 +145,7 @@ fn a_step_that_crashed_after_recording_its_send_is_never_sent_again() {
         let second = started(&deps).await;
         // The executor records its intent, then dies before the Graph call returns.
         let run = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap();
-        let automation = deps
-            .store
-            .automation_version(&ws, &run.automation, run.version)
-            .await
-            .unwrap()
-            .unwrap();
+        let automation = deps.store.automation_version(&ws, &run.automation, run.version).await.unwrap().unwrap();
         let contact = deps.store.contact(&ws, &run.contact).await.unwrap().unwrap().item;
         let workspace = deps.store.workspace(&ws).await.unwrap().unwrap();
         let Execution::Send { pending, .. } = engine::execute_step(StepInput {
@@ -225,10 +202,7 @@ fn messages_and_statuses_for_an_unknown_number_are_ignored() {
     rt().block_on(async {
         let (deps, ws) = system_with(two_texts("secondo"));
         let body = text_webhook("999999999999999", MARIO, "wamid.1", "2026-11-23T09:00:00Z", "Info");
-        let report = deps
-            .handle_inbound(&parse_webhook(&body).unwrap()[0], t("2026-11-23T09:00:00Z"))
-            .await
-            .unwrap();
+        let report = deps.handle_inbound(&parse_webhook(&body).unwrap()[0], t("2026-11-23T09:00:00Z")).await.unwrap();
         assert_eq!(report.ignored, Some("unknown phone_number_id"));
         assert!(deps.steps.is_empty());
         assert!(deps.store.runs(&ws).is_empty());
@@ -242,15 +216,9 @@ fn a_contact_write_with_a_stale_revision_is_a_conflict() {
         let key = avvio_common::domain::ContactKey::parse(MARIO).unwrap();
         let contact = avvio_common::domain::Contact::new(&key);
         let first = deps.store.put_contact(&ws, &contact, None).await.unwrap();
-        assert!(
-            deps.store.put_contact(&ws, &contact, None).await.is_err(),
-            "creating it twice races"
-        );
+        assert!(deps.store.put_contact(&ws, &contact, None).await.is_err(), "creating it twice races");
         deps.store.put_contact(&ws, &contact, Some(first)).await.unwrap();
         let stale = deps.store.put_contact(&ws, &contact, Some(first)).await;
-        assert!(
-            matches!(stale, Err(avvio_common::ports::StoreError::Conflict(_))),
-            "{stale:?}"
-        );
+        assert!(matches!(stale, Err(avvio_common::ports::StoreError::Conflict(_))), "{stale:?}");
     });
 }

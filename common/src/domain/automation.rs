@@ -137,22 +137,24 @@ pub enum SetFieldSource {
     NextReply,
 }
 
-/// Every action `type`.
-pub const ACTION_KINDS: [&str; 13] = [
-    "send_template",
-    "send_text",
-    "send_buttons",
-    "add_tag",
-    "remove_tag",
-    "add_to_list",
-    "remove_from_list",
-    "set_field",
-    "block_contact",
-    "unblock_contact",
-    "send_webhook",
-    "assign_operator",
-    "unassign_operator",
-];
+/// An action's `type`, as documents, runs and `simulate` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    SendTemplate,
+    SendText,
+    SendButtons,
+    AddTag,
+    RemoveTag,
+    AddToList,
+    RemoveFromList,
+    SetField,
+    BlockContact,
+    UnblockContact,
+    SendWebhook,
+    AssignOperator,
+    UnassignOperator,
+}
 
 /// What a step does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -204,35 +206,27 @@ pub enum Action {
 }
 
 impl Action {
-    /// The action's `type` as written in documents and printed by `simulate`.
-    pub fn kind(&self) -> &'static str {
+    /// The action's `type`.
+    pub fn kind(&self) -> ActionKind {
         match self {
-            Self::SendTemplate { .. } => "send_template",
-            Self::SendText { .. } => "send_text",
-            Self::SendButtons { .. } => "send_buttons",
-            Self::AddTag { .. } => "add_tag",
-            Self::RemoveTag { .. } => "remove_tag",
-            Self::AddToList { .. } => "add_to_list",
-            Self::RemoveFromList { .. } => "remove_from_list",
-            Self::SetField { .. } => "set_field",
-            Self::BlockContact {} => "block_contact",
-            Self::UnblockContact {} => "unblock_contact",
-            Self::SendWebhook { .. } => "send_webhook",
-            Self::AssignOperator { .. } => "assign_operator",
-            Self::UnassignOperator {} => "unassign_operator",
+            Self::SendTemplate { .. } => ActionKind::SendTemplate,
+            Self::SendText { .. } => ActionKind::SendText,
+            Self::SendButtons { .. } => ActionKind::SendButtons,
+            Self::AddTag { .. } => ActionKind::AddTag,
+            Self::RemoveTag { .. } => ActionKind::RemoveTag,
+            Self::AddToList { .. } => ActionKind::AddToList,
+            Self::RemoveFromList { .. } => ActionKind::RemoveFromList,
+            Self::SetField { .. } => ActionKind::SetField,
+            Self::BlockContact {} => ActionKind::BlockContact,
+            Self::UnblockContact {} => ActionKind::UnblockContact,
+            Self::SendWebhook { .. } => ActionKind::SendWebhook,
+            Self::AssignOperator { .. } => ActionKind::AssignOperator,
+            Self::UnassignOperator {} => ActionKind::UnassignOperator,
         }
-    }
-
-    /// The `type` named `name`, as a static string (for records read back from storage).
-    pub fn kind_named(name: &str) -> Option<&'static str> {
-        ACTION_KINDS.iter().copied().find(|k| *k == name)
     }
 
     /// Whether the action sends a WhatsApp message.
     pub fn sends(&self) -> bool {
-        matches!(
-            self,
-            Self::SendTemplate { .. } | Self::SendText { .. } | Self::SendButtons { .. }
-        )
+        matches!(self, Self::SendTemplate { .. } | Self::SendText { .. } | Self::SendButtons { .. })
     }
 }

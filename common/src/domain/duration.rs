@@ -50,14 +50,9 @@ impl Duration {
             if digits == 0 {
                 return Err(malformed());
             }
-            let n: u64 = rest[..digits]
-                .parse()
-                .map_err(|_| DurationError::TooLong(raw.to_string()))?;
+            let n: u64 = rest[..digits].parse().map_err(|_| DurationError::TooLong(raw.to_string()))?;
             let unit = rest[digits..].chars().next().ok_or_else(malformed)?;
-            let position = UNITS[next_unit..]
-                .iter()
-                .position(|(u, _)| *u == unit)
-                .ok_or_else(malformed)?;
+            let position = UNITS[next_unit..].iter().position(|(u, _)| *u == unit).ok_or_else(malformed)?;
             let (_, secs) = UNITS[next_unit + position];
             next_unit += position + 1;
             total = n
@@ -110,14 +105,7 @@ mod tests {
 
     #[test]
     fn the_spec_examples_parse() {
-        for (raw, secs) in [
-            ("0s", 0),
-            ("90s", 90),
-            ("10m", 600),
-            ("2h", 7200),
-            ("1d", 86_400),
-            ("1h30m", 5400),
-        ] {
+        for (raw, secs) in [("0s", 0), ("90s", 90), ("10m", 600), ("2h", 7200), ("1d", 86_400), ("1h30m", 5400)] {
             assert_eq!(Duration::parse(raw).unwrap().as_secs(), secs, "{raw}");
         }
     }

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// Why an identifier was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,12 +18,12 @@ macro_rules! string_id {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Checks `raw` and wraps it.
-            pub fn parse(raw: impl Into<String>) -> Result<Self, IdError> {
-                let raw = raw.into();
+            pub fn parse(raw: impl Into<Arc<str>>) -> Result<Self, IdError> {
+                let raw: Arc<str> = raw.into();
                 let allowed: fn(char) -> bool = $allowed;
                 if raw.is_empty() {
                     return Err(IdError { what: $what, reason: "must not be empty".into() });
@@ -50,7 +51,7 @@ macro_rules! string_id {
 
         impl From<$name> for String {
             fn from(id: $name) -> String {
-                id.0
+                id.0.to_string()
             }
         }
 
@@ -133,10 +134,7 @@ impl Operator {
         if valid {
             Ok(Self(raw))
         } else {
-            Err(IdError {
-                what: "operator",
-                reason: format!("`{raw}` is not an email address"),
-            })
+            Err(IdError { what: "operator", reason: format!("`{raw}` is not an email address") })
         }
     }
 

@@ -27,10 +27,7 @@ impl fmt::Display for Variable {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
     Literal(String),
-    Variable {
-        variable: Variable,
-        default: Option<String>,
-    },
+    Variable { variable: Variable, default: Option<String> },
 }
 
 /// Why a text could not be parsed.
@@ -78,10 +75,7 @@ impl Interpolated {
         if !rest.is_empty() {
             segments.push(Segment::Literal(rest.to_string()));
         }
-        Ok(Self {
-            source: source.to_string(),
-            segments,
-        })
+        Ok(Self { source: source.to_string(), segments })
     }
 
     pub fn source(&self) -> &str {
@@ -171,10 +165,7 @@ mod tests {
     }
 
     fn mario() -> Vars {
-        Vars {
-            name: Some("Mario"),
-            fields: HashMap::from([("city", "Roma")]),
-        }
+        Vars { name: Some("Mario"), fields: HashMap::from([("city", "Roma")]) }
     }
 
     #[test]
@@ -193,22 +184,13 @@ mod tests {
     fn a_missing_value_without_default_names_the_variable() {
         let text = Interpolated::parse("Ciao {{fields.surname}}").unwrap();
         assert_eq!(text.render(&mario()), Err(Variable::Field("surname".into())));
-        let nameless = Vars {
-            name: None,
-            fields: HashMap::new(),
-        };
-        assert_eq!(
-            Interpolated::parse("{{name}}").unwrap().render(&nameless),
-            Err(Variable::Name)
-        );
+        let nameless = Vars { name: None, fields: HashMap::new() };
+        assert_eq!(Interpolated::parse("{{name}}").unwrap().render(&nameless), Err(Variable::Name));
     }
 
     #[test]
     fn unknown_variables_and_unclosed_braces_are_parse_errors() {
-        assert_eq!(
-            Interpolated::parse("{{surname}}"),
-            Err(InterpolationError::UnknownVariable("surname".into()))
-        );
+        assert_eq!(Interpolated::parse("{{surname}}"), Err(InterpolationError::UnknownVariable("surname".into())));
         assert_eq!(Interpolated::parse("ciao {{name"), Err(InterpolationError::Unclosed(5)));
     }
 

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// Why a phone or BSUID was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -16,7 +17,7 @@ pub enum IdentityError {
 /// A phone number in WhatsApp's `wa_id` form: digits only, country code first.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct WaId(String);
+pub struct WaId(Arc<str>);
 
 impl WaId {
     /// Normalises a human-written number: `+39 333 123 4567`, `0039-333-1234567`
@@ -41,7 +42,7 @@ impl WaId {
         if !(8..=15).contains(&digits.len()) || digits.starts_with('0') {
             return Err(bad());
         }
-        Ok(Self(digits))
+        Ok(Self(digits.into()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -58,7 +59,7 @@ impl TryFrom<String> for WaId {
 
 impl From<WaId> for String {
     fn from(id: WaId) -> String {
-        id.0
+        id.0.to_string()
     }
 }
 
@@ -71,7 +72,7 @@ impl fmt::Display for WaId {
 /// A business-scoped user id, e.g. `IT.1502576394655843`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Bsuid(String);
+pub struct Bsuid(Arc<str>);
 
 impl Bsuid {
     pub fn parse(raw: &str) -> Result<Self, IdentityError> {
@@ -82,11 +83,7 @@ impl Bsuid {
                 && country.chars().all(|c| c.is_ascii_uppercase())
                 && id.split('.').all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric())))
             && raw.len() <= 160;
-        if valid {
-            Ok(Self(raw.to_string()))
-        } else {
-            Err(IdentityError::BadBsuid(raw.to_string()))
-        }
+        if valid { Ok(Self(raw.into())) } else { Err(IdentityError::BadBsuid(raw.to_string())) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -103,7 +100,7 @@ impl TryFrom<String> for Bsuid {
 
 impl From<Bsuid> for String {
     fn from(id: Bsuid) -> String {
-        id.0
+        id.0.to_string()
     }
 }
 
@@ -182,10 +179,7 @@ mod tests {
             ContactKey::parse("IT.1502576394655843").unwrap(),
             ContactKey::Bsuid(Bsuid::parse("IT.1502576394655843").unwrap())
         );
-        assert!(matches!(
-            ContactKey::parse("+39 333 123 4567"),
-            Ok(ContactKey::Phone(_))
-        ));
+        assert!(matches!(ContactKey::parse("+39 333 123 4567"), Ok(ContactKey::Phone(_))));
     }
 
     proptest! {

@@ -79,10 +79,7 @@ mod tests {
 
     #[test]
     fn case_and_spacing_do_not_make_a_different_phrase() {
-        assert_eq!(
-            Phrase::parse("  Vorrei   INFORMAZIONI\n").unwrap(),
-            Phrase::parse("vorrei informazioni").unwrap()
-        );
+        assert_eq!(Phrase::parse("  Vorrei   INFORMAZIONI\n").unwrap(), Phrase::parse("vorrei informazioni").unwrap());
     }
 
     #[test]

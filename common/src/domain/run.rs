@@ -1,6 +1,7 @@
 //! Runs: one execution of one automation version for one contact, with the
 //! outcome of every step.
 
+use super::automation::ActionKind;
 use super::ids::{AutomationId, RunId, Wamid};
 use super::phone::ContactKey;
 use crate::time::Time;
@@ -33,7 +34,7 @@ pub enum StepStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepRecord {
     pub step: usize,
-    pub action: String,
+    pub action: ActionKind,
     pub status: StepStatus,
     #[serde(with = "crate::time::rfc3339")]
     pub at: Time,

@@ -131,15 +131,10 @@ impl Holiday {
         if let Ok(date) = chrono::NaiveDate::parse_from_str(&format!("2000-{raw}"), "%Y-%m-%d") {
             if raw.len() == 5 {
                 use chrono::Datelike;
-                return Ok(Self::Yearly {
-                    month: date.month(),
-                    day: date.day(),
-                });
+                return Ok(Self::Yearly { month: date.month(), day: date.day() });
             }
         }
-        Err(format!(
-            "`{raw}` is not a holiday: write YYYY-MM-DD, MM-DD, easter or easter_monday"
-        ))
+        Err(format!("`{raw}` is not a holiday: write YYYY-MM-DD, MM-DD, easter or easter_monday"))
     }
 }
 
@@ -256,9 +251,7 @@ pub struct Workspace {
 impl Workspace {
     /// A template by name and language.
     pub fn template(&self, name: &TemplateName, language: &Language) -> Option<&Template> {
-        self.templates
-            .iter()
-            .find(|t| &t.name == name && &t.language == language)
+        self.templates.iter().find(|t| &t.name == name && &t.language == language)
     }
 
     /// The document as the API returns it: secrets left out, their presence shown.

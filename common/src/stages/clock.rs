@@ -14,14 +14,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             let workspace = self.workspace(ws).await?;
             let automation = self.store.automation(ws, &due.automation).await?;
             let stored = self.store.contact(ws, &due.contact).await?;
-            let (
-                Some(automation),
-                Some(Versioned {
-                    item: mut contact,
-                    revision,
-                }),
-            ) = (automation, stored)
-            else {
+            let (Some(automation), Some(Versioned { item: mut contact, revision })) = (automation, stored) else {
                 self.store.set_date_due(ws, &due.automation, &due.contact, None).await?;
                 continue;
             };
@@ -29,11 +22,8 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             if start.is_some() {
                 self.store.put_contact(ws, &contact, revision).await?;
             }
-            let next = due
-                .due
-                .date
-                .succ_opt()
-                .and_then(|from| engine::next_date_due(&automation, &contact, &workspace, from));
+            let next =
+                due.due.date.succ_opt().and_then(|from| engine::next_date_due(&automation, &contact, &workspace, from));
             self.store.set_date_due(ws, automation.id(), &due.contact, next).await?;
             if let Some(start) = start {
                 self.begin_run(ws, start, now).await?;

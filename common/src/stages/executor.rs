@@ -49,28 +49,20 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         let result = match execution {
             Execution::Ignore => return Ok(Report::ignored("step already executed or run over")),
             Execution::Finished(result) => *result,
-            Execution::Send { request, pending } => {
+            Execution::Send { pending } => {
                 let account = workspace.whatsapp.as_ref().and_then(|w| {
                     let token = w
                         .access_token
                         .as_ref()
                         .map(|t| t.expose().to_string())
                         .or_else(|| self.default_access_token.clone())?;
-                    Some(Account {
-                        phone_number_id: w.phone_number_id.clone(),
-                        access_token: token,
-                    })
+                    Some(Account { phone_number_id: w.phone_number_id.clone(), access_token: token })
                 });
                 let Some(account) = account else {
                     return self
                         .commit(
                             ws,
-                            pending.finish(
-                                IoOutcome::Failed {
-                                    code: WHATSAPP_NOT_CONFIGURED.into(),
-                                },
-                                now,
-                            ),
+                            pending.finish(IoOutcome::Failed { code: WHATSAPP_NOT_CONFIGURED.into() }, now),
                             stored.revision,
                             now,
                         )
@@ -78,11 +70,9 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                 };
                 // Intent first: if we crash after the send, the redelivery sees it and never re-sends.
                 self.store.put_run(ws, &pending.run).await?;
-                match self.sender.send(&account, &request).await {
+                match self.sender.send(&account, pending.request()).await {
                     Ok(wamid) => {
-                        self.store
-                            .link_outbound(ws, &wamid, &pending.run.id, message.step.step)
-                            .await?;
+                        self.store.link_outbound(ws, &wamid, &pending.run.id, message.step.step).await?;
                         pending.finish(IoOutcome::Sent { wamid: Some(wamid) }, now)
                     }
                     Err(e) if e.retry == Retry::Retryable => {
@@ -92,12 +82,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                     Err(e) => pending.finish(IoOutcome::Failed { code: e.code }, now),
                 }
             }
-            Execution::Webhook {
-                url,
-                body,
-                signature,
-                pending,
-            } => {
+            Execution::Webhook { url, body, signature, pending } => {
                 self.store.put_run(ws, &pending.run).await?;
                 match self.poster.post(&url, &body, signature.as_deref()).await {
                     Ok(()) => pending.finish(IoOutcome::Sent { wamid: None }, now),
@@ -105,12 +90,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                         self.store.put_run(ws, &pending.abandon()).await?;
                         return Err(e.into());
                     }
-                    Err(_) => pending.finish(
-                        IoOutcome::Failed {
-                            code: engine::codes::WEBHOOK_FAILED.into(),
-                        },
-                        now,
-                    ),
+                    Err(_) => pending.finish(IoOutcome::Failed { code: engine::codes::WEBHOOK_FAILED.into() }, now),
                 }
             }
         };
@@ -125,13 +105,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         revision: Option<u64>,
         now: Time,
     ) -> Result<Report, StageError> {
-        let StepResult {
-            run,
-            contact,
-            effect,
-            next,
-            starts,
-        } = result;
+        let StepResult { run, contact, effect, next, starts } = result;
         if let Some(contact) = &contact {
             self.store.put_contact(ws, contact, revision).await?;
             let workspace = self.workspace(ws).await?;
@@ -142,19 +116,8 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             self.begin_run(ws, start, now).await?;
         }
         if let Some(next) = next {
-            self.steps
-                .schedule(
-                    StepMessage {
-                        workspace: ws.clone(),
-                        step: next,
-                    },
-                    now,
-                )
-                .await?;
+            self.steps.schedule(StepMessage { workspace: ws.clone(), step: next }, now).await?;
         }
-        Ok(Report {
-            effects: vec![effect],
-            ignored: None,
-        })
+        Ok(Report { effects: vec![effect], ignored: None })
     }
 }

@@ -48,11 +48,7 @@ impl IntegrationCall {
         if !name.is_empty() {
             patch.name = Some(name);
         }
-        let known = [
-            ("first_name", &self.first_name),
-            ("last_name", &self.last_name),
-            ("email", &self.email),
-        ];
+        let known = [("first_name", &self.first_name), ("last_name", &self.last_name), ("email", &self.email)];
         let mut fields = Vec::new();
         for (key, value) in known {
             if let Some(value) = value {
@@ -65,10 +61,7 @@ impl IntegrationCall {
                 serde_json::Value::Number(_) | serde_json::Value::Bool(_) => value.to_string(),
                 serde_json::Value::Null => continue,
                 _ => {
-                    return Err((
-                        format!("custom_fields.{key}"),
-                        "must be a string, number or boolean".into(),
-                    ));
+                    return Err((format!("custom_fields.{key}"), "must be a string, number or boolean".into()));
                 }
             };
             fields.push((key.clone(), text));
@@ -91,10 +84,7 @@ pub fn integration_authorized(
     signature: Option<&str>,
 ) -> bool {
     let Some(expected) = trigger_secret else { return true };
-    let body_ok = call
-        .secret
-        .as_deref()
-        .is_some_and(|given| constant_time_eq(given.as_bytes(), expected.as_bytes()));
+    let body_ok = call.secret.as_deref().is_some_and(|given| constant_time_eq(given.as_bytes(), expected.as_bytes()));
     body_ok || signature.is_some_and(|sig| crate::outbound::verify_signature(expected.as_bytes(), raw_body, sig))
 }
 
@@ -151,12 +141,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         let mut phrase_match = None;
         for candidate in message.content.phrase_candidates() {
             let Ok(phrase) = Phrase::parse(candidate) else { continue };
-            if let Some(automation) = self
-                .store
-                .automation_by_phrase(ws, &phrase)
-                .await?
-                .filter(|a| a.enabled)
-            {
+            if let Some(automation) = self.store.automation_by_phrase(ws, &phrase).await?.filter(|a| a.enabled) {
                 phrase_match = Some(automation);
                 break;
             }
@@ -183,10 +168,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         if let Some(start) = outcome.start {
             self.begin_run(ws, start, now).await?;
         }
-        Ok(Report {
-            effects: outcome.effects,
-            ignored: None,
-        })
+        Ok(Report { effects: outcome.effects, ignored: None })
     }
 
     /// A delivery status: recorded on the run step that sent the message; never starts a run.
@@ -202,10 +184,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         };
         let effect = engine::on_status(&mut run, step, status, now);
         self.store.put_run(&ws, &run).await?;
-        Ok(Report {
-            effects: effect.into_iter().collect(),
-            ignored: None,
-        })
+        Ok(Report { effects: effect.into_iter().collect(), ignored: None })
     }
 
     /// `POST /hooks/automations/{id}`: upserts the contact, then starts a run. The caller
@@ -224,9 +203,8 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             .await?
             .filter(|a| matches!(a.trigger, Trigger::Integration { .. }))
             .ok_or_else(|| StageError::NotFound(format!("no integration automation `{automation_id}`")))?;
-        let (phone, patch) = call
-            .to_patch()
-            .map_err(|(path, message)| StageError::Invalid(format!("{path}: {message}")))?;
+        let (phone, patch) =
+            call.to_patch().map_err(|(path, message)| StageError::Invalid(format!("{path}: {message}")))?;
         let key = ContactKey::Phone(phone);
         retry_conflicts(|| async {
             let workspace = self.workspace(ws).await?;
@@ -263,15 +241,9 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             }
             self.store.put_contact(ws, &contact, revision).await?;
             let automations = self.store.list_automations(ws, list).await?;
-            let starts = engine::start_list_runs(
-                &automations,
-                &contact,
-                RunCause::List { by_run: None },
-                cause_key,
-                0,
-                now,
-            )
-            .expect("depth 0 is never a loop");
+            let starts =
+                engine::start_list_runs(&automations, &contact, RunCause::List { by_run: None }, cause_key, 0, now)
+                    .expect("depth 0 is never a loop");
             for start in starts {
                 self.begin_run(ws, start, now).await?;
             }
@@ -288,11 +260,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         key: &ContactKey,
     ) -> Result<Report, StageError> {
         retry_conflicts(|| async {
-            let Some(Versioned {
-                item: mut contact,
-                revision,
-            }) = self.store.contact(ws, key).await?
-            else {
+            let Some(Versioned { item: mut contact, revision }) = self.store.contact(ws, key).await? else {
                 return Ok(Report::ignored("unknown contact"));
             };
             if !contact.lists.remove(list) {

@@ -37,10 +37,7 @@ pub struct Report {
 
 impl Report {
     pub fn ignored(why: &'static str) -> Self {
-        Self {
-            effects: Vec::new(),
-            ignored: Some(why),
-        }
+        Self { effects: Vec::new(), ignored: Some(why) }
     }
 }
 
@@ -92,10 +89,7 @@ where
 
 impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, H> {
     pub(crate) async fn workspace(&self, ws: &WorkspaceId) -> Result<std::sync::Arc<Workspace>, StageError> {
-        self.store
-            .workspace(ws)
-            .await?
-            .ok_or_else(|| StageError::NotFound(format!("no workspace `{ws}`")))
+        self.store.workspace(ws).await?.ok_or_else(|| StageError::NotFound(format!("no workspace `{ws}`")))
     }
 
     /// Creates a run and queues its first step. Idempotent: a run that exists
@@ -109,15 +103,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                 .await?
                 .is_some_and(|r| r.steps.is_empty() && r.status == crate::domain::run::RunStatus::Active);
         if never_ran {
-            self.steps
-                .schedule(
-                    StepMessage {
-                        workspace: ws.clone(),
-                        step: start.first,
-                    },
-                    now,
-                )
-                .await?;
+            self.steps.schedule(StepMessage { workspace: ws.clone(), step: start.first }, now).await?;
         }
         Ok(())
     }
@@ -133,9 +119,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         let today = crate::calendar::local(workspace.timezone, now).date();
         for automation in self.store.date_automations(ws).await? {
             let due = engine::next_date_due(&automation, contact, workspace, today);
-            self.store
-                .set_date_due(ws, automation.id(), &contact.key(), due)
-                .await?;
+            self.store.set_date_due(ws, automation.id(), &contact.key(), due).await?;
         }
         Ok(())
     }
