@@ -123,15 +123,7 @@ fn validate_checks_template_params_against_the_workspace() {
 
 #[test]
 fn simulate_prints_the_examples_timeline_as_json_lines_in_time_order() {
-    let out = avvio(&[
-        "simulate",
-        "--workspace",
-        &example("workspace.json"),
-        "--automations",
-        &example("automations.json"),
-        "--events",
-        &example("events.jsonl"),
-    ]);
+    let out = simulate(&example("automations.json"), &example("events.jsonl"), &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let lines: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(lines.len() > 20, "only {} lines", lines.len());
@@ -162,18 +154,18 @@ fn simulate_prints_the_examples_timeline_as_json_lines_in_time_order() {
     }
 }
 
+/// `avvio simulate` on the example workspace with the given automations and events files.
+fn simulate(automations: &str, events: &str, extra: &[&str]) -> Output {
+    let workspace = example("workspace.json");
+    let mut args = vec!["simulate", "--workspace", &workspace, "--automations", automations, "--events", events];
+    args.extend_from_slice(extra);
+    avvio(&args)
+}
+
 fn simulate_with_events(test: &str, events: &str) -> Output {
     let dir = scratch(test);
     let events = write(&dir, "events.jsonl", events);
-    avvio(&[
-        "simulate",
-        "--workspace",
-        &example("workspace.json"),
-        "--automations",
-        &example("automations.json"),
-        "--events",
-        &events,
-    ])
+    simulate(&example("automations.json"), &events, &[])
 }
 
 const CONTACT: &str = r#"{"at":"2026-11-23T09:00:00Z","contact":{"phone":"+39 333 123 4567","name":"Mario"}}"#;
@@ -242,15 +234,7 @@ fn simulate_refuses_an_invalid_automations_file() {
     let automations =
         write(&dir, "a.json", r#"[{ "id": "a", "name": "a", "trigger": { "type": "nope" }, "steps": [] }]"#);
     let events = write(&dir, "events.jsonl", CONTACT);
-    let out = avvio(&[
-        "simulate",
-        "--workspace",
-        &example("workspace.json"),
-        "--automations",
-        &automations,
-        "--events",
-        &events,
-    ]);
+    let out = simulate(&automations, &events, &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains(&format!("{automations}: [0].trigger.type: unknown variant `nope`")),
@@ -268,17 +252,7 @@ fn simulate_stops_the_clock_at_until() {
         r#"{"at":"2026-11-23T09:00:00Z","integration":{"automation":"ordine-ricevuto","body":{"secret":"shopify-segreto-123","phone":"393331234567","custom_fields":{"order_id":"1"}}}}"#,
     );
     let run = |until: &str| {
-        let out = avvio(&[
-            "simulate",
-            "--workspace",
-            &example("workspace.json"),
-            "--automations",
-            &example("automations.json"),
-            "--events",
-            &events,
-            "--until",
-            until,
-        ]);
+        let out = simulate(&example("automations.json"), &events, &["--until", until]);
         assert!(out.status.success(), "{}", stderr(&out));
         stdout(&out).lines().count()
     };

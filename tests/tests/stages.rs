@@ -60,6 +60,19 @@ async fn started(deps: &MemoryDeps) -> StepMessage {
     deps.steps.pop_due(t("2026-11-23T10:00:00Z")).expect("the second step is queued")
 }
 
+fn disable(deps: &MemoryDeps, ws: &avvio_common::domain::WorkspaceId) {
+    let mut disabled = two_texts("secondo");
+    disabled.enabled = false;
+    deps.store.with_catalog(ws, |c| c.update(disabled)).unwrap();
+}
+
+/// The second step, when due, is skipped as `automation_disabled` and nothing more is sent.
+async fn assert_second_step_cancelled(deps: &MemoryDeps, second: &StepMessage) {
+    let report = deps.handle_step(second, t("2026-11-23T10:00:00Z")).await.unwrap();
+    assert_eq!(report.effects[0].error.as_deref(), Some("automation_disabled"));
+    assert_eq!(sent_texts(deps), ["primo"]);
+}
+
 fn sent_texts(deps: &MemoryDeps) -> Vec<String> {
     deps.sender.sent().iter().map(|(_, body)| body["text"]["body"].as_str().unwrap().to_string()).collect()
 }
@@ -69,13 +82,9 @@ fn disabling_an_automation_cancels_its_pending_steps() {
     rt().block_on(async {
         let (deps, ws) = system_with(two_texts("secondo"));
         let second = started(&deps).await;
-        let mut disabled = two_texts("secondo");
-        disabled.enabled = false;
-        deps.store.with_catalog(&ws, |c| c.update(disabled)).unwrap();
+        disable(&deps, &ws);
 
-        let report = deps.handle_step(&second, t("2026-11-23T10:00:00Z")).await.unwrap();
-        assert_eq!(report.effects[0].error.as_deref(), Some("automation_disabled"));
-        assert_eq!(sent_texts(&deps), ["primo"]);
+        assert_second_step_cancelled(&deps, &second).await;
         let run = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap();
         assert_eq!(run.status, RunStatus::Cancelled { reason: "automation_disabled".into() });
         assert_eq!(run.step(1).unwrap().status, StepStatus::Skipped);
@@ -87,14 +96,10 @@ fn enabling_it_again_before_the_step_is_due_does_not_revive_the_run() {
     rt().block_on(async {
         let (deps, ws) = system_with(two_texts("secondo"));
         let second = started(&deps).await;
-        let mut disabled = two_texts("secondo");
-        disabled.enabled = false;
-        deps.store.with_catalog(&ws, |c| c.update(disabled)).unwrap();
+        disable(&deps, &ws);
         deps.store.with_catalog(&ws, |c| c.update(two_texts("secondo"))).unwrap();
 
-        let report = deps.handle_step(&second, t("2026-11-23T10:00:00Z")).await.unwrap();
-        assert_eq!(report.effects[0].error.as_deref(), Some("automation_disabled"));
-        assert_eq!(sent_texts(&deps), ["primo"]);
+        assert_second_step_cancelled(&deps, &second).await;
     });
 }
 
@@ -105,9 +110,7 @@ fn deleting_an_automation_cancels_its_pending_steps() {
         let second = started(&deps).await;
         deps.store.with_catalog(&ws, |c| c.delete(&AutomationId::parse("info").unwrap())).unwrap();
 
-        let report = deps.handle_step(&second, t("2026-11-23T10:00:00Z")).await.unwrap();
-        assert_eq!(report.effects[0].error.as_deref(), Some("automation_disabled"));
-        assert_eq!(sent_texts(&deps), ["primo"]);
+        assert_second_step_cancelled(&deps, &second).await;
     });
 }
 
