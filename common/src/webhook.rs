@@ -51,13 +51,19 @@
 //! # Errors
 //!
 //! A [`WebhookError`] names the place it found wrong, written the way the body
-//! nests: `entry[0].changes[0].value.messages[1]`.
+//! nests: `entry[0].changes[0].value.messages[1]`, or down to the field for a
+//! value of the wrong type: `entry[0].changes[0].value.messages[1].text.body`.
 
 use std::fmt;
 
-use serde::Deserialize;
-use serde::de::{DeserializeOwned, Error as _};
+use std::borrow::Cow;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, Error as _, IgnoredAny, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
+use serde_path_to_error::Segment;
 
 use crate::domain::ids::{IdError, Wamid};
 use crate::domain::phone::{Bsuid, ContactKey, IdentityError, WaId};
@@ -192,13 +198,13 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
-    fn from_meta(status: String) -> Self {
+    fn from_meta(status: Str<'_>) -> Self {
         match status.as_str() {
             "sent" => Self::Sent,
             "delivered" => Self::Delivered,
             "read" => Self::Read,
             "failed" => Self::Failed,
-            _ => Self::Other(status),
+            _ => Self::Other(status.into_owned()),
         }
     }
 }
@@ -272,35 +278,75 @@ pub enum WebhookError {
 /// # Ok::<(), avvio_common::webhook::WebhookError>(())
 /// ```
 pub fn parse_webhook(body: &[u8]) -> Result<Vec<InboundEvent>, WebhookError> {
-    let root: Value = serde_json::from_slice(body).map_err(WebhookError::InvalidJson)?;
-    let top = Path::default();
-    let envelope: RawEnvelope = decode(root, &top)?;
-    if envelope.object != WHATSAPP_BUSINESS_ACCOUNT {
-        return Err(WebhookError::NotWhatsApp { object: envelope.object });
+    // Checked once here, so serde can borrow strings without checking each one.
+    let json = std::str::from_utf8(body).map_err(|_| not_utf8(body))?;
+    // One typed pass, reading every change's `value` as a `messages` value:
+    // Meta sends `value` before `field`, so the field is not known yet.
+    if let Ok(envelope) = serde_json::from_str::<RawEnvelope<'_, RawChangeValue<'_>>>(json) {
+        return read_envelope(envelope);
     }
+    // A change of another field with another shape, or a malformed body: this
+    // pass only delimits each `value`, read later if its `field` is `messages`.
+    let envelope = serde_json::from_str::<RawEnvelope<'_, &RawValue>>(json).map_err(|error| refusal(json, error))?;
+    read_envelope(envelope)
+}
+
+/// Reads the events out of a body read into its envelope.
+fn read_envelope<'a, V: ChangeValue<'a>>(envelope: RawEnvelope<'a, V>) -> Result<Vec<InboundEvent>, WebhookError> {
+    if envelope.object.as_str() != WHATSAPP_BUSINESS_ACCOUNT {
+        return Err(WebhookError::NotWhatsApp { object: envelope.object.into_owned() });
+    }
+    let top = Path::Top;
     let entries = envelope.entry.ok_or_else(|| missing_field("entry", &top))?;
-    let entries: Vec<Value> = decode(entries, &top.field("entry"))?;
     let mut events = Vec::new();
     for (i, entry) in entries.into_iter().enumerate() {
         let entry_path = top.item("entry", i);
-        let entry: RawEntry = decode(entry, &entry_path)?;
         for (j, change) in entry.changes.into_iter().enumerate() {
-            let change_path = entry_path.item("changes", j);
-            let change: RawChange = decode(change, &change_path)?;
-            if change.field != MESSAGES_FIELD {
+            if change.field.as_str() != MESSAGES_FIELD {
                 continue;
             }
+            let change_path = entry_path.item("changes", j);
             let value = change.value.ok_or_else(|| missing_field("value", &change_path))?;
-            read_value(value, &change_path.field("value"), &mut events)?;
+            let value_path = change_path.field("value");
+            read_value(value.read(&value_path)?, &value_path, &mut events)?;
         }
     }
     Ok(events)
 }
 
+/// Why a body that is not UTF-8 is not JSON, as serde_json words it.
+#[cold]
+fn not_utf8(body: &[u8]) -> WebhookError {
+    let error = match serde_json::from_slice::<Value>(body) {
+        Err(error) => error,
+        // Unreachable: JSON text outside strings is ASCII, and serde_json checks strings.
+        Ok(_) => serde_json::Error::custom("invalid UTF-8"),
+    };
+    WebhookError::InvalidJson(error)
+}
+
+/// Why the typed pass refused the envelope, checked again in the documented
+/// order: not JSON at all, then not a WhatsApp webhook, then malformed.
+#[cold]
+fn refusal(json: &str, error: serde_json::Error) -> WebhookError {
+    // The typed pass skips values it does not read without checking them as
+    // strictly as a full parse does; a full parse words syntax errors as before.
+    if let Err(error) = serde_json::from_str::<Value>(json) {
+        return WebhookError::InvalidJson(error);
+    }
+    let top = Path::Top;
+    match decode::<RawObject<'_>>(json, &top) {
+        Err(refusal) => refusal,
+        Ok(RawObject { object, .. }) if object.as_str() != WHATSAPP_BUSINESS_ACCOUNT => {
+            WebhookError::NotWhatsApp { object: object.into_owned() }
+        }
+        Ok(_) => locate::<RawEnvelope<'_, &RawValue>>(json, &top, error),
+    }
+}
+
 /// Reads one `messages` change's `value`, appending its messages, then its statuses.
-fn read_value(value: Value, path: &Path, events: &mut Vec<InboundEvent>) -> Result<(), WebhookError> {
-    let value: RawValue = decode(value, path)?;
-    let phone_number_id = value.metadata.phone_number_id;
+fn read_value(value: RawChangeValue<'_>, path: &Path<'_>, events: &mut Vec<InboundEvent>) -> Result<(), WebhookError> {
+    let phone_number_id = value.metadata.phone_number_id.as_str();
     let contacts = value
         .contacts
         .unwrap_or_default()
@@ -308,44 +354,43 @@ fn read_value(value: Value, path: &Path, events: &mut Vec<InboundEvent>) -> Resu
         .enumerate()
         .map(|(k, contact)| Contact::read(contact, &path.item("contacts", k)))
         .collect::<Result<Vec<_>, _>>()?;
-    for (k, message) in value.messages.unwrap_or_default().into_iter().enumerate() {
-        let message = read_message(message, &path.item("messages", k), &phone_number_id, &contacts)?;
+    for (k, RawMessageObject(message)) in value.messages.unwrap_or_default().into_iter().enumerate() {
+        let message = read_message(message, &path.item("messages", k), phone_number_id, &contacts)?;
         events.push(InboundEvent::Message(message));
     }
     for (k, status) in value.statuses.unwrap_or_default().into_iter().enumerate() {
-        let status = read_status(status, &path.item("statuses", k), &phone_number_id, &contacts)?;
+        let status = read_status(status, &path.item("statuses", k), phone_number_id, &contacts)?;
         events.push(InboundEvent::Status(status));
     }
     Ok(())
 }
 
 fn read_message(
-    value: Value,
-    path: &Path,
+    raw: RawMessage<'_>,
+    path: &Path<'_>,
     phone_number_id: &str,
-    contacts: &[Contact],
+    contacts: &[Contact<'_>],
 ) -> Result<InboundMessage, WebhookError> {
-    let raw: RawMessage = decode(value, path)?;
-    let wamid = read_wamid(raw.id, path)?;
-    let timestamp = read_timestamp(&raw.timestamp, path)?;
+    let wamid = read_wamid(&raw.id, path)?;
+    let timestamp = read_timestamp(raw.timestamp, path)?;
     let ids = Ids::new(
-        read_key(raw.from.as_deref(), path, "from")?,
-        read_bsuid(raw.from_user_id.as_deref(), path, "from_user_id")?,
+        read_key(raw.from.as_ref(), path, "from")?,
+        read_bsuid(raw.from_user_id.as_ref(), path, "from_user_id")?,
     );
     let contact = ids.contact_in(contacts);
     let ids = ids.completed_by(contact);
     if ids.is_empty() {
         return Err(WebhookError::MissingSender { path: path.to_string() });
     }
-    let content = raw.content.into_content(path)?;
+    let content = raw.into_content(path)?;
     Ok(InboundMessage {
         phone_number_id: phone_number_id.to_owned(),
         wamid,
         sender: Sender {
             phone: ids.phone,
             bsuid: ids.bsuid,
-            name: contact.and_then(|c| c.name.clone()),
-            username: contact.and_then(|c| c.username.clone()),
+            name: contact.and_then(|c| c.name.as_ref()).map(|name| name.as_str().to_owned()),
+            username: contact.and_then(|c| c.username.as_ref()).map(|username| username.as_str().to_owned()),
         },
         timestamp,
         content,
@@ -353,22 +398,21 @@ fn read_message(
 }
 
 fn read_status(
-    value: Value,
-    path: &Path,
+    raw: RawStatus<'_>,
+    path: &Path<'_>,
     phone_number_id: &str,
-    contacts: &[Contact],
+    contacts: &[Contact<'_>],
 ) -> Result<StatusUpdate, WebhookError> {
-    let raw: RawStatus = decode(value, path)?;
-    let wamid = read_wamid(raw.id, path)?;
-    let timestamp = read_timestamp(&raw.timestamp, path)?;
+    let wamid = read_wamid(&raw.id, path)?;
+    let timestamp = read_timestamp(raw.timestamp, path)?;
     // In a group, `recipient_id` is the group; the person is the participant.
-    let (phone_field, phone_raw) = match raw.recipient_type.as_deref() {
+    let (phone_field, phone_raw) = match raw.recipient_type.as_ref().map(Str::as_str) {
         Some("group") => ("recipient_participant_id", raw.recipient_participant_id),
         _ => ("recipient_id", raw.recipient_id),
     };
     let ids = Ids::new(
-        read_key(phone_raw.as_deref(), path, phone_field)?,
-        read_bsuid(raw.recipient_user_id.as_deref(), path, "recipient_user_id")?,
+        read_key(phone_raw.as_ref(), path, phone_field)?,
+        read_bsuid(raw.recipient_user_id.as_ref(), path, "recipient_user_id")?,
     );
     let contact = ids.contact_in(contacts);
     let ids = ids.completed_by(contact);
@@ -411,9 +455,10 @@ impl Ids {
 
     /// The `contacts[]` entry about this user: one sharing an id with it and
     /// contradicting none, else the only contact if it contradicts none.
-    fn contact_in<'a>(&self, contacts: &'a [Contact]) -> Option<&'a Contact> {
-        let shares_an_id =
-            |c: &Contact| (c.phone.is_some() && c.phone == self.phone) || (c.bsuid.is_some() && c.bsuid == self.bsuid);
+    fn contact_in<'c, 'a>(&self, contacts: &'c [Contact<'a>]) -> Option<&'c Contact<'a>> {
+        let shares_an_id = |c: &Contact<'_>| {
+            (c.phone.is_some() && c.phone == self.phone) || (c.bsuid.is_some() && c.bsuid == self.bsuid)
+        };
         contacts.iter().find(|c| shares_an_id(c) && self.agrees_with(c)).or(match contacts {
             [only] if self.agrees_with(only) => Some(only),
             _ => None,
@@ -421,7 +466,7 @@ impl Ids {
     }
 
     /// Whether no id known to both sides differs.
-    fn agrees_with(&self, contact: &Contact) -> bool {
+    fn agrees_with(&self, contact: &Contact<'_>) -> bool {
         fn agree<T: PartialEq>(a: Option<&T>, b: Option<&T>) -> bool {
             !matches!((a, b), (Some(a), Some(b)) if a != b)
         }
@@ -429,7 +474,7 @@ impl Ids {
     }
 
     /// Fills the ids this object left out from its contact.
-    fn completed_by(self, contact: Option<&Contact>) -> Self {
+    fn completed_by(self, contact: Option<&Contact<'_>>) -> Self {
         match contact {
             Some(c) => {
                 Self { phone: self.phone.or_else(|| c.phone.clone()), bsuid: self.bsuid.or_else(|| c.bsuid.clone()) }
@@ -439,22 +484,19 @@ impl Ids {
     }
 }
 
-/// A `contacts[]` entry, read.
+/// A `contacts[]` entry, read; its texts still borrowed from the body.
 #[derive(Debug)]
-struct Contact {
+struct Contact<'a> {
     phone: Option<WaId>,
     bsuid: Option<Bsuid>,
-    name: Option<String>,
-    username: Option<String>,
+    name: Option<Str<'a>>,
+    username: Option<Str<'a>>,
 }
 
-impl Contact {
-    fn read(value: Value, path: &Path) -> Result<Self, WebhookError> {
-        let raw: RawContact = decode(value, path)?;
-        let ids = Ids::new(
-            read_key(raw.wa_id.as_deref(), path, "wa_id")?,
-            read_bsuid(raw.user_id.as_deref(), path, "user_id")?,
-        );
+impl<'a> Contact<'a> {
+    fn read(raw: RawContact<'a>, path: &Path<'_>) -> Result<Self, WebhookError> {
+        let ids =
+            Ids::new(read_key(raw.wa_id.as_ref(), path, "wa_id")?, read_bsuid(raw.user_id.as_ref(), path, "user_id")?);
         let profile = raw.profile.unwrap_or_default();
         Ok(Self {
             phone: ids.phone,
@@ -465,167 +507,414 @@ impl Contact {
     }
 }
 
-/// Where a value sits in the body, e.g. `entry[0].changes[1].value.messages[2]`;
-/// empty for the top level.
-#[derive(Debug, Clone, Default)]
-struct Path(String);
+/// Where a value sits in the body, e.g. `entry[0].changes[1].value.messages[2]`:
+/// a chain of steps on the stack, written out only when an error names it.
+#[derive(Debug, Clone, Copy)]
+enum Path<'p> {
+    Top,
+    Field(&'p Path<'p>, &'static str),
+    Item(&'p Path<'p>, &'static str, usize),
+}
 
-impl Path {
-    fn field(&self, name: &str) -> Self {
-        if self.0.is_empty() { Self(name.to_owned()) } else { Self(format!("{}.{name}", self.0)) }
+impl<'p> Path<'p> {
+    fn field(&'p self, name: &'static str) -> Self {
+        Self::Field(self, name)
     }
 
-    fn item(&self, name: &str, index: usize) -> Self {
-        Self(format!("{}[{index}]", self.field(name).0))
+    fn item(&'p self, name: &'static str, index: usize) -> Self {
+        Self::Item(self, name, index)
+    }
+
+    fn write(&self, out: &mut String) {
+        match *self {
+            Self::Top => {}
+            Self::Field(parent, name) => {
+                parent.write(out);
+                push_field(out, name);
+            }
+            Self::Item(parent, name, index) => {
+                parent.write(out);
+                push_field(out, name);
+                push_index(out, index);
+            }
+        }
+    }
+
+    /// This path followed by `rest`, a path serde_path_to_error found below it.
+    fn join(&self, rest: &serde_path_to_error::Path) -> String {
+        let mut out = String::new();
+        self.write(&mut out);
+        for segment in rest {
+            match segment {
+                Segment::Seq { index } => push_index(&mut out, *index),
+                Segment::Map { key } => push_field(&mut out, key),
+                Segment::Enum { variant } => push_field(&mut out, variant),
+                Segment::Unknown => push_field(&mut out, "?"),
+            }
+        }
+        shown(out)
     }
 }
 
-impl fmt::Display for Path {
+impl fmt::Display for Path<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() { f.write_str("the top level") } else { f.write_str(&self.0) }
+        let mut out = String::new();
+        self.write(&mut out);
+        f.write_str(&shown(out))
     }
 }
 
-/// Deserializes `value`, blaming `path` for a mismatch.
-fn decode<T: DeserializeOwned>(value: Value, path: &Path) -> Result<T, WebhookError> {
-    T::deserialize(value).map_err(|reason| WebhookError::Malformed { path: path.to_string(), reason })
+fn push_field(out: &mut String, name: &str) {
+    if !out.is_empty() {
+        out.push('.');
+    }
+    out.push_str(name);
 }
 
-fn missing_field(field: &'static str, path: &Path) -> WebhookError {
+fn push_index(out: &mut String, index: usize) {
+    use fmt::Write as _;
+    let _ = write!(out, "[{index}]");
+}
+
+/// A written path, or what errors call the empty one.
+fn shown(path: String) -> String {
+    if path.is_empty() { "the top level".to_owned() } else { path }
+}
+
+/// Deserializes `json`, the text of the value at `path`.
+fn decode<'a, T: Deserialize<'a>>(json: &'a str, path: &Path<'_>) -> Result<T, WebhookError> {
+    serde_json::from_str(json).map_err(|error| locate::<T>(json, path, error))
+}
+
+/// Turns `error`, met deserializing `json` (the value at `path`) as a `T`,
+/// into a [`WebhookError::Malformed`] naming the place at fault: `json` is
+/// deserialized again, this time tracking where the deserializer is.
+#[cold]
+fn locate<'a, T: Deserialize<'a>>(json: &'a str, path: &Path<'_>, error: serde_json::Error) -> WebhookError {
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let (path, reason) = match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+        Err(tracked) => (path.join(tracked.path()), tracked.into_inner()),
+        // Not met inside the value (e.g. trailing characters): blame the value.
+        Ok(_) => (path.to_string(), error),
+    };
+    WebhookError::Malformed { path, reason: without_position(reason) }
+}
+
+/// `error` without serde_json's ` at line L column C`: the path says where,
+/// and a position would count from the start of the change's `value`.
+fn without_position(error: serde_json::Error) -> serde_json::Error {
+    if error.line() == 0 {
+        return error;
+    }
+    let message = error.to_string();
+    let position = format!(" at line {} column {}", error.line(), error.column());
+    serde_json::Error::custom(message.strip_suffix(&position).unwrap_or(&message))
+}
+
+fn missing_field(field: &'static str, path: &Path<'_>) -> WebhookError {
     WebhookError::Malformed { path: path.to_string(), reason: serde_json::Error::missing_field(field) }
 }
 
-fn read_wamid(id: String, path: &Path) -> Result<Wamid, WebhookError> {
-    Wamid::parse(id).map_err(|reason| WebhookError::InvalidWamid { path: path.field("id").to_string(), reason })
+fn read_wamid(id: &Str<'_>, path: &Path<'_>) -> Result<Wamid, WebhookError> {
+    Wamid::parse(id.as_str())
+        .map_err(|reason| WebhookError::InvalidWamid { path: path.field("id").to_string(), reason })
 }
 
 /// Reads Meta's `timestamp`: Unix seconds, as a string (or, leniently, a number).
-fn read_timestamp(raw: &Value, path: &Path) -> Result<Time, WebhookError> {
-    let seconds = match raw {
-        Value::String(text) => text.trim().parse::<i64>().ok(),
-        Value::Number(number) => number.as_i64(),
-        _ => None,
+fn read_timestamp(raw: &RawValue, path: &Path<'_>) -> Result<Time, WebhookError> {
+    // Meta's own form, a string of digits without escapes, is read here directly.
+    let plain = raw.get().strip_prefix('"').and_then(|text| text.strip_suffix('"')).filter(|text| !text.contains('\\'));
+    let seconds = match plain {
+        Some(text) => text.trim().parse().ok(),
+        None => serde_json::from_str::<UnixSeconds>(raw.get()).ok().and_then(|seconds| seconds.0),
     };
-    seconds
-        .and_then(from_unix_seconds)
-        .ok_or_else(|| WebhookError::BadTimestamp { path: path.field("timestamp").to_string(), raw: raw.to_string() })
+    seconds.and_then(from_unix_seconds).ok_or_else(|| WebhookError::BadTimestamp {
+        path: path.field("timestamp").to_string(),
+        // As compact JSON, whatever the spacing and escapes in the body.
+        raw: serde_json::from_str::<Value>(raw.get()).map_or_else(|_| raw.get().to_owned(), |v| v.to_string()),
+    })
 }
 
 /// Reads a phone field (`from`, `wa_id`, `recipient_id`), which may also hold a BSUID.
-fn read_key(raw: Option<&str>, path: &Path, field: &str) -> Result<Option<ContactKey>, WebhookError> {
+fn read_key(raw: Option<&Str<'_>>, path: &Path<'_>, field: &'static str) -> Result<Option<ContactKey>, WebhookError> {
     present(raw).map(|raw| ContactKey::parse(raw).map_err(|reason| invalid_user_id(reason, path, field))).transpose()
 }
 
 /// Reads a BSUID field (`from_user_id`, `user_id`, `recipient_user_id`).
-fn read_bsuid(raw: Option<&str>, path: &Path, field: &str) -> Result<Option<Bsuid>, WebhookError> {
+fn read_bsuid(raw: Option<&Str<'_>>, path: &Path<'_>, field: &'static str) -> Result<Option<Bsuid>, WebhookError> {
     present(raw).map(|raw| Bsuid::parse(raw).map_err(|reason| invalid_user_id(reason, path, field))).transpose()
 }
 
-fn invalid_user_id(reason: IdentityError, path: &Path, field: &str) -> WebhookError {
+fn invalid_user_id(reason: IdentityError, path: &Path<'_>, field: &'static str) -> WebhookError {
     WebhookError::InvalidUserId { path: path.field(field).to_string(), reason }
 }
 
 /// An id field that is set and not blank.
-fn present(raw: Option<&str>) -> Option<&str> {
-    raw.filter(|raw| !raw.trim().is_empty())
+fn present<'s>(raw: Option<&'s Str<'_>>) -> Option<&'s str> {
+    raw.map(Str::as_str).filter(|raw| !raw.trim().is_empty())
 }
 
 /// An optional text that is set and not blank.
-fn non_blank(text: Option<String>) -> Option<String> {
-    text.filter(|text| !text.trim().is_empty())
+fn non_blank(text: Option<Str<'_>>) -> Option<Str<'_>> {
+    text.filter(|text| !text.as_str().trim().is_empty())
+}
+
+/// An optional text that is set and not blank, owned.
+fn non_blank_owned(text: Option<Str<'_>>) -> Option<String> {
+    non_blank(text).map(Str::into_owned)
 }
 
 // ---------------------------------------------------------------------------
 // Meta's shapes, as far as Avvio reads them. Unknown fields are ignored.
+// Texts borrow from the body; they are copied only into the events.
 
+/// A JSON string: borrowed from the body, or owned when it had escapes to undo.
+#[derive(Debug, Default)]
+struct Str<'a>(Cow<'a, str>);
+
+impl Str<'_> {
+    fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn into_owned(self) -> String {
+        self.0.into_owned()
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrVisitor;
+
+        impl<'de> Visitor<'de> for StrVisitor {
+            type Value = Str<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Borrowed(text)))
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(text.to_owned())))
+            }
+
+            fn visit_string<E: de::Error>(self, text: String) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(text)))
+            }
+        }
+
+        deserializer.deserialize_str(StrVisitor)
+    }
+}
+
+/// A `timestamp`'s Unix seconds: from a string of digits or, leniently, an
+/// integer; `None` for any other string or number. Other JSON fails.
+struct UnixSeconds(Option<i64>);
+
+impl<'de> Deserialize<'de> for UnixSeconds {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SecondsVisitor;
+
+        impl Visitor<'_> for SecondsVisitor {
+            type Value = UnixSeconds;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("Unix seconds as a string or a number")
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(UnixSeconds(text.trim().parse().ok()))
+            }
+
+            fn visit_i64<E: de::Error>(self, seconds: i64) -> Result<Self::Value, E> {
+                Ok(UnixSeconds(Some(seconds)))
+            }
+
+            fn visit_u64<E: de::Error>(self, seconds: u64) -> Result<Self::Value, E> {
+                Ok(UnixSeconds(i64::try_from(seconds).ok()))
+            }
+
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(UnixSeconds(None))
+            }
+        }
+
+        deserializer.deserialize_any(SecondsVisitor)
+    }
+}
+
+/// The envelope's `object` alone, to tell other products' bodies apart before
+/// complaining about their shape; `entry` is here for array-shaped bodies.
 #[derive(Deserialize)]
 #[serde(expecting = "a webhook object with `object` and `entry`")]
-struct RawEnvelope {
-    object: String,
-    entry: Option<Value>,
+struct RawObject<'a> {
+    #[serde(borrow)]
+    object: Str<'a>,
+    #[serde(rename = "entry")]
+    _entry: Option<IgnoredAny>,
+}
+
+/// The body; `V` is how each change's `value` is read (see [`ChangeValue`]).
+#[derive(Deserialize)]
+#[serde(expecting = "a webhook object with `object` and `entry`")]
+struct RawEnvelope<'a, V> {
+    #[serde(borrow)]
+    object: Str<'a>,
+    #[serde(borrow)]
+    entry: Option<Vec<RawEntry<'a, V>>>,
 }
 
 #[derive(Deserialize)]
 #[serde(expecting = "an entry object with `changes`")]
-struct RawEntry {
-    changes: Vec<Value>,
+struct RawEntry<'a, V> {
+    #[serde(borrow)]
+    changes: Vec<RawChange<'a, V>>,
 }
 
 #[derive(Deserialize)]
 #[serde(expecting = "a change object with `field` and `value`")]
-struct RawChange {
-    field: String,
-    value: Option<Value>,
+struct RawChange<'a, V> {
+    #[serde(borrow)]
+    field: Str<'a>,
+    value: Option<V>,
+}
+
+/// A change's `value`, as the pass over the body left it: read as a
+/// `messages` value already, or only delimited, as it may be of any shape.
+trait ChangeValue<'a> {
+    /// The `messages` value this is, `path` naming it.
+    fn read(self, path: &Path<'_>) -> Result<RawChangeValue<'a>, WebhookError>;
+}
+
+impl<'a> ChangeValue<'a> for RawChangeValue<'a> {
+    fn read(self, _: &Path<'_>) -> Result<RawChangeValue<'a>, WebhookError> {
+        Ok(self)
+    }
+}
+
+impl<'a> ChangeValue<'a> for &'a RawValue {
+    fn read(self, path: &Path<'_>) -> Result<RawChangeValue<'a>, WebhookError> {
+        decode(self.get(), path)
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(expecting = "a change value with `metadata`")]
-struct RawValue {
-    metadata: RawMetadata,
-    contacts: Option<Vec<Value>>,
-    messages: Option<Vec<Value>>,
-    statuses: Option<Vec<Value>>,
+struct RawChangeValue<'a> {
+    #[serde(borrow)]
+    metadata: RawMetadata<'a>,
+    #[serde(borrow)]
+    contacts: Option<Vec<RawContact<'a>>>,
+    #[serde(borrow)]
+    messages: Option<Vec<RawMessageObject<'a>>>,
+    #[serde(borrow)]
+    statuses: Option<Vec<RawStatus<'a>>>,
 }
 
 #[derive(Deserialize)]
 #[serde(expecting = "a metadata object with `phone_number_id`")]
-struct RawMetadata {
-    phone_number_id: String,
+struct RawMetadata<'a> {
+    #[serde(borrow)]
+    phone_number_id: Str<'a>,
 }
 
 #[derive(Deserialize)]
 #[serde(expecting = "a contact object")]
-struct RawContact {
-    wa_id: Option<String>,
-    user_id: Option<String>,
-    profile: Option<RawProfile>,
+struct RawContact<'a> {
+    #[serde(borrow)]
+    wa_id: Option<Str<'a>>,
+    #[serde(borrow)]
+    user_id: Option<Str<'a>>,
+    #[serde(borrow)]
+    profile: Option<RawProfile<'a>>,
     /// Where some providers document the username; Meta puts it in `profile`.
-    username: Option<String>,
+    #[serde(borrow)]
+    username: Option<Str<'a>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(expecting = "a profile object")]
-struct RawProfile {
-    name: Option<String>,
-    username: Option<String>,
+struct RawProfile<'a> {
+    #[serde(borrow)]
+    name: Option<Str<'a>>,
+    #[serde(borrow)]
+    username: Option<Str<'a>>,
+}
+
+/// A `messages[]` item, which must be a JSON object: serde would also read
+/// a [`RawMessage`] from an array, by position.
+struct RawMessageObject<'a>(RawMessage<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawMessageObject<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = RawMessageObject<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a message object")
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                RawMessage::deserialize(MapAccessDeserializer::new(map)).map(RawMessageObject)
+            }
+        }
+
+        deserializer.deserialize_map(ObjectVisitor)
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(expecting = "a message object")]
-struct RawMessage {
-    id: String,
-    from: Option<String>,
-    from_user_id: Option<String>,
-    timestamp: Value,
-    #[serde(flatten)]
-    content: RawContent,
+struct RawMessage<'a> {
+    #[serde(borrow)]
+    id: Str<'a>,
+    #[serde(borrow)]
+    from: Option<Str<'a>>,
+    #[serde(borrow)]
+    from_user_id: Option<Str<'a>>,
+    /// Any JSON: read by [`read_timestamp`], which quotes it when it is not Unix seconds.
+    #[serde(borrow)]
+    timestamp: &'a RawValue,
+    #[serde(rename = "type", borrow)]
+    kind: Str<'a>,
+    // The objects the content may sit in, by `type`.
+    #[serde(borrow)]
+    text: Option<RawText<'a>>,
+    #[serde(borrow)]
+    button: Option<RawButton<'a>>,
+    /// Boxed: it is large and rarely there, and a message is moved around whole.
+    #[serde(borrow)]
+    interactive: Option<Box<RawInteractive<'a>>>,
+    #[serde(borrow)]
+    image: Option<RawMedia<'a>>,
+    #[serde(borrow)]
+    video: Option<RawMedia<'a>>,
+    #[serde(borrow)]
+    audio: Option<RawMedia<'a>>,
+    #[serde(borrow)]
+    document: Option<RawMedia<'a>>,
+    #[serde(borrow)]
+    sticker: Option<RawMedia<'a>>,
 }
 
-/// A message's `type` and the objects its content may sit in.
-#[derive(Deserialize)]
-struct RawContent {
-    #[serde(rename = "type")]
-    kind: String,
-    text: Option<RawText>,
-    button: Option<RawButton>,
-    interactive: Option<RawInteractive>,
-    image: Option<RawMedia>,
-    video: Option<RawMedia>,
-    audio: Option<RawMedia>,
-    document: Option<RawMedia>,
-    sticker: Option<RawMedia>,
-}
-
-impl RawContent {
-    fn into_content(self, path: &Path) -> Result<MessageContent, WebhookError> {
+impl RawMessage<'_> {
+    fn into_content(self, path: &Path<'_>) -> Result<MessageContent, WebhookError> {
         let media = match self.kind.as_str() {
             "text" => {
                 let text = self.text.ok_or_else(|| missing_field("text", path))?;
-                return Ok(MessageContent::Text { body: text.body });
+                return Ok(MessageContent::Text { body: text.body.into_owned() });
             }
             "button" => {
                 let button = self.button.ok_or_else(|| missing_field("button", path))?;
-                return Ok(MessageContent::Button { text: button.text, payload: non_blank(button.payload) });
+                return Ok(MessageContent::Button {
+                    text: button.text.into_owned(),
+                    payload: non_blank_owned(button.payload),
+                });
             }
             "interactive" => {
                 let interactive = self.interactive.ok_or_else(|| missing_field("interactive", path))?;
@@ -636,47 +925,57 @@ impl RawContent {
             "audio" => self.audio,
             "document" => self.document,
             "sticker" => self.sticker,
-            _ => return Ok(MessageContent::Other { kind: self.kind }),
+            _ => {
+                return Ok(MessageContent::Other { kind: self.kind.into_owned() });
+            }
         };
-        Ok(MessageContent::Media { kind: self.kind, caption: media.and_then(|media| non_blank(media.caption)) })
+        Ok(MessageContent::Media {
+            kind: self.kind.into_owned(),
+            caption: media.and_then(|media| non_blank_owned(media.caption)),
+        })
     }
 }
 
 #[derive(Deserialize)]
 #[serde(expecting = "a text object with `body`")]
-struct RawText {
-    body: String,
+struct RawText<'a> {
+    #[serde(borrow)]
+    body: Str<'a>,
 }
 
 #[derive(Deserialize)]
 #[serde(expecting = "a button object with `text`")]
-struct RawButton {
-    text: String,
-    payload: Option<String>,
+struct RawButton<'a> {
+    #[serde(borrow)]
+    text: Str<'a>,
+    #[serde(borrow)]
+    payload: Option<Str<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(expecting = "an interactive object with `type`")]
-struct RawInteractive {
-    #[serde(rename = "type")]
-    kind: String,
-    button_reply: Option<RawReply>,
-    list_reply: Option<RawReply>,
+struct RawInteractive<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Str<'a>,
+    #[serde(borrow)]
+    button_reply: Option<RawReply<'a>>,
+    #[serde(borrow)]
+    list_reply: Option<RawReply<'a>>,
 }
 
-impl RawInteractive {
-    fn into_content(self, path: &Path) -> Result<MessageContent, WebhookError> {
+impl RawInteractive<'_> {
+    fn into_content(self, path: &Path<'_>) -> Result<MessageContent, WebhookError> {
         match self.kind.as_str() {
             "button_reply" => {
                 let reply = self.button_reply.ok_or_else(|| missing_field("button_reply", path))?;
-                Ok(MessageContent::ButtonReply { id: reply.id, title: reply.title })
+                Ok(MessageContent::ButtonReply { id: reply.id.into_owned(), title: reply.title.into_owned() })
             }
             "list_reply" => {
                 let reply = self.list_reply.ok_or_else(|| missing_field("list_reply", path))?;
                 Ok(MessageContent::ListReply {
-                    id: reply.id,
-                    title: reply.title,
-                    description: non_blank(reply.description),
+                    id: reply.id.into_owned(),
+                    title: reply.title.into_owned(),
+                    description: non_blank_owned(reply.description),
                 })
             }
             // Flow replies (`nfm_reply`) and whatever Meta adds next.
@@ -687,42 +986,57 @@ impl RawInteractive {
 
 #[derive(Deserialize)]
 #[serde(expecting = "a reply object with `id` and `title`")]
-struct RawReply {
-    id: String,
-    title: String,
-    description: Option<String>,
+struct RawReply<'a> {
+    #[serde(borrow)]
+    id: Str<'a>,
+    #[serde(borrow)]
+    title: Str<'a>,
+    #[serde(borrow)]
+    description: Option<Str<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(expecting = "a media object")]
-struct RawMedia {
-    caption: Option<String>,
+struct RawMedia<'a> {
+    #[serde(borrow)]
+    caption: Option<Str<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(expecting = "a status object")]
-struct RawStatus {
-    id: String,
-    status: String,
-    timestamp: Value,
-    recipient_id: Option<String>,
-    recipient_user_id: Option<String>,
-    recipient_type: Option<String>,
-    recipient_participant_id: Option<String>,
-    errors: Option<Vec<RawStatusError>>,
+struct RawStatus<'a> {
+    #[serde(borrow)]
+    id: Str<'a>,
+    #[serde(borrow)]
+    status: Str<'a>,
+    /// Any JSON, as a message's `timestamp`.
+    #[serde(borrow)]
+    timestamp: &'a RawValue,
+    #[serde(borrow)]
+    recipient_id: Option<Str<'a>>,
+    #[serde(borrow)]
+    recipient_user_id: Option<Str<'a>>,
+    #[serde(borrow)]
+    recipient_type: Option<Str<'a>>,
+    #[serde(borrow)]
+    recipient_participant_id: Option<Str<'a>>,
+    #[serde(borrow)]
+    errors: Option<Vec<RawStatusError<'a>>>,
 }
 
 #[derive(Deserialize)]
 #[serde(expecting = "an error object with `code`")]
-struct RawStatusError {
+struct RawStatusError<'a> {
     code: i64,
-    title: Option<String>,
-    message: Option<String>,
+    #[serde(borrow)]
+    title: Option<Str<'a>>,
+    #[serde(borrow)]
+    message: Option<Str<'a>>,
 }
 
-impl RawStatusError {
+impl RawStatusError<'_> {
     fn into_error(self) -> StatusError {
-        StatusError { code: self.code, title: self.title.or(self.message).unwrap_or_default() }
+        StatusError { code: self.code, title: self.title.or(self.message).map(Str::into_owned).unwrap_or_default() }
     }
 }
 
