@@ -11,6 +11,10 @@ use serde_json::json;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+/// The allocator the `avvio` binary ships with (cli/src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EVENTS: usize = 100_000;
 const CONTACTS: usize = 1_000;
 /// Repetitions per variant (median reported); `AVVIO_BENCH_REPEATS` overrides it, e.g. for profiling.
@@ -130,6 +134,11 @@ fn main() {
         return;
     }
     let events = events();
+    // `AVVIO_BENCH_ONLY=10` or `=100000` runs one catalog size (for profiling).
+    if let Some(count) = std::env::var("AVVIO_BENCH_ONLY").ok().and_then(|c| c.parse().ok()) {
+        bench(&format!("{count} automations"), count, &events);
+        return;
+    }
     let small = bench("10 automations", 10, &events);
     let large = bench("100k automations", 100_000, &events);
     // Loading 100k automations is set-up; the ratio compares the event-processing phase.

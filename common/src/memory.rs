@@ -77,6 +77,11 @@ impl MemoryStore {
         self.lock().numbers.insert(phone_number_id.to_string(), ws.clone());
     }
 
+    /// Replaces a workspace's automations with an already validated catalog.
+    pub fn put_catalog(&self, ws: &WorkspaceId, catalog: Catalog) {
+        self.lock().tenants.entry(ws.clone()).or_default().catalog = catalog;
+    }
+
     /// Runs `f` on a workspace's catalog (creating, updating or deleting automations).
     pub fn with_catalog<T>(
         &self,

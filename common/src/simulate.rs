@@ -189,9 +189,7 @@ impl Simulation {
         for number in numbers {
             store.route_number(&number, &ws);
         }
-        for automation in catalog.all() {
-            store.with_catalog(&ws, |c| c.create((*automation).clone())).expect("a checked catalog has no conflicts");
-        }
+        store.put_catalog(&ws, catalog);
         let until =
             inputs.until.unwrap_or_else(|| events.last().map_or_else(chrono::Utc::now, |e| e.at) + DEFAULT_TAIL);
         let deps = Deps {
