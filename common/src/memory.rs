@@ -12,8 +12,8 @@ use crate::domain::run::Run;
 use crate::domain::workspace::Workspace;
 use crate::engine::Liveness;
 use crate::ports::{
-    Account, DueDate, QueueError, SendError, StepMessage, StepQueue, Store, StoreError, Versioned, WebhookError,
-    WebhookPoster, WhatsAppSender,
+    Account, DueDate, EventQueue, PipelineEvent, QueueError, SendError, StepMessage, StepQueue, Store, StoreError,
+    Versioned, WebhookError, WebhookPoster, WhatsAppSender,
 };
 use crate::time::Time;
 use serde_json::Value;
@@ -401,5 +401,25 @@ impl WebhookPoster for MemoryPoster {
             signature.map(str::to_string),
         ));
         Ok(())
+    }
+}
+
+/// An in-process events queue: ingest pushes, one worker (`avvio dev`) drains.
+#[derive(Clone)]
+pub struct MemoryEventQueue {
+    tx: tokio::sync::mpsc::UnboundedSender<PipelineEvent>,
+}
+
+impl MemoryEventQueue {
+    /// The queue and the receiving end its worker drains.
+    pub fn new() -> (Self, tokio::sync::mpsc::UnboundedReceiver<PipelineEvent>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (Self { tx }, rx)
+    }
+}
+
+impl EventQueue for MemoryEventQueue {
+    async fn enqueue(&self, event: PipelineEvent) -> Result<(), QueueError> {
+        self.tx.send(event).map_err(|_| QueueError("the event worker has stopped".into()))
     }
 }

@@ -232,3 +232,29 @@ pub trait WebhookPoster: Send + Sync {
         signature: Option<&str>,
     ) -> impl Future<Output = Result<(), WebhookError>> + Send;
 }
+
+/// One unit of work for the matcher: what the events queue carries. Ingest
+/// answers its caller once the event is queued; the matcher processes it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PipelineEvent {
+    /// A message or status from Meta's webhook.
+    Whatsapp { event: crate::webhook::InboundEvent },
+}
+
+impl PipelineEvent {
+    /// The key that makes a redelivered event harmless (SQS FIFO deduplication id).
+    pub fn dedupe_key(&self) -> String {
+        match self {
+            Self::Whatsapp { event: crate::webhook::InboundEvent::Message(m) } => m.wamid.to_string(),
+            Self::Whatsapp { event: crate::webhook::InboundEvent::Status(s) } => {
+                format!("{}:{:?}", s.wamid, s.status)
+            }
+        }
+    }
+}
+
+/// Carries events from ingest to the matcher (SQS FIFO in AWS, a channel in memory).
+pub trait EventQueue: Send + Sync {
+    fn enqueue(&self, event: PipelineEvent) -> impl Future<Output = Result<(), QueueError>> + Send;
+}

@@ -76,7 +76,8 @@ const WHATSAPP_BUSINESS_ACCOUNT: &str = "whatsapp_business_account";
 const MESSAGES_FIELD: &str = "messages";
 
 /// One thing a webhook reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum InboundEvent {
     /// A user wrote to one of the business's numbers.
     Message(InboundMessage),
@@ -85,7 +86,7 @@ pub enum InboundEvent {
 }
 
 /// A message a WhatsApp user sent to the business.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InboundMessage {
     /// The business number that received it (`value.metadata.phone_number_id`).
     pub phone_number_id: String,
@@ -100,7 +101,7 @@ pub struct InboundMessage {
 }
 
 /// Who sent a message. A parsed message's sender has a `phone`, a `bsuid`, or both.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Sender {
     /// The phone (`from`, else the contact's `wa_id`); absent for username users Meta hides it for.
     pub phone: Option<WaId>,
@@ -113,7 +114,8 @@ pub struct Sender {
 }
 
 /// The content of an inbound message, by Meta's message `type`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum MessageContent {
     /// `text`: a typed message.
     Text { body: String },
@@ -168,7 +170,7 @@ impl MessageContent {
 }
 
 /// What happened to a message the business sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StatusUpdate {
     /// The business number that sent the message (`value.metadata.phone_number_id`).
     pub phone_number_id: String,
@@ -187,7 +189,8 @@ pub struct StatusUpdate {
 }
 
 /// A status's `status`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     Sent,
     Delivered,
@@ -210,7 +213,7 @@ impl DeliveryStatus {
 }
 
 /// One of a status's `errors[]`, e.g. code 131047, "Re-engagement message".
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StatusError {
     pub code: i64,
     pub title: String,

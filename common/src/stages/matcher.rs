@@ -13,11 +13,11 @@ use crate::engine::{self, ContactPatch, Join, MessageInput};
 use crate::ports::{StepQueue, Store, Versioned, WebhookPoster, WhatsAppSender};
 use crate::time::Time;
 use crate::webhook::{InboundEvent, InboundMessage, StatusUpdate};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The body of `POST /hooks/automations/{id}` (the shape Spoki users already send).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IntegrationCall {
     #[serde(default)]
     pub secret: Option<String>,
@@ -84,15 +84,21 @@ pub fn integration_authorized(
     signature: Option<&str>,
 ) -> bool {
     let Some(expected) = trigger_secret else { return true };
-    let body_ok = call.secret.as_deref().is_some_and(|given| constant_time_eq(given.as_bytes(), expected.as_bytes()));
+    let body_ok = call
+        .secret
+        .as_deref()
+        .is_some_and(|given| crate::outbound::constant_time_eq(given.as_bytes(), expected.as_bytes()));
     body_ok || signature.is_some_and(|sig| crate::outbound::verify_signature(expected.as_bytes(), raw_body, sig))
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, H> {
+    /// Handles one event from the events queue.
+    pub async fn handle_event(&self, event: &crate::ports::PipelineEvent, now: Time) -> Result<Report, StageError> {
+        match event {
+            crate::ports::PipelineEvent::Whatsapp { event } => self.handle_inbound(event, now).await,
+        }
+    }
+
     /// Handles one parsed webhook event.
     pub async fn handle_inbound(&self, event: &InboundEvent, now: Time) -> Result<Report, StageError> {
         match event {
