@@ -1,5 +1,7 @@
-//! The `avvio` command: `validate` automation files, `simulate` them on a
-//! virtual clock. (`dev`, the whole system on localhost, arrives with the HTTP router.)
+//! The `avvio` command: `dev` runs the whole system on localhost, `validate`
+//! checks automation files, `simulate` runs them on a virtual clock.
+
+mod dev;
 
 use anyhow::Context;
 use avvio_common::domain::workspace::Workspace;
@@ -24,6 +26,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the whole system locally on in-memory adapters (with no files: the examples).
+    Dev {
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+        #[arg(long, value_name = "FILE")]
+        workspace: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        automations: Option<PathBuf>,
+    },
     /// Check automation files; exit 1 with one `FILE: PATH: message` line per problem.
     Validate {
         /// The workspace document, to check template params against its templates.
@@ -56,6 +67,10 @@ fn parse_until(raw: &str) -> Result<avvio_common::time::Time, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Dev { port, workspace, automations } => {
+            dev::run(dev::DevOptions { port, workspace: workspace.as_deref(), automations: automations.as_deref() })
+                .map(|()| ExitCode::SUCCESS)
+        }
         Command::Validate { workspace, files } => validate(workspace.as_deref(), &files),
         Command::Simulate { workspace, automations, events, until } => {
             simulate(&workspace, &automations, &events, until)
@@ -75,9 +90,12 @@ fn read(path: &Path) -> anyhow::Result<String> {
 }
 
 fn read_workspace(path: &Path) -> anyhow::Result<Workspace> {
-    let text = read(path)?;
-    let de = &mut serde_json::Deserializer::from_str(&text);
-    serde_path_to_error::deserialize(de).map_err(|e| anyhow::anyhow!("{}: {}: {}", path.display(), e.path(), e.inner()))
+    parse_workspace(&path.display().to_string(), &read(path)?)
+}
+
+fn parse_workspace(name: &str, text: &str) -> anyhow::Result<Workspace> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| anyhow::anyhow!("{name}: {}: {}", e.path(), e.inner()))
 }
 
 fn validate(workspace: Option<&Path>, files: &[PathBuf]) -> anyhow::Result<ExitCode> {

@@ -1,0 +1,185 @@
+//! `avvio dev`: the whole system in one process on the embedded in-memory
+//! adapters, serving the HTTP surface on localhost. Sends go to the Graph API
+//! at `WHATSAPP_API_BASE` (Meta's by default; a local stand-in in tests), and
+//! each effect is printed as a JSON line, as `simulate` prints it.
+
+use anyhow::Context;
+use avvio_api::{App, IngestConfig, router};
+use avvio_common::domain::WorkspaceId;
+use avvio_common::domain::workspace::Workspace;
+use avvio_common::memory::{MemoryEventQueue, MemoryStepQueue, MemoryStore};
+use avvio_common::outbound::Mode;
+use avvio_common::ports::{Retry, StepMessage, StepQueue};
+use avvio_common::stages::{Deps, Report};
+use avvio_common::validate::{Document, check_set, read_documents};
+use avvio_http::graph::{GraphConfig, GraphSender};
+use avvio_http::webhooks::{HttpWebhookPoster, WebhookConfig};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The examples `avvio dev` loads when no files are given (compiled in, so it runs from anywhere).
+const EXAMPLE_WORKSPACE: &str = include_str!("../../examples/workspace.json");
+const EXAMPLE_AUTOMATIONS: &str = include_str!("../../examples/automations.json");
+
+/// How often a retryable step failure (throttling, 5xx) is tried again, and after how long.
+const STEP_ATTEMPTS: u32 = 5;
+const STEP_RETRY_AFTER: chrono::Duration = chrono::Duration::seconds(30);
+
+/// How often the clock looks for date triggers when none is due sooner.
+const CLOCK_IDLE: Duration = Duration::from_secs(60);
+
+type DevDeps = Deps<MemoryStore, MemoryStepQueue, GraphSender, HttpWebhookPoster>;
+
+/// `avvio dev`'s settings, from flags and the environment.
+pub struct DevOptions<'a> {
+    pub port: u16,
+    pub workspace: Option<&'a Path>,
+    pub automations: Option<&'a Path>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+pub fn run(options: DevOptions<'_>) -> anyhow::Result<()> {
+    let (workspace_name, workspace_text) = match options.workspace {
+        Some(path) => (path.display().to_string(), crate::read(path)?),
+        None => ("examples/workspace.json".to_string(), EXAMPLE_WORKSPACE.to_string()),
+    };
+    let documents: Vec<Document> = match options.automations {
+        Some(path) => {
+            read_documents(&path.display().to_string(), &crate::read(path)?).map_err(|p| anyhow::anyhow!("{p}"))?
+        }
+        None => read_documents("examples/automations.json", EXAMPLE_AUTOMATIONS).map_err(|p| anyhow::anyhow!("{p}"))?,
+    };
+    let workspace: Workspace = crate::parse_workspace(&workspace_name, &workspace_text)?;
+    let catalog = check_set(documents, Some(&workspace)).map_err(|problems| {
+        anyhow::anyhow!("{}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+    })?;
+
+    let app_secret = env("WHATSAPP_APP_SECRET").unwrap_or_else(|| "dev-app-secret".into());
+    let verify_token = env("WHATSAPP_VERIFY_TOKEN").unwrap_or_else(|| "dev-verify-token".into());
+    let mut graph = GraphConfig::default();
+    if let Some(base) = env("WHATSAPP_API_BASE") {
+        graph.api_base = base;
+    }
+    let sender = GraphSender::new(graph).context("WHATSAPP_API_BASE")?;
+    let poster = HttpWebhookPoster::new(WebhookConfig::new(Mode::Local)).context("the webhook client")?;
+
+    let ws = WorkspaceId::parse("default").expect("a valid id");
+    let store = MemoryStore::new();
+    store.put_workspace(&ws, workspace);
+    store.put_catalog(&ws, catalog);
+    let deps = Arc::new(Deps {
+        store,
+        steps: MemoryStepQueue::new(),
+        sender,
+        poster,
+        default_access_token: env("WHATSAPP_ACCESS_TOKEN"),
+    });
+    let (events, inbox) = MemoryEventQueue::new();
+    let app = Arc::new(App { events, config: IngestConfig { app_secret, verify_token } });
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
+            .await
+            .with_context(|| format!("cannot listen on 127.0.0.1:{}", options.port))?;
+        eprintln!("avvio dev: listening on http://{}", listener.local_addr()?);
+        tokio::spawn(drain_events(deps.clone(), inbox));
+        tokio::spawn(drive_steps(deps.clone()));
+        tokio::spawn(tick_clock(deps));
+        axum::serve(listener, router(app)).with_graceful_shutdown(ctrl_c()).await?;
+        eprintln!("avvio dev: stopped");
+        anyhow::Ok(())
+    })
+}
+
+async fn ctrl_c() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn now() -> avvio_common::time::Time {
+    chrono::Utc::now()
+}
+
+/// Prints each effect as a JSON line.
+fn print(report: &Report) {
+    let mut out = std::io::stdout().lock();
+    for effect in &report.effects {
+        if serde_json::to_writer(&mut out, effect).is_ok() {
+            let _ = out.write_all(b"\n");
+        }
+    }
+    let _ = out.flush();
+}
+
+/// The matcher: one event at a time, in arrival order.
+async fn drain_events(
+    deps: Arc<DevDeps>,
+    mut inbox: tokio::sync::mpsc::UnboundedReceiver<avvio_common::ports::PipelineEvent>,
+) {
+    while let Some(event) = inbox.recv().await {
+        match deps.handle_event(&event, now()).await {
+            Ok(report) => print(&report),
+            Err(e) => eprintln!("avvio dev: an event failed: {e}"),
+        }
+    }
+}
+
+/// The executor: runs each step when it comes due; retryable failures are tried again later.
+async fn drive_steps(deps: Arc<DevDeps>) {
+    let mut attempts: HashMap<(String, usize), u32> = HashMap::new();
+    loop {
+        let wait = match deps.steps.next_due() {
+            Some(due) => (due - now()).to_std().unwrap_or(Duration::ZERO),
+            None => Duration::from_secs(3600),
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = deps.steps.changed() => continue,
+        }
+        while let Some(message) = deps.steps.pop_due(now()) {
+            match deps.handle_step(&message, now()).await {
+                Ok(report) => print(&report),
+                Err(e) => retry_later(&deps, &mut attempts, message, e).await,
+            }
+        }
+    }
+}
+
+async fn retry_later(
+    deps: &DevDeps,
+    attempts: &mut HashMap<(String, usize), u32>,
+    mut message: StepMessage,
+    error: avvio_common::stages::StageError,
+) {
+    let key = (message.step.run.to_string(), message.step.step);
+    let tried = attempts.entry(key.clone()).or_insert(0);
+    *tried += 1;
+    if error.retry() == Retry::Retryable && *tried < STEP_ATTEMPTS {
+        eprintln!("avvio dev: step {} of run {} failed ({error}); trying again in 30s", key.1, key.0);
+        message.step.due = now() + STEP_RETRY_AFTER;
+        let _ = deps.steps.schedule(message, now()).await;
+    } else {
+        eprintln!("avvio dev: step {} of run {} failed for good: {error}", key.1, key.0);
+        attempts.remove(&key);
+    }
+}
+
+/// The clock: fires date triggers when they come due.
+async fn tick_clock(deps: Arc<DevDeps>) {
+    loop {
+        let wait = deps
+            .store
+            .next_date_due()
+            .map_or(CLOCK_IDLE, |due| (due - now()).to_std().unwrap_or(Duration::ZERO).min(CLOCK_IDLE));
+        tokio::time::sleep(wait).await;
+        if let Err(e) = deps.run_clock_once(now()).await {
+            eprintln!("avvio dev: the clock failed: {e}");
+        }
+    }
+}
