@@ -25,6 +25,22 @@ impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
+
+    /// 422 naming the path of the bad value.
+    pub fn unprocessable(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { path: Some(path.into()), ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", message) }
+    }
+
+    /// 503: a dependency (queue, store) is unavailable; the caller should retry.
+    pub fn unavailable() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "a dependency is unavailable; try again")
+    }
+
+    /// A store failure: retryable for the caller.
+    pub fn store(error: avvio_common::ports::StoreError) -> Self {
+        tracing::error!(%error, "store failure");
+        Self::unavailable()
+    }
 }
 
 impl IntoResponse for ApiError {

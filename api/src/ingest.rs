@@ -1,8 +1,8 @@
 //! Meta's webhook: the verification handshake and signed deliveries.
 
-use crate::{ApiError, App, MAX_BODY_BYTES};
+use crate::{ApiError, App};
 use avvio_common::outbound::verify_signature;
-use avvio_common::ports::{EventQueue, PipelineEvent};
+use avvio_common::ports::{EventQueue, PipelineEvent, Store};
 use avvio_common::webhook::parse_webhook;
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -15,8 +15,8 @@ pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 
 /// `GET /webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=T&hub.challenge=C`: answers `C`
 /// when `T` is the configured verify token.
-pub async fn verify<E: EventQueue>(
-    State(app): State<Arc<App<E>>>,
+pub async fn verify<S: Store, E: EventQueue>(
+    State(app): State<Arc<App<S, E>>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<String, ApiError> {
     let given = query.get("hub.verify_token").map(String::as_bytes).unwrap_or_default();
@@ -33,18 +33,12 @@ pub async fn verify<E: EventQueue>(
 
 /// `POST /webhooks/whatsapp`: checks the signature over the raw bytes (Meta signs its own
 /// serialisation, so the body is never re-serialised first), parses, queues each event.
-pub async fn receive<E: EventQueue>(
-    State(app): State<Arc<App<E>>>,
+pub async fn receive<S: Store, E: EventQueue>(
+    State(app): State<Arc<App<S, E>>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode, ApiError> {
-    let raw = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-        )
-    })?;
+    let raw = crate::read_body(body).await?;
     let signature = headers
         .get(SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -57,7 +51,7 @@ pub async fn receive<E: EventQueue>(
         app.events.enqueue(PipelineEvent::Whatsapp { event }).await.map_err(|e| {
             tracing::error!(error = %e, "could not queue a webhook event");
             // Meta retries deliveries that do not get a 200.
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the events queue is unavailable")
+            ApiError::unavailable()
         })?;
     }
     Ok(StatusCode::OK)

@@ -3,13 +3,14 @@
 //! queues: the work happens behind the events queue, so Meta gets its 200 fast.
 
 mod error;
+mod hooks;
 mod ingest;
 
 pub use error::ApiError;
 
-use avvio_common::ports::EventQueue;
+use avvio_common::ports::{EventQueue, Store};
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use std::sync::Arc;
 
 /// The largest request body accepted (Meta's webhooks are far smaller).
@@ -31,17 +32,30 @@ impl std::fmt::Debug for IngestConfig {
 }
 
 /// What the handlers share.
-pub struct App<E> {
+pub struct App<S, E> {
+    pub store: S,
     pub events: E,
     pub config: IngestConfig,
 }
 
 /// The router over `app`.
-pub fn router<E: EventQueue + 'static>(app: Arc<App<E>>) -> Router {
+pub fn router<S: Store + 'static, E: EventQueue + 'static>(app: Arc<App<S, E>>) -> Router {
     Router::new()
         .route("/health", get(health))
-        .route("/webhooks/whatsapp", get(ingest::verify::<E>).post(ingest::receive::<E>))
+        .route("/webhooks/whatsapp", get(ingest::verify::<S, E>).post(ingest::receive::<S, E>))
+        .route("/hooks/automations/{id}", post(hooks::call::<S, E>))
         .with_state(app)
+}
+
+/// Reads a request body of at most [`MAX_BODY_BYTES`].
+async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
+        ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+        )
+    })
 }
 
 async fn health() -> axum::Json<serde_json::Value> {

@@ -3,7 +3,7 @@
 //! stays up through all of it.
 
 use avvio_api::{App, IngestConfig, router};
-use avvio_common::memory::MemoryEventQueue;
+use avvio_common::memory::{MemoryEventQueue, MemoryStore};
 use avvio_common::ports::PipelineEvent;
 use avvio_common::webhook::InboundEvent;
 use hmac::{Hmac, Mac};
@@ -24,6 +24,7 @@ struct TestApp {
 async fn spawn_app() -> TestApp {
     let (queue, events) = MemoryEventQueue::new();
     let app = Arc::new(App {
+        store: MemoryStore::new(),
         events: queue,
         config: IngestConfig { app_secret: APP_SECRET.into(), verify_token: VERIFY_TOKEN.into() },
     });

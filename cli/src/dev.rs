@@ -81,7 +81,7 @@ pub fn run(options: DevOptions<'_>) -> anyhow::Result<()> {
         default_access_token: env("WHATSAPP_ACCESS_TOKEN"),
     });
     let (events, inbox) = MemoryEventQueue::new();
-    let app = Arc::new(App { events, config: IngestConfig { app_secret, verify_token } });
+    let app = Arc::new(App { store: deps.store.clone(), events, config: IngestConfig { app_secret, verify_token } });
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {

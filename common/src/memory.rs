@@ -133,6 +133,18 @@ impl Store for MemoryStore {
         Ok(tenant(&self.lock(), ws).map(|t| t.catalog.dated().cloned().collect()).unwrap_or_default())
     }
 
+    async fn integration_automation(
+        &self,
+        id: &AutomationId,
+    ) -> Result<Option<(WorkspaceId, Arc<Automation>)>, StoreError> {
+        let state = self.lock();
+        Ok(state.tenants.iter().find_map(|(ws, t)| {
+            let automation = t.catalog.current(id)?;
+            matches!(automation.trigger, crate::domain::automation::Trigger::Integration { .. })
+                .then(|| (ws.clone(), automation.clone()))
+        }))
+    }
+
     async fn automation(&self, ws: &WorkspaceId, id: &AutomationId) -> Result<Option<Arc<Automation>>, StoreError> {
         Ok(tenant(&self.lock(), ws).and_then(|t| t.catalog.current(id).cloned()))
     }

@@ -88,6 +88,13 @@ pub trait Store: Send + Sync {
         &self,
         ws: &WorkspaceId,
     ) -> impl Future<Output = Result<Vec<Arc<Automation>>, StoreError>> + Send;
+    /// The workspace and current version of the integration automation `id`, across
+    /// workspaces (`POST /hooks/automations/{id}` names no workspace; integration ids are
+    /// unique across workspaces).
+    fn integration_automation(
+        &self,
+        id: &AutomationId,
+    ) -> impl Future<Output = Result<Option<(WorkspaceId, Arc<Automation>)>, StoreError>> + Send;
     /// The current version of an automation (`None` when deleted or unknown).
     fn automation(
         &self,
@@ -240,6 +247,13 @@ pub trait WebhookPoster: Send + Sync {
 pub enum PipelineEvent {
     /// A message or status from Meta's webhook.
     Whatsapp { event: crate::webhook::InboundEvent },
+    /// A call of `POST /hooks/automations/{id}`, its secret already checked.
+    Integration {
+        workspace: WorkspaceId,
+        automation: AutomationId,
+        call: crate::stages::matcher::IntegrationCall,
+        request_id: String,
+    },
 }
 
 impl PipelineEvent {
@@ -250,6 +264,7 @@ impl PipelineEvent {
             Self::Whatsapp { event: crate::webhook::InboundEvent::Status(s) } => {
                 format!("{}:{:?}", s.wamid, s.status)
             }
+            Self::Integration { request_id, .. } => request_id.clone(),
         }
     }
 }

@@ -96,6 +96,9 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
     pub async fn handle_event(&self, event: &crate::ports::PipelineEvent, now: Time) -> Result<Report, StageError> {
         match event {
             crate::ports::PipelineEvent::Whatsapp { event } => self.handle_inbound(event, now).await,
+            crate::ports::PipelineEvent::Integration { workspace, automation, call, request_id } => {
+                self.handle_integration(workspace, automation, call, request_id, now).await
+            }
         }
     }
 

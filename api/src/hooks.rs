@@ -1,0 +1,65 @@
+//! `POST /hooks/automations/{id}`: the integration trigger, called by external
+//! tools with the body Spoki users already send. The secret comes in the body
+//! or as `X-Avvio-Signature: sha256=<hmac of the body>`; the contact upsert and
+//! the run happen behind the events queue.
+
+use crate::{ApiError, App};
+use avvio_common::domain::AutomationId;
+use avvio_common::domain::automation::Trigger;
+use avvio_common::ports::{EventQueue, PipelineEvent, Store};
+use avvio_common::stages::matcher::{IntegrationCall, integration_authorized};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The header that may carry the HMAC of the body instead of a `secret` in it.
+pub const SIGNATURE_HEADER: &str = "x-avvio-signature";
+
+pub async fn call<S: Store, E: EventQueue>(
+    State(app): State<Arc<App<S, E>>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let raw = crate::read_body(body).await?;
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no integration automation `{id}`"));
+    let id = AutomationId::parse(id.as_str()).map_err(|_| not_found())?;
+    let (workspace, automation) =
+        app.store.integration_automation(&id).await.map_err(ApiError::store)?.ok_or_else(not_found)?;
+
+    let value: serde_json::Value =
+        serde_json::from_slice(&raw).map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
+    let call: IntegrationCall = serde_path_to_error::deserialize(value)
+        .map_err(|e| ApiError::unprocessable(e.path().to_string(), e.inner().to_string()))?;
+    let secret = match &automation.trigger {
+        Trigger::Integration { secret } => secret.as_deref(),
+        _ => unreachable!("integration_automation returns integration automations"),
+    };
+    let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    if !integration_authorized(secret, &call, &raw, signature) {
+        return Err(ApiError::unauthorized("the secret or X-Avvio-Signature does not match"));
+    }
+    call.to_patch().map_err(|(path, message)| ApiError::unprocessable(path, message))?;
+
+    let request_id = request_id(&raw);
+    app.events
+        .enqueue(PipelineEvent::Integration { workspace, automation: id, call, request_id: request_id.clone() })
+        .await
+        .map_err(|_| ApiError::unavailable())?;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "status": "accepted", "request_id": request_id }))))
+}
+
+/// A fresh id per call: two identical calls are two runs, as a caller expects.
+fn request_id(body: &[u8]) -> String {
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+    let mut hash = Sha256::new();
+    hash.update(chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default().to_le_bytes());
+    hash.update(SEQUENCE.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    hash.update(std::process::id().to_le_bytes());
+    hash.update(body);
+    format!("req-{}", hex::encode(&hash.finalize()[..12]))
+}
