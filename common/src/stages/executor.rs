@@ -5,6 +5,7 @@
 use super::{Deps, Report, StageError, retry_conflicts};
 use crate::domain::automation::Action;
 use crate::domain::ids::WorkspaceId;
+use crate::domain::workspace::Workspace;
 use crate::engine::{self, Execution, IoOutcome, StepInput, StepResult};
 use crate::ports::{Account, Retry, StepMessage, StepQueue, Store, WebhookPoster, WhatsAppSender};
 use crate::time::Time;
@@ -62,6 +63,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                     return self
                         .commit(
                             ws,
+                            &workspace,
                             pending.finish(IoOutcome::Failed { code: WHATSAPP_NOT_CONFIGURED.into() }, now),
                             stored.revision,
                             now,
@@ -94,13 +96,14 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                 }
             }
         };
-        self.commit(ws, result, stored.revision, now).await
+        self.commit(ws, &workspace, result, stored.revision, now).await
     }
 
     /// Stores a step's result, starts the runs it caused and queues the next step.
     async fn commit(
         &self,
         ws: &WorkspaceId,
+        workspace: &Workspace,
         result: StepResult,
         revision: Option<u64>,
         now: Time,
@@ -108,8 +111,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         let StepResult { run, contact, effect, next, starts } = result;
         if let Some(contact) = &contact {
             self.store.put_contact(ws, contact, revision).await?;
-            let workspace = self.workspace(ws).await?;
-            self.refresh_dates(ws, &workspace, contact, now).await?;
+            self.refresh_dates(ws, workspace, contact, now).await?;
         }
         self.store.put_run(ws, &run).await?;
         for start in starts {
