@@ -5,7 +5,6 @@
 
 use crate::{ApiError, App};
 use avvio_common::domain::AutomationId;
-use avvio_common::domain::automation::Trigger;
 use avvio_common::ports::{EventQueue, PipelineEvent, Store};
 use avvio_common::stages::matcher::{IntegrationCall, integration_authorized};
 use axum::Json;
@@ -35,12 +34,8 @@ pub async fn call<S: Store, E: EventQueue>(
         serde_json::from_slice(&raw).map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
     let call: IntegrationCall = serde_path_to_error::deserialize(value)
         .map_err(|e| ApiError::unprocessable(e.path().to_string(), e.inner().to_string()))?;
-    let secret = match &automation.trigger {
-        Trigger::Integration { secret } => secret.as_deref(),
-        _ => unreachable!("integration_automation returns integration automations"),
-    };
     let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-    if !integration_authorized(secret, &call, &raw, signature) {
+    if !integration_authorized(automation.trigger.integration_secret(), &call, &raw, signature) {
         return Err(ApiError::unauthorized("the secret or X-Avvio-Signature does not match"));
     }
     call.to_patch().map_err(|(path, message)| ApiError::unprocessable(path, message))?;

@@ -3,7 +3,6 @@
 //! anything runs, then walks time forward: events, due steps and date triggers
 //! in time order, printing one line per effect.
 
-use crate::domain::automation::Trigger;
 use crate::domain::ids::{AutomationId, ListName, Tag, WorkspaceId};
 use crate::domain::ids::{FieldKey, Operator};
 use crate::domain::phone::ContactKey;
@@ -262,8 +261,10 @@ async fn apply(deps: &MemoryDeps, ws: &WorkspaceId, event: Event) -> Result<Vec<
             return Ok(lines);
         }
         EventKind::Integration { automation, call, raw, contact } => {
-            let secret = deps.integration_secret(ws, &automation).await?;
-            if !integration_authorized(secret.as_deref(), &call, &raw, None) {
+            let current =
+                crate::ports::Store::automation(&deps.store, ws, &automation).await.map_err(StageError::from)?;
+            let secret = current.as_ref().and_then(|a| a.trigger.integration_secret());
+            if !integration_authorized(secret, &call, &raw, None) {
                 return Ok(vec![Line::Rejected(Rejection {
                     at: now,
                     contact,
@@ -284,17 +285,6 @@ async fn apply(deps: &MemoryDeps, ws: &WorkspaceId, event: Event) -> Result<Vec<
         EventKind::Contact { contact, patch } => deps.handle_contact_upsert(ws, &contact, &patch, now).await?,
     };
     Ok(report.effects.into_iter().map(Line::Effect).collect())
-}
-
-impl MemoryDeps {
-    /// The secret of an integration automation, if it has one.
-    async fn integration_secret(&self, ws: &WorkspaceId, id: &AutomationId) -> Result<Option<String>, StageError> {
-        use crate::ports::Store;
-        Ok(self.store.automation(ws, id).await?.and_then(|a| match &a.trigger {
-            Trigger::Integration { secret } => secret.clone(),
-            _ => None,
-        }))
-    }
 }
 
 /// Reads and checks the events file: every line parsed, times in order, ids known.

@@ -109,6 +109,14 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    /// The shared secret of an `integration` trigger, if it is one and has a secret.
+    pub fn integration_secret(&self) -> Option<&str> {
+        match self {
+            Self::Integration { secret } => secret.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The trigger's `type` as written in documents.
     pub fn kind(&self) -> &'static str {
         match self {
