@@ -11,9 +11,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The header that may carry the HMAC of the body instead of a `secret` in it.
 pub const SIGNATURE_HEADER: &str = "x-avvio-signature";
@@ -40,21 +38,10 @@ pub async fn call<S: Store, E: EventQueue>(
     }
     call.to_patch().map_err(|(path, message)| ApiError::unprocessable(path, message))?;
 
-    let request_id = request_id(&raw);
+    let request_id = avvio_common::manage::fresh_token("req-");
     app.events
         .enqueue(PipelineEvent::Integration { workspace, automation: id, call, request_id: request_id.clone() })
         .await
         .map_err(|_| ApiError::unavailable())?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "status": "accepted", "request_id": request_id }))))
-}
-
-/// A fresh id per call: two identical calls are two runs, as a caller expects.
-fn request_id(body: &[u8]) -> String {
-    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
-    let mut hash = Sha256::new();
-    hash.update(chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default().to_le_bytes());
-    hash.update(SEQUENCE.fetch_add(1, Ordering::Relaxed).to_le_bytes());
-    hash.update(std::process::id().to_le_bytes());
-    hash.update(body);
-    format!("req-{}", hex::encode(&hash.finalize()[..12]))
 }

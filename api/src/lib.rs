@@ -5,12 +5,13 @@
 mod error;
 mod hooks;
 mod ingest;
+mod manage;
 
 pub use error::ApiError;
 
-use avvio_common::ports::{EventQueue, Store};
+use avvio_common::ports::{EventQueue, Management};
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use std::sync::Arc;
 
 /// The largest request body accepted (Meta's webhooks are far smaller).
@@ -38,13 +39,53 @@ pub struct App<S, E> {
     pub config: IngestConfig,
 }
 
+/// The OpenAPI description of the management API, served at `/openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
 /// The router over `app`.
-pub fn router<S: Store + 'static, E: EventQueue + 'static>(app: Arc<App<S, E>>) -> Router {
+pub fn router<S: Management + 'static, E: EventQueue + 'static>(app: Arc<App<S, E>>) -> Router {
+    use manage as m;
     Router::new()
         .route("/health", get(health))
+        .route("/openapi.json", get(openapi))
         .route("/webhooks/whatsapp", get(ingest::verify::<S, E>).post(ingest::receive::<S, E>))
         .route("/hooks/automations/{id}", post(hooks::call::<S, E>))
+        .route("/v1/workspace", get(m::get_workspace::<S, E>).put(m::put_workspace::<S, E>))
+        .route("/v1/templates", get(m::list_templates::<S, E>))
+        .route("/v1/templates/{name}/{language}", put(m::put_template::<S, E>).delete(m::delete_template::<S, E>))
+        .route("/v1/automations", get(m::list_automations::<S, E>).post(m::create_automation::<S, E>))
+        .route(
+            "/v1/automations/{id}",
+            get(m::get_automation::<S, E>).put(m::put_automation::<S, E>).delete(m::delete_automation::<S, E>),
+        )
+        .route("/v1/automations/{id}/run", post(m::run_automation::<S, E>))
+        .route("/v1/contacts", get(m::list_contacts::<S, E>))
+        .route(
+            "/v1/contacts/{phone}",
+            get(m::get_contact::<S, E>).put(m::put_contact::<S, E>).delete(m::delete_contact::<S, E>),
+        )
+        .route("/v1/lists/{list}/contacts/{phone}", put(m::add_to_list::<S, E>).delete(m::remove_from_list::<S, E>))
+        .route("/v1/runs", get(m::list_runs::<S, E>))
+        .route("/v1/runs/{id}", get(m::get_run::<S, E>))
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
+}
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(axum::http::StatusCode::NOT_FOUND, "no_route", format!("no route {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
 }
 
 /// Reads a request body of at most [`MAX_BODY_BYTES`].

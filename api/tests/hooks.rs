@@ -20,7 +20,7 @@ struct TestApp {
 async fn spawn_app() -> TestApp {
     let store = MemoryStore::new();
     let ws = WorkspaceId::parse("negozio").unwrap();
-    store.put_workspace(&ws, serde_json::from_value(json!({ "timezone": "Europe/Rome" })).unwrap());
+    store.load_workspace(&ws, serde_json::from_value(json!({ "timezone": "Europe/Rome" })).unwrap());
     let automations = [
         json!({ "id": "ordine", "name": "ordine", "trigger": { "type": "integration", "secret": "segreto-123" },
                 "steps": [ { "after": "0s", "action": { "type": "add_tag", "tag": "cliente" } } ] }),

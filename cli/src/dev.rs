@@ -9,7 +9,7 @@ use avvio_common::domain::WorkspaceId;
 use avvio_common::domain::workspace::Workspace;
 use avvio_common::memory::{MemoryEventQueue, MemoryStepQueue, MemoryStore};
 use avvio_common::outbound::Mode;
-use avvio_common::ports::{Retry, StepMessage, StepQueue};
+use avvio_common::ports::{KeyHash, Management, Retry, StepMessage, StepQueue};
 use avvio_common::stages::{Deps, Report};
 use avvio_common::validate::{Document, check_set, read_documents};
 use avvio_http::graph::{GraphConfig, GraphSender};
@@ -23,6 +23,9 @@ use std::time::Duration;
 /// The examples `avvio dev` loads when no files are given (compiled in, so it runs from anywhere).
 const EXAMPLE_WORKSPACE: &str = include_str!("../../examples/workspace.json");
 const EXAMPLE_AUTOMATIONS: &str = include_str!("../../examples/automations.json");
+
+/// The management API key when `AVVIO_API_KEY` is unset (the server listens on localhost only).
+const DEFAULT_API_KEY: &str = "dev-api-key";
 
 /// How often a retryable step failure (throttling, 5xx) is tried again, and after how long.
 const STEP_ATTEMPTS: u32 = 5;
@@ -62,6 +65,7 @@ pub fn run(options: DevOptions<'_>) -> anyhow::Result<()> {
 
     let app_secret = env("WHATSAPP_APP_SECRET").unwrap_or_else(|| "dev-app-secret".into());
     let verify_token = env("WHATSAPP_VERIFY_TOKEN").unwrap_or_else(|| "dev-verify-token".into());
+    let api_key = env("AVVIO_API_KEY").unwrap_or_else(|| DEFAULT_API_KEY.into());
     let mut graph = GraphConfig::default();
     if let Some(base) = env("WHATSAPP_API_BASE") {
         graph.api_base = base;
@@ -70,9 +74,10 @@ pub fn run(options: DevOptions<'_>) -> anyhow::Result<()> {
     let poster = HttpWebhookPoster::new(WebhookConfig::new(Mode::Local)).context("the webhook client")?;
 
     let ws = WorkspaceId::parse("default").expect("a valid id");
+    let key_ws = ws.clone();
     let store = MemoryStore::new();
-    store.put_workspace(&ws, workspace);
-    store.put_catalog(&ws, catalog);
+    store.load_workspace(&ws, workspace);
+    store.load_catalog(&ws, catalog);
     let deps = Arc::new(Deps {
         store,
         steps: MemoryStepQueue::new(),
@@ -88,7 +93,11 @@ pub fn run(options: DevOptions<'_>) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
             .await
             .with_context(|| format!("cannot listen on 127.0.0.1:{}", options.port))?;
+        app.store.put_api_key(&KeyHash::of(&api_key), &key_ws).await?;
         eprintln!("avvio dev: listening on http://{}", listener.local_addr()?);
+        if api_key == DEFAULT_API_KEY {
+            eprintln!("avvio dev: management API key `{DEFAULT_API_KEY}` (set AVVIO_API_KEY to change it)");
+        }
         tokio::spawn(drain_events(deps.clone(), inbox));
         tokio::spawn(drive_steps(deps.clone()));
         tokio::spawn(tick_clock(deps));

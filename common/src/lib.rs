@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod domain;
 pub mod engine;
 pub mod graph;
+pub mod manage;
 pub mod memory;
 pub mod outbound;
 pub mod ports;

@@ -12,8 +12,8 @@ use crate::domain::run::Run;
 use crate::domain::workspace::Workspace;
 use crate::engine::Liveness;
 use crate::ports::{
-    Account, DueDate, EventQueue, PipelineEvent, QueueError, SendError, StepMessage, StepQueue, Store, StoreError,
-    Versioned, WebhookError, WebhookPoster, WhatsAppSender,
+    Account, ContactFilter, DueDate, EventQueue, KeyHash, Management, PipelineEvent, QueueError, RunFilter, SendError,
+    StepMessage, StepQueue, Store, StoreError, Versioned, WebhookError, WebhookPoster, WhatsAppSender, WriteError,
 };
 use crate::time::Time;
 use serde_json::Value;
@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 #[derive(Default)]
 struct Tenant {
     doc: Option<Arc<Workspace>>,
+    doc_revision: u64,
     catalog: Catalog,
     /// Contacts by internal slot; `keys` maps each phone and BSUID to its slot.
     contacts: Vec<(Contact, u64)>,
@@ -35,11 +36,19 @@ struct Tenant {
     outbound: HashMap<Wamid, (RunId, usize)>,
 }
 
+impl Tenant {
+    /// The stored contacts, without the empty slots deleted ones leave.
+    fn live_contacts(&self) -> impl Iterator<Item = &Contact> {
+        self.contacts.iter().map(|(c, _)| c).filter(|c| c.phone.is_some() || c.bsuid.is_some())
+    }
+}
+
 type DueKey = (Time, WorkspaceId, AutomationId, ContactKey);
 
 #[derive(Default)]
 struct State {
     tenants: HashMap<WorkspaceId, Tenant>,
+    api_keys: HashMap<KeyHash, WorkspaceId>,
     numbers: HashMap<String, WorkspaceId>,
     /// The date index: what the clock queries, ordered by due time.
     due: BTreeSet<(DueKey, chrono::NaiveDate)>,
@@ -62,14 +71,11 @@ impl MemoryStore {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Creates or replaces a workspace document and routes its phone number to it.
-    pub fn put_workspace(&self, ws: &WorkspaceId, doc: Workspace) {
+    /// Creates or replaces a workspace document and routes its phone number to it
+    /// (loading files: a number another workspace had moves to this one).
+    pub fn load_workspace(&self, ws: &WorkspaceId, doc: Workspace) {
         let mut state = self.lock();
-        state.numbers.retain(|_, owner| owner != ws);
-        if let Some(number) = doc.whatsapp.as_ref().map(|w| w.phone_number_id.clone()) {
-            state.numbers.insert(number, ws.clone());
-        }
-        state.tenants.entry(ws.clone()).or_default().doc = Some(Arc::new(doc));
+        set_workspace(&mut state, ws, doc);
     }
 
     /// Routes an extra WhatsApp `phone_number_id` to a workspace.
@@ -78,7 +84,7 @@ impl MemoryStore {
     }
 
     /// Replaces a workspace's automations with an already validated catalog.
-    pub fn put_catalog(&self, ws: &WorkspaceId, catalog: Catalog) {
+    pub fn load_catalog(&self, ws: &WorkspaceId, catalog: Catalog) {
         self.lock().tenants.entry(ws.clone()).or_default().catalog = catalog;
     }
 
@@ -92,7 +98,7 @@ impl MemoryStore {
     }
 
     /// Every run of a workspace, oldest first.
-    pub fn runs(&self, ws: &WorkspaceId) -> Vec<Run> {
+    pub fn all_runs(&self, ws: &WorkspaceId) -> Vec<Run> {
         let state = self.lock();
         let mut runs: Vec<Run> = state.tenants.get(ws).map(|t| t.runs.values().cloned().collect()).unwrap_or_default();
         runs.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
@@ -102,6 +108,43 @@ impl MemoryStore {
 
 fn tenant<'a>(state: &'a State, ws: &WorkspaceId) -> Option<&'a Tenant> {
     state.tenants.get(ws)
+}
+
+fn set_workspace(state: &mut State, ws: &WorkspaceId, doc: Workspace) -> u64 {
+    state.numbers.retain(|_, owner| owner != ws);
+    if let Some(number) = doc.whatsapp.as_ref().map(|w| w.phone_number_id.clone()) {
+        state.numbers.insert(number, ws.clone());
+    }
+    let tenant = state.tenants.entry(ws.clone()).or_default();
+    tenant.doc = Some(Arc::new(doc));
+    tenant.doc_revision += 1;
+    tenant.doc_revision
+}
+
+/// Whether another workspace has an integration automation with `automation`'s id.
+fn integration_id_taken(state: &State, ws: &WorkspaceId, automation: &Automation) -> Result<(), WriteError> {
+    if !matches!(automation.trigger, crate::domain::automation::Trigger::Integration { .. }) {
+        return Ok(());
+    }
+    let id = automation.id();
+    let taken = state.tenants.iter().any(|(owner, t)| {
+        owner != ws
+            && t.catalog
+                .current(id)
+                .is_some_and(|a| matches!(a.trigger, crate::domain::automation::Trigger::Integration { .. }))
+    });
+    if taken { Err(WriteError::IntegrationIdTaken(id.clone())) } else { Ok(()) }
+}
+
+fn clear_dates(state: &mut State, ws: &WorkspaceId, keep: impl Fn(&AutomationId, &ContactKey) -> bool) {
+    let State { due, due_by_pair, .. } = state;
+    due_by_pair.retain(|(owner, automation, contact), (at, date)| {
+        let drop = owner == ws && !keep(automation, contact);
+        if drop {
+            due.remove(&((*at, owner.clone(), automation.clone(), contact.clone()), *date));
+        }
+        !drop
+    });
 }
 
 impl Store for MemoryStore {
@@ -195,7 +238,7 @@ impl Store for MemoryStore {
     async fn list_members(&self, ws: &WorkspaceId, list: &ListName) -> Result<Vec<Contact>, StoreError> {
         let state = self.lock();
         Ok(tenant(&state, ws)
-            .map(|t| t.contacts.iter().filter(|(c, _)| c.lists.contains(list)).map(|(c, _)| c.clone()).collect())
+            .map(|t| t.live_contacts().filter(|c| c.lists.contains(list)).cloned().collect())
             .unwrap_or_default())
     }
 
@@ -270,6 +313,92 @@ impl Store for MemoryStore {
                 due: Due { date: *date, at: *at },
             })
             .collect())
+    }
+}
+
+impl Management for MemoryStore {
+    async fn workspace_for_key(&self, key: &KeyHash) -> Result<Option<WorkspaceId>, StoreError> {
+        Ok(self.lock().api_keys.get(key).cloned())
+    }
+
+    async fn put_api_key(&self, key: &KeyHash, ws: &WorkspaceId) -> Result<(), StoreError> {
+        self.lock().api_keys.insert(key.clone(), ws.clone());
+        Ok(())
+    }
+
+    async fn workspace_versioned(&self, ws: &WorkspaceId) -> Result<Option<Versioned<Arc<Workspace>>>, StoreError> {
+        let state = self.lock();
+        Ok(tenant(&state, ws)
+            .and_then(|t| Some(Versioned { item: t.doc.clone()?, revision: Some(t.doc_revision) })))
+    }
+
+    async fn put_workspace(&self, ws: &WorkspaceId, doc: &Workspace, expected: Option<u64>) -> Result<u64, WriteError> {
+        let mut state = self.lock();
+        let current = tenant(&state, ws).and_then(|t| t.doc.as_ref().map(|_| t.doc_revision));
+        if current != expected {
+            return Err(StoreError::Conflict(format!("workspace {ws}")).into());
+        }
+        if let Some(number) = doc.whatsapp.as_ref().map(|w| &w.phone_number_id) {
+            if state.numbers.get(number).is_some_and(|owner| owner != ws) {
+                return Err(WriteError::NumberTaken(number.clone()));
+            }
+        }
+        Ok(set_workspace(&mut state, ws, doc.clone()))
+    }
+
+    async fn automations(&self, ws: &WorkspaceId) -> Result<Vec<Arc<Automation>>, StoreError> {
+        Ok(tenant(&self.lock(), ws).map(|t| t.catalog.all()).unwrap_or_default())
+    }
+
+    async fn create_automation(&self, ws: &WorkspaceId, automation: Automation) -> Result<Arc<Automation>, WriteError> {
+        let mut state = self.lock();
+        integration_id_taken(&state, ws, &automation)?;
+        Ok(state.tenants.entry(ws.clone()).or_default().catalog.create(automation)?)
+    }
+
+    async fn update_automation(&self, ws: &WorkspaceId, automation: Automation) -> Result<Arc<Automation>, WriteError> {
+        let mut state = self.lock();
+        integration_id_taken(&state, ws, &automation)?;
+        Ok(state.tenants.entry(ws.clone()).or_default().catalog.update(automation)?)
+    }
+
+    async fn delete_automation(&self, ws: &WorkspaceId, id: &AutomationId) -> Result<(), WriteError> {
+        let mut state = self.lock();
+        state.tenants.entry(ws.clone()).or_default().catalog.delete(id)?;
+        clear_dates(&mut state, ws, |automation, _| automation != id);
+        Ok(())
+    }
+
+    async fn contacts(&self, ws: &WorkspaceId, filter: &ContactFilter) -> Result<Vec<Contact>, StoreError> {
+        let state = self.lock();
+        let mut contacts: Vec<Contact> = tenant(&state, ws)
+            .map(|t| t.live_contacts().filter(|c| filter.matches(c)).cloned().collect())
+            .unwrap_or_default();
+        contacts.sort_by_key(Contact::key);
+        Ok(contacts)
+    }
+
+    async fn delete_contact(&self, ws: &WorkspaceId, key: &ContactKey) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let Some(t) = state.tenants.get_mut(ws) else { return Ok(false) };
+        let Some(slot) = t.keys.get(key).copied() else { return Ok(false) };
+        // The slot stays (other slots keep their indexes) but no key finds it any more.
+        let (contact, _) = std::mem::take(&mut t.contacts[slot]);
+        let keys = contact.keys();
+        for k in &keys {
+            t.keys.remove(k);
+        }
+        clear_dates(&mut state, ws, |_, contact| !keys.contains(contact));
+        Ok(true)
+    }
+
+    async fn runs(&self, ws: &WorkspaceId, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
+        let state = self.lock();
+        let mut runs: Vec<Run> = tenant(&state, ws)
+            .map(|t| t.runs.values().filter(|r| filter.matches(r)).cloned().collect())
+            .unwrap_or_default();
+        runs.sort_by(|a, b| (b.started_at, &b.id).cmp(&(a.started_at, &a.id)));
+        Ok(runs)
     }
 }
 

@@ -3,10 +3,11 @@
 //! `avvio simulate`) and an AWS/HTTP adapter.
 
 use crate::calendar::Due;
-use crate::catalog::Fallbacks;
+use crate::catalog::{CatalogError, Fallbacks};
 use crate::domain::automation::Automation;
 use crate::domain::contact::Contact;
-use crate::domain::ids::{AutomationId, ListName, RunId, Wamid, WorkspaceId};
+use crate::domain::ids::{AutomationId, ListName, RunId, Tag, Wamid, WorkspaceId};
+use crate::domain::phone::WaId;
 use crate::domain::phone::ContactKey;
 use crate::domain::phrase::Phrase;
 use crate::domain::run::Run;
@@ -176,6 +177,124 @@ pub trait Store: Send + Sync {
     fn due_dates(&self, now: Time) -> impl Future<Output = Result<Vec<DueDate>, StoreError>> + Send;
 }
 
+/// The SHA-256 (hex) of a management API key: what the store keeps instead of the key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyHash(String);
+
+impl KeyHash {
+    /// Hashes a key as presented in `Authorization: Bearer <key>`. Keys are long random
+    /// strings, so a fast hash is enough: there is nothing to brute-force.
+    pub fn of(key: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        Self(hex::encode(Sha256::digest(key.as_bytes())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Why a management write was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    /// A rule across the workspace's automations (phrase, fallback, id).
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// Integration ids name their hook URL, so they are unique across workspaces.
+    #[error("the id `{0}` is taken by an integration automation of another workspace")]
+    IntegrationIdTaken(AutomationId),
+    /// A `phone_number_id` routes webhooks to one workspace only.
+    #[error("phone_number_id `{0}` belongs to another workspace")]
+    NumberTaken(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Which contacts `GET /v1/contacts` lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactFilter {
+    pub tag: Option<Tag>,
+    pub list: Option<ListName>,
+}
+
+impl ContactFilter {
+    pub fn matches(&self, contact: &Contact) -> bool {
+        self.tag.as_ref().is_none_or(|t| contact.tags.contains(t))
+            && self.list.as_ref().is_none_or(|l| contact.lists.contains(l))
+    }
+}
+
+/// Which runs `GET /v1/runs` lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    pub contact: Option<ContactKey>,
+    pub automation: Option<AutomationId>,
+}
+
+impl RunFilter {
+    pub fn matches(&self, run: &Run) -> bool {
+        self.contact.as_ref().is_none_or(|c| &run.contact == c)
+            && self.automation.as_ref().is_none_or(|a| &run.automation == a)
+    }
+}
+
+/// What the management API (`/v1`) needs beyond what the pipeline reads and writes.
+/// Every write that spans items is atomic: a refused write changes nothing.
+pub trait Management: Store {
+    /// The workspace an API key selects.
+    fn workspace_for_key(&self, key: &KeyHash)
+    -> impl Future<Output = Result<Option<WorkspaceId>, StoreError>> + Send;
+    /// Lets `key` select `ws` (provisioning; `avvio dev` registers `AVVIO_API_KEY`).
+    fn put_api_key(&self, key: &KeyHash, ws: &WorkspaceId) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The workspace document with the revision its conditional update must match.
+    fn workspace_versioned(
+        &self,
+        ws: &WorkspaceId,
+    ) -> impl Future<Output = Result<Option<Versioned<Arc<Workspace>>>, StoreError>> + Send;
+    /// Writes the workspace document if its revision still is `expected` (`None`: must not
+    /// exist) and routes its `phone_number_id` to it. Returns the new revision.
+    fn put_workspace(
+        &self,
+        ws: &WorkspaceId,
+        doc: &Workspace,
+        expected: Option<u64>,
+    ) -> impl Future<Output = Result<u64, WriteError>> + Send;
+
+    /// Every live automation's current version, in id order.
+    fn automations(&self, ws: &WorkspaceId) -> impl Future<Output = Result<Vec<Arc<Automation>>, StoreError>> + Send;
+    /// Stores a new automation as version 1 (or the version after its deleted predecessor's).
+    fn create_automation(
+        &self,
+        ws: &WorkspaceId,
+        automation: Automation,
+    ) -> impl Future<Output = Result<Arc<Automation>, WriteError>> + Send;
+    /// Stores the next version of an automation.
+    fn update_automation(
+        &self,
+        ws: &WorkspaceId,
+        automation: Automation,
+    ) -> impl Future<Output = Result<Arc<Automation>, WriteError>> + Send;
+    /// Deletes an automation; its versions stay readable for the runs pinned to them.
+    fn delete_automation(
+        &self,
+        ws: &WorkspaceId,
+        id: &AutomationId,
+    ) -> impl Future<Output = Result<(), WriteError>> + Send;
+
+    /// The contacts matching `filter`, by key.
+    fn contacts(
+        &self,
+        ws: &WorkspaceId,
+        filter: &ContactFilter,
+    ) -> impl Future<Output = Result<Vec<Contact>, StoreError>> + Send;
+    /// Deletes a contact (every key it has) and its date triggers; `false` when unknown.
+    fn delete_contact(&self, ws: &WorkspaceId, key: &ContactKey) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The runs matching `filter`, newest first.
+    fn runs(&self, ws: &WorkspaceId, filter: &RunFilter) -> impl Future<Output = Result<Vec<Run>, StoreError>> + Send;
+}
+
 /// A step queue failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("could not queue the step: {0}")]
@@ -254,6 +373,18 @@ pub enum PipelineEvent {
         call: crate::stages::matcher::IntegrationCall,
         request_id: String,
     },
+    /// `POST /v1/automations/{id}/run`: one contact (`phone`), or every member of a `list` automation's list.
+    Manual {
+        workspace: WorkspaceId,
+        automation: AutomationId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phone: Option<WaId>,
+        request_id: String,
+    },
+    /// `PUT /v1/lists/{list}/contacts/{phone}`: a new member fires the list's automations.
+    ListAdd { workspace: WorkspaceId, list: ListName, contact: ContactKey, request_id: String },
+    /// `DELETE /v1/lists/{list}/contacts/{phone}`.
+    ListRemove { workspace: WorkspaceId, list: ListName, contact: ContactKey, request_id: String },
 }
 
 impl PipelineEvent {
@@ -264,7 +395,10 @@ impl PipelineEvent {
             Self::Whatsapp { event: crate::webhook::InboundEvent::Status(s) } => {
                 format!("{}:{:?}", s.wamid, s.status)
             }
-            Self::Integration { request_id, .. } => request_id.clone(),
+            Self::Integration { request_id, .. }
+            | Self::Manual { request_id, .. }
+            | Self::ListAdd { request_id, .. }
+            | Self::ListRemove { request_id, .. } => request_id.clone(),
         }
     }
 }

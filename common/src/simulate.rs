@@ -184,11 +184,11 @@ impl Simulation {
 
         let ws = WorkspaceId::parse(SIMULATED_WORKSPACE).expect("a valid id");
         let store = MemoryStore::new();
-        store.put_workspace(&ws, workspace);
+        store.load_workspace(&ws, workspace);
         for number in numbers {
             store.route_number(&number, &ws);
         }
-        store.put_catalog(&ws, catalog);
+        store.load_catalog(&ws, catalog);
         let until =
             inputs.until.unwrap_or_else(|| events.last().map_or_else(chrono::Utc::now, |e| e.at) + DEFAULT_TAIL);
         let deps = Deps {

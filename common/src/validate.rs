@@ -38,6 +38,12 @@ impl fmt::Display for Issue {
 
 /// Reads one automation document; the issue names the path of the first shape error.
 pub fn parse_automation(value: serde_json::Value) -> Result<Automation, Issue> {
+    parse_document(value)
+}
+
+/// Reads any document (automation, workspace, template, contact change); the issue
+/// names the path of the first shape error and classifies it.
+pub fn parse_document<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, Issue> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = match e.path().to_string() {
             p if p == "." || p == "?" => String::new(),

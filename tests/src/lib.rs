@@ -88,7 +88,7 @@ pub fn memory_system(ws: &str, workspace: Value) -> (MemoryDeps, avvio_common::d
     use avvio_common::memory::*;
     let id = avvio_common::domain::WorkspaceId::parse(ws).unwrap();
     let store = MemoryStore::new();
-    store.put_workspace(&id, serde_json::from_value(workspace).expect("a valid workspace"));
+    store.load_workspace(&id, serde_json::from_value(workspace).expect("a valid workspace"));
     let deps = avvio_common::stages::Deps {
         store,
         steps: MemoryStepQueue::new(),

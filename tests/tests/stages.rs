@@ -187,7 +187,7 @@ fn a_template_changed_after_save_fails_the_step_with_params_mismatch() {
         })));
         let mut changed = workspace();
         changed["templates"][0]["body"] = json!("Ciao {{1}}, il tuo codice è {{2}}");
-        deps.store.put_workspace(&ws, serde_json::from_value(changed).unwrap());
+        deps.store.load_workspace(&ws, serde_json::from_value(changed).unwrap());
 
         let body = text_webhook(NUMBER, MARIO, "wamid.1", "2026-11-23T09:00:00Z", "Info");
         deps.handle_inbound(&parse_webhook(&body).unwrap()[0], t("2026-11-23T09:00:00Z")).await.unwrap();
@@ -208,7 +208,7 @@ fn messages_and_statuses_for_an_unknown_number_are_ignored() {
         let report = deps.handle_inbound(&parse_webhook(&body).unwrap()[0], t("2026-11-23T09:00:00Z")).await.unwrap();
         assert_eq!(report.ignored, Some("unknown phone_number_id"));
         assert!(deps.steps.is_empty());
-        assert!(deps.store.runs(&ws).is_empty());
+        assert!(deps.store.all_runs(&ws).is_empty());
     });
 }
 

@@ -99,6 +99,15 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             crate::ports::PipelineEvent::Integration { workspace, automation, call, request_id } => {
                 self.handle_integration(workspace, automation, call, request_id, now).await
             }
+            crate::ports::PipelineEvent::Manual { workspace, automation, phone, request_id } => {
+                self.handle_manual(workspace, automation, phone.as_ref(), request_id, now).await
+            }
+            crate::ports::PipelineEvent::ListAdd { workspace, list, contact, request_id } => {
+                self.handle_list_add(workspace, list, contact, request_id, now).await
+            }
+            crate::ports::PipelineEvent::ListRemove { workspace, list, contact, .. } => {
+                self.handle_list_remove(workspace, list, contact).await
+            }
         }
     }
 
@@ -230,6 +239,55 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             Ok(Report::default())
         })
         .await
+    }
+
+    /// `POST /v1/automations/{id}/run`: starts the automation for one contact (created when
+    /// unknown), or with no phone for every member of its list. Blocked contacts are skipped.
+    pub async fn handle_manual(
+        &self,
+        ws: &WorkspaceId,
+        automation_id: &AutomationId,
+        phone: Option<&WaId>,
+        request_id: &str,
+        now: Time,
+    ) -> Result<Report, StageError> {
+        let automation = self
+            .store
+            .automation(ws, automation_id)
+            .await?
+            .filter(|a| a.enabled)
+            .ok_or_else(|| StageError::NotFound(format!("no enabled automation `{automation_id}`")))?;
+        let contacts = match (phone, &automation.trigger) {
+            (Some(phone), _) => {
+                let key = ContactKey::Phone(phone.clone());
+                let contact = retry_conflicts(|| async {
+                    let (contact, revision) = self.contact_or_new(ws, &key).await?;
+                    if revision.is_none() {
+                        self.store.put_contact(ws, &contact, None).await?;
+                    }
+                    Ok(contact)
+                })
+                .await?;
+                vec![contact]
+            }
+            (None, Trigger::List { list }) => self.store.list_members(ws, list).await?,
+            (None, trigger) => {
+                return Err(StageError::Invalid(format!(
+                    "a {} automation runs for one contact: give a phone",
+                    trigger.kind()
+                )));
+            }
+        };
+        let mut report = Report::default();
+        for contact in contacts.iter().filter(|c| !c.blocked) {
+            let start = engine::start_run(&automation, contact, RunCause::Manual, request_id, 0, now)
+                .expect("depth 0 is never a loop");
+            self.begin_run(ws, start, now).await?;
+        }
+        if contacts.iter().all(|c| c.blocked) {
+            report.ignored = Some("no contact to run for");
+        }
+        Ok(report)
     }
 
     /// Adds a contact to a list (creating the contact if needed); a new member starts the list's automations.

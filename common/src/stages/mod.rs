@@ -116,11 +116,23 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         contact: &Contact,
         now: Time,
     ) -> Result<(), StageError> {
-        let today = crate::calendar::local(workspace.timezone, now).date();
-        for automation in self.store.date_automations(ws).await? {
-            let due = engine::next_date_due(&automation, contact, workspace, today);
-            self.store.set_date_due(ws, automation.id(), &contact.key(), due).await?;
-        }
-        Ok(())
+        Ok(refresh_dates(&self.store, ws, workspace, contact, now).await?)
     }
+}
+
+/// Re-computes when each enabled date automation next comes due for `contact`
+/// (after its fields changed, or it was created).
+pub async fn refresh_dates<S: Store>(
+    store: &S,
+    ws: &WorkspaceId,
+    workspace: &Workspace,
+    contact: &Contact,
+    now: Time,
+) -> Result<(), StoreError> {
+    let today = crate::calendar::local(workspace.timezone, now).date();
+    for automation in store.date_automations(ws).await? {
+        let due = engine::next_date_due(&automation, contact, workspace, today);
+        store.set_date_due(ws, automation.id(), &contact.key(), due).await?;
+    }
+    Ok(())
 }

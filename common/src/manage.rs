@@ -1,0 +1,499 @@
+//! The management API's rules (`/v1`): what may be stored, what a change sets
+//! off (date triggers re-indexed, runs queued), and what is never shown
+//! (write-only secrets). The HTTP layer only reads paths and bodies and maps
+//! [`ManageError`] to a status; every decision is here, over the [`Management`] port.
+
+use crate::domain::automation::{Automation, Trigger};
+use crate::domain::contact::Contact;
+use crate::domain::ids::{AutomationId, Language, ListName, RunId, Tag, TemplateName, WorkspaceId};
+use crate::domain::phone::{ContactKey, WaId};
+use crate::domain::run::Run;
+use crate::domain::workspace::{Secret, Template, TemplateStatus, Workspace};
+use crate::engine::{self, ContactPatch};
+use crate::ports::{ContactFilter, Management, PipelineEvent, RunFilter, StoreError, Versioned, WriteError};
+use crate::time::Time;
+use crate::validate::{Issue, check_automation, parse_document};
+use serde::Deserialize;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Why a management request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManageError {
+    /// A value is wrong (422); the issue names its path.
+    #[error("{0}")]
+    Invalid(Issue),
+    /// The change conflicts with what is stored (409): a phrase, a fallback, an id, a number.
+    #[error("{0}")]
+    Conflict(Issue),
+    #[error("{0}")]
+    NotFound(String),
+    /// The store failed or kept losing races; the caller may retry.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ManageError {
+    fn invalid(code: &'static str, path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid(Issue::new(code, path, message))
+    }
+
+    fn conflict(code: &'static str, path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Conflict(Issue::new(code, path, message))
+    }
+}
+
+impl From<WriteError> for ManageError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Catalog(crate::catalog::CatalogError::NotFound(id)) => {
+                Self::NotFound(format!("no automation `{id}`"))
+            }
+            WriteError::Catalog(c) => Self::conflict(c.code(), c.path(), c.to_string()),
+            WriteError::IntegrationIdTaken(_) => Self::conflict("id_taken", "id", e.to_string()),
+            WriteError::NumberTaken(_) => Self::conflict("number_taken", "whatsapp.phone_number_id", e.to_string()),
+            WriteError::Store(s) => Self::Store(s),
+        }
+    }
+}
+
+/// How many times a read-modify-write is re-done after losing a race.
+const ATTEMPTS: usize = 5;
+
+/// Runs `attempt` again while it loses optimistic-concurrency races.
+async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, ManageError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ManageError>>,
+{
+    let mut tries = 0;
+    loop {
+        match attempt().await {
+            Err(ManageError::Store(StoreError::Conflict(_))) if tries + 1 < ATTEMPTS => tries += 1,
+            other => return other,
+        }
+    }
+}
+
+/// A fresh random token (`prefix` + 32 hex digits) from the OS's generator: ids, secrets, request ids.
+pub fn fresh_token(prefix: &str) -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes).expect("the OS random generator is available");
+    format!("{prefix}{}", hex::encode(bytes))
+}
+
+fn parse_id<T, E: std::fmt::Display>(
+    parse: impl FnOnce(&str) -> Result<T, E>,
+    raw: &str,
+    what: &str,
+) -> Result<T, ManageError> {
+    parse(raw).map_err(|e| ManageError::invalid("invalid_value", what, e.to_string()))
+}
+
+/// Reads a contact key from a path: a phone (`+39 333 …`) or a BSUID.
+pub fn contact_key(raw: &str) -> Result<ContactKey, ManageError> {
+    parse_id(ContactKey::parse, raw, "phone")
+}
+
+// ---------------------------------------------------------------------------
+// Workspace and templates
+// ---------------------------------------------------------------------------
+
+async fn stored_workspace<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+) -> Result<Versioned<Arc<Workspace>>, ManageError> {
+    store
+        .workspace_versioned(ws)
+        .await?
+        .ok_or_else(|| ManageError::NotFound("the workspace has no document yet: PUT /v1/workspace first".into()))
+}
+
+/// `GET /v1/workspace`: the document without its secrets.
+pub async fn workspace<S: Management>(store: &S, ws: &WorkspaceId) -> Result<Value, ManageError> {
+    Ok(stored_workspace(store, ws).await?.item.public_view())
+}
+
+/// `PUT /v1/workspace`: replaces the document. The write-only secrets (`access_token`,
+/// `webhook_secret`) keep their stored value when absent and are cleared by `""`.
+/// A new timezone moves every date trigger, so they are re-indexed.
+pub async fn put_workspace<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    body: Value,
+    now: Time,
+) -> Result<Value, ManageError> {
+    let given: Workspace = parse_document(body).map_err(ManageError::Invalid)?;
+    check_templates(&given.templates)?;
+    let (doc, moved) = retrying(|| async {
+        let stored = store.workspace_versioned(ws).await?;
+        let mut doc = given.clone();
+        if let Some(previous) = stored.as_ref().map(|v| &v.item) {
+            if doc.webhook_secret.is_none() {
+                doc.webhook_secret = previous.webhook_secret.clone();
+            }
+            if let (Some(account), Some(before)) = (doc.whatsapp.as_mut(), previous.whatsapp.as_ref()) {
+                if account.access_token.is_none() {
+                    account.access_token = before.access_token.clone();
+                }
+            }
+        }
+        clear_empty(&mut doc.webhook_secret);
+        if let Some(account) = doc.whatsapp.as_mut() {
+            clear_empty(&mut account.access_token);
+        }
+        let moved = stored.as_ref().is_some_and(|v| v.item.timezone != doc.timezone);
+        store.put_workspace(ws, &doc, stored.and_then(|v| v.revision)).await?;
+        Ok((doc, moved))
+    })
+    .await?;
+    if moved {
+        for automation in store.date_automations(ws).await? {
+            reindex_dates(store, ws, &automation, now).await?;
+        }
+    }
+    Ok(doc.public_view())
+}
+
+fn clear_empty(secret: &mut Option<Secret>) {
+    if secret.as_ref().is_some_and(|s| s.expose().is_empty()) {
+        *secret = None;
+    }
+}
+
+fn check_templates(templates: &[Template]) -> Result<(), ManageError> {
+    for (i, t) in templates.iter().enumerate() {
+        if templates[..i].iter().any(|o| o.name == t.name && o.language == t.language) {
+            return Err(ManageError::conflict(
+                "duplicate_template",
+                format!("templates[{i}]"),
+                format!("template {}/{} is listed twice", t.name, t.language),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The body of `PUT /v1/templates/{name}/{language}`: the name and language come from the path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TemplateInput {
+    #[serde(default)]
+    name: Option<TemplateName>,
+    #[serde(default)]
+    language: Option<Language>,
+    status: TemplateStatus,
+    body: String,
+    #[serde(default)]
+    buttons: Vec<String>,
+}
+
+/// `GET /v1/templates`.
+pub async fn templates<S: Management>(store: &S, ws: &WorkspaceId) -> Result<Vec<Template>, ManageError> {
+    Ok(stored_workspace(store, ws).await?.item.templates.clone())
+}
+
+/// `PUT /v1/templates/{name}/{language}`: creates (`true`) or replaces a template.
+pub async fn put_template<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    name: &str,
+    language: &str,
+    body: Value,
+) -> Result<(bool, Template), ManageError> {
+    let name = parse_id(|r| TemplateName::parse(r), name, "name")?;
+    let language = parse_id(|r| Language::parse(r), language, "language")?;
+    let input: TemplateInput = parse_document(body).map_err(ManageError::Invalid)?;
+    if input.name.as_ref().is_some_and(|n| n != &name) {
+        return Err(ManageError::invalid("invalid_value", "name", "the name differs from the one in the URL"));
+    }
+    if input.language.as_ref().is_some_and(|l| l != &language) {
+        return Err(ManageError::invalid("invalid_value", "language", "the language differs from the one in the URL"));
+    }
+    if input.body.trim().is_empty() {
+        return Err(ManageError::invalid("invalid_value", "body", "body must not be empty"));
+    }
+    let template = Template { name, language, status: input.status, body: input.body, buttons: input.buttons };
+    retrying(|| async {
+        let stored = stored_workspace(store, ws).await?;
+        let mut doc = Workspace::clone(&stored.item);
+        let created = match doc.templates.iter_mut().find(|t| t.name == template.name && t.language == template.language)
+        {
+            Some(existing) => {
+                *existing = template.clone();
+                false
+            }
+            None => {
+                doc.templates.push(template.clone());
+                true
+            }
+        };
+        store.put_workspace(ws, &doc, stored.revision).await?;
+        Ok((created, template.clone()))
+    })
+    .await
+}
+
+/// `DELETE /v1/templates/{name}/{language}`. Steps still naming it fail with `template_not_approved`.
+pub async fn delete_template<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    name: &str,
+    language: &str,
+) -> Result<(), ManageError> {
+    let name = parse_id(|r| TemplateName::parse(r), name, "name")?;
+    let language = parse_id(|r| Language::parse(r), language, "language")?;
+    retrying(|| async {
+        let stored = stored_workspace(store, ws).await?;
+        let mut doc = Workspace::clone(&stored.item);
+        let before = doc.templates.len();
+        doc.templates.retain(|t| !(t.name == name && t.language == language));
+        if doc.templates.len() == before {
+            return Err(ManageError::NotFound(format!("no template {name}/{language}")));
+        }
+        store.put_workspace(ws, &doc, stored.revision).await?;
+        Ok(())
+    })
+    .await
+}
+
+// ---------------------------------------------------------------------------
+// Automations
+// ---------------------------------------------------------------------------
+
+/// Reads and checks an automation document against the workspace's templates.
+fn read_automation(body: Value, workspace: Option<&Workspace>) -> Result<Automation, ManageError> {
+    let automation: Automation = parse_document(body).map_err(ManageError::Invalid)?;
+    match check_automation(&automation, workspace).into_iter().next() {
+        Some(issue) => Err(ManageError::Invalid(issue)),
+        None => Ok(automation),
+    }
+}
+
+/// `POST /v1/automations`: stores a new automation as version 1. The id and an
+/// integration trigger's secret are generated when absent.
+pub async fn create_automation<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    body: Value,
+    now: Time,
+) -> Result<Arc<Automation>, ManageError> {
+    let workspace = store.workspace(ws).await?;
+    let mut automation = read_automation(body, workspace.as_deref())?;
+    if automation.id.is_none() {
+        automation.id = Some(AutomationId::parse(fresh_token("a-")).expect("a valid id"));
+    }
+    if let Trigger::Integration { secret: secret @ None } = &mut automation.trigger {
+        *secret = Some(fresh_token(""));
+    }
+    let stored = store.create_automation(ws, automation).await?;
+    if engine::date_rule(&stored.trigger).is_some() {
+        reindex_dates(store, ws, &stored, now).await?;
+    }
+    Ok(stored)
+}
+
+/// `PUT /v1/automations/{id}`: stores the next version. An integration trigger without a
+/// secret keeps the one it had. Runs already started keep the version they started with.
+pub async fn update_automation<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    id: &str,
+    body: Value,
+    now: Time,
+) -> Result<Arc<Automation>, ManageError> {
+    let id = parse_id(|r| AutomationId::parse(r), id, "id")?;
+    let previous = store.automation(ws, &id).await?.ok_or_else(|| ManageError::NotFound(format!("no automation `{id}`")))?;
+    let workspace = store.workspace(ws).await?;
+    let mut automation = read_automation(body, workspace.as_deref())?;
+    match &automation.id {
+        Some(given) if given != &id => {
+            return Err(ManageError::invalid("invalid_value", "id", "the id differs from the one in the URL"));
+        }
+        _ => automation.id = Some(id),
+    }
+    if let Trigger::Integration { secret: secret @ None } = &mut automation.trigger {
+        *secret = previous.trigger.integration_secret().map(str::to_string).or_else(|| Some(fresh_token("")));
+    }
+    let stored = store.update_automation(ws, automation).await?;
+    if engine::date_rule(&previous.trigger).is_some() || engine::date_rule(&stored.trigger).is_some() {
+        reindex_dates(store, ws, &stored, now).await?;
+    }
+    Ok(stored)
+}
+
+/// `GET /v1/automations/{id}`.
+pub async fn automation<S: Management>(store: &S, ws: &WorkspaceId, id: &str) -> Result<Arc<Automation>, ManageError> {
+    let id = parse_id(|r| AutomationId::parse(r), id, "id")?;
+    store.automation(ws, &id).await?.ok_or_else(|| ManageError::NotFound(format!("no automation `{id}`")))
+}
+
+/// `DELETE /v1/automations/{id}`: it stops firing and its runs' pending steps are cancelled.
+pub async fn delete_automation<S: Management>(store: &S, ws: &WorkspaceId, id: &str) -> Result<(), ManageError> {
+    let id = parse_id(|r| AutomationId::parse(r), id, "id")?;
+    Ok(store.delete_automation(ws, &id).await?)
+}
+
+/// Re-computes, for every contact, when `automation` next comes due (nothing when
+/// it is disabled or no longer a date automation).
+async fn reindex_dates<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    automation: &Automation,
+    now: Time,
+) -> Result<(), ManageError> {
+    let Some(workspace) = store.workspace(ws).await? else { return Ok(()) };
+    let today = crate::calendar::local(workspace.timezone, now).date();
+    for contact in store.contacts(ws, &ContactFilter::default()).await? {
+        let due = if automation.enabled { engine::next_date_due(automation, &contact, &workspace, today) } else { None };
+        store.set_date_due(ws, automation.id(), &contact.key(), due).await?;
+    }
+    Ok(())
+}
+
+/// The body of `POST /v1/automations/{id}/run`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunRequest {
+    #[serde(default)]
+    phone: Option<String>,
+}
+
+/// `POST /v1/automations/{id}/run`: checks the request and returns the event that
+/// starts the run(s), for the caller to queue. `{"phone": …}` runs for one contact
+/// (any trigger); `{}` runs a `list` automation for every current member.
+pub async fn manual_run<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    id: &str,
+    body: Value,
+    request_id: String,
+) -> Result<PipelineEvent, ManageError> {
+    let automation = automation(store, ws, id).await?;
+    let request: RunRequest = parse_document(body).map_err(ManageError::Invalid)?;
+    if !automation.enabled {
+        return Err(ManageError::conflict(
+            "automation_disabled",
+            "enabled",
+            format!("automation `{}` is disabled: enable it to run it", automation.id()),
+        ));
+    }
+    let phone = request.phone.as_deref().map(|raw| parse_id(WaId::parse, raw, "phone")).transpose()?;
+    if phone.is_none() && !matches!(automation.trigger, Trigger::List { .. }) {
+        return Err(ManageError::invalid(
+            "missing_field",
+            "phone",
+            format!("a {} automation runs for one contact: give a phone", automation.trigger.kind()),
+        ));
+    }
+    Ok(PipelineEvent::Manual { workspace: ws.clone(), automation: automation.id().clone(), phone, request_id })
+}
+
+// ---------------------------------------------------------------------------
+// Contacts and lists
+// ---------------------------------------------------------------------------
+
+/// `GET /v1/contacts/{phone}`.
+pub async fn contact<S: Management>(store: &S, ws: &WorkspaceId, key: &str) -> Result<Contact, ManageError> {
+    let key = contact_key(key)?;
+    Ok(store.contact(ws, &key).await?.ok_or_else(|| ManageError::NotFound(format!("no contact `{key}`")))?.item)
+}
+
+/// `PUT /v1/contacts/{phone}`: creates (`true`) or changes a contact. `name` and
+/// `operator` replace, `fields` are merged in, `tags` replace the set when given.
+/// Lists change through `/v1/lists`, which fires list triggers.
+pub async fn put_contact<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    key: &str,
+    body: Value,
+    now: Time,
+) -> Result<(bool, Contact), ManageError> {
+    let key = contact_key(key)?;
+    let patch: ContactPatch = parse_document(body).map_err(ManageError::Invalid)?;
+    let workspace = stored_workspace(store, ws).await?.item;
+    let (created, contact) = retrying(|| async {
+        let (mut contact, revision) = match store.contact(ws, &key).await? {
+            Some(Versioned { item, revision }) => (item, revision),
+            None => (Contact::new(&key), None),
+        };
+        patch.clone().apply(&mut contact);
+        store.put_contact(ws, &contact, revision).await?;
+        Ok((revision.is_none(), contact))
+    })
+    .await?;
+    crate::stages::refresh_dates(store, ws, &workspace, &contact, now).await?;
+    Ok((created, contact))
+}
+
+/// `DELETE /v1/contacts/{phone}`: the contact, its keys and its date triggers. Its pending steps find no contact and do nothing.
+pub async fn delete_contact<S: Management>(store: &S, ws: &WorkspaceId, key: &str) -> Result<(), ManageError> {
+    let key = contact_key(key)?;
+    if store.delete_contact(ws, &key).await? { Ok(()) } else { Err(ManageError::NotFound(format!("no contact `{key}`"))) }
+}
+
+/// `GET /v1/contacts?tag=&list=`.
+pub async fn contacts<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    tag: Option<&str>,
+    list: Option<&str>,
+) -> Result<Vec<Contact>, ManageError> {
+    let filter = ContactFilter {
+        tag: tag.map(|t| parse_id(|r| Tag::parse(r), t, "tag")).transpose()?,
+        list: list.map(|l| parse_id(|r| ListName::parse(r), l, "list")).transpose()?,
+    };
+    Ok(store.contacts(ws, &filter).await?)
+}
+
+/// `PUT` (`add`) or `DELETE /v1/lists/{list}/contacts/{phone}`: checks the request and
+/// returns the event that changes the membership, for the caller to queue (in order with
+/// the contact's other events). Adding a blocked contact is refused: blocked contacts are in no list.
+pub async fn list_change<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    list: &str,
+    key: &str,
+    add: bool,
+    request_id: String,
+) -> Result<PipelineEvent, ManageError> {
+    let list = parse_id(|r| ListName::parse(r), list, "list")?;
+    let contact = contact_key(key)?;
+    if !add {
+        return Ok(PipelineEvent::ListRemove { workspace: ws.clone(), list, contact, request_id });
+    }
+    if store.contact(ws, &contact).await?.is_some_and(|c| c.item.blocked) {
+        return Err(ManageError::conflict("contact_blocked", "phone", format!("contact `{contact}` is blocked")));
+    }
+    Ok(PipelineEvent::ListAdd { workspace: ws.clone(), list, contact, request_id })
+}
+
+// ---------------------------------------------------------------------------
+// Runs
+// ---------------------------------------------------------------------------
+
+/// `GET /v1/runs?phone=&automation=`, newest first.
+pub async fn runs<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    phone: Option<&str>,
+    automation: Option<&str>,
+) -> Result<Vec<Run>, ManageError> {
+    let mut filter = RunFilter {
+        contact: phone.map(contact_key).transpose()?,
+        automation: automation.map(|a| parse_id(|r| AutomationId::parse(r), a, "automation")).transpose()?,
+    };
+    // Runs name a contact by its phone when known: a BSUID query finds the contact's phone.
+    if let Some(key @ ContactKey::Bsuid(_)) = &filter.contact {
+        if let Some(stored) = store.contact(ws, key).await? {
+            filter.contact = Some(stored.item.key());
+        }
+    }
+    Ok(store.runs(ws, &filter).await?)
+}
+
+/// `GET /v1/runs/{id}`.
+pub async fn run<S: Management>(store: &S, ws: &WorkspaceId, id: &str) -> Result<Run, ManageError> {
+    let id = parse_id(|r| RunId::parse(r), id, "id")?;
+    store.run(ws, &id).await?.ok_or_else(|| ManageError::NotFound(format!("no run `{id}`")))
+}
