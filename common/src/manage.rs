@@ -217,17 +217,17 @@ pub async fn put_template<S: Management>(
     retrying(|| async {
         let stored = stored_workspace(store, ws).await?;
         let mut doc = Workspace::clone(&stored.item);
-        let created = match doc.templates.iter_mut().find(|t| t.name == template.name && t.language == template.language)
-        {
-            Some(existing) => {
-                *existing = template.clone();
-                false
-            }
-            None => {
-                doc.templates.push(template.clone());
-                true
-            }
-        };
+        let created =
+            match doc.templates.iter_mut().find(|t| t.name == template.name && t.language == template.language) {
+                Some(existing) => {
+                    *existing = template.clone();
+                    false
+                }
+                None => {
+                    doc.templates.push(template.clone());
+                    true
+                }
+            };
         store.put_workspace(ws, &doc, stored.revision).await?;
         Ok((created, template.clone()))
     })
@@ -303,7 +303,8 @@ pub async fn update_automation<S: Management>(
     now: Time,
 ) -> Result<Arc<Automation>, ManageError> {
     let id = parse_id(|r| AutomationId::parse(r), id, "id")?;
-    let previous = store.automation(ws, &id).await?.ok_or_else(|| ManageError::NotFound(format!("no automation `{id}`")))?;
+    let previous =
+        store.automation(ws, &id).await?.ok_or_else(|| ManageError::NotFound(format!("no automation `{id}`")))?;
     let workspace = store.workspace(ws).await?;
     let mut automation = read_automation(body, workspace.as_deref())?;
     match &automation.id {
@@ -345,7 +346,8 @@ async fn reindex_dates<S: Management>(
     let Some(workspace) = store.workspace(ws).await? else { return Ok(()) };
     let today = crate::calendar::local(workspace.timezone, now).date();
     for contact in store.contacts(ws, &ContactFilter::default()).await? {
-        let due = if automation.enabled { engine::next_date_due(automation, &contact, &workspace, today) } else { None };
+        let due =
+            if automation.enabled { engine::next_date_due(automation, &contact, &workspace, today) } else { None };
         store.set_date_due(ws, automation.id(), &contact.key(), due).await?;
     }
     Ok(())
@@ -429,7 +431,11 @@ pub async fn put_contact<S: Management>(
 /// `DELETE /v1/contacts/{phone}`: the contact, its keys and its date triggers. Its pending steps find no contact and do nothing.
 pub async fn delete_contact<S: Management>(store: &S, ws: &WorkspaceId, key: &str) -> Result<(), ManageError> {
     let key = contact_key(key)?;
-    if store.delete_contact(ws, &key).await? { Ok(()) } else { Err(ManageError::NotFound(format!("no contact `{key}`"))) }
+    if store.delete_contact(ws, &key).await? {
+        Ok(())
+    } else {
+        Err(ManageError::NotFound(format!("no contact `{key}`")))
+    }
 }
 
 /// `GET /v1/contacts?tag=&list=`.

@@ -328,8 +328,7 @@ impl Management for MemoryStore {
 
     async fn workspace_versioned(&self, ws: &WorkspaceId) -> Result<Option<Versioned<Arc<Workspace>>>, StoreError> {
         let state = self.lock();
-        Ok(tenant(&state, ws)
-            .and_then(|t| Some(Versioned { item: t.doc.clone()?, revision: Some(t.doc_revision) })))
+        Ok(tenant(&state, ws).and_then(|t| Some(Versioned { item: t.doc.clone()?, revision: Some(t.doc_revision) })))
     }
 
     async fn put_workspace(&self, ws: &WorkspaceId, doc: &Workspace, expected: Option<u64>) -> Result<u64, WriteError> {

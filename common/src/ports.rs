@@ -7,8 +7,8 @@ use crate::catalog::{CatalogError, Fallbacks};
 use crate::domain::automation::Automation;
 use crate::domain::contact::Contact;
 use crate::domain::ids::{AutomationId, ListName, RunId, Tag, Wamid, WorkspaceId};
-use crate::domain::phone::WaId;
 use crate::domain::phone::ContactKey;
+use crate::domain::phone::WaId;
 use crate::domain::phrase::Phrase;
 use crate::domain::run::Run;
 use crate::domain::workspace::Workspace;
@@ -242,8 +242,7 @@ impl RunFilter {
 /// Every write that spans items is atomic: a refused write changes nothing.
 pub trait Management: Store {
     /// The workspace an API key selects.
-    fn workspace_for_key(&self, key: &KeyHash)
-    -> impl Future<Output = Result<Option<WorkspaceId>, StoreError>> + Send;
+    fn workspace_for_key(&self, key: &KeyHash) -> impl Future<Output = Result<Option<WorkspaceId>, StoreError>> + Send;
     /// Lets `key` select `ws` (provisioning; `avvio dev` registers `AVVIO_API_KEY`).
     fn put_api_key(&self, key: &KeyHash, ws: &WorkspaceId) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -289,7 +288,11 @@ pub trait Management: Store {
         filter: &ContactFilter,
     ) -> impl Future<Output = Result<Vec<Contact>, StoreError>> + Send;
     /// Deletes a contact (every key it has) and its date triggers; `false` when unknown.
-    fn delete_contact(&self, ws: &WorkspaceId, key: &ContactKey) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn delete_contact(
+        &self,
+        ws: &WorkspaceId,
+        key: &ContactKey,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// The runs matching `filter`, newest first.
     fn runs(&self, ws: &WorkspaceId, filter: &RunFilter) -> impl Future<Output = Result<Vec<Run>, StoreError>> + Send;

@@ -27,7 +27,7 @@ impl<'de> Deserialize<'de> for Timezone {
 }
 
 /// A day of the week as the workspace document names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Day {
     Mon,
@@ -37,6 +37,27 @@ pub enum Day {
     Fri,
     Sat,
     Sun,
+}
+
+/// Read from a plain string (not as an enum) so an error path names the day: `working_hours.mon[0]`.
+impl<'de> Deserialize<'de> for Day {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Ok(match raw.as_str() {
+            "mon" => Self::Mon,
+            "tue" => Self::Tue,
+            "wed" => Self::Wed,
+            "thu" => Self::Thu,
+            "fri" => Self::Fri,
+            "sat" => Self::Sat,
+            "sun" => Self::Sun,
+            _ => {
+                return Err(serde::de::Error::custom(format!(
+                    "`{raw}` is not a day: use mon, tue, wed, thu, fri, sat, sun"
+                )));
+            }
+        })
+    }
 }
 
 impl From<chrono::Weekday> for Day {

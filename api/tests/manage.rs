@@ -1,0 +1,486 @@
+//! The management API (`/v1`) driven as a user's script drives it: every route,
+//! the bad-input matrix, the effects that reach WhatsApp, and tenant isolation.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{KEY_A, KEY_B, NUMBER_A, phrase_automation, start, text_webhook};
+
+/// Every management route, with a method and a concrete path.
+const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/v1/workspace"),
+    ("PUT", "/v1/workspace"),
+    ("GET", "/v1/templates"),
+    ("PUT", "/v1/templates/benvenuto/it"),
+    ("DELETE", "/v1/templates/benvenuto/it"),
+    ("GET", "/v1/automations"),
+    ("POST", "/v1/automations"),
+    ("GET", "/v1/automations/info"),
+    ("PUT", "/v1/automations/info"),
+    ("DELETE", "/v1/automations/info"),
+    ("POST", "/v1/automations/info/run"),
+    ("GET", "/v1/contacts"),
+    ("GET", "/v1/contacts/393331234567"),
+    ("PUT", "/v1/contacts/393331234567"),
+    ("DELETE", "/v1/contacts/393331234567"),
+    ("PUT", "/v1/lists/vip/contacts/393331234567"),
+    ("DELETE", "/v1/lists/vip/contacts/393331234567"),
+    ("GET", "/v1/runs"),
+    ("GET", "/v1/runs/r-00"),
+];
+
+#[tokio::test]
+async fn every_management_route_refuses_a_missing_or_wrong_key_with_401() {
+    let system = start().await;
+    for (method, path) in ROUTES {
+        for key in [None, Some("not-a-key")] {
+            let (status, body) = system.call(method, path, key, Some(json!({}))).await;
+            assert_eq!(status, 401, "{method} {path} with {key:?}: {body}");
+            assert_eq!(body["error"]["code"], "unauthorized");
+        }
+    }
+    let (status, _) = system.call("GET", "/v1/workspace", Some("Basic abc"), None).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn the_workspace_round_trips_without_ever_returning_its_secrets() {
+    let system = start().await;
+    let (status, body) = system.get("/v1/workspace", KEY_A).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["whatsapp"]["access_token_set"], true);
+    assert_eq!(body["webhook_secret_set"], true);
+    let text = body.to_string();
+    assert!(!text.contains("EAAG-segreto") && !text.contains("webhook-segreto"), "{text}");
+
+    // A user PUTs back what they read (without secrets): the secrets are kept.
+    let mut doc = body.clone();
+    doc["whatsapp"] = json!({ "phone_number_id": NUMBER_A });
+    doc.as_object_mut().unwrap().remove("webhook_secret_set");
+    doc["timezone"] = json!("Europe/London");
+    let (status, after) = system.put("/v1/workspace", KEY_A, doc.clone()).await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(after["timezone"], "Europe/London");
+    assert_eq!(
+        (after["whatsapp"]["access_token_set"].as_bool(), after["webhook_secret_set"].as_bool()),
+        (Some(true), Some(true))
+    );
+
+    // An empty string clears a secret.
+    doc["webhook_secret"] = json!("");
+    let (_, after) = system.put("/v1/workspace", KEY_A, doc).await;
+    assert_eq!(after["webhook_secret_set"], false);
+}
+
+#[tokio::test]
+async fn a_bad_workspace_document_is_422_naming_the_path_and_changes_nothing() {
+    let system = start().await;
+    let cases = [
+        (json!({ "timezone": "Europe/Milano" }), "timezone"),
+        (json!({ "timezone": "Europe/Rome", "holidays": ["christmas"] }), "holidays[0]"),
+        (json!({ "timezone": "Europe/Rome", "working_hours": { "mon": ["18:00-09:00"] } }), "working_hours.mon[0]"),
+        (json!({ "timezone": "Europe/Rome", "colour": "blue" }), "colour"),
+    ];
+    for (doc, path) in cases {
+        let (status, body) = system.put("/v1/workspace", KEY_A, doc.clone()).await;
+        assert_eq!(status, 422, "{doc}: {body}");
+        assert_eq!(body["error"]["path"], path, "{doc}: {body}");
+    }
+    let (_, body) = system.get("/v1/workspace", KEY_A).await;
+    assert_eq!(body["timezone"], "Europe/Rome");
+}
+
+#[tokio::test]
+async fn a_phone_number_id_already_routed_to_another_workspace_is_409() {
+    let system = start().await;
+    let (status, body) = system
+        .put("/v1/workspace", KEY_B, json!({ "timezone": "Europe/Rome", "whatsapp": { "phone_number_id": NUMBER_A } }))
+        .await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("number_taken")), "{body}");
+}
+
+#[tokio::test]
+async fn templates_are_created_replaced_listed_and_deleted() {
+    let system = start().await;
+    let template = json!({ "status": "approved", "body": "Ordine {{1}} spedito il {{2}}" });
+    let (status, body) = system.put("/v1/templates/spedizione/it", KEY_A, template.clone()).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!((body["name"].as_str(), body["language"].as_str()), (Some("spedizione"), Some("it")));
+    let (status, _) =
+        system.put("/v1/templates/spedizione/it", KEY_A, json!({ "status": "pending", "body": "x" })).await;
+    assert_eq!(status, 200);
+    let (_, list) = system.get("/v1/templates", KEY_A).await;
+    let names: Vec<_> =
+        list["templates"].as_array().unwrap().iter().map(|t| (t["name"].clone(), t["status"].clone())).collect();
+    assert_eq!(names, vec![(json!("benvenuto"), json!("approved")), (json!("spedizione"), json!("pending"))]);
+    assert_eq!(system.delete("/v1/templates/spedizione/it", KEY_A).await.0, 204);
+    assert_eq!(system.delete("/v1/templates/spedizione/it", KEY_A).await.0, 404);
+}
+
+#[tokio::test]
+async fn bad_templates_are_422_naming_the_field() {
+    let system = start().await;
+    let cases = [
+        ("/v1/templates/Spedizione/it", json!({ "status": "approved", "body": "x" }), "name"),
+        ("/v1/templates/spedizione/it", json!({ "status": "approvato", "body": "x" }), "status"),
+        ("/v1/templates/spedizione/it", json!({ "status": "approved", "body": "  " }), "body"),
+        ("/v1/templates/spedizione/it", json!({ "status": "approved", "body": "x", "name": "altro" }), "name"),
+        ("/v1/templates/spedizione/it", json!({ "status": "approved" }), ""),
+    ];
+    for (path, doc, at) in cases {
+        let (status, body) = system.put(path, KEY_A, doc.clone()).await;
+        assert_eq!((status, body["error"]["path"].as_str()), (422, Some(at)), "{path} {doc}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn automations_are_created_at_version_1_and_each_update_bumps_the_version() {
+    let system = start().await;
+    let mut doc = phrase_automation("info", "Vorrei informazioni");
+    let (status, created) = system.post("/v1/automations", KEY_A, doc.clone()).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!((created["id"].as_str(), created["version"].as_u64()), (Some("info"), Some(1)));
+
+    doc["name"] = json!("Informazioni v2");
+    doc["version"] = json!(41); // ignored on input
+    let (status, updated) = system.put("/v1/automations/info", KEY_A, doc).await;
+    assert_eq!((status, updated["version"].as_u64()), (200, Some(2)), "{updated}");
+    let (_, fetched) = system.get("/v1/automations/info", KEY_A).await;
+    assert_eq!(fetched, updated);
+    let (_, list) = system.get("/v1/automations", KEY_A).await;
+    assert_eq!(list["automations"].as_array().unwrap().len(), 1);
+
+    assert_eq!(system.delete("/v1/automations/info", KEY_A).await.0, 204);
+    assert_eq!(system.get("/v1/automations/info", KEY_A).await.0, 404);
+    assert_eq!(system.delete("/v1/automations/info", KEY_A).await.0, 404);
+    assert_eq!(system.put("/v1/automations/info", KEY_A, phrase_automation("info", "x")).await.0, 404);
+}
+
+#[tokio::test]
+async fn an_automation_without_an_id_gets_one_and_an_integration_gets_a_secret() {
+    let system = start().await;
+    let doc = json!({ "name": "ordine", "trigger": { "type": "integration" },
+                      "steps": [ { "after": "0s", "action": { "type": "add_tag", "tag": "cliente" } } ] });
+    let (status, created) = system.post("/v1/automations", KEY_A, doc.clone()).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let secret = created["trigger"]["secret"].as_str().unwrap().to_string();
+    assert!(id.starts_with("a-") && secret.len() >= 32, "{created}");
+    // An update without the secret keeps it.
+    let (_, updated) = system.put(&format!("/v1/automations/{id}"), KEY_A, doc).await;
+    assert_eq!(updated["trigger"]["secret"], secret.as_str());
+}
+
+#[tokio::test]
+async fn invalid_automations_are_422_naming_the_path() {
+    let system = start().await;
+    let buttons = json!({ "id": "b", "name": "b", "trigger": { "type": "customer_message", "phrase": "menu" },
+        "steps": [ { "after": "0s", "action": { "type": "send_buttons", "text": "Scegli",
+            "buttons": [ {"id": "1", "title": "a"}, {"id": "2", "title": "b"}, {"id": "3", "title": "c"}, {"id": "4", "title": "d"} ] } } ] });
+    let params = json!({ "id": "t", "name": "t", "trigger": { "type": "customer_message", "phrase": "ciao" },
+        "steps": [ { "after": "0s", "action": { "type": "send_template", "template": "benvenuto", "language": "it", "params": [] } } ] });
+    let typo = json!({ "id": "x", "name": "x", "trigger": { "type": "customer_message", "phrase": "ciao" },
+        "steps": [ { "afterr": "0s", "action": { "type": "add_tag", "tag": "t" } } ] });
+    let cases = [
+        (buttons, "steps[0].action.buttons", "invalid_buttons"),
+        (params, "steps[0].action.params", "template_params_mismatch"),
+        (typo, "steps[0].afterr", "unknown_field"),
+    ];
+    for (doc, path, code) in cases {
+        let (status, body) = system.post("/v1/automations", KEY_A, doc.clone()).await;
+        assert_eq!((status, body["error"]["path"].as_str()), (422, Some(path)), "{doc}: {body}");
+        assert_eq!(body["error"]["code"], code, "{body}");
+    }
+    let (_, list) = system.get("/v1/automations", KEY_A).await;
+    assert_eq!(list["automations"], json!([]));
+}
+
+#[tokio::test]
+async fn a_second_automation_for_the_same_phrase_or_fallback_is_409() {
+    let system = start().await;
+    assert_eq!(system.post("/v1/automations", KEY_A, phrase_automation("info", "Vorrei informazioni")).await.0, 201);
+    let (status, body) =
+        system.post("/v1/automations", KEY_A, phrase_automation("info-2", "  vorrei   INFORMAZIONI ")).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("phrase_conflict")), "{body}");
+    assert_eq!(body["error"]["path"], "trigger.phrase");
+    let (status, body) = system.post("/v1/automations", KEY_A, phrase_automation("info", "altro")).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("duplicate_id")), "{body}");
+
+    let fallback = |id: &str| {
+        json!({ "id": id, "name": id, "trigger": { "type": "outside_hours" },
+                "steps": [ { "after": "0s", "action": { "type": "send_text", "text": "Siamo chiusi" } } ] })
+    };
+    assert_eq!(system.post("/v1/automations", KEY_A, fallback("chiuso")).await.0, 201);
+    let (status, body) = system.post("/v1/automations", KEY_A, fallback("chiuso-2")).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("fallback_conflict")), "{body}");
+    // The other workspace has its own phrases.
+    assert_eq!(system.post("/v1/automations", KEY_B, phrase_automation("info", "Vorrei informazioni")).await.0, 201);
+}
+
+#[tokio::test]
+async fn integration_ids_are_unique_across_workspaces_because_they_name_the_hook_url() {
+    let system = start().await;
+    let doc = json!({ "id": "ordine", "name": "ordine", "trigger": { "type": "integration" },
+                      "steps": [ { "after": "0s", "action": { "type": "add_tag", "tag": "cliente" } } ] });
+    assert_eq!(system.post("/v1/automations", KEY_A, doc.clone()).await.0, 201);
+    let (status, body) = system.post("/v1/automations", KEY_B, doc).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("id_taken")), "{body}");
+}
+
+#[tokio::test]
+async fn a_disabled_automation_does_not_fire_and_fires_again_once_enabled() {
+    let mut system = start().await;
+    let mut doc = phrase_automation("info", "Info");
+    doc["enabled"] = json!(false);
+    assert_eq!(system.post("/v1/automations", KEY_A, doc.clone()).await.0, 201);
+    assert_eq!(system.webhook(text_webhook(NUMBER_A, "393331234567", "wamid.1", "info")).await, 200);
+    system.settle().await;
+    assert!(system.sent().is_empty());
+    assert_eq!(system.get("/v1/runs", KEY_A).await.1["runs"], json!([]));
+
+    doc["enabled"] = json!(true);
+    assert_eq!(system.put("/v1/automations/info", KEY_A, doc).await.0, 200);
+    system.webhook(text_webhook(NUMBER_A, "393331234567", "wamid.2", "info")).await;
+    system.settle().await;
+    let sent = system.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!((sent[0]["to"].as_str(), sent[0]["text"]["body"].as_str()), (Some("393331234567"), Some("Ciao Mario!")));
+}
+
+#[tokio::test]
+async fn an_integration_created_through_the_api_runs_with_the_right_secret_only() {
+    let mut system = start().await;
+    let doc = json!({ "id": "ordine", "name": "ordine", "trigger": { "type": "integration" },
+        "steps": [ { "after": "0s", "action": { "type": "send_template", "template": "benvenuto", "language": "it",
+                                                "params": ["{{fields.first_name}}"] } } ] });
+    let (_, created) = system.post("/v1/automations", KEY_A, doc).await;
+    let secret = created["trigger"]["secret"].as_str().unwrap();
+    let call = |secret: &str| json!({ "secret": secret, "phone": "+39 333 123 4567", "first_name": "Mario" });
+    let (status, _) = system.call("POST", "/hooks/automations/ordine", None, Some(call("sbagliato"))).await;
+    assert_eq!(status, 401);
+    let (status, _) = system.call("POST", "/hooks/automations/ordine", None, Some(call(secret))).await;
+    assert_eq!(status, 202);
+    system.settle().await;
+    let sent = system.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["template"]["components"][0]["parameters"][0]["text"], "Mario");
+    let (_, contact) = system.get("/v1/contacts/393331234567", KEY_A).await;
+    assert_eq!(contact["fields"]["first_name"], "Mario");
+}
+
+fn list_automation() -> Value {
+    json!({ "id": "benvenuto-vip", "name": "benvenuto vip", "trigger": { "type": "list", "list": "vip" },
+            "steps": [ { "after": "0s", "action": { "type": "add_tag", "tag": "vip-accolto" } } ] })
+}
+
+#[tokio::test]
+async fn adding_a_new_member_to_a_list_fires_its_list_automations_once() {
+    let mut system = start().await;
+    assert_eq!(system.post("/v1/automations", KEY_A, list_automation()).await.0, 201);
+    let (status, body) = system.put("/v1/lists/vip/contacts/+393331234567", KEY_A, json!({})).await;
+    assert_eq!(status, 202, "{body}");
+    assert!(body["request_id"].as_str().unwrap().starts_with("req-"));
+    system.settle().await;
+    let (_, contact) = system.get("/v1/contacts/393331234567", KEY_A).await;
+    assert_eq!((contact["lists"].clone(), contact["tags"].clone()), (json!(["vip"]), json!(["vip-accolto"])));
+    // Already a member: nothing fires again.
+    system.put("/v1/lists/vip/contacts/393331234567", KEY_A, json!({})).await;
+    system.settle().await;
+    let (_, runs) = system.get("/v1/runs?automation=benvenuto-vip", KEY_A).await;
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "{runs}");
+
+    assert_eq!(system.delete("/v1/lists/vip/contacts/393331234567", KEY_A).await.0, 202);
+    system.settle().await;
+    let (_, contact) = system.get("/v1/contacts/393331234567", KEY_A).await;
+    assert_eq!(contact["lists"], json!([]));
+}
+
+#[tokio::test]
+async fn a_manual_run_starts_for_one_contact_or_for_every_member_of_the_list() {
+    let mut system = start().await;
+    system.post("/v1/automations", KEY_A, phrase_automation("info", "Info")).await;
+    system.post("/v1/automations", KEY_A, list_automation()).await;
+    for phone in ["393331111111", "393332222222"] {
+        system.put(&format!("/v1/lists/vip/contacts/{phone}"), KEY_A, json!({})).await;
+    }
+    system.settle().await;
+
+    let (status, _) = system.post("/v1/automations/benvenuto-vip/run", KEY_A, json!({})).await;
+    assert_eq!(status, 202);
+    let (status, _) = system.post("/v1/automations/info/run", KEY_A, json!({ "phone": "+39 333 999 9999" })).await;
+    assert_eq!(status, 202);
+    system.settle().await;
+    let (_, runs) = system.get("/v1/runs?automation=benvenuto-vip", KEY_A).await;
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 4, "two joins and two manual runs: {runs}");
+    let (_, runs) = system.get("/v1/runs?phone=393339999999", KEY_A).await;
+    let runs = runs["runs"].as_array().unwrap();
+    assert_eq!((runs.len(), runs[0]["cause"]["type"].as_str()), (1, Some("manual")));
+    // The manual run's text is outside the 24h window: recorded as failed with the code.
+    let (_, run) = system.get(&format!("/v1/runs/{}", runs[0]["id"].as_str().unwrap()), KEY_A).await;
+    assert_eq!(run["steps"][0]["status"], "failed");
+    assert_eq!(run["steps"][0]["error"], "outside_customer_service_window");
+}
+
+#[tokio::test]
+async fn bad_manual_runs_are_refused_with_the_reason() {
+    let system = start().await;
+    system.post("/v1/automations", KEY_A, phrase_automation("info", "Info")).await;
+    let mut disabled = phrase_automation("spento", "Spento");
+    disabled["enabled"] = json!(false);
+    system.post("/v1/automations", KEY_A, disabled).await;
+    let cases = [
+        ("/v1/automations/info/run", json!({}), 422, "missing_field"),
+        ("/v1/automations/info/run", json!({ "phone": "+39 abc" }), 422, "invalid_value"),
+        ("/v1/automations/info/run", json!({ "telefono": "393331234567" }), 422, "unknown_field"),
+        ("/v1/automations/spento/run", json!({ "phone": "393331234567" }), 409, "automation_disabled"),
+        ("/v1/automations/nessuna/run", json!({ "phone": "393331234567" }), 404, "not_found"),
+    ];
+    for (path, body, status, code) in cases {
+        let (got, reply) = system.post(path, KEY_A, body.clone()).await;
+        assert_eq!((got, reply["error"]["code"].as_str()), (status, Some(code)), "{path} {body}: {reply}");
+    }
+}
+
+#[tokio::test]
+async fn contacts_are_upserted_listed_by_tag_and_list_and_deleted() {
+    let mut system = start().await;
+    let (status, created) = system
+        .put(
+            "/v1/contacts/+39 333 123 4567",
+            KEY_A,
+            json!({ "name": "Mario", "tags": ["cliente"], "fields": { "citta": "Roma" } }),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["phone"], "393331234567");
+    assert!(created.get("engine").is_none(), "the engine's bookkeeping stays inside: {created}");
+    let (status, changed) =
+        system.put("/v1/contacts/393331234567", KEY_A, json!({ "fields": { "cap": "00100" } })).await;
+    assert_eq!(status, 200);
+    assert_eq!(changed["fields"], json!({ "cap": "00100", "citta": "Roma" }));
+    system.put("/v1/contacts/393332222222", KEY_A, json!({ "name": "Anna" })).await;
+    system.put("/v1/lists/vip/contacts/393332222222", KEY_A, json!({})).await;
+    system.settle().await;
+
+    let phones = |reply: Value| -> Vec<String> {
+        reply["contacts"].as_array().unwrap().iter().map(|c| c["phone"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(phones(system.get("/v1/contacts", KEY_A).await.1), ["393331234567", "393332222222"]);
+    assert_eq!(phones(system.get("/v1/contacts?tag=cliente", KEY_A).await.1), ["393331234567"]);
+    assert_eq!(phones(system.get("/v1/contacts?list=vip", KEY_A).await.1), ["393332222222"]);
+    assert_eq!(phones(system.get("/v1/contacts?list=vip&tag=cliente", KEY_A).await.1), Vec::<String>::new());
+
+    assert_eq!(system.delete("/v1/contacts/393331234567", KEY_A).await.0, 204);
+    assert_eq!(system.get("/v1/contacts/393331234567", KEY_A).await.0, 404);
+    assert_eq!(system.delete("/v1/contacts/393331234567", KEY_A).await.0, 404);
+    assert_eq!(phones(system.get("/v1/contacts", KEY_A).await.1), ["393332222222"]);
+}
+
+#[tokio::test]
+async fn bad_contact_requests_are_refused_with_the_reason() {
+    let system = start().await;
+    let cases = [
+        ("GET", "/v1/contacts/abc123", None, 422),
+        ("PUT", "/v1/contacts/+39%20abc", Some(json!({ "name": "x" })), 422),
+        ("PUT", "/v1/contacts/393331234567", Some(json!({ "lists": ["vip"] })), 422),
+        ("PUT", "/v1/contacts/393331234567", Some(json!({ "tags": "vip" })), 422),
+        ("GET", "/v1/contacts?tags=vip", None, 400),
+        ("GET", "/v1/contacts/393330000000", None, 404),
+        ("PUT", "/v1/lists/vip/contacts/39-abc", None, 422),
+        ("PUT", "/v1/templates/benvenuto/it%20IT", Some(json!({ "status": "approved", "body": "x" })), 422),
+    ];
+    for (method, path, body, status) in cases {
+        let (got, reply) = system.call(method, path, Some(KEY_A), body.clone()).await;
+        assert_eq!(got, status, "{method} {path} {body:?}: {reply}");
+        assert!(reply["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{reply}");
+    }
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_json_or_too_large_are_refused() {
+    let system = start().await;
+    let send = |body: Vec<u8>| {
+        system.http.post(format!("{}/v1/automations", system.base)).bearer_auth(KEY_A).body(body).send()
+    };
+    let reply = send(b"{ not json".to_vec()).await.unwrap();
+    assert_eq!(reply.status().as_u16(), 400);
+    let reply = send(vec![b' '; avvio_api::MAX_BODY_BYTES + 1]).await.unwrap();
+    assert_eq!(reply.status().as_u16(), 413);
+    assert_eq!(system.get("/health", KEY_A).await.0, 200, "the server stays up");
+}
+
+#[tokio::test]
+async fn a_date_automation_created_later_comes_due_for_contacts_that_already_exist() {
+    let system = start().await;
+    system.put("/v1/contacts/393331234567", KEY_A, json!({ "fields": { "compleanno": "1990-03-14" } })).await;
+    assert_eq!(system.deps.store.next_date_due(), None);
+    let doc = json!({ "id": "auguri", "name": "auguri",
+        "trigger": { "type": "date", "field": "compleanno", "time": "09:00", "annual": true },
+        "steps": [ { "after": "0s", "action": { "type": "send_template", "template": "benvenuto", "language": "it", "params": ["{{name|amico}}"] } } ] });
+    assert_eq!(system.post("/v1/automations", KEY_A, doc.clone()).await.0, 201);
+    let due = system.deps.store.next_date_due().expect("indexed when the automation was created");
+    assert_eq!(due.format("%m-%d").to_string(), "03-14");
+    // Disabling it takes it out of the index.
+    let mut disabled = doc;
+    disabled["enabled"] = json!(false);
+    system.put("/v1/automations/auguri", KEY_A, disabled).await;
+    assert_eq!(system.deps.store.next_date_due(), None);
+}
+
+#[tokio::test]
+async fn one_workspace_can_neither_read_nor_change_another_workspaces_data() {
+    let mut system = start().await;
+    system.post("/v1/automations", KEY_A, phrase_automation("info", "Info")).await;
+    system.put("/v1/contacts/393331234567", KEY_A, json!({ "name": "Mario" })).await;
+    system.webhook(text_webhook(NUMBER_A, "393331234567", "wamid.a", "info")).await;
+    system.settle().await;
+    let (_, runs) = system.get("/v1/runs", KEY_A).await;
+    let run_id = runs["runs"][0]["id"].as_str().unwrap().to_string();
+
+    // B sees none of it...
+    assert_eq!(system.get("/v1/automations/info", KEY_B).await.0, 404);
+    assert_eq!(system.get("/v1/automations", KEY_B).await.1["automations"], json!([]));
+    assert_eq!(system.get("/v1/contacts/393331234567", KEY_B).await.0, 404);
+    assert_eq!(system.get("/v1/contacts", KEY_B).await.1["contacts"], json!([]));
+    assert_eq!(system.get(&format!("/v1/runs/{run_id}"), KEY_B).await.0, 404);
+    assert_eq!(system.get("/v1/runs", KEY_B).await.1["runs"], json!([]));
+    // ...and changes none of it.
+    assert_eq!(system.put("/v1/automations/info", KEY_B, phrase_automation("info", "Rubato")).await.0, 404);
+    assert_eq!(system.delete("/v1/automations/info", KEY_B).await.0, 404);
+    assert_eq!(system.delete("/v1/contacts/393331234567", KEY_B).await.0, 404);
+    assert_eq!(system.post("/v1/automations/info/run", KEY_B, json!({ "phone": "393331234567" })).await.0, 404);
+    let (_, a) = system.get("/v1/automations/info", KEY_A).await;
+    assert_eq!((a["version"].as_u64(), a["trigger"]["phrase"].as_str()), (Some(1), Some("info")));
+    assert_eq!(system.get("/v1/contacts/393331234567", KEY_A).await.1["name"], "Mario");
+    assert_eq!(system.get(&format!("/v1/runs/{run_id}"), KEY_A).await.0, 200);
+}
+
+#[tokio::test]
+async fn run_history_shows_each_step_with_status_time_and_error() {
+    let mut system = start().await;
+    let doc = json!({ "id": "info", "name": "info", "trigger": { "type": "customer_message", "phrase": "Info" },
+        "steps": [ { "after": "0s", "action": { "type": "send_text", "text": "Ciao {{fields.citta}}" } },
+                   { "after": "0s", "action": { "type": "add_tag", "tag": "lead" } } ] });
+    system.post("/v1/automations", KEY_A, doc).await;
+    system.webhook(text_webhook(NUMBER_A, "393331234567", "wamid.h", "Info")).await;
+    system.settle().await;
+    let (_, runs) = system.get("/v1/runs?phone=%2B39%20333%20123%204567&automation=info", KEY_A).await;
+    let id = runs["runs"][0]["id"].as_str().unwrap();
+    let (status, run) = system.get(&format!("/v1/runs/{id}"), KEY_A).await;
+    assert_eq!(status, 200);
+    assert_eq!(run["status"]["state"], "completed");
+    let steps: Vec<_> = run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["action"].clone(), s["status"].clone(), s.get("error").cloned(), s["at"].is_string()))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            (json!("send_text"), json!("failed"), Some(json!("missing_variable")), true),
+            (json!("add_tag"), json!("done"), None, true),
+        ]
+    );
+    assert_eq!(system.get("/v1/runs/r-nessuna", KEY_A).await.0, 404);
+}
