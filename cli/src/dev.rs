@@ -27,9 +27,10 @@ const EXAMPLE_AUTOMATIONS: &str = include_str!("../../examples/automations.json"
 /// The management API key when `AVVIO_API_KEY` is unset (the server listens on localhost only).
 const DEFAULT_API_KEY: &str = "dev-api-key";
 
-/// How often a retryable step failure (throttling, 5xx) is tried again, and after how long.
+/// How often a retryable step failure (throttling, 5xx) is tried, and the first backoff
+/// (doubled after each failure: 1s, 2s, 4s, 8s).
 const STEP_ATTEMPTS: u32 = 5;
-const STEP_RETRY_AFTER: chrono::Duration = chrono::Duration::seconds(30);
+const STEP_FIRST_BACKOFF: chrono::Duration = chrono::Duration::seconds(1);
 
 /// How often the clock looks for date triggers when none is due sooner.
 const CLOCK_IDLE: Duration = Duration::from_secs(60);
@@ -153,7 +154,10 @@ async fn drive_steps(deps: Arc<DevDeps>) {
         }
         while let Some(message) = deps.steps.pop_due(now()) {
             match deps.handle_step(&message, now()).await {
-                Ok(report) => print(&report),
+                Ok(report) => {
+                    attempts.remove(&(message.step.run.to_string(), message.step.step));
+                    print(&report);
+                }
                 Err(e) => retry_later(&deps, &mut attempts, message, e).await,
             }
         }
@@ -170,8 +174,14 @@ async fn retry_later(
     let tried = attempts.entry(key.clone()).or_insert(0);
     *tried += 1;
     if error.retry() == Retry::Retryable && *tried < STEP_ATTEMPTS {
-        eprintln!("avvio dev: step {} of run {} failed ({error}); trying again in 30s", key.1, key.0);
-        message.step.due = now() + STEP_RETRY_AFTER;
+        let backoff = STEP_FIRST_BACKOFF * 2i32.pow(*tried - 1);
+        eprintln!(
+            "avvio dev: step {} of run {} failed ({error}); trying again in {}s",
+            key.1,
+            key.0,
+            backoff.num_seconds()
+        );
+        message.step.due = now() + backoff;
         let _ = deps.steps.schedule(message, now()).await;
     } else {
         eprintln!("avvio dev: step {} of run {} failed for good: {error}", key.1, key.0);

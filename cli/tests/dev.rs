@@ -7,33 +7,42 @@ use axum::http::HeaderMap;
 use axum::routing::post;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 type Recorded = Arc<Mutex<Vec<(String, String, serde_json::Value)>>>;
+/// Answers the stand-in gives before it starts answering like Meta does on success.
+type Script = Arc<Mutex<VecDeque<(u16, serde_json::Value)>>>;
 
-/// A stand-in Graph API: records (path, authorization, body) and answers like Meta.
-async fn stand_in_graph() -> (String, Recorded) {
+/// A stand-in Graph API: records (path, authorization, body) and answers with the
+/// scripted replies first, then like Meta on success.
+async fn stand_in_graph(script: Vec<(u16, serde_json::Value)>) -> (String, Recorded) {
     let recorded: Recorded = Arc::default();
+    let script: Script = Arc::new(Mutex::new(script.into()));
     async fn messages(
-        State(recorded): State<Recorded>,
+        State((recorded, script)): State<(Recorded, Script)>,
         axum::extract::Path(path): axum::extract::Path<String>,
         headers: HeaderMap,
         body: String,
-    ) -> axum::Json<serde_json::Value> {
+    ) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
         let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         let body: serde_json::Value = serde_json::from_str(&body).unwrap();
         let mut all = recorded.lock().unwrap();
         all.push((path, auth, body));
-        axum::Json(serde_json::json!({
+        if let Some((status, reply)) = script.lock().unwrap().pop_front() {
+            return (axum::http::StatusCode::from_u16(status).unwrap(), axum::Json(reply));
+        }
+        let reply = serde_json::json!({
             "messaging_product": "whatsapp",
             "contacts": [{ "input": "393331234567", "wa_id": "393331234567" }],
             "messages": [{ "id": format!("wamid.standin.{}", all.len()) }]
-        }))
+        });
+        (axum::http::StatusCode::OK, axum::Json(reply))
     }
-    let app = Router::new().route("/{*path}", post(messages)).with_state(recorded.clone());
+    let app = Router::new().route("/{*path}", post(messages)).with_state((recorded.clone(), script));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -51,12 +60,17 @@ impl Drop for Dev {
     }
 }
 
-fn start_dev(graph_base: &str) -> Dev {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_avvio"))
-        .args(["dev", "--port", "0"])
+fn start_dev(graph_base: &str, automations: Option<&std::path::Path>) -> Dev {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_avvio"));
+    command.args(["dev", "--port", "0"]);
+    if let Some(path) = automations {
+        command.arg("--automations").arg(path);
+    }
+    let mut child = command
         .env("WHATSAPP_API_BASE", graph_base)
         .env("WHATSAPP_ACCESS_TOKEN", "dev-test-token")
         .env("WHATSAPP_APP_SECRET", "dev-test-secret")
+        .env("AVVIO_API_KEY", API_KEY)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -73,6 +87,8 @@ fn start_dev(graph_base: &str) -> Dev {
     std::thread::spawn(move || for _ in lines {});
     Dev { child, base }
 }
+
+const API_KEY: &str = "dev-test-api-key";
 
 fn signed_text(body_text: &str) -> (Vec<u8>, String) {
     let ts = chrono::Utc::now().timestamp();
@@ -95,8 +111,8 @@ fn signed_text(body_text: &str) -> (Vec<u8>, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_webhook_to_avvio_dev_sends_the_examples_welcome_template() {
-    let (graph, recorded) = stand_in_graph().await;
-    let mut dev = start_dev(&graph);
+    let (graph, recorded) = stand_in_graph(Vec::new()).await;
+    let mut dev = start_dev(&graph, None);
     let http = reqwest::Client::new();
     assert_eq!(http.get(format!("{}/health", dev.base)).send().await.unwrap().status(), 200);
 
@@ -137,4 +153,80 @@ async fn a_signed_webhook_to_avvio_dev_sends_the_examples_welcome_template() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status}");
+}
+
+/// Writes `automations` to a fresh file for `--automations`.
+fn automations_file(name: &str, automations: serde_json::Value) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("avvio-dev-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("automations.json");
+    std::fs::write(&path, automations.to_string()).unwrap();
+    path
+}
+
+/// Sends a signed "Vorrei informazioni" and waits for its run to finish; returns the run.
+async fn run_to_completion(dev: &Dev) -> serde_json::Value {
+    let http = reqwest::Client::new();
+    let (body, signature) = signed_text("Vorrei informazioni");
+    let response = http
+        .post(format!("{}/webhooks/whatsapp", dev.base))
+        .header("X-Hub-Signature-256", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply =
+            http.get(format!("{}/v1/runs?phone=393331234567", dev.base)).bearer_auth(API_KEY).send().await.unwrap();
+        let runs: serde_json::Value = serde_json::from_slice(&reply.bytes().await.unwrap()).unwrap();
+        if let Some(run) = runs["runs"].as_array().and_then(|r| r.first()) {
+            if run["status"]["state"] != "active" {
+                return run.clone();
+            }
+        }
+        assert!(Instant::now() < deadline, "the run did not finish: {runs}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn template_then_tag() -> serde_json::Value {
+    serde_json::json!([{ "id": "info", "name": "info", "trigger": { "type": "customer_message", "phrase": "Vorrei informazioni" },
+        "steps": [
+            { "after": "0s", "action": { "type": "send_template", "template": "welcome", "language": "it", "params": ["{{name}}"] } },
+            { "after": "0s", "action": { "type": "add_tag", "tag": "lead" } }
+        ] }])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graph_api_answering_500_then_200_gets_the_message_retried_and_sent_once() {
+    let meta_500 = serde_json::json!({ "error": { "message": "Service temporarily unavailable", "code": 2, "type": "OAuthException" } });
+    let (graph, recorded) = stand_in_graph(vec![(500, meta_500)]).await;
+    let dev = start_dev(&graph, Some(&automations_file("retry", template_then_tag())));
+    let run = run_to_completion(&dev).await;
+    assert_eq!(run["status"]["state"], "completed", "{run}");
+    assert_eq!(run["steps"][0]["status"], "done", "{run}");
+    assert_eq!(run["steps"][0]["wamid"], "wamid.standin.2", "the second attempt's message: {run}");
+    let recorded = recorded.lock().unwrap();
+    assert_eq!(recorded.len(), 2, "one failed attempt, one send");
+    assert_eq!(recorded[0].2, recorded[1].2, "the retry posts the same body");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graph_api_answering_131047_fails_the_step_with_the_code_and_the_run_goes_on() {
+    let meta_131047 = serde_json::json!({ "error": {
+        "message": "Re-engagement message", "type": "OAuthException", "code": 131047,
+        "error_data": { "messaging_product": "whatsapp", "details": "More than 24 hours have passed since the recipient last replied to the sender number." },
+        "fbtrace_id": "Az8or2yhqkZfEZ-_4Qn_Bam" } });
+    let (graph, recorded) = stand_in_graph(vec![(400, meta_131047)]).await;
+    let dev = start_dev(&graph, Some(&automations_file("fatal", template_then_tag())));
+    let run = run_to_completion(&dev).await;
+    assert_eq!(run["status"]["state"], "completed", "{run}");
+    assert_eq!(
+        (run["steps"][0]["status"].as_str(), run["steps"][0]["error"].as_str()),
+        (Some("failed"), Some("131047"))
+    );
+    assert_eq!(run["steps"][1]["status"], "done", "the run goes on: {run}");
+    assert_eq!(recorded.lock().unwrap().len(), 1, "a fatal error is not retried");
 }
