@@ -32,6 +32,9 @@ const DEFAULT_API_KEY: &str = "dev-api-key";
 const STEP_ATTEMPTS: u32 = 5;
 const STEP_FIRST_BACKOFF: chrono::Duration = chrono::Duration::seconds(1);
 
+/// How many steps run at once (each mostly waits on the Graph API or a webhook).
+const STEP_CONCURRENCY: usize = 64;
+
 /// How often the clock looks for date triggers when none is due sooner.
 const CLOCK_IDLE: Duration = Duration::from_secs(60);
 
@@ -140,9 +143,15 @@ async fn drain_events(
     }
 }
 
-/// The executor: runs each step when it comes due; retryable failures are tried again later.
+/// Failed attempts per (run, step), for the retry backoff.
+type Attempts = Arc<std::sync::Mutex<HashMap<(String, usize), u32>>>;
+
+/// The executor: runs each step when it comes due, up to [`STEP_CONCURRENCY`] at a time
+/// (steps of one run never overlap: the next is queued only once the previous is stored);
+/// retryable failures are tried again later.
 async fn drive_steps(deps: Arc<DevDeps>) {
-    let mut attempts: HashMap<(String, usize), u32> = HashMap::new();
+    let attempts = Attempts::default();
+    let limit = Arc::new(tokio::sync::Semaphore::new(STEP_CONCURRENCY));
     loop {
         let wait = match deps.steps.next_due() {
             Some(due) => (due - now()).to_std().unwrap_or(Duration::ZERO),
@@ -153,24 +162,35 @@ async fn drive_steps(deps: Arc<DevDeps>) {
             () = deps.steps.changed() => continue,
         }
         while let Some(message) = deps.steps.pop_due(now()) {
-            match deps.handle_step(&message, now()).await {
-                Ok(report) => {
-                    attempts.remove(&(message.step.run.to_string(), message.step.step));
-                    print(&report);
+            let permit = limit.clone().acquire_owned().await.expect("the semaphore is never closed");
+            let (deps, attempts) = (deps.clone(), attempts.clone());
+            tokio::spawn(async move {
+                let _permit = permit;
+                let key = (message.step.run.to_string(), message.step.step);
+                match deps.handle_step(&message, now()).await {
+                    Ok(report) => {
+                        attempts.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+                        print(&report);
+                    }
+                    Err(e) => {
+                        if let Some(retry) = retry_later(&attempts, key, message, e) {
+                            let _ = deps.steps.schedule(retry, now()).await;
+                        }
+                    }
                 }
-                Err(e) => retry_later(&deps, &mut attempts, message, e).await,
-            }
+            });
         }
     }
 }
 
-async fn retry_later(
-    deps: &DevDeps,
-    attempts: &mut HashMap<(String, usize), u32>,
+/// The step to queue again after a failure, with its backoff; `None` once it failed for good.
+fn retry_later(
+    attempts: &Attempts,
+    key: (String, usize),
     mut message: StepMessage,
     error: avvio_common::stages::StageError,
-) {
-    let key = (message.step.run.to_string(), message.step.step);
+) -> Option<StepMessage> {
+    let mut attempts = attempts.lock().unwrap_or_else(|p| p.into_inner());
     let tried = attempts.entry(key.clone()).or_insert(0);
     *tried += 1;
     if error.retry() == Retry::Retryable && *tried < STEP_ATTEMPTS {
@@ -182,10 +202,11 @@ async fn retry_later(
             backoff.num_seconds()
         );
         message.step.due = now() + backoff;
-        let _ = deps.steps.schedule(message, now()).await;
+        Some(message)
     } else {
         eprintln!("avvio dev: step {} of run {} failed for good: {error}", key.1, key.0);
         attempts.remove(&key);
+        None
     }
 }
 

@@ -1,0 +1,658 @@
+//! The OpenAPI description (`api/openapi.json`, served at `/openapi.json`) kept
+//! true against the router: every documented operation is routed and answers
+//! only the statuses it documents, with bodies of the documented shapes; every
+//! SPEC §4 route is documented and nothing else is; the documented examples
+//! are accepted, in the order a user would send them.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use support::{KEY_A, Reply, System, phrase_automation, start};
+
+/// SPEC §4's routes, as (method, path template): the document must describe exactly these.
+const SPEC_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("GET", "/openapi.json"),
+    ("GET", "/webhooks/whatsapp"),
+    ("POST", "/webhooks/whatsapp"),
+    ("POST", "/hooks/automations/{id}"),
+    ("GET", "/v1/workspace"),
+    ("PUT", "/v1/workspace"),
+    ("GET", "/v1/templates"),
+    ("PUT", "/v1/templates/{name}/{language}"),
+    ("DELETE", "/v1/templates/{name}/{language}"),
+    ("GET", "/v1/automations"),
+    ("POST", "/v1/automations"),
+    ("GET", "/v1/automations/{id}"),
+    ("PUT", "/v1/automations/{id}"),
+    ("DELETE", "/v1/automations/{id}"),
+    ("POST", "/v1/automations/{id}/run"),
+    ("GET", "/v1/contacts"),
+    ("GET", "/v1/contacts/{phone}"),
+    ("PUT", "/v1/contacts/{phone}"),
+    ("DELETE", "/v1/contacts/{phone}"),
+    ("PUT", "/v1/lists/{list}/contacts/{phone}"),
+    ("DELETE", "/v1/lists/{list}/contacts/{phone}"),
+    ("GET", "/v1/runs"),
+    ("GET", "/v1/runs/{id}"),
+];
+
+/// The methods a path item may hold, as OpenAPI spells them.
+const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options", "trace"];
+
+/// The verify token [`support::start`] configures.
+const VERIFY_TOKEN: &str = "verify";
+
+fn document() -> Value {
+    serde_json::from_str(avvio_api::OPENAPI).expect("api/openapi.json is JSON")
+}
+
+/// One documented operation.
+struct Operation<'a> {
+    method: String,
+    path: &'a str,
+    op: &'a Value,
+    /// The path item's parameters and the operation's, `$ref`s resolved.
+    parameters: Vec<&'a Value>,
+}
+
+impl Operation<'_> {
+    fn key(&self) -> (String, String) {
+        (self.method.clone(), self.path.to_string())
+    }
+
+    fn management(&self) -> bool {
+        self.path.starts_with("/v1/")
+    }
+
+    fn statuses(&self) -> BTreeSet<u16> {
+        let responses = self.op["responses"].as_object().expect("every operation has responses");
+        responses
+            .keys()
+            .map(|k| k.parse().unwrap_or_else(|_| panic!("{}: status `{k}` is not a number", self)))
+            .collect()
+    }
+
+    fn example(&self, name: &str) -> Option<&Value> {
+        self.parameters.iter().find(|p| p["name"] == name).map(|p| &p["example"])
+    }
+
+    /// The concrete path, each `{param}` replaced by `values` or else by its documented example.
+    fn concrete(&self, values: &[(&str, &str)]) -> String {
+        let mut path = self.path.to_string();
+        while let Some(open) = path.find('{') {
+            let close = open + path[open..].find('}').unwrap();
+            let name = path[open + 1..close].to_string();
+            let parameter = self.parameters.iter().find(|p| p["name"] == name.as_str() && p["in"] == "path");
+            let parameter =
+                parameter.unwrap_or_else(|| panic!("{self}: `{{{name}}}` is not a documented path parameter"));
+            assert_eq!(parameter["required"], true, "{self}: path parameter `{name}` must be required");
+            let value = match values.iter().find(|(n, _)| *n == name) {
+                Some((_, value)) => value.to_string(),
+                None => {
+                    parameter["example"].as_str().unwrap_or_else(|| panic!("{self}: `{name}` has no example")).into()
+                }
+            };
+            path.replace_range(open..=close, &encode(&value));
+        }
+        path
+    }
+
+    /// The concrete path with every documented query parameter set to its example.
+    fn concrete_with_query(&self, values: &[(&str, &str)]) -> String {
+        let query: Vec<String> = self
+            .parameters
+            .iter()
+            .filter(|p| p["in"] == "query")
+            .map(|p| format!("{}={}", encode(p["name"].as_str().unwrap()), encode(p["example"].as_str().unwrap())))
+            .collect();
+        if query.is_empty() { self.concrete(values) } else { format!("{}?{}", self.concrete(values), query.join("&")) }
+    }
+
+    /// The request body's example (`name` picks one of several `examples`).
+    fn body_example(&self, doc: &Value, name: Option<&str>) -> Value {
+        let media = &resolve(doc, &self.op["requestBody"])["content"]["application/json"];
+        let example = match name {
+            Some(name) => &media["examples"][name]["value"],
+            None => &media["example"],
+        };
+        assert!(!example.is_null(), "{self}: no request example {name:?}");
+        example.clone()
+    }
+
+    fn body_example_names(&self, doc: &Value) -> Vec<String> {
+        let media = &resolve(doc, &self.op["requestBody"])["content"]["application/json"];
+        media["examples"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for Operation<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
+    }
+}
+
+fn operations(doc: &Value) -> Vec<Operation<'_>> {
+    let mut all = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("the document has paths") {
+        let shared: Vec<&Value> =
+            item["parameters"].as_array().into_iter().flatten().map(|p| resolve(doc, p)).collect();
+        for method in METHODS {
+            let Some(op) = item.get(*method) else { continue };
+            let mut parameters = shared.clone();
+            parameters.extend(op["parameters"].as_array().into_iter().flatten().map(|p| resolve(doc, p)));
+            all.push(Operation { method: method.to_uppercase(), path, op, parameters });
+        }
+    }
+    all
+}
+
+fn operation<'a>(doc: &'a Value, method: &str, path: &str) -> Operation<'a> {
+    operations(doc)
+        .into_iter()
+        .find(|o| o.method == method && o.path == path)
+        .unwrap_or_else(|| panic!("{method} {path} is not documented"))
+}
+
+/// Follows `$ref`s (local ones, `#/...`) to what they name.
+fn resolve<'a>(doc: &'a Value, mut value: &'a Value) -> &'a Value {
+    while let Some(reference) = value.get("$ref").and_then(Value::as_str) {
+        let pointer = reference.strip_prefix('#').unwrap_or_else(|| panic!("`{reference}` is not a local $ref"));
+        value = doc.pointer(pointer).unwrap_or_else(|| panic!("`{reference}` names nothing"));
+    }
+    value
+}
+
+/// Percent-encodes everything but unreserved characters.
+fn encode(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Whether `value` satisfies `schema`, for the JSON Schema keywords the document uses
+/// (`format` and `pattern` are not checked). The error names where and why.
+fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    let schema = resolve(doc, schema);
+    if let Some(expected) = schema.get("const") {
+        if expected != value {
+            return Err(format!("{at}: {value} is not {expected}"));
+        }
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
+        if !allowed.contains(value) {
+            return Err(format!("{at}: {value} is not one of {allowed:?}"));
+        }
+    }
+    if let Some(types) = schema.get("type") {
+        let types: Vec<&str> = match types {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            other => return Err(format!("{at}: the schema's type {other} is not a type")),
+        };
+        let is = |t: &str| match t {
+            "null" => value.is_null(),
+            "boolean" => value.is_boolean(),
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string(),
+            "number" => value.is_number(),
+            "integer" => value.is_i64() || value.is_u64(),
+            other => panic!("{at}: unknown type `{other}` in the document"),
+        };
+        if !types.iter().any(|t| is(t)) {
+            return Err(format!("{at}: {value} is not of type {types:?}"));
+        }
+    }
+    for sub in schema.get("allOf").and_then(Value::as_array).into_iter().flatten() {
+        conforms(doc, sub, value, at)?;
+    }
+    if let Some(any) = schema.get("anyOf").and_then(Value::as_array) {
+        let errors: Vec<String> = any.iter().filter_map(|s| conforms(doc, s, value, at).err()).collect();
+        if errors.len() == any.len() {
+            return Err(format!("{at}: matches none of anyOf: {errors:?}"));
+        }
+    }
+    if let Some(one) = schema.get("oneOf").and_then(Value::as_array) {
+        let results: Vec<Result<(), String>> = one.iter().map(|s| conforms(doc, s, value, at)).collect();
+        let matched = results.iter().filter(|r| r.is_ok()).count();
+        if matched != 1 {
+            let errors: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+            return Err(format!("{at}: matches {matched} of oneOf (exactly 1 needed): {errors:?}"));
+        }
+    }
+    match value {
+        Value::Object(map) => {
+            for name in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+                if !map.contains_key(name.as_str().unwrap()) {
+                    return Err(format!("{at}: required `{}` is missing", name.as_str().unwrap()));
+                }
+            }
+            let properties = schema.get("properties").and_then(Value::as_object);
+            for (key, item) in map {
+                let here = format!("{at}.{key}");
+                if let Some(names) = schema.get("propertyNames") {
+                    conforms(doc, names, &Value::String(key.clone()), &here)?;
+                }
+                match (properties.and_then(|p| p.get(key)), schema.get("additionalProperties")) {
+                    (Some(property), _) => conforms(doc, property, item, &here)?,
+                    (None, Some(Value::Bool(false))) => return Err(format!("{here}: not a documented property")),
+                    (None, Some(additional @ Value::Object(_))) => conforms(doc, additional, item, &here)?,
+                    (None, _) => {}
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    conforms(doc, item_schema, item, &format!("{at}[{i}]"))?;
+                }
+            }
+            let count = items.len() as u64;
+            if schema.get("minItems").and_then(Value::as_u64).is_some_and(|min| count < min)
+                || schema.get("maxItems").and_then(Value::as_u64).is_some_and(|max| count > max)
+            {
+                return Err(format!("{at}: {count} items is out of bounds"));
+            }
+            if schema["uniqueItems"] == true && items.iter().enumerate().any(|(i, a)| items[..i].contains(a)) {
+                return Err(format!("{at}: items are not unique"));
+            }
+        }
+        Value::String(s) => {
+            let count = s.chars().count() as u64;
+            if schema.get("minLength").and_then(Value::as_u64).is_some_and(|min| count < min)
+                || schema.get("maxLength").and_then(Value::as_u64).is_some_and(|max| count > max)
+            {
+                return Err(format!("{at}: {value} has a length out of bounds"));
+            }
+        }
+        Value::Number(n) => {
+            let n = n.as_f64().unwrap();
+            if schema.get("minimum").and_then(Value::as_f64).is_some_and(|min| n < min)
+                || schema.get("maximum").and_then(Value::as_f64).is_some_and(|max| n > max)
+            {
+                return Err(format!("{at}: {n} is out of bounds"));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Asserts that `status` is documented for `op` and that `body` has the documented shape.
+fn assert_documented(doc: &Value, op: &Operation<'_>, (status, body): &Reply) {
+    assert!(op.statuses().contains(status), "{op} answered {status}, documented {:?}: {body}", op.statuses());
+    let response = resolve(doc, &op.op["responses"][status.to_string()]);
+    match response.get("content") {
+        None => assert!(body.is_null(), "{op} {status} documents no body, got {body}"),
+        Some(content) => {
+            let schema = &content["application/json"]["schema"];
+            assert!(!schema.is_null(), "{op} {status}: the test reads JSON replies only, documented {content}");
+            if let Err(e) = conforms(doc, schema, body, "body") {
+                panic!("{op} {status} is not as documented: {e}\n{body:#}");
+            }
+        }
+    }
+}
+
+/// Calls a documented operation: path parameters from `values` or their examples, the
+/// management key on `/v1`, and checks the reply is documented. Returns the reply.
+async fn call_documented(
+    system: &System,
+    doc: &Value,
+    method: &str,
+    template: &str,
+    values: &[(&str, &str)],
+    body: Option<Value>,
+) -> Reply {
+    let op = operation(doc, method, template);
+    let key = op.management().then_some(KEY_A);
+    let path = if method == "GET" { op.concrete_with_query(values) } else { op.concrete(values) };
+    let reply = system.call(method, &path, key, body).await;
+    assert_documented(doc, &op, &reply);
+    reply
+}
+
+#[tokio::test]
+async fn the_served_document_is_the_crate_constant_in_openapi_3_1_with_a_bearer_scheme() {
+    let system = start().await;
+    let response = system.http.get(format!("{}/openapi.json", system.base)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let served: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    let doc = document();
+    assert_eq!(served, doc);
+
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1.")), "{}", doc["openapi"]);
+    assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+    let bearer = &doc["components"]["securitySchemes"]["bearer"];
+    assert_eq!((bearer["type"].as_str(), bearer["scheme"].as_str()), (Some("http"), Some("bearer")));
+    assert_eq!(doc["security"], json!([{ "bearer": [] }]), "the key is the default; public routes opt out");
+}
+
+#[tokio::test]
+async fn every_reference_resolves_and_every_operation_is_named_and_summarised() {
+    fn walk(doc: &Value, value: &Value) {
+        match value {
+            Value::Object(map) => {
+                if map.contains_key("$ref") {
+                    resolve(doc, value);
+                }
+                map.values().for_each(|v| walk(doc, v));
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(doc, v)),
+            _ => {}
+        }
+    }
+    let doc = document();
+    walk(&doc, &doc);
+
+    let mut ids = BTreeSet::new();
+    for op in operations(&doc) {
+        let id = op.op["operationId"].as_str().unwrap_or_else(|| panic!("{op} has no operationId"));
+        assert!(ids.insert(id), "operationId `{id}` is used twice");
+        assert!(op.op["summary"].as_str().is_some_and(|s| !s.is_empty()), "{op} has no summary");
+        assert!(!op.statuses().is_empty(), "{op} documents no response");
+        for parameter in &op.parameters {
+            assert!(parameter["schema"].is_object(), "{op}: parameter {} has no schema", parameter["name"]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_documented_example_has_the_shape_its_schema_documents() {
+    /// Media types and parameters: `example`, `examples.*.value`; schemas: `examples` arrays.
+    fn walk(doc: &Value, value: &Value, at: &str, checked: &mut usize) {
+        match value {
+            Value::Object(map) => {
+                if let Some(schema) = map.get("schema") {
+                    let mut examples: Vec<(String, &Value)> = Vec::new();
+                    examples.extend(map.get("example").map(|e| (format!("{at}.example"), e)));
+                    for (name, example) in map.get("examples").and_then(Value::as_object).into_iter().flatten() {
+                        examples.push((format!("{at}.examples.{name}"), &example["value"]));
+                    }
+                    for (here, example) in examples {
+                        if let Err(e) = conforms(doc, schema, example, &here) {
+                            panic!("a documented example is not as documented: {e}");
+                        }
+                        *checked += 1;
+                    }
+                }
+                if let Some(examples) = map.get("examples").and_then(Value::as_array) {
+                    for (i, example) in examples.iter().enumerate() {
+                        conforms(doc, value, example, &format!("{at}.examples[{i}]")).unwrap();
+                        *checked += 1;
+                    }
+                }
+                for (key, v) in map {
+                    walk(doc, v, &format!("{at}.{key}"), checked);
+                }
+            }
+            Value::Array(items) => {
+                items.iter().enumerate().for_each(|(i, v)| walk(doc, v, &format!("{at}[{i}]"), checked))
+            }
+            _ => {}
+        }
+    }
+    let doc = document();
+    let mut checked = 0;
+    walk(&doc, &doc, "#", &mut checked);
+    assert!(checked > 50, "only {checked} examples were found");
+}
+
+#[tokio::test]
+async fn the_spec_routes_are_exactly_the_documented_operations() {
+    let doc = document();
+    let documented: BTreeSet<(String, String)> = operations(&doc).iter().map(Operation::key).collect();
+    let spec: BTreeSet<(String, String)> = SPEC_ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    assert_eq!(spec.len(), SPEC_ROUTES.len(), "SPEC_ROUTES lists a route twice");
+    let undocumented: Vec<_> = spec.difference(&documented).collect();
+    let not_in_spec: Vec<_> = documented.difference(&spec).collect();
+    assert!(
+        undocumented.is_empty() && not_in_spec.is_empty(),
+        "undocumented: {undocumented:?}; not in SPEC: {not_in_spec:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_key_is_required_on_v1_and_on_nothing_else() {
+    let doc = document();
+    for op in operations(&doc) {
+        let security = op.op.get("security").unwrap_or(&doc["security"]);
+        if op.management() {
+            assert_eq!(security, &json!([{ "bearer": [] }]), "{op}");
+            for status in [401, 503] {
+                assert!(op.statuses().contains(&status), "{op} can answer {status} and must document it");
+            }
+        } else {
+            assert_eq!(security, &json!([]), "{op} is public");
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_documented_operation_is_routed_and_answers_only_documented_statuses() {
+    let system = start().await;
+    let doc = document();
+    for op in operations(&doc) {
+        let key = op.management().then_some(KEY_A);
+        let body = op.op.get("requestBody").map(|_| json!({}));
+        let reply = system.call(&op.method, &op.concrete(&[]), key, body).await;
+        let (status, body) = &reply;
+        assert!(!(*status == 404 && body["error"]["code"] == "no_route"), "{op} is not routed: {body}");
+        assert_ne!(*status, 405, "{op} is routed without this method: {body}");
+        assert_documented(&doc, &op, &reply);
+    }
+}
+
+#[tokio::test]
+async fn methods_a_documented_path_does_not_document_are_405() {
+    let system = start().await;
+    let doc = document();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let op = operations(&doc).into_iter().find(|o| o.path == path.as_str()).unwrap();
+        for method in ["GET", "PUT", "POST", "DELETE", "PATCH"] {
+            if item.get(method.to_lowercase()).is_some() {
+                continue;
+            }
+            let (status, body) = system.call(method, &op.concrete(&[]), Some(KEY_A), Some(json!({}))).await;
+            assert_eq!((status, body["error"]["code"].as_str()), (405, Some("method_not_allowed")), "{method} {path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_v1_operation_answers_401_without_a_valid_key_as_documented() {
+    let system = start().await;
+    let doc = document();
+    let management: Vec<_> = operations(&doc).into_iter().filter(Operation::management).collect();
+    assert_eq!(management.len(), 19);
+    for op in management {
+        assert!(op.statuses().contains(&401), "{op} does not document 401");
+        for key in [None, Some("not-a-key")] {
+            let reply = system.call(&op.method, &op.concrete(&[]), key, Some(json!({}))).await;
+            assert_eq!(reply.0, 401, "{op} with {key:?}: {}", reply.1);
+            assert_eq!(reply.1["error"]["code"], "unauthorized");
+            assert_documented(&doc, &op, &reply);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_created_automation_has_every_property_the_automation_schema_requires() {
+    let system = start().await;
+    let doc = document();
+    let (status, created) =
+        call_documented(&system, &doc, "POST", "/v1/automations", &[], Some(phrase_automation("info", "Info"))).await;
+    assert_eq!(status, 201, "{created}");
+    let required = doc["components"]["schemas"]["Automation"]["required"].as_array().unwrap();
+    assert!(required.len() >= 6, "{required:?}");
+    for name in required {
+        assert!(created.get(name.as_str().unwrap()).is_some(), "`{name}` is missing from {created}");
+    }
+    // The 201 names the Automation schema, not an ad-hoc one.
+    let schema = &doc["paths"]["/v1/automations"]["post"]["responses"]["201"]["content"]["application/json"]["schema"];
+    assert_eq!(schema["$ref"], "#/components/schemas/Automation");
+}
+
+#[tokio::test]
+async fn the_verification_handshake_answers_the_challenge_as_plain_text_as_documented() {
+    let system = start().await;
+    let doc = document();
+    let op = operation(&doc, "GET", "/webhooks/whatsapp");
+    let query = |token: &str| {
+        format!(
+            "{}/webhooks/whatsapp?hub.mode={}&hub.verify_token={token}&hub.challenge={}",
+            system.base,
+            op.example("hub.mode").unwrap().as_str().unwrap(),
+            op.example("hub.challenge").unwrap().as_str().unwrap(),
+        )
+    };
+    let response = system.http.get(query(VERIFY_TOKEN)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    assert!(op.op["responses"]["200"]["content"]["text/plain"].is_object(), "documented as text/plain");
+    assert_eq!(response.text().await.unwrap(), op.example("hub.challenge").unwrap().as_str().unwrap());
+
+    let reply = system.call("GET", &query("wrong").replace(&system.base, ""), None, None).await;
+    assert_eq!(reply.0, 403);
+    assert_documented(&doc, &op, &reply);
+}
+
+/// Which documented operations a tour reached with a success.
+#[derive(Default)]
+struct Tour(BTreeSet<(String, String)>);
+
+impl Tour {
+    fn expect(&mut self, method: &str, path: &str, (status, body): &Reply, expected: u16) {
+        assert_eq!(*status, expected, "{method} {path}: {body}");
+        self.0.insert((method.to_string(), path.to_string()));
+    }
+}
+
+#[tokio::test]
+async fn the_documented_examples_are_accepted_in_the_order_a_user_sends_them() {
+    let mut system = start().await;
+    let doc = document();
+    let mut tour = Tour::default();
+    let example = |method: &str, path: &str| operation(&doc, method, path).body_example(&doc, None);
+
+    // The workspace document, then its templates.
+    let path = "/v1/workspace";
+    let reply = call_documented(&system, &doc, "PUT", path, &[], Some(example("PUT", path))).await;
+    tour.expect("PUT", path, &reply, 200);
+    let reply = call_documented(&system, &doc, "GET", path, &[], None).await;
+    tour.expect("GET", path, &reply, 200);
+    assert_eq!(
+        (reply.1["whatsapp"]["access_token_set"].as_bool(), reply.1["webhook_secret_set"].as_bool()),
+        (Some(true), Some(true))
+    );
+    let sent = example("PUT", path);
+    let shown = reply.1.to_string();
+    for secret in [&sent["whatsapp"]["access_token"], &sent["webhook_secret"]] {
+        assert!(!shown.contains(secret.as_str().unwrap()), "a write-only secret is shown: {shown}");
+    }
+
+    let path = "/v1/templates/{name}/{language}";
+    let template = example("PUT", path);
+    let reply = call_documented(&system, &doc, "PUT", path, &[("name", "conferma")], Some(template.clone())).await;
+    tour.expect("PUT", path, &reply, 201);
+    let reply = call_documented(&system, &doc, "PUT", path, &[], Some(template)).await;
+    assert_eq!(reply.0, 200, "the example names the workspace example's template: {}", reply.1);
+    let reply = call_documented(&system, &doc, "GET", "/v1/templates", &[], None).await;
+    tour.expect("GET", "/v1/templates", &reply, 200);
+    assert_eq!(reply.1["templates"].as_array().unwrap().len(), 2, "{}", reply.1);
+
+    // Every example automation.
+    let post = operation(&doc, "POST", "/v1/automations");
+    let names = post.body_example_names(&doc);
+    assert!(names.len() >= 3, "{names:?}");
+    for name in &names {
+        let automation = post.body_example(&doc, Some(name));
+        let reply = call_documented(&system, &doc, "POST", "/v1/automations", &[], Some(automation.clone())).await;
+        tour.expect("POST", "/v1/automations", &reply, 201);
+        assert_eq!((&reply.1["id"], reply.1["version"].as_u64()), (&automation["id"], Some(1)), "{name}");
+    }
+    let reply = call_documented(&system, &doc, "GET", "/v1/automations", &[], None).await;
+    tour.expect("GET", "/v1/automations", &reply, 200);
+    assert_eq!(reply.1["automations"].as_array().unwrap().len(), names.len());
+    let path = "/v1/automations/{id}";
+    let reply = call_documented(&system, &doc, "GET", path, &[], None).await;
+    tour.expect("GET", path, &reply, 200);
+    let reply = call_documented(&system, &doc, "PUT", path, &[], Some(example("PUT", path))).await;
+    tour.expect("PUT", path, &reply, 200);
+    assert_eq!(reply.1["version"], 2);
+
+    // A contact, a list, a manual run, an integration call and a WhatsApp message.
+    let path = "/v1/contacts/{phone}";
+    let reply = call_documented(&system, &doc, "PUT", path, &[], Some(example("PUT", path))).await;
+    tour.expect("PUT", path, &reply, 201);
+    let reply = call_documented(&system, &doc, "GET", path, &[], None).await;
+    tour.expect("GET", path, &reply, 200);
+    let path = "/v1/lists/{list}/contacts/{phone}";
+    let reply = call_documented(&system, &doc, "PUT", path, &[], None).await;
+    tour.expect("PUT", path, &reply, 202);
+    let path = "/v1/automations/{id}/run";
+    let reply = call_documented(&system, &doc, "POST", path, &[], Some(example("POST", path))).await;
+    tour.expect("POST", path, &reply, 202);
+    let path = "/hooks/automations/{id}";
+    let reply = call_documented(&system, &doc, "POST", path, &[], Some(example("POST", path))).await;
+    tour.expect("POST", path, &reply, 202);
+    let path = "/webhooks/whatsapp";
+    let status = system.webhook(example("POST", path).to_string().into_bytes()).await;
+    assert_documented(&doc, &operation(&doc, "POST", path), &(status, Value::Null));
+    tour.expect("POST", path, &(status, Value::Null), 200);
+    system.settle().await;
+
+    let reply = call_documented(&system, &doc, "GET", "/v1/contacts", &[], None).await;
+    tour.expect("GET", "/v1/contacts", &reply, 200);
+    let contacts = reply.1["contacts"].as_array().unwrap();
+    assert_eq!(contacts.len(), 1, "the example filters (tag and list) find the example contact: {}", reply.1);
+
+    // What ran: the example filters find the example contact's runs of the example automation...
+    let reply = call_documented(&system, &doc, "GET", "/v1/runs", &[], None).await;
+    tour.expect("GET", "/v1/runs", &reply, 200);
+    let runs = reply.1["runs"].as_array().unwrap();
+    let causes: BTreeSet<&str> = runs.iter().map(|r| r["cause"]["type"].as_str().unwrap()).collect();
+    assert_eq!(causes, BTreeSet::from(["manual", "message"]), "{}", reply.1);
+    let id = runs[0]["id"].as_str().unwrap().to_string();
+    let reply = call_documented(&system, &doc, "GET", "/v1/runs/{id}", &[("id", &id)], None).await;
+    tour.expect("GET", "/v1/runs/{id}", &reply, 200);
+    assert!(!reply.1["steps"].as_array().unwrap().is_empty(), "{}", reply.1);
+    // ...and, unfiltered, runs of every cause have the documented shape.
+    let reply = system.call("GET", "/v1/runs", Some(KEY_A), None).await;
+    assert_documented(&doc, &operation(&doc, "GET", "/v1/runs"), &reply);
+    let causes: BTreeSet<&str> =
+        reply.1["runs"].as_array().unwrap().iter().map(|r| r["cause"]["type"].as_str().unwrap()).collect();
+    assert_eq!(causes, BTreeSet::from(["integration", "list", "manual", "message"]), "{}", reply.1);
+
+    // Undo it all.
+    for (path, expected) in [
+        ("/v1/lists/{list}/contacts/{phone}", 202),
+        ("/v1/contacts/{phone}", 204),
+        ("/v1/automations/{id}", 204),
+        ("/v1/templates/{name}/{language}", 204),
+    ] {
+        let reply = call_documented(&system, &doc, "DELETE", path, &[], None).await;
+        tour.expect("DELETE", path, &reply, expected);
+    }
+
+    // The public reads.
+    for path in ["/health", "/openapi.json"] {
+        let reply = call_documented(&system, &doc, "GET", path, &[], None).await;
+        tour.expect("GET", path, &reply, 200);
+    }
+    // A numeric challenge, so the plain-text reply also reads as JSON for `System::call`.
+    let challenge = format!("/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=7");
+    let reply = system.call("GET", &challenge, None, None).await;
+    tour.expect("GET", "/webhooks/whatsapp", &reply, 200);
+
+    let documented: BTreeSet<(String, String)> = operations(&doc).iter().map(Operation::key).collect();
+    let missed: Vec<_> = documented.difference(&tour.0).collect();
+    assert!(missed.is_empty(), "the tour reached these with no success: {missed:?}");
+}
