@@ -3,13 +3,13 @@
 //! or as `X-Avvio-Signature: sha256=<hmac of the body>`; the contact upsert and
 //! the run happen behind the events queue.
 
-use crate::{ApiError, App};
+use crate::{ApiError, App, Segments};
 use avvio_common::domain::AutomationId;
 use avvio_common::ports::{EventQueue, PipelineEvent, Store};
 use avvio_common::stages::matcher::{IntegrationCall, integration_authorized};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ pub const SIGNATURE_HEADER: &str = "x-avvio-signature";
 
 pub async fn call<S: Store, E: EventQueue>(
     State(app): State<Arc<App<S, E>>>,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {

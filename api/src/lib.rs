@@ -39,7 +39,7 @@ pub struct App<S, E> {
     pub config: IngestConfig,
 }
 
-/// The OpenAPI description of the management API, served at `/openapi.json`.
+/// The OpenAPI description of every route, served at `/openapi.json`.
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// The router over `app`.
@@ -86,6 +86,20 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
         "method_not_allowed",
         format!("{method} is not allowed on {}", uri.path()),
     )
+}
+
+/// Path parameters. A malformed one (not UTF-8 once decoded) is a JSON 400, like every other error.
+pub(crate) struct Segments<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromRequestParts<S> for Segments<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(t)| Self(t))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
 }
 
 /// Reads a request body of at most [`MAX_BODY_BYTES`].

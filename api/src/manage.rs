@@ -2,14 +2,14 @@
 //! calls the rule in `avvio_common::manage` for the workspace the API key
 //! selects, and answers JSON. Changes that start runs are queued for the matcher.
 
-use crate::{ApiError, App};
+use crate::{ApiError, App, Segments};
 use avvio_common::domain::WorkspaceId;
 use avvio_common::manage::{self, ManageError, fresh_token};
 use avvio_common::ports::{EventQueue, KeyHash, Management, PipelineEvent};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -122,7 +122,7 @@ pub async fn list_templates<S: Management, E: EventQueue>(State(app): Shared<S, 
 pub async fn put_template<S: Management, E: EventQueue>(
     State(app): Shared<S, E>,
     Tenant(ws): Tenant,
-    Path((name, language)): Path<(String, String)>,
+    Segments((name, language)): Segments<(String, String)>,
     body: Body,
 ) -> Answer {
     let body = json_body(body).await?;
@@ -133,7 +133,7 @@ pub async fn put_template<S: Management, E: EventQueue>(
 pub async fn delete_template<S: Management, E: EventQueue>(
     State(app): Shared<S, E>,
     Tenant(ws): Tenant,
-    Path((name, language)): Path<(String, String)>,
+    Segments((name, language)): Segments<(String, String)>,
 ) -> Answer {
     manage::delete_template(&app.store, &ws, &name, &language).await?;
     no_content()
@@ -159,7 +159,7 @@ pub async fn create_automation<S: Management, E: EventQueue>(
 pub async fn get_automation<S: Management, E: EventQueue>(
     State(app): Shared<S, E>,
     Tenant(ws): Tenant,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> Answer {
     ok(to_json(&manage::automation(&app.store, &ws, &id).await?))
 }
@@ -167,7 +167,7 @@ pub async fn get_automation<S: Management, E: EventQueue>(
 pub async fn put_automation<S: Management, E: EventQueue>(
     State(app): Shared<S, E>,
     Tenant(ws): Tenant,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
     body: Body,
 ) -> Answer {
     let body = json_body(body).await?;
@@ -177,7 +177,7 @@ pub async fn put_automation<S: Management, E: EventQueue>(
 pub async fn delete_automation<S: Management, E: EventQueue>(
     State(app): Shared<S, E>,
     Tenant(ws): Tenant,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> Answer {
     manage::delete_automation(&app.store, &ws, &id).await?;
     no_content()
@@ -186,7 +186,7 @@ pub async fn delete_automation<S: Management, E: EventQueue>(
 pub async fn run_automation<S: Management, E: EventQueue>(
     State(app): Shared<S, E>,
     Tenant(ws): Tenant,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
     body: Body,
 ) -> Answer {
     let body = json_body(body).await?;
@@ -216,7 +216,7 @@ pub async fn list_contacts<S: Management, E: EventQueue>(
 pub async fn get_contact<S: Management, E: EventQueue>(
     State(app): Shared<S, E>,
     Tenant(ws): Tenant,
-    Path(phone): Path<String>,
+    Segments(phone): Segments<String>,
 ) -> Answer {
     ok(manage::contact(&app.store, &ws, &phone).await?.public_view())
 }
@@ -224,7 +224,7 @@ pub async fn get_contact<S: Management, E: EventQueue>(
 pub async fn put_contact<S: Management, E: EventQueue>(
     State(app): Shared<S, E>,
     Tenant(ws): Tenant,
-    Path(phone): Path<String>,
+    Segments(phone): Segments<String>,
     body: Body,
 ) -> Answer {
     let body = json_body(body).await?;
@@ -235,7 +235,7 @@ pub async fn put_contact<S: Management, E: EventQueue>(
 pub async fn delete_contact<S: Management, E: EventQueue>(
     State(app): Shared<S, E>,
     Tenant(ws): Tenant,
-    Path(phone): Path<String>,
+    Segments(phone): Segments<String>,
 ) -> Answer {
     manage::delete_contact(&app.store, &ws, &phone).await?;
     no_content()
@@ -244,7 +244,7 @@ pub async fn delete_contact<S: Management, E: EventQueue>(
 pub async fn add_to_list<S: Management, E: EventQueue>(
     State(app): Shared<S, E>,
     Tenant(ws): Tenant,
-    Path((list, phone)): Path<(String, String)>,
+    Segments((list, phone)): Segments<(String, String)>,
 ) -> Answer {
     let event = manage::list_change(&app.store, &ws, &list, &phone, true, fresh_token("req-")).await?;
     accepted(&app, event).await
@@ -253,7 +253,7 @@ pub async fn add_to_list<S: Management, E: EventQueue>(
 pub async fn remove_from_list<S: Management, E: EventQueue>(
     State(app): Shared<S, E>,
     Tenant(ws): Tenant,
-    Path((list, phone)): Path<(String, String)>,
+    Segments((list, phone)): Segments<(String, String)>,
 ) -> Answer {
     let event = manage::list_change(&app.store, &ws, &list, &phone, false, fresh_token("req-")).await?;
     accepted(&app, event).await
@@ -280,7 +280,7 @@ pub async fn list_runs<S: Management, E: EventQueue>(
 pub async fn get_run<S: Management, E: EventQueue>(
     State(app): Shared<S, E>,
     Tenant(ws): Tenant,
-    Path(id): Path<String>,
+    Segments(id): Segments<String>,
 ) -> Answer {
     ok(to_json(&manage::run(&app.store, &ws, &id).await?))
 }

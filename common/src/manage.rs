@@ -123,7 +123,7 @@ pub async fn put_workspace<S: Management>(
     body: Value,
     now: Time,
 ) -> Result<Value, ManageError> {
-    let given: Workspace = parse_document(body).map_err(ManageError::Invalid)?;
+    let given: Workspace = parse_document(without_read_only(body)).map_err(ManageError::Invalid)?;
     check_templates(&given.templates)?;
     let (doc, moved) = retrying(|| async {
         let stored = store.workspace_versioned(ws).await?;
@@ -153,6 +153,18 @@ pub async fn put_workspace<S: Management>(
         }
     }
     Ok(doc.public_view())
+}
+
+/// Drops what `GET /v1/workspace` adds (`access_token_set`, `webhook_secret_set`), so a
+/// document read can be written back as it is.
+fn without_read_only(mut body: Value) -> Value {
+    if let Some(doc) = body.as_object_mut() {
+        doc.remove("webhook_secret_set");
+        if let Some(account) = doc.get_mut("whatsapp").and_then(Value::as_object_mut) {
+            account.remove("access_token_set");
+        }
+    }
+    body
 }
 
 fn clear_empty(secret: &mut Option<Secret>) {
