@@ -483,3 +483,50 @@ async fn run_history_shows_each_step_with_status_time_and_error() {
     );
     assert_eq!(system.get("/v1/runs/r-nessuna", KEY_A).await.0, 404);
 }
+
+fn meta_fixture(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/meta").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[tokio::test]
+async fn meta_delivering_a_message_twice_starts_one_run_and_its_statuses_land_on_the_run() {
+    let mut system = start().await;
+    let doc = json!({ "id": "info", "name": "info", "trigger": { "type": "customer_message", "phrase": "info" },
+        "steps": [ { "after": "0s", "action": { "type": "send_template", "template": "benvenuto", "language": "it", "params": ["{{name|amico}}"] } } ] });
+    system.post("/v1/automations", KEY_A, doc).await;
+    let text = meta_fixture("text.json").into_bytes();
+    assert_eq!(system.webhook(text.clone()).await, 200);
+    assert_eq!(system.webhook(text).await, 200);
+    system.settle().await;
+    assert_eq!(system.sent().len(), 1, "the redelivery starts nothing");
+    let (_, runs) = system.get("/v1/runs", KEY_A).await;
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1);
+    let run_id = runs["runs"][0]["id"].as_str().unwrap().to_string();
+    let (_, run) = system.get(&format!("/v1/runs/{run_id}"), KEY_A).await;
+    let wamid = run["steps"][0]["wamid"].as_str().unwrap().to_string();
+
+    // Meta's status webhooks for the message the step sent: recorded, never a new run.
+    for (fixture, status) in [("status_delivered.json", "delivered"), ("status_failed.json", "failed")] {
+        let body = meta_fixture(fixture);
+        let original = body.split("\"id\": \"wamid.").nth(1).unwrap().split('"').next().unwrap();
+        let body = body.replace(&format!("wamid.{original}"), &wamid);
+        assert_eq!(system.webhook(body.into_bytes()).await, 200);
+        system.settle().await;
+        let (_, run) = system.get(&format!("/v1/runs/{run_id}"), KEY_A).await;
+        assert_eq!(run["steps"][0]["delivery"], status, "{run}");
+    }
+    assert_eq!(system.get("/v1/runs", KEY_A).await.1["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(system.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_webhook_for_an_unknown_phone_number_id_is_acknowledged_and_ignored() {
+    let mut system = start().await;
+    system.post("/v1/automations", KEY_A, phrase_automation("info", "Info")).await;
+    assert_eq!(system.webhook(text_webhook("999999999999999", "393331234567", "wamid.x", "Info")).await, 200);
+    system.settle().await;
+    assert!(system.sent().is_empty());
+    assert_eq!(system.get("/v1/contacts", KEY_A).await.1["contacts"], json!([]));
+    assert_eq!(system.get("/v1/runs", KEY_A).await.1["runs"], json!([]));
+}
