@@ -275,6 +275,22 @@ impl Workspace {
         self.templates.iter().find(|t| &t.name == name && &t.language == language)
     }
 
+    /// The whole document, secrets included, as a store persists it (never an API answer).
+    /// Reads back with `serde_json::from_value::<Workspace>`.
+    pub fn stored_view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "timezone": self.timezone,
+            "working_hours": self.working_hours,
+            "holidays": self.holidays,
+            "whatsapp": self.whatsapp.as_ref().map(|w| serde_json::json!({
+                "phone_number_id": w.phone_number_id,
+                "access_token": w.access_token.as_ref().map(Secret::expose),
+            })),
+            "webhook_secret": self.webhook_secret.as_ref().map(Secret::expose),
+            "templates": self.templates,
+        })
+    }
+
     /// The document as the API returns it: secrets left out, their presence shown.
     pub fn public_view(&self) -> serde_json::Value {
         serde_json::json!({
@@ -314,6 +330,10 @@ mod tests {
         assert_eq!(ws.templates[0].placeholder_count(), 2);
         let public = ws.public_view().to_string();
         assert!(!public.contains("EAAG") && !public.contains("s3cret"), "{public}");
+        let stored: Workspace = serde_json::from_value(ws.stored_view()).unwrap();
+        assert_eq!(stored.webhook_secret.as_ref().map(Secret::expose), Some("s3cret"));
+        assert_eq!(stored.whatsapp.unwrap().access_token.as_ref().map(Secret::expose), Some("EAAG"));
+        assert_eq!(stored.templates, ws.templates);
     }
 
     #[test]
