@@ -391,6 +391,37 @@ pub enum PipelineEvent {
 }
 
 impl PipelineEvent {
+    /// The key whose events are processed in order, one at a time (SQS FIFO message group):
+    /// one contact of one number or workspace. WhatsApp events name the number (ingest does
+    /// not resolve the workspace) and the BSUID when present (Meta sends it in every webhook
+    /// since 2026), else the phone. Events of one contact from other sources may land in another
+    /// group; optimistic concurrency on the contact keeps its state consistent either way.
+    pub fn group_key(&self) -> String {
+        use crate::webhook::InboundEvent;
+        match self {
+            Self::Whatsapp { event: InboundEvent::Message(m) } => {
+                let who = m.sender.bsuid.as_ref().map(|b| b.as_str()).or(m.sender.phone.as_ref().map(|p| p.as_str()));
+                format!("{}:{}", m.phone_number_id, who.unwrap_or("-"))
+            }
+            Self::Whatsapp { event: InboundEvent::Status(s) } => {
+                let who =
+                    s.recipient_bsuid.as_ref().map(|b| b.as_str()).or(s.recipient_phone.as_ref().map(|p| p.as_str()));
+                format!("{}:{}", s.phone_number_id, who.unwrap_or("-"))
+            }
+            Self::Integration { workspace, call, .. } => match WaId::parse(&call.phone) {
+                Ok(phone) => format!("{workspace}:{phone}"),
+                Err(_) => format!("{workspace}:{}", call.phone.trim()),
+            },
+            Self::Manual { workspace, automation, phone, .. } => match phone {
+                Some(phone) => format!("{workspace}:{phone}"),
+                None => format!("{workspace}:{automation}"),
+            },
+            Self::ListAdd { workspace, contact, .. } | Self::ListRemove { workspace, contact, .. } => {
+                format!("{workspace}:{contact}")
+            }
+        }
+    }
+
     /// The key that makes a redelivered event harmless (SQS FIFO deduplication id).
     pub fn dedupe_key(&self) -> String {
         match self {
