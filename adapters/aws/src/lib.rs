@@ -1,1 +1,5 @@
-//! AWS adapters (work in progress).
+//! Avvio's AWS adapters: the ports of `avvio_common::ports` over DynamoDB, SQS
+//! and EventBridge Scheduler, as the Lambda functions wire them.
+
+pub mod local;
+pub mod queues;
