@@ -1,0 +1,178 @@
+//! SQS batches with partial failures (`ReportBatchItemFailures`): the handlers
+//! of the matcher and the executor, over any adapters.
+//!
+//! A message whose processing failed in a way a retry may fix (throttling, 5xx,
+//! a lost race) is reported, so SQS makes it visible again after the visibility
+//! timeout and, after the queue's `maxReceiveCount`, moves it to the dead-letter
+//! queue. A body that cannot be read is reported too: it ends in the DLQ, kept for
+//! inspection, while the rest of its batch succeeds. A fatal failure (an
+//! automation deleted meanwhile, an invalid call) is logged and not retried:
+//! retrying gives the same answer.
+
+use avvio_common::ports::{PipelineEvent, Retry, StepMessage, StepQueue, Store, WebhookPoster, WhatsAppSender};
+use avvio_common::stages::{Deps, StageError};
+use avvio_common::time::Time;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use std::collections::HashSet;
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// Report it: SQS redelivers it later (and dead-letters it after the queue's max receives).
+    Retry(String),
+    /// Acknowledge it although it failed: a retry would fail the same way.
+    Drop(String),
+}
+
+impl Outcome {
+    fn of(result: Result<avvio_common::stages::Report, StageError>) -> Self {
+        match result {
+            Ok(_) => Self::Done,
+            Err(e) if e.retry() == Retry::Retryable => Self::Retry(e.to_string()),
+            Err(e) => Self::Drop(e.to_string()),
+        }
+    }
+}
+
+/// Processes a batch one message at a time and reports the ones to redeliver. On a FIFO
+/// queue (records with a `MessageGroupId`), once a message of a group is reported, the
+/// later messages of that group are reported unprocessed, so the group keeps its order.
+pub async fn process<F, Fut>(event: SqsEvent, mut handle: F) -> SqsBatchResponse
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Outcome>,
+{
+    let mut failures = Vec::new();
+    let mut failed_groups = HashSet::new();
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let group = record.attributes.get("MessageGroupId").cloned();
+        let outcome = match &group {
+            Some(group) if failed_groups.contains(group) => {
+                Outcome::Retry("an earlier message of its group failed".into())
+            }
+            _ => handle(record.body.unwrap_or_default()).await,
+        };
+        match outcome {
+            Outcome::Done => {}
+            Outcome::Drop(why) => tracing::error!(message_id = %id, %why, "message failed for good; not retried"),
+            Outcome::Retry(why) => {
+                tracing::warn!(message_id = %id, %why, "message failed; SQS will redeliver it");
+                failed_groups.extend(group);
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                failures.push(failure);
+            }
+        }
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures;
+    response
+}
+
+/// The matcher: each message is a [`PipelineEvent`].
+pub async fn match_events<S, Q, W, H>(
+    deps: &Deps<S, Q, W, H>,
+    event: SqsEvent,
+    now: impl Fn() -> Time,
+) -> SqsBatchResponse
+where
+    S: Store,
+    Q: StepQueue,
+    W: WhatsAppSender,
+    H: WebhookPoster,
+{
+    process(event, |body| {
+        let now = now();
+        async move {
+            match serde_json::from_str::<PipelineEvent>(&body) {
+                Ok(event) => Outcome::of(deps.handle_event(&event, now).await),
+                Err(e) => Outcome::Retry(format!("not a pipeline event: {e}")),
+            }
+        }
+    })
+    .await
+}
+
+/// The executor: each message is a [`StepMessage`].
+pub async fn execute_steps<S, Q, W, H>(
+    deps: &Deps<S, Q, W, H>,
+    event: SqsEvent,
+    now: impl Fn() -> Time,
+) -> SqsBatchResponse
+where
+    S: Store,
+    Q: StepQueue,
+    W: WhatsAppSender,
+    H: WebhookPoster,
+{
+    process(event, |body| {
+        let now = now();
+        async move {
+            match serde_json::from_str::<StepMessage>(&body) {
+                Ok(step) => Outcome::of(deps.handle_step(&step, now).await),
+                Err(e) => Outcome::Retry(format!("not a step message: {e}")),
+            }
+        }
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lambda_events::event::sqs::SqsMessage;
+
+    fn record(id: &str, group: Option<&str>, body: &str) -> SqsMessage {
+        let mut message = SqsMessage::default();
+        message.message_id = Some(id.into());
+        message.body = Some(body.into());
+        if let Some(group) = group {
+            message.attributes.insert("MessageGroupId".into(), group.into());
+        }
+        message
+    }
+
+    fn batch(records: Vec<SqsMessage>) -> SqsEvent {
+        let mut event = SqsEvent::default();
+        event.records = records;
+        event
+    }
+
+    fn reported(response: &SqsBatchResponse) -> Vec<&str> {
+        response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn only_the_messages_that_may_succeed_later_are_reported() {
+        let event = batch(vec![record("1", None, "ok"), record("2", None, "retry"), record("3", None, "fatal")]);
+        let response = process(event, |body| async move {
+            match body.as_str() {
+                "ok" => Outcome::Done,
+                "retry" => Outcome::Retry("throttled".into()),
+                _ => Outcome::Drop("gone".into()),
+            }
+        })
+        .await;
+        assert_eq!(reported(&response), ["2"]);
+    }
+
+    #[tokio::test]
+    async fn after_a_failure_the_rest_of_its_fifo_group_waits_but_other_groups_go_on() {
+        let event = batch(vec![
+            record("a1", Some("a"), "retry"),
+            record("b1", Some("b"), "ok"),
+            record("a2", Some("a"), "ok"),
+            record("b2", Some("b"), "ok"),
+        ]);
+        let mut handled = Vec::new();
+        let response = process(event, |body| {
+            handled.push(body.clone());
+            async move { if body == "retry" { Outcome::Retry("5xx".into()) } else { Outcome::Done } }
+        })
+        .await;
+        assert_eq!(reported(&response), ["a1", "a2"]);
+        assert_eq!(handled, ["retry", "ok", "ok"], "a2 is not processed ahead of a1");
+    }
+}

@@ -1,0 +1,90 @@
+//! Configuration from the environment, read once at cold start. A missing
+//! variable stops the function with a message naming it, before any event.
+
+/// Why the configuration cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the environment variable {0} is not set (the function cannot start without it)")]
+    Missing(&'static str),
+}
+
+/// The function's environment: variables by name, read once.
+pub trait Env {
+    fn get(&self, name: &str) -> Option<String>;
+
+    /// A variable that must be set and not empty.
+    fn require(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.get(name).filter(|v| !v.trim().is_empty()).ok_or(ConfigError::Missing(name))
+    }
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Env for std::collections::HashMap<&str, &str> {
+    fn get(&self, name: &str) -> Option<String> {
+        std::collections::HashMap::get(self, name).map(|v| v.to_string())
+    }
+}
+
+/// The DynamoDB table every function reads and writes.
+pub const TABLE: &str = "AVVIO_TABLE";
+/// The events queue (SQS FIFO) URL.
+pub const EVENTS_QUEUE_URL: &str = "AVVIO_EVENTS_QUEUE_URL";
+/// The steps queue (SQS standard) URL and ARN (the ARN is the target of long-delay schedules).
+pub const STEPS_QUEUE_URL: &str = "AVVIO_STEPS_QUEUE_URL";
+pub const STEPS_QUEUE_ARN: &str = "AVVIO_STEPS_QUEUE_ARN";
+/// The EventBridge Scheduler group of step schedules, and the role Scheduler assumes.
+pub const SCHEDULE_GROUP: &str = "AVVIO_SCHEDULE_GROUP";
+pub const SCHEDULER_ROLE_ARN: &str = "AVVIO_SCHEDULER_ROLE_ARN";
+
+/// Where steps go: what the matcher, the executor and the clock need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepsConfig {
+    pub table: String,
+    pub queue_url: String,
+    pub queue_arn: String,
+    pub schedule_group: String,
+    pub scheduler_role_arn: String,
+}
+
+impl StepsConfig {
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: env.require(TABLE)?,
+            queue_url: env.require(STEPS_QUEUE_URL)?,
+            queue_arn: env.require(STEPS_QUEUE_ARN)?,
+            schedule_group: env.require(SCHEDULE_GROUP)?,
+            scheduler_role_arn: env.require(SCHEDULER_ROLE_ARN)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn a_missing_or_empty_variable_is_named_in_the_error() {
+        let mut env: HashMap<&str, &str> = HashMap::from([
+            (TABLE, "avvio"),
+            (STEPS_QUEUE_URL, "https://sqs/steps"),
+            (STEPS_QUEUE_ARN, "arn:aws:sqs:eu-south-1:1:steps"),
+            (SCHEDULE_GROUP, "avvio-steps"),
+        ]);
+        let error = StepsConfig::from_env(&env).unwrap_err();
+        assert_eq!(error, ConfigError::Missing(SCHEDULER_ROLE_ARN));
+        assert!(error.to_string().contains("AVVIO_SCHEDULER_ROLE_ARN"));
+        env.insert(SCHEDULER_ROLE_ARN, " ");
+        assert_eq!(StepsConfig::from_env(&env).unwrap_err(), ConfigError::Missing(SCHEDULER_ROLE_ARN));
+        env.insert(SCHEDULER_ROLE_ARN, "arn:aws:iam::1:role/scheduler");
+        assert_eq!(StepsConfig::from_env(&env).unwrap().table, "avvio");
+    }
+}
