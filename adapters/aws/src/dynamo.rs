@@ -1,0 +1,252 @@
+//! The DynamoDB store: [`Store`] and [`Management`] on one table, behaving like
+//! `avvio_common::memory::MemoryStore` (the reference), every key scoped by workspace.
+//!
+//! # Table
+//! Partition key `pk` (S), sort key `sk` (S); one sparse global secondary index
+//! `due` (`gsi1pk` S, `gsi1sk` S, all attributes projected) that only date-due items
+//! carry; TTL on `expires_at` (N, epoch seconds). Documents are stored as JSON strings
+//! in `doc` (exact round trips). [`create_table`] makes it (on-demand billing).
+//!
+//! | item | `pk` | `sk` | attributes |
+//! |---|---|---|---|
+//! | workspace document | `WS#{ws}` | `WORKSPACE` | `doc` (stored view, secrets included), `rev`, `number` |
+//! | number route | `NUMBER#{phone_number_id}` | `NUMBER` | `ws` |
+//! | API key | `KEY#{sha256 hex}` | `KEY` | `ws` |
+//! | automation head | `WS#{ws}` | `AUTO#{id}` | `id`, `doc` (current version), `version`, `enabled`, `last_disabled_version`, `deleted` |
+//! | automation version | `WS#{ws}` | `AUTOV#{id}#{version:010}` | `id`, `doc` (immutable; kept after delete for pinned runs) |
+//! | phrase claim | `WS#{ws}` | `PHRASE#{normalised phrase}` (over 900 bytes: `PHRASEH#{sha256}`) | `id`, `ws`, `doc` |
+//! | fallback claim (enabled only) | `WS#{ws}` | `FALLBACK#holiday`, `FALLBACK#outside_hours` | `id`, `ws`, `doc` |
+//! | list index (enabled only) | `WS#{ws}` | `LISTAUTO#{list}#{id}` | `id`, `ws`, `doc` |
+//! | date index (enabled only) | `WS#{ws}` | `DATEAUTO#{id}` | `id`, `ws`, `doc` |
+//! | integration id claim | `HOOK#{id}` | `HOOK` | `id`, `ws`, `doc` |
+//! | contact | `WS#{ws}` | `CONTACT#{primary key}` | `doc` (the contact), `rev` |
+//! | contact alias | `WS#{ws}` | `ALIAS#{other key}` | `primary` |
+//! | list membership | `WS#{ws}` | `MEMBER#{list}#{primary key}` | `primary` |
+//! | run | `WS#{ws}` | `RUN#{id}` | `doc` |
+//! | date due | `WS#{ws}` | `DATE#{automation}#{contact}` | `ws`, `automation`, `contact`, `date`, `at`, `gsi1pk` = `DUE#{UTC day of at}`, `gsi1sk` = `{at, fixed width}#{ws}#{automation}#{contact}` |
+//! | claimed message | `WS#{ws}#WAMID#{wamid}` | `WAMID` | `expires_at` (+7 days) |
+//! | outbound link | `WS#{ws}#OUT#{wamid}` | `OUT` | `run`, `step`, `expires_at` (+30 days) |
+//!
+//! Index items (phrase, fallback, list, date, integration) carry the current version's
+//! document, written in the same transaction as the head, so each pipeline lookup is one
+//! read. Claimed messages and outbound links are never listed, so they live in partitions
+//! of their own, off the workspace's busy one.
+//!
+//! # Consistency
+//! Base-table reads are strongly consistent, so a read followed by a conditional write
+//! sees the latest revision (the `due` index is eventually consistent: fine for the clock).
+//! Every [`Management`] write spanning items is one transaction; a lost optimistic race is
+//! [`StoreError::Conflict`], throttling and service failures [`StoreError::Unavailable`].
+//! The exceptions, best effort after the transaction: a deleted automation's date items,
+//! and a deleted contact's items beyond 100 (stale ones are harmless: readers skip them).
+
+mod automations;
+mod contacts;
+mod dates;
+mod keys;
+mod runs;
+mod table;
+mod workspaces;
+
+pub use table::create_table;
+
+use avvio_common::calendar::Due;
+use avvio_common::catalog::Fallbacks;
+use avvio_common::domain::automation::Automation;
+use avvio_common::domain::contact::Contact;
+use avvio_common::domain::ids::{AutomationId, ListName, RunId, Wamid, WorkspaceId};
+use avvio_common::domain::phone::ContactKey;
+use avvio_common::domain::phrase::Phrase;
+use avvio_common::domain::run::Run;
+use avvio_common::domain::workspace::Workspace;
+use avvio_common::engine::Liveness;
+use avvio_common::ports::{
+    ContactFilter, DueDate, KeyHash, Management, RunFilter, Store, StoreError, Versioned, WriteError,
+};
+use avvio_common::time::Time;
+use std::sync::Arc;
+
+/// The DynamoDB store. Cheap to clone (the SDK client is shared).
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: aws_sdk_dynamodb::Client,
+    table: Arc<str>,
+    /// `Limit` of every Query; `None`: DynamoDB's 1 MB pages.
+    page_limit: Option<i32>,
+}
+
+impl DynamoStore {
+    /// The store on table `table` (made by [`create_table`]).
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self { client, table: Arc::from(table.into()), page_limit: None }
+    }
+
+    /// Caps every Query page at `items` items (tests use it to exercise pagination).
+    pub fn with_page_limit(mut self, items: i32) -> Self {
+        self.page_limit = Some(items.max(1));
+        self
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+impl Store for DynamoStore {
+    async fn workspace(&self, ws: &WorkspaceId) -> Result<Option<Arc<Workspace>>, StoreError> {
+        Ok(self.workspace_doc(ws).await?.map(|v| v.item))
+    }
+
+    async fn workspace_for_number(&self, phone_number_id: &str) -> Result<Option<WorkspaceId>, StoreError> {
+        self.number_route(phone_number_id).await
+    }
+
+    async fn automation_by_phrase(
+        &self,
+        ws: &WorkspaceId,
+        phrase: &Phrase,
+    ) -> Result<Option<Arc<Automation>>, StoreError> {
+        self.by_phrase(ws, phrase).await
+    }
+
+    async fn fallbacks(&self, ws: &WorkspaceId) -> Result<Fallbacks, StoreError> {
+        self.enabled_fallbacks(ws).await
+    }
+
+    async fn list_automations(&self, ws: &WorkspaceId, list: &ListName) -> Result<Vec<Arc<Automation>>, StoreError> {
+        self.by_list(ws, list).await
+    }
+
+    async fn date_automations(&self, ws: &WorkspaceId) -> Result<Vec<Arc<Automation>>, StoreError> {
+        self.dated(ws).await
+    }
+
+    async fn integration_automation(
+        &self,
+        id: &AutomationId,
+    ) -> Result<Option<(WorkspaceId, Arc<Automation>)>, StoreError> {
+        self.by_hook(id).await
+    }
+
+    async fn automation(&self, ws: &WorkspaceId, id: &AutomationId) -> Result<Option<Arc<Automation>>, StoreError> {
+        Ok(self.head(ws, id).await?.filter(|h| !h.deleted).map(|h| h.current))
+    }
+
+    async fn automation_version(
+        &self,
+        ws: &WorkspaceId,
+        id: &AutomationId,
+        version: u32,
+    ) -> Result<Option<Arc<Automation>>, StoreError> {
+        self.version_of(ws, id, version).await
+    }
+
+    async fn liveness(&self, ws: &WorkspaceId, id: &AutomationId) -> Result<Option<Liveness>, StoreError> {
+        Ok(self
+            .head(ws, id)
+            .await?
+            .filter(|h| !h.deleted)
+            .map(|h| Liveness { enabled: h.current.enabled, last_disabled_version: h.last_disabled_version }))
+    }
+
+    async fn contact(&self, ws: &WorkspaceId, key: &ContactKey) -> Result<Option<Versioned<Contact>>, StoreError> {
+        let stored = self.resolve(ws, std::slice::from_ref(key)).await?;
+        Ok(stored.map(|s| Versioned { item: s.contact, revision: Some(s.revision) }))
+    }
+
+    async fn put_contact(&self, ws: &WorkspaceId, contact: &Contact, expected: Option<u64>) -> Result<u64, StoreError> {
+        self.write_contact(ws, contact, expected).await
+    }
+
+    async fn list_members(&self, ws: &WorkspaceId, list: &ListName) -> Result<Vec<Contact>, StoreError> {
+        self.members(ws, list).await
+    }
+
+    async fn claim_message(&self, ws: &WorkspaceId, wamid: &Wamid, now: Time) -> Result<bool, StoreError> {
+        self.claim(ws, wamid, now).await
+    }
+
+    async fn release_message(&self, ws: &WorkspaceId, wamid: &Wamid) -> Result<(), StoreError> {
+        self.delete(&keys::claimed_message(ws, wamid)).await
+    }
+
+    async fn create_run(&self, ws: &WorkspaceId, run: &Run) -> Result<bool, StoreError> {
+        self.insert_run(ws, run).await
+    }
+
+    async fn run(&self, ws: &WorkspaceId, id: &RunId) -> Result<Option<Run>, StoreError> {
+        self.read_run(ws, id).await
+    }
+
+    async fn put_run(&self, ws: &WorkspaceId, run: &Run) -> Result<(), StoreError> {
+        self.write_run(ws, run).await
+    }
+
+    async fn link_outbound(&self, ws: &WorkspaceId, wamid: &Wamid, run: &RunId, step: usize) -> Result<(), StoreError> {
+        self.write_outbound(ws, wamid, run, step).await
+    }
+
+    async fn outbound(&self, ws: &WorkspaceId, wamid: &Wamid) -> Result<Option<(RunId, usize)>, StoreError> {
+        self.read_outbound(ws, wamid).await
+    }
+
+    async fn set_date_due(
+        &self,
+        ws: &WorkspaceId,
+        automation: &AutomationId,
+        contact: &ContactKey,
+        due: Option<Due>,
+    ) -> Result<(), StoreError> {
+        self.write_date_due(ws, automation, contact, due).await
+    }
+
+    async fn due_dates(&self, now: Time) -> Result<Vec<DueDate>, StoreError> {
+        self.read_due_dates(now).await
+    }
+}
+
+impl Management for DynamoStore {
+    async fn workspace_for_key(&self, key: &KeyHash) -> Result<Option<WorkspaceId>, StoreError> {
+        self.key_route(key).await
+    }
+
+    async fn put_api_key(&self, key: &KeyHash, ws: &WorkspaceId) -> Result<(), StoreError> {
+        self.write_key_route(key, ws).await
+    }
+
+    async fn workspace_versioned(&self, ws: &WorkspaceId) -> Result<Option<Versioned<Arc<Workspace>>>, StoreError> {
+        self.workspace_doc(ws).await
+    }
+
+    async fn put_workspace(&self, ws: &WorkspaceId, doc: &Workspace, expected: Option<u64>) -> Result<u64, WriteError> {
+        self.write_workspace(ws, doc, expected).await
+    }
+
+    async fn automations(&self, ws: &WorkspaceId) -> Result<Vec<Arc<Automation>>, StoreError> {
+        self.live_automations(ws).await
+    }
+
+    async fn create_automation(&self, ws: &WorkspaceId, automation: Automation) -> Result<Arc<Automation>, WriteError> {
+        self.insert_automation(ws, automation).await
+    }
+
+    async fn update_automation(&self, ws: &WorkspaceId, automation: Automation) -> Result<Arc<Automation>, WriteError> {
+        self.replace_automation(ws, automation).await
+    }
+
+    async fn delete_automation(&self, ws: &WorkspaceId, id: &AutomationId) -> Result<(), WriteError> {
+        self.remove_automation(ws, id).await
+    }
+
+    async fn contacts(&self, ws: &WorkspaceId, filter: &ContactFilter) -> Result<Vec<Contact>, StoreError> {
+        self.matching_contacts(ws, filter).await
+    }
+
+    async fn delete_contact(&self, ws: &WorkspaceId, key: &ContactKey) -> Result<bool, StoreError> {
+        self.remove_contact(ws, key).await
+    }
+
+    async fn runs(&self, ws: &WorkspaceId, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
+        self.matching_runs(ws, filter).await
+    }
+}

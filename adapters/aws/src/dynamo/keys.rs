@@ -1,0 +1,179 @@
+//! Where every item lives: the one place that spells the table's keys (the
+//! layout is tabled in the `dynamo` module's documentation).
+
+use super::table::Key;
+use avvio_common::domain::automation::{Automation, Trigger};
+use avvio_common::domain::ids::{AutomationId, ListName, RunId, Wamid, WorkspaceId};
+use avvio_common::domain::phone::ContactKey;
+use avvio_common::domain::phrase::Phrase;
+use avvio_common::ports::KeyHash;
+use avvio_common::time::Time;
+use chrono::NaiveDate;
+
+/// The partition of one workspace's listed items (catalog, contacts, runs, date index).
+pub fn workspace_pk(ws: &WorkspaceId) -> String {
+    format!("WS#{ws}")
+}
+
+pub fn workspace(ws: &WorkspaceId) -> Key {
+    Key::new(workspace_pk(ws), "WORKSPACE")
+}
+
+pub fn number(phone_number_id: &str) -> Key {
+    Key::new(format!("NUMBER#{phone_number_id}"), "NUMBER")
+}
+
+pub fn api_key(key: &KeyHash) -> Key {
+    Key::new(format!("KEY#{}", key.as_str()), "KEY")
+}
+
+pub const HEAD_PREFIX: &str = "AUTO#";
+
+pub fn head(ws: &WorkspaceId, id: &AutomationId) -> Key {
+    Key::new(workspace_pk(ws), format!("{HEAD_PREFIX}{id}"))
+}
+
+pub fn version(ws: &WorkspaceId, id: &AutomationId, version: u32) -> Key {
+    Key::new(workspace_pk(ws), format!("AUTOV#{id}#{version:010}"))
+}
+
+/// Sort keys are at most 1024 bytes; a phrase may be 4096 characters.
+const LONGEST_READABLE_PHRASE: usize = 900;
+
+pub fn phrase(ws: &WorkspaceId, phrase: &Phrase) -> Key {
+    let sk = if phrase.as_str().len() <= LONGEST_READABLE_PHRASE {
+        format!("PHRASE#{phrase}")
+    } else {
+        format!("PHRASEH#{}", KeyHash::of(phrase.as_str()).as_str())
+    };
+    Key::new(workspace_pk(ws), sk)
+}
+
+pub const FALLBACK_PREFIX: &str = "FALLBACK#";
+
+pub fn fallback(ws: &WorkspaceId, kind: &str) -> Key {
+    Key::new(workspace_pk(ws), format!("{FALLBACK_PREFIX}{kind}"))
+}
+
+pub fn list_automations_prefix(list: &ListName) -> String {
+    format!("LISTAUTO#{list}#")
+}
+
+pub fn list_automation(ws: &WorkspaceId, list: &ListName, id: &AutomationId) -> Key {
+    Key::new(workspace_pk(ws), format!("{}{id}", list_automations_prefix(list)))
+}
+
+pub const DATE_AUTOMATIONS_PREFIX: &str = "DATEAUTO#";
+
+pub fn date_automation(ws: &WorkspaceId, id: &AutomationId) -> Key {
+    Key::new(workspace_pk(ws), format!("{DATE_AUTOMATIONS_PREFIX}{id}"))
+}
+
+/// Integration ids name their hook URL, so their claim is global (not under `WS#`).
+pub fn hook(id: &AutomationId) -> Key {
+    Key::new(format!("HOOK#{id}"), "HOOK")
+}
+
+/// An index item of an automation version: what the pipeline looks automations up by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Index {
+    /// Kept while the automation is disabled: re-enabling never conflicts.
+    Phrase(Phrase),
+    /// Only while enabled: at most one enabled automation per kind.
+    Fallback(&'static str),
+    /// Only while enabled.
+    List(ListName),
+    /// Only while enabled.
+    Date,
+    /// Enabled or not: integration ids are unique across workspaces.
+    Hook,
+}
+
+impl Index {
+    /// The index items a version of an automation has.
+    pub fn of(automation: &Automation) -> Vec<Index> {
+        let enabled = automation.enabled;
+        match &automation.trigger {
+            Trigger::CustomerMessage { phrase } => vec![Self::Phrase(phrase.clone())],
+            Trigger::Holiday { .. } | Trigger::OutsideHours { .. } if enabled => {
+                vec![Self::Fallback(automation.trigger.kind())]
+            }
+            Trigger::List { list } if enabled => vec![Self::List(list.clone())],
+            Trigger::Date { .. } if enabled => vec![Self::Date],
+            Trigger::Integration { .. } => vec![Self::Hook],
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn key(&self, ws: &WorkspaceId, id: &AutomationId) -> Key {
+        match self {
+            Self::Phrase(p) => phrase(ws, p),
+            Self::Fallback(kind) => fallback(ws, kind),
+            Self::List(list) => list_automation(ws, list, id),
+            Self::Date => date_automation(ws, id),
+            Self::Hook => hook(id),
+        }
+    }
+}
+
+pub const CONTACT_PREFIX: &str = "CONTACT#";
+
+pub fn contact(ws: &WorkspaceId, primary: &ContactKey) -> Key {
+    Key::new(workspace_pk(ws), format!("{CONTACT_PREFIX}{primary}"))
+}
+
+pub fn alias(ws: &WorkspaceId, key: &ContactKey) -> Key {
+    Key::new(workspace_pk(ws), format!("ALIAS#{key}"))
+}
+
+pub fn members_prefix(list: &ListName) -> String {
+    format!("MEMBER#{list}#")
+}
+
+pub fn member(ws: &WorkspaceId, list: &ListName, primary: &ContactKey) -> Key {
+    Key::new(workspace_pk(ws), format!("{}{primary}", members_prefix(list)))
+}
+
+/// Never listed, so in a partition of its own: the per-message write stays off the workspace's.
+pub fn claimed_message(ws: &WorkspaceId, wamid: &Wamid) -> Key {
+    Key::new(format!("WS#{ws}#WAMID#{wamid}"), "WAMID")
+}
+
+/// Never listed, so in a partition of its own, like [`claimed_message`].
+pub fn outbound(ws: &WorkspaceId, wamid: &Wamid) -> Key {
+    Key::new(format!("WS#{ws}#OUT#{wamid}"), "OUT")
+}
+
+pub const RUN_PREFIX: &str = "RUN#";
+
+pub fn run(ws: &WorkspaceId, id: &RunId) -> Key {
+    Key::new(workspace_pk(ws), format!("{RUN_PREFIX}{id}"))
+}
+
+pub fn dates_of_prefix(automation: &AutomationId) -> String {
+    format!("DATE#{automation}#")
+}
+
+pub fn date_due(ws: &WorkspaceId, automation: &AutomationId, contact: &ContactKey) -> Key {
+    Key::new(workspace_pk(ws), format!("{}{contact}", dates_of_prefix(automation)))
+}
+
+/// The due index's partition: one per UTC day.
+pub fn due_day(day: NaiveDate) -> String {
+    format!("DUE#{}", day.format("%Y-%m-%d"))
+}
+
+/// A fixed-width UTC instant, so strings sort like instants.
+pub fn sortable_instant(at: Time) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()
+}
+
+/// The due index's sort key: the instant first, the rest only to make it unique.
+pub fn due_sort(at: Time, ws: &WorkspaceId, automation: &AutomationId, contact: &ContactKey) -> String {
+    format!("{}#{ws}#{automation}#{contact}", sortable_instant(at))
+}
+
+/// Above every due sort key of an instant at or before `now` (`$` sorts right after `#`).
+pub fn due_bound(now: Time) -> String {
+    format!("{}$", sortable_instant(now))
+}

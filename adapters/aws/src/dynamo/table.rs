@@ -1,0 +1,634 @@
+//! The calls every item family shares: creating the table, reads (consistent,
+//! paginated, batched), conditional writes and transactions, reading attributes
+//! back without trusting them, and mapping SDK errors onto [`StoreError`].
+
+use super::DynamoStore;
+use avvio_common::ports::StoreError;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ReturnValuesOnConditionCheckFailure,
+    ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem, WriteRequest,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::{HashMap, HashSet};
+use std::fmt::Display;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const DUE_INDEX: &str = "due";
+pub const DUE_PK: &str = "gsi1pk";
+pub const DUE_SK: &str = "gsi1sk";
+pub const EXPIRES_AT: &str = "expires_at";
+
+/// DynamoDB's limits on one request.
+const BATCH_GET_MAX: usize = 100;
+const BATCH_WRITE_MAX: usize = 25;
+pub const TRANSACTION_MAX: usize = 100;
+/// How many times unprocessed batch keys are sent again before giving up.
+const BATCH_ATTEMPTS: u32 = 8;
+
+/// An item's primary key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self { pk: pk.into(), sk: sk.into() }
+    }
+
+    pub fn to_item(&self) -> Item {
+        HashMap::from([(PK.to_string(), s(&self.pk)), (SK.to_string(), s(&self.sk))])
+    }
+
+    fn of(item: &Item) -> Option<Self> {
+        match (item.get(PK), item.get(SK)) {
+            (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) => Some(Self::new(pk, sk)),
+            _ => None,
+        }
+    }
+}
+
+impl Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} / {}", self.pk, self.sk)
+    }
+}
+
+/// A string attribute.
+pub fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+/// A number attribute.
+pub fn n(value: impl Display) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// A document as a JSON string attribute: simple, and it reads back exactly.
+pub fn json(value: &impl Serialize) -> Result<AttributeValue, StoreError> {
+    serde_json::to_string(value)
+        .map(AttributeValue::S)
+        .map_err(|e| StoreError::Unavailable(format!("cannot encode a document: {e}")))
+}
+
+/// An item: its key and attributes.
+pub fn item<const N: usize>(key: &Key, attributes: [(&str, AttributeValue); N]) -> Item {
+    let mut item = key.to_item();
+    item.extend(attributes.into_iter().map(|(name, value)| (name.to_string(), value)));
+    item
+}
+
+/// The key of a stored item.
+pub fn key_of(item: &Item) -> Result<Key, StoreError> {
+    Key::of(item).ok_or_else(|| corrupt(item, "no key"))
+}
+
+fn corrupt(item: &Item, what: impl Display) -> StoreError {
+    let key = Key::of(item).map_or_else(|| "an item without a key".to_string(), |k| k.to_string());
+    StoreError::Unavailable(format!("corrupt item {key}: {what}"))
+}
+
+/// A string attribute of a stored item.
+pub fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::S(value)) => Ok(value),
+        _ => Err(corrupt(item, format_args!("no string attribute `{name}`"))),
+    }
+}
+
+/// A number attribute of a stored item.
+pub fn get_n<T: FromStr>(item: &Item, name: &str) -> Result<T, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::N(value)) => {
+            value.parse().map_err(|_| corrupt(item, format_args!("attribute `{name}` = {value} is out of range")))
+        }
+        _ => Err(corrupt(item, format_args!("no number attribute `{name}`"))),
+    }
+}
+
+/// A boolean attribute of a stored item.
+pub fn get_bool(item: &Item, name: &str) -> Result<bool, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::Bool(value)) => Ok(*value),
+        _ => Err(corrupt(item, format_args!("no boolean attribute `{name}`"))),
+    }
+}
+
+/// Reads a string attribute through a parser (ids, JSON documents).
+pub fn get_parsed<'a, T, E: Display>(
+    item: &'a Item,
+    name: &str,
+    parse: impl FnOnce(&'a str) -> Result<T, E>,
+) -> Result<T, StoreError> {
+    parse(get_s(item, name)?).map_err(|e| corrupt(item, format_args!("attribute `{name}`: {e}")))
+}
+
+/// The item's `doc` attribute, a JSON document.
+pub fn get_doc<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
+    get_parsed(item, "doc", serde_json::from_str)
+}
+
+/// A condition expression with its placeholders.
+#[derive(Debug, Clone)]
+pub struct Cond {
+    expr: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Cond {
+    fn raw(expr: impl Into<String>) -> Self {
+        Self { expr: expr.into(), names: HashMap::new(), values: HashMap::new() }
+    }
+
+    /// The item does not exist.
+    pub fn absent() -> Self {
+        Self::raw(format!("attribute_not_exists({PK})"))
+    }
+
+    /// Attribute `name` holds `value`.
+    pub fn equals(name: &str, value: AttributeValue) -> Self {
+        let mut cond = Self::raw(format!("#{name} = :{name}"));
+        cond.names.insert(format!("#{name}"), name.to_string());
+        cond.values.insert(format!(":{name}"), value);
+        cond
+    }
+
+    fn join(self, op: &str, other: Self) -> Self {
+        let mut joined = Self::raw(format!("({}) {op} ({})", self.expr, other.expr));
+        joined.names = self.names;
+        joined.names.extend(other.names);
+        joined.values = self.values;
+        joined.values.extend(other.values);
+        joined
+    }
+
+    pub fn and(self, other: Self) -> Self {
+        self.join("AND", other)
+    }
+
+    pub fn or(self, other: Self) -> Self {
+        self.join("OR", other)
+    }
+
+    /// `(expression, names, values)`, with `None` for empty maps (DynamoDB refuses those).
+    #[allow(clippy::type_complexity)]
+    fn parts(self) -> (String, Option<HashMap<String, String>>, Option<HashMap<String, AttributeValue>>) {
+        let names = (!self.names.is_empty()).then_some(self.names);
+        let values = (!self.values.is_empty()).then_some(self.values);
+        (self.expr, names, values)
+    }
+}
+
+/// One write of a transaction.
+#[derive(Debug, Clone)]
+enum Op {
+    Put(Item, Option<Cond>),
+    Delete(Key, Option<Cond>),
+    Check(Key, Cond),
+}
+
+/// An all-or-nothing write; each operation carries a role, so a refused
+/// condition names what it was about (a phrase, a number, the document…).
+#[derive(Debug, Clone)]
+pub struct Tx<R> {
+    ops: Vec<(R, Op)>,
+}
+
+impl<R> Default for Tx<R> {
+    fn default() -> Self {
+        Self { ops: Vec::new() }
+    }
+}
+
+impl<R> Tx<R> {
+    pub fn put(&mut self, role: R, item: Item, cond: Option<Cond>) {
+        self.ops.push((role, Op::Put(item, cond)));
+    }
+
+    pub fn delete(&mut self, role: R, key: Key, cond: Option<Cond>) {
+        self.ops.push((role, Op::Delete(key, cond)));
+    }
+
+    pub fn check(&mut self, role: R, key: Key, cond: Cond) {
+        self.ops.push((role, Op::Check(key, cond)));
+    }
+
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+}
+
+/// Why a transaction did not commit.
+#[derive(Debug)]
+pub enum TxError<R> {
+    /// These operations' conditions were false; each with the item as it was, when DynamoDB returned it.
+    Refused(Vec<(R, Option<Item>)>),
+    Store(StoreError),
+}
+
+impl<R> From<StoreError> for TxError<R> {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// An SDK failure that is not a refused condition: throttling, 5xx, network, a missing table.
+fn unavailable<E, R>(call: &str, err: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Unavailable(format!("DynamoDB {call} failed: {}", DisplayErrorContext(err)))
+}
+
+fn built<T>(result: Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T, StoreError> {
+    result.map_err(|e| StoreError::Unavailable(format!("cannot build a DynamoDB request: {e}")))
+}
+
+/// Creates the table (on-demand billing), its sparse `due` index and TTL on `expires_at`,
+/// and waits until it is active.
+pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError> {
+    let attribute = |name: &str| {
+        built(AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build())
+    };
+    let key = |name: &str, key_type: KeyType| {
+        built(KeySchemaElement::builder().attribute_name(name).key_type(key_type).build())
+    };
+    let due = built(
+        GlobalSecondaryIndex::builder()
+            .index_name(DUE_INDEX)
+            .key_schema(key(DUE_PK, KeyType::Hash)?)
+            .key_schema(key(DUE_SK, KeyType::Range)?)
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .build(),
+    )?;
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute(PK)?)
+        .attribute_definitions(attribute(SK)?)
+        .attribute_definitions(attribute(DUE_PK)?)
+        .attribute_definitions(attribute(DUE_SK)?)
+        .key_schema(key(PK, KeyType::Hash)?)
+        .key_schema(key(SK, KeyType::Range)?)
+        .global_secondary_indexes(due)
+        .send()
+        .await
+        .map_err(|e| unavailable("CreateTable", e))?;
+    for _ in 0..120 {
+        let described =
+            client.describe_table().table_name(name).send().await.map_err(|e| unavailable("DescribeTable", e))?;
+        if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+            let ttl = built(TimeToLiveSpecification::builder().enabled(true).attribute_name(EXPIRES_AT).build())?;
+            client
+                .update_time_to_live()
+                .table_name(name)
+                .time_to_live_specification(ttl)
+                .send()
+                .await
+                .map_err(|e| unavailable("UpdateTimeToLive", e))?;
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err(StoreError::Unavailable(format!("table {name} did not become active within a minute")))
+}
+
+impl DynamoStore {
+    /// One item, read consistently.
+    pub(super) async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&*self.table)
+            .set_key(Some(key.to_item()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    /// Many items, read consistently, by key (missing ones are left out).
+    pub(super) async fn batch_get(
+        &self,
+        keys: impl IntoIterator<Item = Key>,
+    ) -> Result<HashMap<Key, Item>, StoreError> {
+        // DynamoDB refuses a request naming a key twice.
+        let mut seen = HashSet::new();
+        let wanted: Vec<Key> = keys.into_iter().filter(|k| seen.insert(k.clone())).collect();
+        let mut found = HashMap::new();
+        for chunk in wanted.chunks(BATCH_GET_MAX) {
+            let mut pending = built(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.iter().map(Key::to_item).collect()))
+                    .consistent_read(true)
+                    .build(),
+            )?;
+            for attempt in 0.. {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&*self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable("BatchGetItem", e))?;
+                for item in out.responses.unwrap_or_default().remove(&*self.table).unwrap_or_default() {
+                    let key = key_of(&item)?;
+                    found.insert(key, item);
+                }
+                match out.unprocessed_keys.and_then(|mut u| u.remove(&*self.table)) {
+                    Some(rest) if !rest.keys.is_empty() => {
+                        if attempt + 1 >= BATCH_ATTEMPTS {
+                            return Err(StoreError::Unavailable("DynamoDB BatchGetItem kept throttling".into()));
+                        }
+                        backoff(attempt).await;
+                        pending = rest;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Every item of partition `pk` whose sort key starts with `prefix`, in sort key order, read consistently.
+    pub(super) async fn query_prefix(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&*self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .set_limit(self.page_limit)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| unavailable("Query", e))?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// The `due` index entries of one day partition with a sort key below `bound`, in order.
+    /// (Index reads are eventually consistent.)
+    pub(super) async fn query_due(&self, day: &str, bound: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&*self.table)
+                .index_name(DUE_INDEX)
+                .key_condition_expression("#pk = :day AND #sk < :bound")
+                .expression_attribute_names("#pk", DUE_PK)
+                .expression_attribute_names("#sk", DUE_SK)
+                .expression_attribute_values(":day", s(day))
+                .expression_attribute_values(":bound", s(bound))
+                .set_limit(self.page_limit)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| unavailable("Query", e))?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// Writes an item unconditionally.
+    pub(super) async fn put(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&*self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| unavailable("PutItem", e))?;
+        Ok(())
+    }
+
+    /// Writes an item if `cond` holds; `false` when it did not.
+    pub(super) async fn put_if(&self, item: Item, cond: Cond) -> Result<bool, StoreError> {
+        let (expr, names, values) = cond.parts();
+        let sent = self
+            .client
+            .put_item()
+            .table_name(&*self.table)
+            .set_item(Some(item))
+            .condition_expression(expr)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(unavailable("PutItem", e)),
+        }
+    }
+
+    pub(super) async fn delete(&self, key: &Key) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&*self.table)
+            .set_key(Some(key.to_item()))
+            .send()
+            .await
+            .map_err(|e| unavailable("DeleteItem", e))?;
+        Ok(())
+    }
+
+    /// Deletes many items, 25 a request, each on its own (not atomic).
+    pub(super) async fn batch_delete(&self, keys: Vec<Key>) -> Result<(), StoreError> {
+        for chunk in keys.chunks(BATCH_WRITE_MAX) {
+            let mut pending = chunk
+                .iter()
+                .map(|k| built(DeleteRequest::builder().set_key(Some(k.to_item())).build()))
+                .map(|r| r.map(|d| WriteRequest::builder().delete_request(d).build()))
+                .collect::<Result<Vec<_>, _>>()?;
+            for attempt in 0.. {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&*self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable("BatchWriteItem", e))?;
+                match out.unprocessed_items.and_then(|mut u| u.remove(&*self.table)) {
+                    Some(rest) if !rest.is_empty() => {
+                        if attempt + 1 >= BATCH_ATTEMPTS {
+                            return Err(StoreError::Unavailable("DynamoDB BatchWriteItem kept throttling".into()));
+                        }
+                        backoff(attempt).await;
+                        pending = rest;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits `tx` atomically. A lone put runs as a conditional PutItem (half the cost of a
+    /// transaction). `what` names the data in a [`StoreError::Conflict`] when a concurrent
+    /// transaction got in the way.
+    pub(super) async fn commit<R>(&self, tx: Tx<R>, what: &str) -> Result<(), TxError<R>> {
+        let mut ops = tx.ops;
+        if ops.len() > TRANSACTION_MAX {
+            return Err(StoreError::Unavailable(format!("a write of {what} spans {} items", ops.len())).into());
+        }
+        if ops.len() == 1 && matches!(ops[0].1, Op::Put(..)) {
+            let Some((role, Op::Put(item, cond))) = ops.pop() else { unreachable!("checked above") };
+            return self.put_one(role, item, cond).await;
+        }
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let (roles, writes): (Vec<R>, Vec<Op>) = ops.into_iter().unzip();
+        let writes = writes.into_iter().map(|op| self.transact_item(op)).collect::<Result<Vec<_>, _>>()?;
+        let sent = self.client.transact_write_items().set_transact_items(Some(writes)).send().await;
+        let err = match sent {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        let Some(service) = err.as_service_error() else { return Err(unavailable("TransactWriteItems", err).into()) };
+        if service.is_transaction_in_progress_exception() {
+            return Err(StoreError::Conflict(what.to_string()).into());
+        }
+        let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(
+            cancelled,
+        ) = service
+        else {
+            return Err(unavailable("TransactWriteItems", err).into());
+        };
+        let reasons = cancelled.cancellation_reasons().to_vec();
+        let mut refused = Vec::new();
+        let mut conflict = false;
+        for (role, reason) in roles.into_iter().zip(&reasons) {
+            match reason.code() {
+                Some("ConditionalCheckFailed") => refused.push((role, reason.item().cloned())),
+                Some("TransactionConflict") => conflict = true,
+                _ => {}
+            }
+        }
+        if !refused.is_empty() {
+            Err(TxError::Refused(refused))
+        } else if conflict {
+            Err(StoreError::Conflict(what.to_string()).into())
+        } else {
+            Err(unavailable("TransactWriteItems", err).into())
+        }
+    }
+
+    async fn put_one<R>(&self, role: R, item: Item, cond: Option<Cond>) -> Result<(), TxError<R>> {
+        let request = self.client.put_item().table_name(&*self.table).set_item(Some(item));
+        let request = match cond {
+            Some(cond) => {
+                let (expr, names, values) = cond.parts();
+                request
+                    .condition_expression(expr)
+                    .set_expression_attribute_names(names)
+                    .set_expression_attribute_values(values)
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            }
+            None => request,
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(failed) => {
+                    Err(TxError::Refused(vec![(role, failed.item)]))
+                }
+                other => {
+                    Err(StoreError::Unavailable(format!("DynamoDB PutItem failed: {}", DisplayErrorContext(other)))
+                        .into())
+                }
+            },
+        }
+    }
+
+    fn transact_item(&self, op: Op) -> Result<TransactWriteItem, StoreError> {
+        let all_old = ReturnValuesOnConditionCheckFailure::AllOld;
+        Ok(match op {
+            Op::Put(item, cond) => {
+                let (expr, names, values) = cond.map(Cond::parts).unzip3();
+                let put = Put::builder()
+                    .table_name(&*self.table)
+                    .set_item(Some(item))
+                    .set_condition_expression(expr)
+                    .set_expression_attribute_names(names.flatten())
+                    .set_expression_attribute_values(values.flatten())
+                    .return_values_on_condition_check_failure(all_old);
+                TransactWriteItem::builder().put(built(put.build())?).build()
+            }
+            Op::Delete(key, cond) => {
+                let (expr, names, values) = cond.map(Cond::parts).unzip3();
+                let delete = Delete::builder()
+                    .table_name(&*self.table)
+                    .set_key(Some(key.to_item()))
+                    .set_condition_expression(expr)
+                    .set_expression_attribute_names(names.flatten())
+                    .set_expression_attribute_values(values.flatten())
+                    .return_values_on_condition_check_failure(all_old);
+                TransactWriteItem::builder().delete(built(delete.build())?).build()
+            }
+            Op::Check(key, cond) => {
+                let (expr, names, values) = cond.parts();
+                let check = ConditionCheck::builder()
+                    .table_name(&*self.table)
+                    .set_key(Some(key.to_item()))
+                    .condition_expression(expr)
+                    .set_expression_attribute_names(names)
+                    .set_expression_attribute_values(values)
+                    .return_values_on_condition_check_failure(all_old);
+                TransactWriteItem::builder().condition_check(built(check.build())?).build()
+            }
+        })
+    }
+}
+
+/// Splits an optional triple.
+trait Unzip3<A, B, C> {
+    fn unzip3(self) -> (Option<A>, Option<B>, Option<C>);
+}
+
+impl<A, B, C> Unzip3<A, B, C> for Option<(A, B, C)> {
+    fn unzip3(self) -> (Option<A>, Option<B>, Option<C>) {
+        match self {
+            Some((a, b, c)) => (Some(a), Some(b), Some(c)),
+            None => (None, None, None),
+        }
+    }
+}
+
+/// Waits a little longer after each attempt: 50 ms, 100 ms, … up to 2 s.
+pub async fn backoff(attempt: u32) {
+    let millis = 50u64.saturating_mul(1 << attempt.min(6)).min(2_000);
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+}

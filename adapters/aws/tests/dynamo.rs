@@ -1,0 +1,799 @@
+//! The DynamoDB store against the real DynamoDB API served by moto
+//! (`scripts/test`, or `source scripts/moto` first): the same behaviour as
+//! `MemoryStore`, item by item, and the pipeline stages running on it.
+
+mod support;
+
+use avvio_common::calendar::Due;
+use avvio_common::catalog::CatalogError;
+use avvio_common::domain::contact::Contact;
+use avvio_common::domain::run::RunCause;
+use avvio_common::domain::workspace::Secret;
+use avvio_common::domain::{
+    AutomationId, Bsuid, ContactKey, FieldKey, ListName, Phrase, Run, RunId, RunStatus, StepStatus, Tag, WaId, Wamid,
+};
+use avvio_common::engine::Liveness;
+use avvio_common::ports::{
+    ContactFilter, DueDate, KeyHash, Management, RunFilter, Store, StoreError, Versioned, WriteError,
+};
+use avvio_common::time::Time;
+use serde_json::json;
+use support::*;
+
+fn id(raw: &str) -> AutomationId {
+    AutomationId::parse(raw).unwrap()
+}
+
+fn phone(raw: &str) -> ContactKey {
+    ContactKey::Phone(WaId::parse(raw).unwrap())
+}
+
+fn bsuid(raw: &str) -> ContactKey {
+    ContactKey::Bsuid(Bsuid::parse(raw).unwrap())
+}
+
+fn list(raw: &str) -> ListName {
+    ListName::parse(raw).unwrap()
+}
+
+fn phrase(raw: &str) -> Phrase {
+    Phrase::parse(raw).unwrap()
+}
+
+fn disabled(mut automation: avvio_common::domain::Automation) -> avvio_common::domain::Automation {
+    automation.enabled = false;
+    automation
+}
+
+fn run(run_id: &str, automation: &str, contact: &ContactKey, started_at: Time) -> Run {
+    Run {
+        id: RunId::parse(run_id).unwrap(),
+        automation: id(automation),
+        version: 1,
+        contact: contact.clone(),
+        started_at,
+        cause: RunCause::Manual,
+        depth: 0,
+        block_epoch: 0,
+        status: RunStatus::Active,
+        steps: Vec::new(),
+    }
+}
+
+fn due(date: &str, at: &str) -> Due {
+    Due { date: chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap(), at: t(at) }
+}
+
+// ---------------------------------------------------------------- workspaces
+
+#[tokio::test]
+async fn a_workspace_reads_back_with_its_secrets_and_a_stale_revision_is_refused() {
+    let store = store().await;
+    let negozio = ws("negozio");
+    assert!(store.workspace(&negozio).await.unwrap().is_none());
+
+    let first = store.put_workspace(&negozio, &workspace_doc(NUMBER), None).await.unwrap();
+    let stored = store.workspace_versioned(&negozio).await.unwrap().unwrap();
+    assert_eq!(stored.revision, Some(first));
+    let doc = stored.item;
+    assert_eq!(doc.webhook_secret.as_ref().map(Secret::expose), Some("hook-secret"));
+    let account = doc.whatsapp.as_ref().unwrap();
+    assert_eq!(account.access_token.as_ref().map(Secret::expose), Some("EAAG-secret"));
+    assert_eq!(doc.stored_view(), workspace_doc(NUMBER).stored_view());
+
+    let second = store.put_workspace(&negozio, &workspace_doc(NUMBER), Some(first)).await.unwrap();
+    assert!(second > first);
+    let stale = store.put_workspace(&negozio, &workspace_doc(NUMBER), Some(first)).await;
+    assert!(matches!(stale, Err(WriteError::Store(StoreError::Conflict(_)))), "{stale:?}");
+    let again = store.put_workspace(&negozio, &workspace_doc(NUMBER), None).await;
+    assert!(matches!(again, Err(WriteError::Store(StoreError::Conflict(_)))), "{again:?}");
+}
+
+#[tokio::test]
+async fn a_number_belongs_to_one_workspace_and_follows_it_when_it_changes() {
+    let store = store().await;
+    let (negozio, altro) = (ws("negozio"), ws("altro"));
+    store.put_workspace(&negozio, &workspace_doc(NUMBER), None).await.unwrap();
+    assert_eq!(store.workspace_for_number(NUMBER).await.unwrap(), Some(negozio.clone()));
+
+    let taken = store.put_workspace(&altro, &workspace_doc(NUMBER), None).await;
+    assert_eq!(taken.unwrap_err(), WriteError::NumberTaken(NUMBER.into()));
+    assert!(store.workspace(&altro).await.unwrap().is_none(), "a refused write changes nothing");
+
+    let revision = store.workspace_versioned(&negozio).await.unwrap().unwrap().revision;
+    store.put_workspace(&negozio, &workspace_doc("200000000000001"), revision).await.unwrap();
+    assert_eq!(store.workspace_for_number("200000000000001").await.unwrap(), Some(negozio.clone()));
+    assert_eq!(store.workspace_for_number(NUMBER).await.unwrap(), None);
+    store.put_workspace(&altro, &workspace_doc(NUMBER), None).await.unwrap();
+    assert_eq!(store.workspace_for_number(NUMBER).await.unwrap(), Some(altro));
+}
+
+#[tokio::test]
+async fn an_api_key_selects_its_workspace() {
+    let store = store().await;
+    let key = KeyHash::of("avvio_secret_key");
+    assert_eq!(store.workspace_for_key(&key).await.unwrap(), None);
+    store.put_api_key(&key, &ws("negozio")).await.unwrap();
+    assert_eq!(store.workspace_for_key(&key).await.unwrap(), Some(ws("negozio")));
+    assert_eq!(store.workspace_for_key(&KeyHash::of("another")).await.unwrap(), None);
+}
+
+// ---------------------------------------------------------------- automations
+
+#[tokio::test]
+async fn automations_keep_every_version_for_the_runs_pinned_to_them() {
+    let store = store().await;
+    let negozio = ws("negozio");
+    let info = id("info");
+
+    let v1 = store.create_automation(&negozio, phrase_automation("info", "Vorrei informazioni")).await.unwrap();
+    assert_eq!(v1.version, 1);
+    assert_eq!(
+        store.liveness(&negozio, &info).await.unwrap(),
+        Some(Liveness { enabled: true, last_disabled_version: 0 })
+    );
+
+    let mut changed = phrase_automation("info", "Vorrei informazioni");
+    changed.name = "seconda".into();
+    let v2 = store.update_automation(&negozio, changed).await.unwrap();
+    assert_eq!(v2.version, 2);
+    assert_eq!(store.automation(&negozio, &info).await.unwrap().unwrap().name, "seconda");
+    assert_eq!(store.automation_version(&negozio, &info, 1).await.unwrap().unwrap(), v1);
+    assert_eq!(store.automation_version(&negozio, &info, 2).await.unwrap().unwrap(), v2);
+    assert_eq!(store.automation_version(&negozio, &info, 3).await.unwrap(), None);
+
+    let v3 =
+        store.update_automation(&negozio, disabled(phrase_automation("info", "Vorrei informazioni"))).await.unwrap();
+    assert_eq!(
+        store.liveness(&negozio, &info).await.unwrap(),
+        Some(Liveness { enabled: false, last_disabled_version: 3 })
+    );
+    // A disabled automation keeps its phrase.
+    assert_eq!(store.automation_by_phrase(&negozio, &phrase("vorrei  INFORMAZIONI")).await.unwrap().unwrap(), v3);
+
+    store.delete_automation(&negozio, &info).await.unwrap();
+    assert_eq!(store.automation(&negozio, &info).await.unwrap(), None);
+    assert_eq!(store.liveness(&negozio, &info).await.unwrap(), None);
+    assert_eq!(store.automations(&negozio).await.unwrap(), vec![]);
+    assert_eq!(store.automation_by_phrase(&negozio, &phrase("Vorrei informazioni")).await.unwrap(), None);
+    assert_eq!(
+        store.automation_version(&negozio, &info, 2).await.unwrap().unwrap(),
+        v2,
+        "versions outlive the automation"
+    );
+    let gone = store.delete_automation(&negozio, &info).await;
+    assert_eq!(gone.unwrap_err(), WriteError::Catalog(CatalogError::NotFound(info.clone())));
+    let gone = store.update_automation(&negozio, phrase_automation("info", "x")).await;
+    assert_eq!(gone.unwrap_err(), WriteError::Catalog(CatalogError::NotFound(info.clone())));
+
+    let v4 = store.create_automation(&negozio, phrase_automation("info", "Vorrei informazioni")).await.unwrap();
+    assert_eq!(v4.version, 4, "a re-created automation continues its versions");
+    assert_eq!(
+        store.liveness(&negozio, &info).await.unwrap(),
+        Some(Liveness { enabled: true, last_disabled_version: 4 })
+    );
+    let duplicate = store.create_automation(&negozio, phrase_automation("info", "altro")).await;
+    assert_eq!(duplicate.unwrap_err(), WriteError::Catalog(CatalogError::DuplicateId(info.clone())));
+    assert_eq!(store.automations(&negozio).await.unwrap(), vec![v4]);
+    assert_eq!(store.automation(&ws("altro"), &info).await.unwrap(), None, "automations belong to their workspace");
+}
+
+#[tokio::test]
+async fn one_phrase_starts_one_automation_only() {
+    let store = store().await;
+    let negozio = ws("negozio");
+    store.create_automation(&negozio, phrase_automation("info", "Vorrei informazioni")).await.unwrap();
+
+    let second = store.create_automation(&negozio, phrase_automation("info-2", "  vorrei INFORMAZIONI ")).await;
+    let conflict = CatalogError::PhraseConflict { phrase: phrase("Vorrei informazioni"), holder: id("info") };
+    assert_eq!(second.unwrap_err(), WriteError::Catalog(conflict.clone()));
+    assert_eq!(store.automation(&negozio, &id("info-2")).await.unwrap(), None);
+
+    store.create_automation(&negozio, phrase_automation("info-2", "Prezzi")).await.unwrap();
+    let taking = store.update_automation(&negozio, phrase_automation("info-2", "Vorrei informazioni")).await;
+    assert_eq!(taking.unwrap_err(), WriteError::Catalog(conflict));
+    assert_eq!(store.automation(&negozio, &id("info-2")).await.unwrap().unwrap().version, 1);
+
+    // The holder moves to another phrase: the old one is free.
+    store.update_automation(&negozio, phrase_automation("info", "Orari")).await.unwrap();
+    store.update_automation(&negozio, phrase_automation("info-2", "Vorrei informazioni")).await.unwrap();
+    assert_eq!(store.automation_by_phrase(&negozio, &phrase("prezzi")).await.unwrap(), None);
+    assert_eq!(store.automation_by_phrase(&negozio, &phrase("orari")).await.unwrap().unwrap().id(), &id("info"));
+    let holder = store.automation_by_phrase(&negozio, &phrase("vorrei informazioni")).await.unwrap().unwrap();
+    assert_eq!(holder.id(), &id("info-2"));
+    // Another workspace has phrases of its own.
+    store.create_automation(&ws("altro"), phrase_automation("info-3", "Vorrei informazioni")).await.unwrap();
+}
+
+#[tokio::test]
+async fn two_automations_racing_for_one_phrase_leave_exactly_one_winner() {
+    let store = store().await;
+    let negozio = ws("negozio");
+    let race = |name: &'static str| {
+        let (store, negozio) = (store.clone(), negozio.clone());
+        tokio::spawn(async move { store.create_automation(&negozio, phrase_automation(name, "Promo")).await })
+    };
+    let (a, b) = (race("promo-a"), race("promo-b"));
+    let results = [a.await.unwrap(), b.await.unwrap()];
+
+    let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    let winner = winners[0].id().clone();
+    let loser = results.iter().find_map(|r| r.as_ref().err()).unwrap();
+    assert_eq!(
+        loser,
+        &WriteError::Catalog(CatalogError::PhraseConflict { phrase: phrase("Promo"), holder: winner.clone() })
+    );
+    assert_eq!(store.automation_by_phrase(&negozio, &phrase("promo")).await.unwrap().unwrap().id(), &winner);
+    assert_eq!(store.automations(&negozio).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_workspace_has_one_enabled_fallback_of_each_kind() {
+    let store = store().await;
+    let negozio = ws("negozio");
+    let holiday = |id: &str| triggered(id, json!({ "type": "holiday" }));
+    store.create_automation(&negozio, holiday("natale")).await.unwrap();
+    store
+        .create_automation(&negozio, triggered("chiuso", json!({ "type": "outside_hours", "cooldown": "1h" })))
+        .await
+        .unwrap();
+
+    let second = store.create_automation(&negozio, holiday("pasqua")).await;
+    let conflict = CatalogError::FallbackConflict { kind: "holiday", holder: id("natale") };
+    assert_eq!(second.unwrap_err(), WriteError::Catalog(conflict.clone()));
+    // A disabled one may wait; enabling it is the conflict.
+    store.create_automation(&negozio, disabled(holiday("pasqua"))).await.unwrap();
+    assert_eq!(store.update_automation(&negozio, holiday("pasqua")).await.unwrap_err(), WriteError::Catalog(conflict));
+
+    let fallbacks = store.fallbacks(&negozio).await.unwrap();
+    assert_eq!(fallbacks.holiday.unwrap().id(), &id("natale"));
+    assert_eq!(fallbacks.outside_hours.unwrap().id(), &id("chiuso"));
+
+    store.update_automation(&negozio, disabled(holiday("natale"))).await.unwrap();
+    assert!(store.fallbacks(&negozio).await.unwrap().holiday.is_none());
+    store.update_automation(&negozio, holiday("pasqua")).await.unwrap();
+    assert_eq!(store.fallbacks(&negozio).await.unwrap().holiday.unwrap().id(), &id("pasqua"));
+    store.delete_automation(&negozio, &id("chiuso")).await.unwrap();
+    assert!(store.fallbacks(&negozio).await.unwrap().outside_hours.is_none());
+}
+
+#[tokio::test]
+async fn an_integration_id_is_unique_across_workspaces() {
+    let store = store().await;
+    let (negozio, altro) = (ws("negozio"), ws("altro"));
+    let hook = || triggered("ordine", json!({ "type": "integration", "secret": "s3" }));
+    let created = store.create_automation(&negozio, hook()).await.unwrap();
+    assert_eq!(store.integration_automation(&id("ordine")).await.unwrap(), Some((negozio.clone(), created)));
+
+    let taken = store.create_automation(&altro, hook()).await;
+    assert_eq!(taken.unwrap_err(), WriteError::IntegrationIdTaken(id("ordine")));
+    // The same id with another trigger is no hook: allowed.
+    store.create_automation(&altro, phrase_automation("ordine", "ordine")).await.unwrap();
+    let taken = store.update_automation(&altro, hook()).await;
+    assert_eq!(taken.unwrap_err(), WriteError::IntegrationIdTaken(id("ordine")));
+
+    // Its own workspace may update it; once it is no hook any more, the id is free.
+    let updated = store.update_automation(&negozio, disabled(hook())).await.unwrap();
+    assert_eq!(store.integration_automation(&id("ordine")).await.unwrap(), Some((negozio.clone(), updated)));
+    store.update_automation(&negozio, phrase_automation("ordine", "ordine")).await.unwrap();
+    assert_eq!(store.integration_automation(&id("ordine")).await.unwrap(), None);
+    let moved = store.update_automation(&altro, hook()).await.unwrap();
+    assert_eq!(store.integration_automation(&id("ordine")).await.unwrap(), Some((altro.clone(), moved)));
+    store.delete_automation(&altro, &id("ordine")).await.unwrap();
+    assert_eq!(store.integration_automation(&id("ordine")).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn list_and_date_automations_are_found_while_enabled() {
+    let store = store().await;
+    let negozio = ws("negozio");
+    let on_list = |id: &str, name: &str| triggered(id, json!({ "type": "list", "list": name }));
+    let birthday =
+        |id: &str| triggered(id, json!({ "type": "date", "field": "birthday", "time": "09:00", "annual": true }));
+    store.create_automation(&negozio, on_list("vip-1", "vip")).await.unwrap();
+    store.create_automation(&negozio, on_list("vip-2", "vip")).await.unwrap();
+    store.create_automation(&negozio, on_list("vip-x", "vip#x")).await.unwrap();
+    store.create_automation(&negozio, birthday("auguri")).await.unwrap();
+    store.create_automation(&negozio, disabled(birthday("auguri-2"))).await.unwrap();
+
+    let ids = |automations: Vec<std::sync::Arc<avvio_common::domain::Automation>>| {
+        automations.iter().map(|a| a.id().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(store.list_automations(&negozio, &list("vip")).await.unwrap()), ["vip-1", "vip-2"]);
+    assert_eq!(ids(store.list_automations(&negozio, &list("vip#x")).await.unwrap()), ["vip-x"]);
+    assert_eq!(ids(store.date_automations(&negozio).await.unwrap()), ["auguri"]);
+
+    store.update_automation(&negozio, disabled(on_list("vip-1", "vip"))).await.unwrap();
+    store.update_automation(&negozio, on_list("vip-2", "clienti")).await.unwrap();
+    store.update_automation(&negozio, birthday("auguri-2")).await.unwrap();
+    store.delete_automation(&negozio, &id("auguri")).await.unwrap();
+    assert!(store.list_automations(&negozio, &list("vip")).await.unwrap().is_empty());
+    assert_eq!(ids(store.list_automations(&negozio, &list("clienti")).await.unwrap()), ["vip-2"]);
+    assert_eq!(ids(store.date_automations(&negozio).await.unwrap()), ["auguri-2"]);
+    assert!(store.list_automations(&ws("altro"), &list("clienti")).await.unwrap().is_empty());
+}
+
+/// A story of catalog writes and reads; every answer, as text.
+async fn catalog_story<S: Management>(store: &S) -> Vec<String> {
+    let (negozio, altro) = (ws("negozio"), ws("altro"));
+    let holiday = |id: &str| triggered(id, json!({ "type": "holiday" }));
+    let hook = || triggered("ordine", json!({ "type": "integration", "secret": "s3" }));
+    let on_list = |id: &str| triggered(id, json!({ "type": "list", "list": "vip" }));
+    let mut log = Vec::new();
+    log.push(format!("{:?}", store.create_automation(&negozio, phrase_automation("info", "Info")).await));
+    log.push(format!("{:?}", store.create_automation(&negozio, phrase_automation("info-2", " INFO")).await));
+    log.push(format!("{:?}", store.create_automation(&negozio, holiday("natale")).await));
+    log.push(format!("{:?}", store.create_automation(&negozio, holiday("pasqua")).await));
+    log.push(format!("{:?}", store.create_automation(&negozio, disabled(holiday("pasqua"))).await));
+    log.push(format!("{:?}", store.update_automation(&negozio, holiday("pasqua")).await));
+    log.push(format!("{:?}", store.update_automation(&negozio, disabled(holiday("natale"))).await));
+    log.push(format!("{:?}", store.update_automation(&negozio, holiday("pasqua")).await));
+    log.push(format!("{:?}", store.create_automation(&negozio, hook()).await));
+    log.push(format!("{:?}", store.create_automation(&altro, hook()).await));
+    log.push(format!("{:?}", store.create_automation(&negozio, on_list("vip")).await));
+    log.push(format!("{:?}", store.update_automation(&negozio, disabled(phrase_automation("info", "Info"))).await));
+    log.push(format!("{:?}", store.liveness(&negozio, &id("info")).await));
+    log.push(format!("{:?}", store.update_automation(&negozio, phrase_automation("info", "Info")).await));
+    log.push(format!("{:?}", store.liveness(&negozio, &id("info")).await));
+    log.push(format!("{:?}", store.delete_automation(&negozio, &id("info")).await));
+    log.push(format!("{:?}", store.liveness(&negozio, &id("info")).await));
+    log.push(format!("{:?}", store.automation_version(&negozio, &id("info"), 2).await));
+    log.push(format!("{:?}", store.create_automation(&negozio, phrase_automation("info-2", "Info")).await));
+    log.push(format!("{:?}", store.create_automation(&negozio, phrase_automation("info", "Altro")).await));
+    log.push(format!("{:?}", store.liveness(&negozio, &id("info")).await));
+    log.push(format!("{:?}", store.create_automation(&negozio, holiday("natale")).await));
+    log.push(format!("{:?}", store.delete_automation(&negozio, &id("nessuna")).await));
+    log.push(format!("{:?}", store.update_automation(&negozio, holiday("nessuna")).await));
+    log.push(format!("{:?}", store.automations(&negozio).await));
+    log.push(format!("{:?}", store.fallbacks(&negozio).await));
+    log.push(format!("{:?}", store.automation_by_phrase(&negozio, &phrase("info")).await));
+    log.push(format!("{:?}", store.list_automations(&negozio, &list("vip")).await));
+    log.push(format!("{:?}", store.integration_automation(&id("ordine")).await));
+    log
+}
+
+#[tokio::test]
+async fn the_catalog_answers_like_the_in_memory_store() {
+    let memory = catalog_story(&avvio_common::memory::MemoryStore::new()).await;
+    let dynamo = catalog_story(&store().await).await;
+    for (i, (m, d)) in memory.iter().zip(&dynamo).enumerate() {
+        assert_eq!(d, m, "answer {} differs", i + 1);
+    }
+    assert_eq!(dynamo.len(), memory.len());
+    // The story does meet the rules.
+    for (answer, rule) in [(1, "PhraseConflict"), (3, "FallbackConflict"), (9, "IntegrationIdTaken"), (22, "NotFound")]
+    {
+        assert!(dynamo[answer].contains(rule), "answer {}: {}", answer + 1, dynamo[answer]);
+    }
+}
+
+// ---------------------------------------------------------------- contacts
+
+#[tokio::test]
+async fn a_contact_is_created_once_and_updated_only_at_its_revision() {
+    let store = store().await;
+    let negozio = ws("negozio");
+    let mario = phone(MARIO);
+    let mut contact = Contact::new(&mario);
+    contact.name = Some("Mario".into());
+    let first = store.put_contact(&negozio, &contact, None).await.unwrap();
+    assert!(matches!(store.put_contact(&negozio, &contact, None).await, Err(StoreError::Conflict(_))));
+
+    let stored = store.contact(&negozio, &mario).await.unwrap().unwrap();
+    assert_eq!(stored, Versioned { item: contact.clone(), revision: Some(first) });
+    contact.fields.insert(FieldKey::parse("city").unwrap(), "Milano".into());
+    let second = store.put_contact(&negozio, &contact, Some(first)).await.unwrap();
+    assert!(second > first);
+    contact.name = Some("stale".into());
+    assert!(matches!(store.put_contact(&negozio, &contact, Some(first)).await, Err(StoreError::Conflict(_))));
+
+    let stored = store.contact(&negozio, &mario).await.unwrap().unwrap();
+    assert_eq!(stored.item.name.as_deref(), Some("Mario"));
+    assert_eq!(stored.item.fields.get("city").map(String::as_str), Some("Milano"));
+    assert_eq!(stored.revision, Some(second));
+    assert!(store.contact(&ws("altro"), &mario).await.unwrap().is_none());
+    assert!(matches!(store.put_contact(&ws("altro"), &contact, Some(first)).await, Err(StoreError::Conflict(_))));
+}
+
+#[tokio::test]
+async fn two_writers_at_one_revision_leave_exactly_one_winner() {
+    let store = store().await;
+    let negozio = ws("negozio");
+    let revision = store.put_contact(&negozio, &Contact::new(&phone(MARIO)), None).await.unwrap();
+    let write = |name: &'static str| {
+        let (store, negozio) = (store.clone(), negozio.clone());
+        tokio::spawn(async move {
+            let mut contact = Contact::new(&phone(MARIO));
+            contact.name = Some(name.into());
+            store.put_contact(&negozio, &contact, Some(revision)).await
+        })
+    };
+    let (a, b) = (write("a"), write("b"));
+    let results = [a.await.unwrap(), b.await.unwrap()];
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+    assert!(results.iter().any(|r| matches!(r, Err(StoreError::Conflict(_)))), "{results:?}");
+}
+
+#[tokio::test]
+async fn a_contact_linked_to_its_bsuid_is_found_by_either_key() {
+    let store = store().await;
+    let negozio = ws("negozio");
+    let (mario, mario_id) = (phone(MARIO), bsuid("IT.1502576394655843"));
+    let mut contact = Contact::new(&mario);
+    let revision = store.put_contact(&negozio, &contact, None).await.unwrap();
+    contact.bsuid = Some(Bsuid::parse("IT.1502576394655843").unwrap());
+    let revision = store.put_contact(&negozio, &contact, Some(revision)).await.unwrap();
+    for key in [&mario, &mario_id] {
+        let found = store.contact(&negozio, key).await.unwrap().unwrap();
+        assert_eq!(found, Versioned { item: contact.clone(), revision: Some(revision) }, "by {key}");
+    }
+
+    // Known first by BSUID only (a username user), then by phone too.
+    let (anna, anna_id) = (phone("393470000001"), bsuid("IT.99"));
+    let mut contact = Contact::new(&anna_id);
+    let revision = store.put_contact(&negozio, &contact, None).await.unwrap();
+    assert!(store.contact(&negozio, &anna).await.unwrap().is_none());
+    contact.phone = Some(WaId::parse("393470000001").unwrap());
+    contact.lists.insert(list("vip"));
+    let revision = store.put_contact(&negozio, &contact, Some(revision)).await.unwrap();
+    let by_phone = store.contact(&negozio, &anna).await.unwrap().unwrap();
+    assert_eq!(by_phone, Versioned { item: contact.clone(), revision: Some(revision) });
+    contact.name = Some("Anna".into());
+    let revision = store.put_contact(&negozio, &contact, by_phone.revision).await.unwrap();
+    assert_eq!(store.contact(&negozio, &anna_id).await.unwrap().unwrap().revision, Some(revision));
+    assert_eq!(store.list_members(&negozio, &list("vip")).await.unwrap(), vec![contact.clone()]);
+
+    // A new contact cannot take a key another one has.
+    let clash = Contact::new(&anna);
+    assert!(matches!(store.put_contact(&negozio, &clash, None).await, Err(StoreError::Conflict(_))));
+    let all = store.contacts(&negozio, &ContactFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 2);
+}
+
+#[tokio::test]
+async fn list_members_follow_the_lists_of_each_contact() {
+    let store = store().await;
+    let negozio = ws("negozio");
+    let mut revisions = Vec::new();
+    let mut contacts = Vec::new();
+    for (i, lists) in [vec!["vip"], vec!["vip", "clienti"], vec![]].into_iter().enumerate() {
+        let mut contact = Contact::new(&phone(&format!("39333000000{i}")));
+        contact.lists = lists.into_iter().map(list).collect();
+        revisions.push(store.put_contact(&negozio, &contact, None).await.unwrap());
+        contacts.push(contact);
+    }
+    let members = |name: &'static str| {
+        let store = store.clone();
+        let negozio = negozio.clone();
+        async move {
+            let found = store.list_members(&negozio, &list(name)).await.unwrap();
+            found.iter().map(|c| c.key().to_string()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(members("vip").await, ["393330000000", "393330000001"]);
+    assert_eq!(members("clienti").await, ["393330000001"]);
+
+    contacts[0].lists.clear();
+    contacts[2].lists.insert(list("clienti"));
+    store.put_contact(&negozio, &contacts[0], Some(revisions[0])).await.unwrap();
+    store.put_contact(&negozio, &contacts[2], Some(revisions[2])).await.unwrap();
+    assert_eq!(members("vip").await, ["393330000001"]);
+    assert_eq!(members("clienti").await, ["393330000001", "393330000002"]);
+    assert!(members("nessuna").await.is_empty());
+}
+
+#[tokio::test]
+async fn contacts_are_filtered_by_tag_and_list_over_many_pages_in_key_order() {
+    let store = store().await.with_page_limit(3);
+    let negozio = ws("negozio");
+    for i in (0..10).rev() {
+        let mut contact = Contact::new(&phone(&format!("3933300000{i:02}")));
+        if i % 2 == 0 {
+            contact.tags.insert(Tag::parse("lead").unwrap());
+        }
+        if i % 3 == 0 {
+            contact.lists.insert(list("vip"));
+        }
+        store.put_contact(&negozio, &contact, None).await.unwrap();
+    }
+    store.put_contact(&negozio, &Contact::new(&bsuid("IT.7")), None).await.unwrap();
+    store.put_contact(&ws("altro"), &Contact::new(&phone("393339999999")), None).await.unwrap();
+
+    let keys = |found: Vec<Contact>| found.iter().map(|c| c.key().to_string()).collect::<Vec<_>>();
+    let all = keys(store.contacts(&negozio, &ContactFilter::default()).await.unwrap());
+    assert_eq!(all.len(), 11);
+    assert_eq!(all[0], "393330000000");
+    assert_eq!(all[9], "393330000009");
+    assert_eq!(all[10], "IT.7", "phones first, then BSUIDs, as ContactKey orders them");
+    let leads = ContactFilter { tag: Some(Tag::parse("lead").unwrap()), list: None };
+    assert_eq!(keys(store.contacts(&negozio, &leads).await.unwrap()).len(), 5);
+    let vip_leads = ContactFilter { tag: Some(Tag::parse("lead").unwrap()), list: Some(list("vip")) };
+    assert_eq!(keys(store.contacts(&negozio, &vip_leads).await.unwrap()), ["393330000000", "393330000006"]);
+    let vip = ContactFilter { tag: None, list: Some(list("vip")) };
+    assert_eq!(keys(store.contacts(&negozio, &vip).await.unwrap()).len(), 4);
+}
+
+#[tokio::test]
+async fn deleting_a_contact_removes_its_keys_memberships_and_date_items() {
+    let store = store().await;
+    let negozio = ws("negozio");
+    store
+        .create_automation(
+            &negozio,
+            triggered("auguri", json!({ "type": "date", "field": "birthday", "time": "09:00" })),
+        )
+        .await
+        .unwrap();
+    let (mario, mario_id) = (phone(MARIO), bsuid("IT.42"));
+    let mut contact = Contact::new(&mario);
+    contact.bsuid = Some(Bsuid::parse("IT.42").unwrap());
+    contact.lists.insert(list("vip"));
+    store.put_contact(&negozio, &contact, None).await.unwrap();
+    let other = Contact::new(&phone("393470000001"));
+    store.put_contact(&negozio, &other, None).await.unwrap();
+    let when = due("2026-03-01", "2026-03-01T08:00:00Z");
+    store.set_date_due(&negozio, &id("auguri"), &mario, Some(when)).await.unwrap();
+    store.set_date_due(&negozio, &id("auguri"), &phone("393470000001"), Some(when)).await.unwrap();
+
+    assert!(store.delete_contact(&negozio, &mario_id).await.unwrap());
+    assert!(store.contact(&negozio, &mario).await.unwrap().is_none());
+    assert!(store.contact(&negozio, &mario_id).await.unwrap().is_none());
+    assert!(store.list_members(&negozio, &list("vip")).await.unwrap().is_empty());
+    let due = store.due_dates(t("2026-03-02T00:00:00Z")).await.unwrap();
+    assert_eq!(due.iter().map(|d| d.contact.to_string()).collect::<Vec<_>>(), ["393470000001"]);
+    assert_eq!(store.contacts(&negozio, &ContactFilter::default()).await.unwrap(), vec![other]);
+    assert!(!store.delete_contact(&negozio, &mario).await.unwrap());
+
+    // The keys are free again: a new contact starts from scratch.
+    let fresh = Contact::new(&mario_id);
+    store.put_contact(&negozio, &fresh, None).await.unwrap();
+    assert_eq!(store.contact(&negozio, &mario_id).await.unwrap().unwrap().item, fresh);
+    assert!(store.list_members(&negozio, &list("vip")).await.unwrap().is_empty());
+}
+
+/// A story of contact writes and reads; every answer, as text.
+async fn contact_story<S: Management>(store: &S) -> Vec<String> {
+    let negozio = ws("negozio");
+    let (anna, anna_id) = (phone("393470000001"), bsuid("IT.99"));
+    let vip = ContactFilter { tag: None, list: Some(list("vip")) };
+    let mut log = Vec::new();
+    let mut contact = Contact::new(&anna_id);
+    log.push(format!("{:?}", store.put_contact(&negozio, &contact, None).await));
+    log.push(format!("{:?}", store.put_contact(&negozio, &contact, None).await));
+    contact.phone = Some(WaId::parse("393470000001").unwrap());
+    contact.lists.insert(list("vip"));
+    log.push(format!("{:?}", store.put_contact(&negozio, &contact, Some(1)).await));
+    log.push(format!("{:?}", store.put_contact(&negozio, &contact, Some(1)).await));
+    log.push(format!("{:?}", store.contact(&negozio, &anna).await));
+    log.push(format!("{:?}", store.contact(&negozio, &anna_id).await));
+    log.push(format!("{:?}", store.put_contact(&negozio, &Contact::new(&phone(MARIO)), None).await));
+    log.push(format!("{:?}", store.list_members(&negozio, &list("vip")).await));
+    log.push(format!("{:?}", store.contacts(&negozio, &vip).await));
+    log.push(format!("{:?}", store.contacts(&negozio, &ContactFilter::default()).await));
+    log.push(format!("{:?}", store.delete_contact(&negozio, &anna).await));
+    log.push(format!("{:?}", store.delete_contact(&negozio, &anna_id).await));
+    log.push(format!("{:?}", store.contact(&negozio, &anna_id).await));
+    log.push(format!("{:?}", store.put_contact(&negozio, &Contact::new(&anna), None).await));
+    log.push(format!("{:?}", store.list_members(&negozio, &list("vip")).await));
+    log.push(format!("{:?}", store.contacts(&negozio, &ContactFilter::default()).await));
+    log
+}
+
+#[tokio::test]
+async fn contacts_answer_like_the_in_memory_store() {
+    let memory = contact_story(&avvio_common::memory::MemoryStore::new()).await;
+    let dynamo = contact_story(&store().await).await;
+    for (i, (m, d)) in memory.iter().zip(&dynamo).enumerate() {
+        assert_eq!(d, m, "answer {} differs", i + 1);
+    }
+    assert_eq!(dynamo.len(), memory.len());
+}
+
+// ---------------------------------------------------------------- messages and runs
+
+#[tokio::test]
+async fn a_message_is_claimed_once_until_its_claim_is_released() {
+    let store = store().await;
+    let negozio = ws("negozio");
+    let wamid = Wamid::parse("wamid.HBgLMzkzMzMxMjM0NTY3FQIAEhgg").unwrap();
+    let now = t("2026-11-23T09:00:00Z");
+    assert!(store.claim_message(&negozio, &wamid, now).await.unwrap());
+    assert!(!store.claim_message(&negozio, &wamid, now).await.unwrap());
+    assert!(store.claim_message(&ws("altro"), &wamid, now).await.unwrap(), "claims belong to their workspace");
+    store.release_message(&negozio, &wamid).await.unwrap();
+    assert!(store.claim_message(&negozio, &wamid, now).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_run_is_created_once_and_runs_are_listed_newest_first_over_many_pages() {
+    let store = store().await.with_page_limit(4);
+    let negozio = ws("negozio");
+    let (mario, anna) = (phone(MARIO), phone("393470000001"));
+    let first = run("run-a", "info", &mario, t("2026-11-23T09:00:00Z"));
+    assert!(store.create_run(&negozio, &first).await.unwrap());
+    assert!(!store.create_run(&negozio, &first).await.unwrap());
+    for i in 0..9 {
+        let (contact, automation) = if i % 2 == 0 { (&anna, "promo") } else { (&mario, "info") };
+        let at = t("2026-11-23T10:00:00Z") + chrono::Duration::minutes(i / 3);
+        assert!(store.create_run(&negozio, &run(&format!("run-{i}"), automation, contact, at)).await.unwrap());
+    }
+
+    let mut updated = first.clone();
+    updated.status = RunStatus::Completed;
+    store.put_run(&negozio, &updated).await.unwrap();
+    assert_eq!(store.run(&negozio, &first.id).await.unwrap(), Some(updated));
+    assert_eq!(store.run(&ws("altro"), &first.id).await.unwrap(), None);
+
+    let ids = |runs: Vec<Run>| runs.iter().map(|r| r.id.to_string()).collect::<Vec<_>>();
+    let all = ids(store.runs(&negozio, &RunFilter::default()).await.unwrap());
+    assert_eq!(all, ["run-8", "run-7", "run-6", "run-5", "run-4", "run-3", "run-2", "run-1", "run-0", "run-a"]);
+    let marios = RunFilter { contact: Some(mario.clone()), automation: None };
+    assert_eq!(ids(store.runs(&negozio, &marios).await.unwrap()), ["run-7", "run-5", "run-3", "run-1", "run-a"]);
+    let promos = RunFilter { contact: Some(anna), automation: Some(id("promo")) };
+    assert_eq!(ids(store.runs(&negozio, &promos).await.unwrap()), ["run-8", "run-6", "run-4", "run-2", "run-0"]);
+}
+
+#[tokio::test]
+async fn an_outbound_message_links_back_to_the_step_that_sent_it() {
+    let store = store().await;
+    let negozio = ws("negozio");
+    let wamid = Wamid::parse("wamid.out.1").unwrap();
+    let run_id = RunId::parse("run-1").unwrap();
+    assert_eq!(store.outbound(&negozio, &wamid).await.unwrap(), None);
+    store.link_outbound(&negozio, &wamid, &run_id, 2).await.unwrap();
+    assert_eq!(store.outbound(&negozio, &wamid).await.unwrap(), Some((run_id, 2)));
+    assert_eq!(store.outbound(&ws("altro"), &wamid).await.unwrap(), None);
+}
+
+// ---------------------------------------------------------------- date index
+
+#[tokio::test]
+async fn due_dates_come_back_across_workspaces_earliest_first_over_many_pages() {
+    let store = store().await.with_page_limit(2);
+    let now = t("2026-03-10T12:00:00Z");
+    let mut expected = Vec::new();
+    // Due over three UTC days, written in no particular order, in two workspaces.
+    for i in 0..12u32 {
+        let workspace = ws(if i % 2 == 0 { "negozio" } else { "altro" });
+        let contact = phone(&format!("3933300000{i:02}"));
+        let at = t("2026-03-08T10:00:00Z") + chrono::Duration::hours(i64::from((i * 7) % 12) * 5);
+        let when = Due { date: at.date_naive(), at };
+        store.set_date_due(&workspace, &id("auguri"), &contact, Some(when)).await.unwrap();
+        if at <= now {
+            expected.push(DueDate { workspace, automation: id("auguri"), contact, due: when });
+        }
+    }
+    // Not due yet: later today, tomorrow; and one set then cleared.
+    store
+        .set_date_due(&ws("negozio"), &id("auguri"), &phone(MARIO), Some(due("2026-03-10", "2026-03-10T12:00:01Z")))
+        .await
+        .unwrap();
+    store
+        .set_date_due(&ws("negozio"), &id("auguri"), &bsuid("IT.5"), Some(due("2026-03-11", "2026-03-11T00:00:00Z")))
+        .await
+        .unwrap();
+    store
+        .set_date_due(&ws("altro"), &id("promo"), &bsuid("IT.6"), Some(due("2026-03-09", "2026-03-09T09:00:00Z")))
+        .await
+        .unwrap();
+    store.set_date_due(&ws("altro"), &id("promo"), &bsuid("IT.6"), None).await.unwrap();
+    expected.sort_by_key(|d| d.due.at);
+
+    let found = store.due_dates(now).await.unwrap();
+    assert!(expected.len() > 4, "more than one page per day partition");
+    assert_eq!(found, expected);
+
+    // Moving an item's due instant moves it in the index too.
+    let moved = &expected[0];
+    let later = due("2026-03-12", "2026-03-12T09:00:00Z");
+    store.set_date_due(&moved.workspace, &moved.automation, &moved.contact, Some(later)).await.unwrap();
+    assert_eq!(store.due_dates(now).await.unwrap(), expected[1..]);
+}
+
+#[tokio::test]
+async fn deleting_an_automation_clears_its_date_items() {
+    let store = store().await.with_page_limit(2);
+    let negozio = ws("negozio");
+    let birthday = |id: &str| triggered(id, json!({ "type": "date", "field": "birthday", "time": "09:00" }));
+    store.create_automation(&negozio, birthday("auguri")).await.unwrap();
+    store.create_automation(&negozio, birthday("promo")).await.unwrap();
+    let when = due("2026-03-01", "2026-03-01T08:00:00Z");
+    for i in 0..5 {
+        let contact = phone(&format!("39333000000{i}"));
+        store.set_date_due(&negozio, &id("auguri"), &contact, Some(when)).await.unwrap();
+        store.set_date_due(&negozio, &id("promo"), &contact, Some(when)).await.unwrap();
+    }
+    store.delete_automation(&negozio, &id("auguri")).await.unwrap();
+    let left = store.due_dates(t("2026-03-02T00:00:00Z")).await.unwrap();
+    assert_eq!(left.len(), 5);
+    assert!(left.iter().all(|d| d.automation == id("promo")), "{left:?}");
+}
+
+// ---------------------------------------------------------------- robustness
+
+#[tokio::test]
+async fn a_corrupt_item_is_reported_as_unavailable_naming_its_key() {
+    let store = store().await;
+    let client = client().await;
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    client
+        .put_item()
+        .table_name(store.table())
+        .item("pk", S("WS#negozio".into()))
+        .item("sk", S("RUN#run-1".into()))
+        .item("doc", S("{not json".into()))
+        .send()
+        .await
+        .unwrap();
+    let err = store.run(&ws("negozio"), &RunId::parse("run-1").unwrap()).await.unwrap_err();
+    let StoreError::Unavailable(message) = err else { panic!("{err:?}") };
+    assert!(message.contains("WS#negozio / RUN#run-1"), "{message}");
+}
+
+// ---------------------------------------------------------------- the pipeline on DynamoDB
+
+type DynamoDeps = avvio_common::stages::Deps<
+    avvio_aws::dynamo::DynamoStore,
+    avvio_common::memory::MemoryStepQueue,
+    avvio_common::memory::MemorySender,
+    avvio_common::memory::MemoryPoster,
+>;
+
+async fn pipeline() -> (DynamoDeps, avvio_common::domain::WorkspaceId) {
+    let store = store().await;
+    let negozio = ws("negozio");
+    store.put_workspace(&negozio, &workspace_doc(NUMBER), None).await.unwrap();
+    store.create_automation(&negozio, phrase_automation("info", "Vorrei informazioni")).await.unwrap();
+    let deps = avvio_common::stages::Deps {
+        store,
+        steps: avvio_common::memory::MemoryStepQueue::new(),
+        sender: avvio_common::memory::MemorySender::recording(),
+        poster: avvio_common::memory::MemoryPoster::default(),
+        default_access_token: Some("t".into()),
+    };
+    (deps, negozio)
+}
+
+/// Delivers a webhook to the matcher, then runs every step due by `now`.
+async fn deliver(deps: &DynamoDeps, body: &[u8], now: Time) {
+    for event in avvio_common::webhook::parse_webhook(body).unwrap() {
+        deps.handle_inbound(&event, now).await.unwrap();
+    }
+    while let Some(step) = deps.steps.pop_due(now) {
+        deps.handle_step(&step, now).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_text_message_runs_its_automation_on_dynamodb() {
+    let (deps, negozio) = pipeline().await;
+    let now = t("2026-11-23T09:00:00Z");
+    deliver(&deps, &text_webhook(NUMBER, MARIO, "wamid.1", "2026-11-23T09:00:00Z", "vorrei  informazioni"), now).await;
+
+    let sent = deps.sender.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].1["to"], MARIO);
+    assert_eq!(sent[0].1["text"]["body"], "Ciao Mario!");
+    let runs = deps.store.runs(&negozio, &RunFilter::default()).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, RunStatus::Completed);
+    assert_eq!(runs[0].steps[0].status, StepStatus::Done);
+    let wamid = runs[0].steps[0].wamid.clone().unwrap();
+    assert_eq!(deps.store.outbound(&negozio, &wamid).await.unwrap(), Some((runs[0].id.clone(), 0)));
+    let contact = deps.store.contact(&negozio, &phone(MARIO)).await.unwrap().unwrap().item;
+    assert_eq!(contact.name.as_deref(), Some("Mario"));
+    assert_eq!(contact.last_inbound_at, Some(now));
+}
+
+#[tokio::test]
+async fn a_message_delivered_twice_sends_once() {
+    let (deps, negozio) = pipeline().await;
+    let now = t("2026-11-23T09:00:00Z");
+    let body = text_webhook(NUMBER, MARIO, "wamid.1", "2026-11-23T09:00:00Z", "Vorrei informazioni");
+    deliver(&deps, &body, now).await;
+    deliver(&deps, &body, now + chrono::Duration::seconds(30)).await;
+
+    assert_eq!(deps.sender.sent().len(), 1);
+    assert_eq!(deps.store.runs(&negozio, &RunFilter::default()).await.unwrap().len(), 1);
+}
