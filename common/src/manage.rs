@@ -11,6 +11,7 @@ use crate::domain::run::Run;
 use crate::domain::workspace::{Secret, Template, TemplateStatus, Workspace};
 use crate::engine::{self, ContactPatch};
 use crate::ports::{ContactFilter, Management, PipelineEvent, RunFilter, StoreError, Versioned, WriteError};
+use crate::stages::retry_lost_races;
 use crate::time::Time;
 use crate::validate::{Issue, check_automation, parse_document};
 use serde::Deserialize;
@@ -57,22 +58,19 @@ impl From<WriteError> for ManageError {
     }
 }
 
-/// How many times a read-modify-write is re-done after losing a race.
-const ATTEMPTS: usize = 5;
+impl crate::stages::LostRace for ManageError {
+    fn lost_race(&self) -> bool {
+        matches!(self, Self::Store(StoreError::Conflict(_)))
+    }
+}
 
-/// Runs `attempt` again while it loses optimistic-concurrency races.
-async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, ManageError>
+/// [`retry_lost_races`] for management writes.
+async fn retrying<T, F, Fut>(attempt: F) -> Result<T, ManageError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ManageError>>,
 {
-    let mut tries = 0;
-    loop {
-        match attempt().await {
-            Err(ManageError::Store(StoreError::Conflict(_))) if tries + 1 < ATTEMPTS => tries += 1,
-            other => return other,
-        }
-    }
+    retry_lost_races(attempt).await
 }
 
 /// A fresh random token (`prefix` + 32 hex digits) from the OS's generator: ids, secrets, request ids.

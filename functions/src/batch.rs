@@ -10,7 +10,7 @@
 //! retrying gives the same answer.
 
 use avvio_common::ports::{PipelineEvent, Retry, StepMessage, StepQueue, Store, WebhookPoster, WhatsAppSender};
-use avvio_common::stages::{Deps, StageError};
+use avvio_common::stages::{Deps, Report, StageError};
 use avvio_common::time::Time;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use std::collections::HashSet;
@@ -26,7 +26,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn of(result: Result<avvio_common::stages::Report, StageError>) -> Self {
+    fn of(result: Result<Report, StageError>) -> Self {
         match result {
             Ok(_) => Self::Done,
             Err(e) if e.retry() == Retry::Retryable => Self::Retry(e.to_string()),
@@ -71,6 +71,27 @@ where
     response
 }
 
+/// [`process`] for messages whose bodies are JSON documents of type `T`; an unreadable body is
+/// reported (so it ends in the dead-letter queue), the stage's result decides the rest.
+async fn process_json<T, F, Fut>(event: SqsEvent, what: &str, mut handle: F) -> SqsBatchResponse
+where
+    T: serde::de::DeserializeOwned,
+    F: FnMut(T) -> Fut,
+    Fut: std::future::Future<Output = Result<Report, StageError>>,
+{
+    process(event, |body| {
+        let parsed = serde_json::from_str::<T>(&body).map_err(|e| format!("not {what}: {e}"));
+        let handled = parsed.map(&mut handle);
+        async move {
+            match handled {
+                Ok(handled) => Outcome::of(handled.await),
+                Err(why) => Outcome::Retry(why),
+            }
+        }
+    })
+    .await
+}
+
 /// The matcher: each message is a [`PipelineEvent`].
 pub async fn match_events<S, Q, W, H>(
     deps: &Deps<S, Q, W, H>,
@@ -83,14 +104,9 @@ where
     W: WhatsAppSender,
     H: WebhookPoster,
 {
-    process(event, |body| {
+    process_json(event, "a pipeline event", |e: PipelineEvent| {
         let now = now();
-        async move {
-            match serde_json::from_str::<PipelineEvent>(&body) {
-                Ok(event) => Outcome::of(deps.handle_event(&event, now).await),
-                Err(e) => Outcome::Retry(format!("not a pipeline event: {e}")),
-            }
-        }
+        async move { deps.handle_event(&e, now).await }
     })
     .await
 }
@@ -107,14 +123,9 @@ where
     W: WhatsAppSender,
     H: WebhookPoster,
 {
-    process(event, |body| {
+    process_json(event, "a step message", |step: StepMessage| {
         let now = now();
-        async move {
-            match serde_json::from_str::<StepMessage>(&body) {
-                Ok(step) => Outcome::of(deps.handle_step(&step, now).await),
-                Err(e) => Outcome::Retry(format!("not a step message: {e}")),
-            }
-        }
+        async move { deps.handle_step(&step, now).await }
     })
     .await
 }
@@ -174,5 +185,22 @@ mod tests {
         .await;
         assert_eq!(reported(&response), ["a1", "a2"]);
         assert_eq!(handled, ["retry", "ok", "ok"], "a2 is not processed ahead of a1");
+    }
+
+    #[tokio::test]
+    async fn the_matcher_reports_an_unreadable_body_and_acknowledges_a_handled_event() {
+        use avvio_common::memory::{MemoryPoster, MemorySender, MemoryStepQueue, MemoryStore};
+        let deps = Deps {
+            store: MemoryStore::new(),
+            steps: MemoryStepQueue::new(),
+            sender: MemorySender::counting(),
+            poster: MemoryPoster::default(),
+            default_access_token: None,
+        };
+        let removal = serde_json::json!({ "kind": "list_remove", "workspace": "negozio", "list": "vip",
+                                          "contact": "393331234567", "request_id": "req-1" });
+        let event = batch(vec![record("1", None, "{ not json"), record("2", None, &removal.to_string())]);
+        let response = match_events(&deps, event, chrono::Utc::now).await;
+        assert_eq!(reported(&response), ["1"]);
     }
 }

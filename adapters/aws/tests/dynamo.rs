@@ -17,6 +17,7 @@ use avvio_common::ports::{
     ContactFilter, DueDate, KeyHash, Management, RunFilter, Store, StoreError, Versioned, WriteError,
 };
 use avvio_common::time::Time;
+use avvio_tests::text_webhook;
 use serde_json::json;
 use support::*;
 

@@ -1,6 +1,8 @@
 //! The queue adapters against real SQS and EventBridge Scheduler APIs served by
 //! moto (`scripts/test` starts it and exports `AWS_ENDPOINT_URL`).
 
+mod support;
+
 use avvio_aws::local::fire_due_schedules;
 use avvio_aws::queues::{Schedules, SqsEventQueue, SqsStepQueue, at_expression, schedule_name};
 use avvio_common::domain::phone::ContactKey;
@@ -10,14 +12,7 @@ use avvio_common::manage::fresh_token;
 use avvio_common::ports::{EventQueue, PipelineEvent, StepMessage, StepQueue};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use std::time::Duration;
-
-async fn aws() -> aws_config::SdkConfig {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL").is_ok(),
-        "the AWS adapter tests talk to moto server: run scripts/test, or `source scripts/moto` first"
-    );
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
-}
+use support::sdk_config as aws;
 
 /// A fresh queue; returns (url, arn).
 async fn queue(sqs: &aws_sdk_sqs::Client, fifo: bool) -> (String, String) {

@@ -69,22 +69,43 @@ impl StageError {
     }
 }
 
-/// How many times a stage re-reads and re-decides after losing a race on a contact.
+/// How many times a read-modify-write is re-done after losing a race.
 const CONFLICT_ATTEMPTS: usize = 5;
 
+/// An error that may be a lost optimistic-concurrency race (worth re-reading and deciding again).
+pub(crate) trait LostRace {
+    fn lost_race(&self) -> bool;
+}
+
+impl LostRace for StageError {
+    fn lost_race(&self) -> bool {
+        matches!(self, Self::Store(StoreError::Conflict(_)))
+    }
+}
+
 /// Runs `attempt` again while it loses optimistic-concurrency races.
-async fn retry_conflicts<T, F, Fut>(mut attempt: F) -> Result<T, StageError>
+pub(crate) async fn retry_lost_races<T, E, F, Fut>(mut attempt: F) -> Result<T, E>
 where
+    E: LostRace,
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, StageError>>,
+    Fut: std::future::Future<Output = Result<T, E>>,
 {
     let mut tries = 0;
     loop {
         match attempt().await {
-            Err(StageError::Store(StoreError::Conflict(_))) if tries + 1 < CONFLICT_ATTEMPTS => tries += 1,
+            Err(e) if e.lost_race() && tries + 1 < CONFLICT_ATTEMPTS => tries += 1,
             other => return other,
         }
     }
+}
+
+/// [`retry_lost_races`] for the stages.
+async fn retry_conflicts<T, F, Fut>(attempt: F) -> Result<T, StageError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StageError>>,
+{
+    retry_lost_races(attempt).await
 }
 
 impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, H> {

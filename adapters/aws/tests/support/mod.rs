@@ -11,16 +11,20 @@ use avvio_common::manage::fresh_token;
 use avvio_common::time::{Time, parse_rfc3339};
 use serde_json::{Value, json};
 
-/// The SDK client for the local emulator. Fails (never skips) without one.
-pub async fn client() -> aws_sdk_dynamodb::Client {
+/// The SDK configuration for the local emulator. Fails (never skips) without one.
+pub async fn sdk_config() -> aws_config::SdkConfig {
     if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
         panic!(
-            "AWS_ENDPOINT_URL is not set: these tests run against a local DynamoDB. \
+            "AWS_ENDPOINT_URL is not set: these tests run against AWS APIs served locally by moto. \
              Run scripts/test, or `source scripts/moto` before `cargo test -p avvio-aws`."
         );
     }
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    aws_sdk_dynamodb::Client::new(&config)
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+}
+
+/// The DynamoDB client for the local emulator.
+pub async fn client() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&sdk_config().await)
 }
 
 /// A store on a table of its own, so tests run in parallel.
@@ -73,20 +77,4 @@ pub fn triggered(id: &str, trigger: Value) -> Automation {
         "id": id, "name": id, "trigger": trigger,
         "steps": [ { "after": "0s", "action": { "type": "add_tag", "tag": "seen" } } ]
     }))
-}
-
-/// A Meta webhook body with one text message.
-pub fn text_webhook(phone_number_id: &str, from: &str, wamid: &str, at: &str, body: &str) -> Vec<u8> {
-    let ts = t(at).timestamp();
-    json!({
-        "object": "whatsapp_business_account",
-        "entry": [{ "id": "102290129340398", "changes": [{ "field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": { "display_phone_number": "390212345678", "phone_number_id": phone_number_id },
-            "contacts": [{ "profile": { "name": "Mario" }, "wa_id": from }],
-            "messages": [{ "from": from, "id": wamid, "timestamp": ts.to_string(), "type": "text", "text": { "body": body } }]
-        } }] }]
-    })
-    .to_string()
-    .into_bytes()
 }
