@@ -1,53 +1,10 @@
 //! `avvio dev` end to end: the binary on the examples, a stand-in Graph API on
 //! a random local port, a signed webhook in, the send out, Ctrl-C to stop.
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::routing::post;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-use std::collections::VecDeque;
+use avvio_tests::graph::{StandInGraph, signature};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-type Recorded = Arc<Mutex<Vec<(String, String, serde_json::Value)>>>;
-/// Answers the stand-in gives before it starts answering like Meta does on success.
-type Script = Arc<Mutex<VecDeque<(u16, serde_json::Value)>>>;
-
-/// A stand-in Graph API: records (path, authorization, body) and answers with the
-/// scripted replies first, then like Meta on success.
-async fn stand_in_graph(script: Vec<(u16, serde_json::Value)>) -> (String, Recorded) {
-    let recorded: Recorded = Arc::default();
-    let script: Script = Arc::new(Mutex::new(script.into()));
-    async fn messages(
-        State((recorded, script)): State<(Recorded, Script)>,
-        axum::extract::Path(path): axum::extract::Path<String>,
-        headers: HeaderMap,
-        body: String,
-    ) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
-        let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
-        let mut all = recorded.lock().unwrap();
-        all.push((path, auth, body));
-        if let Some((status, reply)) = script.lock().unwrap().pop_front() {
-            return (axum::http::StatusCode::from_u16(status).unwrap(), axum::Json(reply));
-        }
-        let reply = serde_json::json!({
-            "messaging_product": "whatsapp",
-            "contacts": [{ "input": "393331234567", "wa_id": "393331234567" }],
-            "messages": [{ "id": format!("wamid.standin.{}", all.len()) }]
-        });
-        (axum::http::StatusCode::OK, axum::Json(reply))
-    }
-    let app = Router::new().route("/{*path}", post(messages)).with_state((recorded.clone(), script));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (base, recorded)
-}
 
 struct Dev {
     child: Child,
@@ -104,15 +61,14 @@ fn signed_text(body_text: &str) -> (Vec<u8>, String) {
     })
     .to_string()
     .into_bytes();
-    let mut mac = Hmac::<Sha256>::new_from_slice(b"dev-test-secret").unwrap();
-    mac.update(&body);
-    (body, format!("sha256={}", hex::encode(mac.finalize().into_bytes())))
+    let signature = signature("dev-test-secret", &body);
+    (body, signature)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_webhook_to_avvio_dev_sends_the_examples_welcome_template() {
-    let (graph, recorded) = stand_in_graph(Vec::new()).await;
-    let mut dev = start_dev(&graph, None);
+    let graph = StandInGraph::start().await;
+    let mut dev = start_dev(&graph.base, None);
     let http = reqwest::Client::new();
     assert_eq!(http.get(format!("{}/health", dev.base)).send().await.unwrap().status(), 200);
 
@@ -126,17 +82,10 @@ async fn a_signed_webhook_to_avvio_dev_sends_the_examples_welcome_template() {
         .unwrap();
     assert_eq!(response.status(), 200);
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let first = loop {
-        if let Some(first) = recorded.lock().unwrap().first().cloned() {
-            break first;
-        }
-        assert!(Instant::now() < deadline, "no message reached the stand-in Graph API");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let (path, auth, request) = first;
-    assert_eq!(path, "v23.0/106540352242922/messages");
-    assert_eq!(auth, "Bearer dev-test-token");
+    let first = graph.wait_for(1, Duration::from_secs(10)).await.remove(0);
+    assert_eq!(first.path, "v23.0/106540352242922/messages");
+    assert_eq!(first.authorization, "Bearer dev-test-token");
+    let request = first.body;
     assert_eq!(request["to"], "393331234567");
     assert_eq!(request["template"]["name"], "welcome");
     assert_eq!(request["template"]["components"][0]["parameters"][0]["text"], "Mario Rossi");
@@ -202,15 +151,15 @@ fn template_then_tag() -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graph_api_answering_500_then_200_gets_the_message_retried_and_sent_once() {
     let meta_500 = serde_json::json!({ "error": { "message": "Service temporarily unavailable", "code": 2, "type": "OAuthException" } });
-    let (graph, recorded) = stand_in_graph(vec![(500, meta_500)]).await;
-    let dev = start_dev(&graph, Some(&automations_file("retry", template_then_tag())));
+    let graph = StandInGraph::scripted(vec![(500, meta_500)]).await;
+    let dev = start_dev(&graph.base, Some(&automations_file("retry", template_then_tag())));
     let run = run_to_completion(&dev).await;
     assert_eq!(run["status"]["state"], "completed", "{run}");
     assert_eq!(run["steps"][0]["status"], "done", "{run}");
     assert_eq!(run["steps"][0]["wamid"], "wamid.standin.2", "the second attempt's message: {run}");
-    let recorded = recorded.lock().unwrap();
-    assert_eq!(recorded.len(), 2, "one failed attempt, one send");
-    assert_eq!(recorded[0].2, recorded[1].2, "the retry posts the same body");
+    let sent = graph.sent();
+    assert_eq!(sent.len(), 2, "one failed attempt, one send");
+    assert_eq!(sent[0].body, sent[1].body, "the retry posts the same body");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,8 +168,8 @@ async fn a_graph_api_answering_131047_fails_the_step_with_the_code_and_the_run_g
         "message": "Re-engagement message", "type": "OAuthException", "code": 131047,
         "error_data": { "messaging_product": "whatsapp", "details": "More than 24 hours have passed since the recipient last replied to the sender number." },
         "fbtrace_id": "Az8or2yhqkZfEZ-_4Qn_Bam" } });
-    let (graph, recorded) = stand_in_graph(vec![(400, meta_131047)]).await;
-    let dev = start_dev(&graph, Some(&automations_file("fatal", template_then_tag())));
+    let graph = StandInGraph::scripted(vec![(400, meta_131047)]).await;
+    let dev = start_dev(&graph.base, Some(&automations_file("fatal", template_then_tag())));
     let run = run_to_completion(&dev).await;
     assert_eq!(run["status"]["state"], "completed", "{run}");
     assert_eq!(
@@ -228,5 +177,5 @@ async fn a_graph_api_answering_131047_fails_the_step_with_the_code_and_the_run_g
         (Some("failed"), Some("131047"))
     );
     assert_eq!(run["steps"][1]["status"], "done", "the run goes on: {run}");
-    assert_eq!(recorded.lock().unwrap().len(), 1, "a fatal error is not retried");
+    assert_eq!(graph.sent().len(), 1, "a fatal error is not retried");
 }

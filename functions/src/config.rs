@@ -6,6 +6,12 @@
 pub enum ConfigError {
     #[error("the environment variable {0} is not set (the function cannot start without it)")]
     Missing(&'static str),
+    #[error("the environment variable {variable} is not valid: {reason}")]
+    Invalid { variable: &'static str, reason: String },
+    #[error("cannot build the {0} HTTP client: {1}")]
+    Client(&'static str, String),
+    #[error("the SSM parameter `{name}` (named by {variable}) cannot be read: {reason}")]
+    Parameter { variable: &'static str, name: String, reason: String },
 }
 
 /// The function's environment: variables by name, read once.
@@ -43,6 +49,58 @@ pub const STEPS_QUEUE_ARN: &str = "AVVIO_STEPS_QUEUE_ARN";
 /// The EventBridge Scheduler group of step schedules, and the role Scheduler assumes.
 pub const SCHEDULE_GROUP: &str = "AVVIO_SCHEDULE_GROUP";
 pub const SCHEDULER_ROLE_ARN: &str = "AVVIO_SCHEDULER_ROLE_ARN";
+
+/// The Graph API's base URL (optional: Meta's by default).
+pub const WHATSAPP_API_BASE: &str = "WHATSAPP_API_BASE";
+
+/// The names of the SSM `SecureString` parameters holding Meta's secrets: the functions
+/// read the secrets themselves at cold start, so they never sit in plain text in the
+/// function's configuration. The app secret and the verify token are ingest's; the
+/// access token (optional: workspaces usually carry their own) is the executor's.
+pub const APP_SECRET_PARAMETER: &str = "WHATSAPP_APP_SECRET_PARAMETER";
+pub const VERIFY_TOKEN_PARAMETER: &str = "WHATSAPP_VERIFY_TOKEN_PARAMETER";
+pub const ACCESS_TOKEN_PARAMETER: &str = "WHATSAPP_ACCESS_TOKEN_PARAMETER";
+
+/// The functions, by binary name, and the variables each reads (for the template check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    Ingest,
+    Matcher,
+    Executor,
+    Clock,
+}
+
+impl Function {
+    pub const ALL: [Function; 4] = [Self::Ingest, Self::Matcher, Self::Executor, Self::Clock];
+
+    /// The binary under `src/bin/`.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Self::Ingest => "ingest",
+            Self::Matcher => "matcher",
+            Self::Executor => "executor",
+            Self::Clock => "clock",
+        }
+    }
+
+    /// Every variable the function reads (optional ones included).
+    pub fn variables(self) -> &'static [&'static str] {
+        const STEPS: [&str; 5] = [TABLE, STEPS_QUEUE_URL, STEPS_QUEUE_ARN, SCHEDULE_GROUP, SCHEDULER_ROLE_ARN];
+        match self {
+            Self::Ingest => &[TABLE, EVENTS_QUEUE_URL, APP_SECRET_PARAMETER, VERIFY_TOKEN_PARAMETER],
+            Self::Matcher | Self::Clock => &STEPS,
+            Self::Executor => &[
+                TABLE,
+                STEPS_QUEUE_URL,
+                STEPS_QUEUE_ARN,
+                SCHEDULE_GROUP,
+                SCHEDULER_ROLE_ARN,
+                WHATSAPP_API_BASE,
+                ACCESS_TOKEN_PARAMETER,
+            ],
+        }
+    }
+}
 
 /// Where steps go: what the matcher, the executor and the clock need.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! Avvio's Lambda functions. Each binary in `src/bin/` only reads its
-//! [`config`], builds the adapters and hands a handler from here to the
-//! runtime; the handlers are plain async functions that tests call with a real
+//! [`config`], builds the adapters ([`wiring`]) and hands a handler from here to
+//! the runtime; the handlers are plain async functions that tests call with a real
 //! `SqsEvent` (`LambdaEvent::new(event, Context::default())` needs no runtime).
 //!
 //! - `ingest`: API Gateway (HTTP API) → the one router of `avvio-api` through `lambda_http`.
@@ -13,3 +13,36 @@
 
 pub mod batch;
 pub mod config;
+pub mod local;
+pub mod wiring;
+
+use avvio_common::ports::{StepQueue, Store, WebhookPoster, WhatsAppSender};
+use avvio_common::stages::{Deps, StageError};
+use avvio_common::time::Time;
+
+/// The clock: fires the date triggers due at `now`. A failure fails the invocation,
+/// so Scheduler's retry policy tries the tick again (each pass is idempotent).
+pub async fn clock_tick<S, Q, W, H>(deps: &Deps<S, Q, W, H>, now: Time) -> Result<(), StageError>
+where
+    S: Store,
+    Q: StepQueue,
+    W: WhatsAppSender,
+    H: WebhookPoster,
+{
+    deps.run_clock_once(now).await.map(|_| ())
+}
+
+/// Sets up logging as Lambda expects it (`AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`).
+pub fn init_logging() {
+    lambda_runtime::tracing::init_default_subscriber();
+}
+
+/// The configured value, or the reason the function cannot start, logged on one line
+/// (Lambda shows it as the init failure) before exiting.
+pub fn or_exit<T>(configured: Result<T, config::ConfigError>) -> T {
+    configured.unwrap_or_else(|e| {
+        tracing::error!("cannot start: {e}");
+        eprintln!("cannot start: {e}");
+        std::process::exit(1)
+    })
+}

@@ -1,5 +1,7 @@
 //! Shared helpers of Avvio's scenario and end-to-end tests.
 
+pub mod graph;
+
 use avvio_common::simulate::{Inputs, Line, SimError, Simulation};
 use avvio_common::validate::read_documents;
 use serde_json::Value;

@@ -1,0 +1,18 @@
+//! A recurring EventBridge Scheduler schedule → the date triggers that came due.
+
+// The runtime's futures nest deeply; rustc's default limit (128) is just short of them.
+#![recursion_limit = "256"]
+
+use avvio_functions::{clock_tick, config::ProcessEnv, init_logging, or_exit, wiring};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_logging();
+    let aws = wiring::aws_config().await;
+    let deps = &or_exit(wiring::pipeline(&ProcessEnv, &aws).await);
+    lambda_runtime::run(service_fn(|_: LambdaEvent<serde_json::Value>| async move {
+        clock_tick(deps, chrono::Utc::now()).await.map_err(Error::from)
+    }))
+    .await
+}

@@ -1,0 +1,14 @@
+//! API Gateway (HTTP API) → the Avvio router: Meta's webhooks, integration hooks, `/v1`.
+
+// The runtime's futures nest deeply; rustc's default limit (128) is just short of them.
+#![recursion_limit = "256"]
+
+use avvio_functions::{config::ProcessEnv, init_logging, or_exit, wiring};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    init_logging();
+    let aws = wiring::aws_config().await;
+    let app = or_exit(wiring::ingest(&ProcessEnv, &aws).await);
+    lambda_http::run(avvio_api::router(app)).await
+}

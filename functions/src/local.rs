@@ -1,0 +1,267 @@
+//! Playing, on a local emulator (moto), the parts of AWS that only run in AWS:
+//! the Lambda event source mapping that polls SQS ([`Poller`]) and the resources
+//! `template.yaml` declares ([`bootstrap`]). Scheduler firing is
+//! [`avvio_aws::local::fire_due_schedules`].
+//!
+//! The poller does what the mapping does with `ReportBatchItemFailures`: receive a
+//! batch, hand it to the handler as a real [`SqsEvent`], delete the messages the
+//! handler did not report. Reported messages stay in the queue: SQS makes them
+//! visible again after the visibility timeout and, past the redrive policy's
+//! `maxReceiveCount`, moves them to the dead-letter queue — the emulator does that,
+//! as SQS does.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
+use std::collections::HashMap;
+
+/// Why playing an AWS part failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LocalError(String);
+
+fn fail(what: &str, error: impl std::error::Error) -> LocalError {
+    LocalError(format!("{what}: {}", aws_sdk_sqs::error::DisplayErrorContext(error)))
+}
+
+/// The largest batch an SQS event source mapping hands to one invocation of a FIFO consumer
+/// (and what one `ReceiveMessage` returns).
+pub const BATCH_SIZE: i32 = 10;
+
+/// One SQS queue as a Lambda event source mapping sees it.
+#[derive(Debug, Clone)]
+pub struct Poller {
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+    arn: String,
+}
+
+impl Poller {
+    pub fn new(sqs: aws_sdk_sqs::Client, url: impl Into<String>, arn: impl Into<String>) -> Self {
+        Self { sqs, url: url.into(), arn: arn.into() }
+    }
+
+    /// One receive, as the mapping's poller does it: up to [`BATCH_SIZE`] messages with
+    /// their system attributes, as the `SqsEvent` Lambda would deliver.
+    pub async fn receive(&self) -> Result<SqsEvent, LocalError> {
+        let received = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(BATCH_SIZE)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .map_err(|e| fail("receive", e))?;
+        let mut event = SqsEvent::default();
+        event.records = received.messages().iter().map(|m| self.record(m)).collect();
+        Ok(event)
+    }
+
+    fn record(&self, message: &aws_sdk_sqs::types::Message) -> SqsMessage {
+        let mut record = SqsMessage::default();
+        record.message_id = message.message_id().map(str::to_string);
+        record.receipt_handle = message.receipt_handle().map(str::to_string);
+        record.body = message.body().map(str::to_string);
+        record.md5_of_body = message.md5_of_body().map(str::to_string);
+        record.attributes = message
+            .attributes()
+            .map(|attributes| attributes.iter().map(|(k, v)| (k.as_str().to_string(), v.clone())).collect())
+            .unwrap_or_default();
+        record.event_source = Some("aws:sqs".into());
+        record.event_source_arn = Some(self.arn.clone());
+        record.aws_region = self.arn.split(':').nth(3).map(str::to_string);
+        record
+    }
+
+    /// Deletes the messages of `event` that `response` does not report as failed; returns how many.
+    pub async fn acknowledge(&self, event: &SqsEvent, response: &SqsBatchResponse) -> Result<usize, LocalError> {
+        let reported: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        let entries: Vec<DeleteMessageBatchRequestEntry> = event
+            .records
+            .iter()
+            .filter(|r| !reported.contains(&r.message_id.as_deref().unwrap_or_default()))
+            .enumerate()
+            .map(|(i, r)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(r.receipt_handle.clone().unwrap_or_default())
+                    .build()
+                    .expect("id and receipt handle are set")
+            })
+            .collect();
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        let deleted = entries.len();
+        let answer = self
+            .sqs
+            .delete_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| fail("delete", e))?;
+        if let Some(failed) = answer.failed().first() {
+            return Err(LocalError(format!("delete message {}: {:?}", failed.id(), failed.message())));
+        }
+        Ok(deleted)
+    }
+
+    /// Receives one batch, hands it to `handler` and acknowledges what it did not report.
+    /// Returns how many messages the batch held (0: nothing was visible).
+    pub async fn poll<F, Fut>(&self, handler: F) -> Result<usize, LocalError>
+    where
+        F: FnOnce(SqsEvent) -> Fut,
+        Fut: std::future::Future<Output = SqsBatchResponse>,
+    {
+        let event = self.receive().await?;
+        let received = event.records.len();
+        if received == 0 {
+            return Ok(0);
+        }
+        let response = handler(event.clone()).await;
+        self.acknowledge(&event, &response).await?;
+        Ok(received)
+    }
+
+    /// Messages in the queue: visible, in flight (received, not yet deleted) and delayed.
+    pub async fn depth(&self) -> Result<QueueDepth, LocalError> {
+        depth(&self.sqs, &self.url).await
+    }
+}
+
+/// What a queue holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    pub visible: u64,
+    pub in_flight: u64,
+    pub delayed: u64,
+}
+
+impl QueueDepth {
+    pub fn total(self) -> u64 {
+        self.visible + self.in_flight + self.delayed
+    }
+}
+
+/// How many messages `url` holds.
+pub async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<QueueDepth, LocalError> {
+    let answer = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .map_err(|e| fail("get queue attributes", e))?;
+    let attributes = answer.attributes().cloned().unwrap_or_default();
+    let count = |name: QueueAttributeName| attributes.get(&name).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Ok(QueueDepth {
+        visible: count(QueueAttributeName::ApproximateNumberOfMessages),
+        in_flight: count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        delayed: count(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
+    })
+}
+
+/// The queues of [`bootstrap`], and the attributes they are created with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// Seconds a received message stays invisible before SQS delivers it again.
+    pub visibility_timeout: u32,
+    /// Receives after which SQS moves a message to the dead-letter queue.
+    pub max_receive_count: u32,
+}
+
+/// A queue and its dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queue {
+    pub url: String,
+    pub arn: String,
+    pub dlq_url: String,
+    pub dlq_arn: String,
+}
+
+/// What [`bootstrap`] created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resources {
+    pub table: String,
+    pub events: Queue,
+    pub steps: Queue,
+    pub schedule_group: String,
+}
+
+/// Creates Avvio's table, queues (with their dead-letter queues and redrive
+/// policies) and schedule group, named from `prefix` as the template names them.
+pub async fn bootstrap(
+    aws: &aws_config::SdkConfig,
+    prefix: &str,
+    settings: &QueueSettings,
+) -> Result<Resources, LocalError> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(aws);
+    let sqs = aws_sdk_sqs::Client::new(aws);
+    let scheduler = aws_sdk_scheduler::Client::new(aws);
+    let table = format!("{prefix}-table");
+    avvio_aws::dynamo::create_table(&dynamodb, &table).await.map_err(|e| LocalError(format!("create table: {e}")))?;
+    let events = create_queue(&sqs, &format!("{prefix}-events"), true, settings).await?;
+    let steps = create_queue(&sqs, &format!("{prefix}-steps"), false, settings).await?;
+    let schedule_group = format!("{prefix}-steps");
+    scheduler
+        .create_schedule_group()
+        .name(&schedule_group)
+        .send()
+        .await
+        .map_err(|e| fail("create the schedule group", e))?;
+    Ok(Resources { table, events, steps, schedule_group })
+}
+
+async fn create_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    fifo: bool,
+    settings: &QueueSettings,
+) -> Result<Queue, LocalError> {
+    let suffix = if fifo { ".fifo" } else { "" };
+    let mut dlq_attributes = HashMap::new();
+    if fifo {
+        dlq_attributes.insert(QueueAttributeName::FifoQueue, "true".to_string());
+    }
+    let (dlq_url, dlq_arn) = create(sqs, &format!("{name}-dlq{suffix}"), dlq_attributes).await?;
+    let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": settings.max_receive_count });
+    let mut attributes = HashMap::from([
+        (QueueAttributeName::VisibilityTimeout, settings.visibility_timeout.to_string()),
+        (QueueAttributeName::RedrivePolicy, redrive.to_string()),
+    ]);
+    if fifo {
+        attributes.insert(QueueAttributeName::FifoQueue, "true".to_string());
+    }
+    let (url, arn) = create(sqs, &format!("{name}{suffix}"), attributes).await?;
+    Ok(Queue { url, arn, dlq_url, dlq_arn })
+}
+
+async fn create(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    attributes: HashMap<QueueAttributeName, String>,
+) -> Result<(String, String), LocalError> {
+    let created = sqs
+        .create_queue()
+        .queue_name(name)
+        .set_attributes(Some(attributes))
+        .send()
+        .await
+        .map_err(|e| fail("create a queue", e))?;
+    let url = created.queue_url().ok_or_else(|| LocalError(format!("no URL for the new queue {name}")))?.to_string();
+    let described = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| fail("get a queue's ARN", e))?;
+    let arn = described
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| LocalError(format!("no ARN for the new queue {name}")))?
+        .to_string();
+    Ok((url, arn))
+}

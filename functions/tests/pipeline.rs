@@ -1,0 +1,139 @@
+//! End to end on AWS APIs served locally: a request through ingest (as API
+//! Gateway delivers it) → the events queue → the matcher → the steps queue (or a
+//! Scheduler schedule) → the executor → the stand-in Graph API, for every kind
+//! of trigger the pipeline carries.
+
+mod support;
+
+use chrono::Datelike;
+use serde_json::json;
+use support::{MARIO, System, mario_says, phrase, template, text};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phrase_with_a_short_delay_is_answered_through_sqs_and_the_delay_is_an_sqs_delay() {
+    let system = System::start().await;
+    system
+        .automation(phrase(
+            "info",
+            "Vorrei informazioni",
+            &[("0s", text("Ciao {{name}}!")), ("2s", text("Ancora qui?"))],
+        ))
+        .await;
+
+    system.webhook(&mario_says("wamid.short.1", "Vorrei informazioni")).await.expect_status(200);
+    assert_eq!(system.match_once().await, 1, "ingest queued one event");
+    assert_eq!(system.execute_once().await, 1, "the matcher queued the first step");
+    let first = system.graph.sent();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].path, format!("v23.0/{}/messages", support::NUMBER));
+    assert_eq!(first[0].authorization, "Bearer EAAG-negozio");
+    assert_eq!(first[0].body["to"], MARIO);
+    assert_eq!(first[0].body["text"]["body"], "Ciao Mario!");
+
+    let steps = system.steps.depth().await.unwrap();
+    assert_eq!(steps.delayed, 1, "the second step waits in SQS as a delayed message: {steps:?}");
+    assert_eq!(system.schedules().await, 0, "no schedule for a delay under 15 minutes");
+    system.settle().await;
+    let sent = system.graph.sent();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1].body["text"]["body"], "Ancora qui?");
+
+    let runs = system.runs(MARIO).await;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["status"]["state"], "completed", "{}", runs[0]);
+    assert_eq!(runs[0]["steps"][1]["wamid"], "wamid.standin.2", "{}", runs[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phrase_with_a_long_delay_waits_in_a_scheduler_schedule_that_deletes_itself() {
+    let system = System::start().await;
+    system
+        .automation(phrase("promemoria", "Ricordamelo", &[("0s", text("Va bene")), ("2h", text("Ecco il promemoria"))]))
+        .await;
+
+    system.webhook(&mario_says("wamid.long.1", "Ricordamelo")).await.expect_status(200);
+    system.settle().await;
+    assert_eq!(system.graph.sent().len(), 1, "only the first step ran");
+    assert_eq!(system.schedules().await, 1, "the 2h step is a one-time schedule");
+
+    assert_eq!(system.advance(chrono::Duration::minutes(119)).await, 0, "not due a minute early");
+    assert_eq!(system.advance(chrono::Duration::seconds(61)).await, 1, "due once 2h have passed");
+    assert_eq!(system.schedules().await, 0, "the schedule is deleted once it fired");
+    system.settle().await;
+    let sent = system.graph.sent();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1].body["text"]["body"], "Ecco il promemoria");
+    assert_eq!(system.runs(MARIO).await[0]["status"]["state"], "completed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joining_a_list_through_the_api_starts_the_lists_automation_once() {
+    let system = System::start().await;
+    system
+        .automation(json!({ "id": "vip", "name": "vip", "trigger": { "type": "list", "list": "vip" },
+                            "steps": [ { "after": "0s", "action": template("benvenuto", &["{{name|cliente}}"]) } ] }))
+        .await;
+    system.api("PUT", &format!("/v1/contacts/{MARIO}"), Some(json!({ "name": "Mario" }))).await.expect_status(201);
+
+    system.api("PUT", &format!("/v1/lists/vip/contacts/{MARIO}"), None).await.expect_status(202);
+    system.api("PUT", &format!("/v1/lists/vip/contacts/{MARIO}"), None).await.expect_status(202);
+    system.settle().await;
+
+    let sent = system.graph.sent();
+    assert_eq!(sent.len(), 1, "a contact already in the list does not join it again");
+    assert_eq!(sent[0].body["template"]["name"], "benvenuto");
+    assert_eq!(sent[0].body["template"]["components"][0]["parameters"][0]["text"], "Mario");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_integration_call_upserts_the_contact_and_starts_a_run() {
+    let system = System::start().await;
+    let created = system
+        .automation(json!({ "id": "ordine", "name": "ordine", "trigger": { "type": "integration", "secret": "segreto-ordine" },
+                            "steps": [ { "after": "0s", "action": template("benvenuto", &["{{fields.order_id}}"]) } ] }))
+        .await;
+    assert_eq!(created["trigger"]["type"], "integration");
+
+    let call = |secret: &str| {
+        json!({ "secret": secret, "phone": "+39 333 123 4567", "first_name": "Mario", "last_name": "Rossi",
+                "custom_fields": { "order_id": "A-123" } })
+        .to_string()
+        .into_bytes()
+    };
+    let headers = json!({ "content-type": "application/json" });
+    let wrong = system.request("POST", "/hooks/automations/ordine", headers.clone(), Some(&call("sbagliato"))).await;
+    wrong.expect_status(401);
+    let right = system.request("POST", "/hooks/automations/ordine", headers, Some(&call("segreto-ordine"))).await;
+    right.expect_status(202);
+    system.settle().await;
+
+    let sent = system.graph.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body["to"], MARIO);
+    assert_eq!(sent[0].body["template"]["components"][0]["parameters"][0]["text"], "A-123");
+    let contact = system.api("GET", &format!("/v1/contacts/{MARIO}"), None).await;
+    assert_eq!(contact.body["name"], "Mario Rossi", "{}", contact.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clock_finds_a_birthday_due_today_and_the_executor_sends_it() {
+    let system = System::start().await;
+    system
+        .automation(json!({ "id": "compleanno", "name": "compleanno",
+                            "trigger": { "type": "date", "field": "birthday", "offset_days": 0, "time": "00:00", "annual": true },
+                            "steps": [ { "after": "0s", "action": template("benvenuto", &["{{name}}"]) } ] }))
+        .await;
+    let today_in_rome = system.now().with_timezone(&chrono_tz::Europe::Rome).date_naive();
+    let born = today_in_rome.with_year(1990).unwrap_or(today_in_rome);
+    let contact = json!({ "name": "Mario", "fields": { "birthday": born.format("%Y-%m-%d").to_string() } });
+    system.api("PUT", &format!("/v1/contacts/{MARIO}"), Some(contact)).await.expect_status(201);
+
+    system.tick().await;
+    system.settle().await;
+    system.tick().await;
+    system.settle().await;
+
+    let sent = system.graph.sent();
+    assert_eq!(sent.len(), 1, "one birthday message, however often the clock ticks");
+    assert_eq!(sent[0].body["template"]["components"][0]["parameters"][0]["text"], "Mario");
+}
