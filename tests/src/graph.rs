@@ -25,6 +25,7 @@ pub struct Sent {
 struct Shared {
     sent: Mutex<Vec<Sent>>,
     script: Mutex<VecDeque<(u16, Value)>>,
+    delay: Mutex<Duration>,
 }
 
 /// A running stand-in; it stops with the test's runtime.
@@ -56,6 +57,11 @@ impl StandInGraph {
         self.shared.sent.lock().unwrap().clone()
     }
 
+    /// Makes every later answer wait `by` after the request was recorded (a slow Graph API).
+    pub fn delay_answers(&self, by: Duration) {
+        *self.shared.delay.lock().unwrap() = by;
+    }
+
     /// Waits until `n` sends arrived (panics after `within`) and returns them all.
     pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Sent> {
         let deadline = Instant::now() + within;
@@ -79,15 +85,20 @@ async fn messages(
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     let body: Value = serde_json::from_str(&body).unwrap_or(Value::String(body));
     let to = body["to"].as_str().or(body["recipient"].as_str()).unwrap_or_default().to_string();
-    let mut sent = shared.sent.lock().unwrap();
-    sent.push(Sent { path, authorization, body });
+    let count = {
+        let mut sent = shared.sent.lock().unwrap();
+        sent.push(Sent { path, authorization, body });
+        sent.len()
+    };
+    let delay = *shared.delay.lock().unwrap();
+    tokio::time::sleep(delay).await;
     if let Some((status, reply)) = shared.script.lock().unwrap().pop_front() {
         return (StatusCode::from_u16(status).unwrap(), axum::Json(reply));
     }
     let reply = json!({
         "messaging_product": "whatsapp",
         "contacts": [{ "input": to, "wa_id": to }],
-        "messages": [{ "id": format!("wamid.standin.{}", sent.len()) }]
+        "messages": [{ "id": format!("wamid.standin.{count}") }]
     });
     (StatusCode::OK, axum::Json(reply))
 }
