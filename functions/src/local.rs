@@ -11,8 +11,13 @@
 //! as SQS does.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::config::interceptors::FinalizerInterceptorContextRef;
+use aws_sdk_sqs::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
-use std::collections::HashMap;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 /// Why playing an AWS part failed.
 #[derive(Debug, thiserror::Error)]
@@ -264,4 +269,66 @@ async fn create(
         .ok_or_else(|| LocalError(format!("no ARN for the new queue {name}")))?
         .to_string();
     Ok((url, arn))
+}
+
+/// Counts the AWS API calls made through clients built with
+/// [`crate::wiring::Clients::intercepted`], by service and operation (one per call,
+/// whatever its retries), and the DynamoDB items those calls read.
+#[derive(Clone, Debug, Default)]
+pub struct CallCounter(Arc<Mutex<Calls>>);
+
+/// What a [`CallCounter`] saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Calls {
+    /// `"Service.Operation"` → calls.
+    pub by_operation: BTreeMap<String, usize>,
+    /// Items returned by DynamoDB reads (`GetItem`, `BatchGetItem`, `Query`, `Scan`).
+    pub items_read: usize,
+}
+
+impl Calls {
+    pub fn total(&self) -> usize {
+        self.by_operation.values().sum()
+    }
+}
+
+impl CallCounter {
+    /// What was counted since the last `take`; resets the count.
+    pub fn take(&self) -> Calls {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let mut calls = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(operation) = cfg.load::<Metadata>() {
+            *calls.by_operation.entry(format!("{}.{}", operation.service(), operation.name())).or_default() += 1;
+        }
+        use aws_sdk_dynamodb::operation::{batch_get_item::BatchGetItemOutput, get_item::GetItemOutput};
+        use aws_sdk_dynamodb::operation::{query::QueryOutput, scan::ScanOutput};
+        let Some(Ok(output)) = context.output_or_error() else { return Ok(()) };
+        let items = if let Some(got) = output.downcast_ref::<GetItemOutput>() {
+            usize::from(got.item().is_some())
+        } else if let Some(got) = output.downcast_ref::<BatchGetItemOutput>() {
+            got.responses().map_or(0, |tables| tables.values().map(Vec::len).sum())
+        } else if let Some(got) = output.downcast_ref::<QueryOutput>() {
+            got.items().len()
+        } else if let Some(got) = output.downcast_ref::<ScanOutput>() {
+            got.items().len()
+        } else {
+            0
+        };
+        calls.items_read += items;
+        Ok(())
+    }
 }

@@ -27,13 +27,53 @@ pub async fn aws_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
 }
 
+/// One client per AWS service, built once per execution environment and shared.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub scheduler: aws_sdk_scheduler::Client,
+    pub ssm: aws_sdk_ssm::Client,
+}
+
+impl Clients {
+    pub fn new(aws: &aws_config::SdkConfig) -> Self {
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(aws),
+            sqs: aws_sdk_sqs::Client::new(aws),
+            scheduler: aws_sdk_scheduler::Client::new(aws),
+            ssm: aws_sdk_ssm::Client::new(aws),
+        }
+    }
+
+    /// Clients that show every call to `interceptor` (to count calls, see `local::CallCounter`).
+    pub fn intercepted<I>(aws: &aws_config::SdkConfig, interceptor: I) -> Self
+    where
+        I: aws_sdk_sqs::config::Intercept + Clone + 'static,
+    {
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(aws).interceptor(interceptor.clone()).build(),
+            ),
+            sqs: aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(aws).interceptor(interceptor.clone()).build(),
+            ),
+            scheduler: aws_sdk_scheduler::Client::from_conf(
+                aws_sdk_scheduler::config::Builder::from(aws).interceptor(interceptor.clone()).build(),
+            ),
+            ssm: aws_sdk_ssm::Client::from_conf(
+                aws_sdk_ssm::config::Builder::from(aws).interceptor(interceptor).build(),
+            ),
+        }
+    }
+}
+
 /// The ingest function: the router's store, events queue and Meta's secrets.
-pub async fn ingest(env: &impl Env, aws: &aws_config::SdkConfig) -> Result<Arc<Ingest>, ConfigError> {
+pub async fn ingest(env: &impl Env, clients: &Clients) -> Result<Arc<Ingest>, ConfigError> {
     let table = env.require(TABLE)?;
     let events_url = env.require(EVENTS_QUEUE_URL)?;
-    let ssm = aws_sdk_ssm::Client::new(aws);
     let [app_secret, verify_token] = read_secrets(
-        &ssm,
+        &clients.ssm,
         [
             (APP_SECRET_PARAMETER, env.require(APP_SECRET_PARAMETER)?),
             (VERIFY_TOKEN_PARAMETER, env.require(VERIFY_TOKEN_PARAMETER)?),
@@ -41,20 +81,20 @@ pub async fn ingest(env: &impl Env, aws: &aws_config::SdkConfig) -> Result<Arc<I
     )
     .await?;
     Ok(Arc::new(App {
-        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), table),
-        events: SqsEventQueue::new(aws_sdk_sqs::Client::new(aws), events_url),
+        store: DynamoStore::new(clients.dynamodb.clone(), table),
+        events: SqsEventQueue::new(clients.sqs.clone(), events_url),
         config: IngestConfig { app_secret, verify_token },
     }))
 }
 
 /// The matcher's and the clock's adapters (they queue steps; they never send).
-pub async fn pipeline(env: &impl Env, aws: &aws_config::SdkConfig) -> Result<Pipeline, ConfigError> {
+pub async fn pipeline(env: &impl Env, clients: &Clients) -> Result<Pipeline, ConfigError> {
     let steps = StepsConfig::from_env(env)?;
-    build_pipeline(steps, GraphConfig::default(), None, aws)
+    build_pipeline(steps, GraphConfig::default(), None, clients)
 }
 
 /// The executor's adapters: the pipeline plus the Graph API and the default access token.
-pub async fn executor(env: &impl Env, aws: &aws_config::SdkConfig) -> Result<Pipeline, ConfigError> {
+pub async fn executor(env: &impl Env, clients: &Clients) -> Result<Pipeline, ConfigError> {
     let steps = StepsConfig::from_env(env)?;
     let mut graph = GraphConfig::default();
     if let Some(base) = env.get(WHATSAPP_API_BASE).filter(|b| !b.trim().is_empty()) {
@@ -62,32 +102,32 @@ pub async fn executor(env: &impl Env, aws: &aws_config::SdkConfig) -> Result<Pip
     }
     let access_token = match env.get(ACCESS_TOKEN_PARAMETER).filter(|n| !n.trim().is_empty()) {
         Some(name) => {
-            let [token] = read_secrets(&aws_sdk_ssm::Client::new(aws), [(ACCESS_TOKEN_PARAMETER, name)]).await?;
+            let [token] = read_secrets(&clients.ssm, [(ACCESS_TOKEN_PARAMETER, name)]).await?;
             Some(token)
         }
         None => None,
     };
-    build_pipeline(steps, graph, access_token, aws)
+    build_pipeline(steps, graph, access_token, clients)
 }
 
 fn build_pipeline(
     steps: StepsConfig,
     graph: GraphConfig,
     default_access_token: Option<String>,
-    aws: &aws_config::SdkConfig,
+    clients: &Clients,
 ) -> Result<Pipeline, ConfigError> {
     let sender = GraphSender::new(graph)
         .map_err(|e| ConfigError::Invalid { variable: WHATSAPP_API_BASE, reason: e.to_string() })?;
     let poster = HttpWebhookPoster::new(WebhookConfig::new(Mode::Production))
         .map_err(|e| ConfigError::Client("webhook", e.to_string()))?;
     let schedules = Schedules {
-        client: aws_sdk_scheduler::Client::new(aws),
+        client: clients.scheduler.clone(),
         group: steps.schedule_group,
         role_arn: steps.scheduler_role_arn,
     };
     Ok(Deps {
-        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), steps.table),
-        steps: SqsStepQueue::new(aws_sdk_sqs::Client::new(aws), steps.queue_url, steps.queue_arn, schedules),
+        store: DynamoStore::new(clients.dynamodb.clone(), steps.table),
+        steps: SqsStepQueue::new(clients.sqs.clone(), steps.queue_url, steps.queue_arn, schedules),
         sender,
         poster,
         default_access_token,

@@ -187,7 +187,7 @@ async fn two_matchers_racing_on_one_contact_leave_it_consistent() {
         .await;
     system.automation(phrase("info", "Vorrei informazioni", &[("0s", text("Ciao {{name}}!"))])).await;
     // A second matcher instance: its own clients, as another Lambda execution environment has.
-    let other = wiring::pipeline(&OwnedEnv(&system.env), &system.aws).await.unwrap();
+    let other = wiring::pipeline(&OwnedEnv(&system.env), &wiring::Clients::new(&system.aws)).await.unwrap();
 
     let phones: Vec<String> = (0..5).map(|i| format!("39333000000{i}")).collect();
     for phone in &phones {

@@ -8,7 +8,7 @@ use avvio_functions::{config::ProcessEnv, init_logging, or_exit, wiring};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     init_logging();
-    let aws = wiring::aws_config().await;
-    let app = or_exit(wiring::ingest(&ProcessEnv, &aws).await);
+    let clients = wiring::Clients::new(&wiring::aws_config().await);
+    let app = or_exit(wiring::ingest(&ProcessEnv, &clients).await);
     lambda_http::run(avvio_api::router(app)).await
 }

@@ -10,8 +10,8 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     init_logging();
-    let aws = wiring::aws_config().await;
-    let deps = &or_exit(wiring::pipeline(&ProcessEnv, &aws).await);
+    let clients = wiring::Clients::new(&wiring::aws_config().await);
+    let deps = &or_exit(wiring::pipeline(&ProcessEnv, &clients).await);
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async move {
         Ok::<SqsBatchResponse, Error>(batch::match_events(deps, event.payload, chrono::Utc::now).await)
     }))

@@ -11,7 +11,7 @@ use avvio_common::manage::fresh_token;
 use avvio_common::ports::{KeyHash, Management};
 use avvio_common::time::Time;
 use avvio_functions::config::{self, Env};
-use avvio_functions::local::{Poller, QueueSettings, Resources, bootstrap};
+use avvio_functions::local::{CallCounter, Poller, QueueSettings, Resources, bootstrap};
 use avvio_functions::wiring::{self, Ingest, Pipeline};
 use avvio_functions::{batch, clock_tick};
 use avvio_tests::graph::{StandInGraph, signature};
@@ -57,6 +57,8 @@ pub struct System {
     pub sqs: aws_sdk_sqs::Client,
     pub scheduler: aws_sdk_scheduler::Client,
     pub graph: StandInGraph,
+    /// The AWS calls the functions made (not the event source mappings' nor the tests' own).
+    pub calls: CallCounter,
     /// How far the functions' clock runs ahead of the wall clock (to reach long delays).
     ahead: Mutex<chrono::Duration>,
 }
@@ -102,10 +104,12 @@ impl System {
             (config::VERIFY_TOKEN_PARAMETER, format!("/{prefix}/verify-token")),
             (config::ACCESS_TOKEN_PARAMETER, format!("/{prefix}/access-token")),
         ]);
-        let ingest = wiring::ingest(&OwnedEnv(&env), &aws).await.expect("ingest starts");
-        let matcher = wiring::pipeline(&OwnedEnv(&env), &aws).await.expect("the matcher starts");
-        let executor = wiring::executor(&OwnedEnv(&env), &aws).await.expect("the executor starts");
-        let clock = wiring::pipeline(&OwnedEnv(&env), &aws).await.expect("the clock starts");
+        let calls = CallCounter::default();
+        let clients = wiring::Clients::intercepted(&aws, calls.clone());
+        let ingest = wiring::ingest(&OwnedEnv(&env), &clients).await.expect("ingest starts");
+        let matcher = wiring::pipeline(&OwnedEnv(&env), &clients).await.expect("the matcher starts");
+        let executor = wiring::executor(&OwnedEnv(&env), &clients).await.expect("the executor starts");
+        let clock = wiring::pipeline(&OwnedEnv(&env), &clients).await.expect("the clock starts");
         let sqs = aws_sdk_sqs::Client::new(&aws);
         let system = Self {
             events: Poller::new(sqs.clone(), &resources.events.url, &resources.events.arn),
@@ -120,6 +124,7 @@ impl System {
             executor,
             clock,
             graph,
+            calls,
             ahead: Mutex::new(chrono::Duration::zero()),
         };
         let ws = avvio_common::domain::WorkspaceId::parse("negozio").unwrap();
