@@ -188,10 +188,11 @@ impl System {
             "isBase64Encoded": false
         });
         let request: LambdaRequest = serde_json::from_value(event).expect("an API Gateway v2 event");
-        let mut adapter = Adapter::from(avvio_api::router(self.ingest.clone()));
-        let response = tower::Service::call(&mut adapter, LambdaEvent::new(request, Context::default()))
-            .await
-            .expect("the router answers");
+        let answer = {
+            let mut adapter = Adapter::from(avvio_api::router(self.ingest.clone()));
+            tower::Service::call(&mut adapter, LambdaEvent::new(request, Context::default()))
+        };
+        let response = answer.await.expect("the router answers");
         let response = serde_json::to_value(response).expect("the response serialises");
         let status = response["statusCode"].as_u64().unwrap_or_default() as u16;
         let body = response["body"].as_str().unwrap_or_default();
