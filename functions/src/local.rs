@@ -177,6 +177,11 @@ pub struct QueueSettings {
     pub max_receive_count: u32,
 }
 
+/// The settings `template.yaml` gives both queues: a visibility timeout of 6× the
+/// consumers' 30 s timeout (AWS's advice for Lambda event sources) and 5 receives.
+/// Tests use shorter ones so redeliveries happen within a test.
+pub const DEPLOYED: QueueSettings = QueueSettings { visibility_timeout: 180, max_receive_count: 5 };
+
 /// A queue and its dead-letter queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Queue {

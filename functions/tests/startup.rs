@@ -11,7 +11,8 @@ async fn a_secret_parameter_that_does_not_exist_stops_ingest_naming_it() {
     let system = System::start().await;
     let mut env = system.env.clone();
     env.insert(config::APP_SECRET_PARAMETER, "/avvio/no-such-secret".into());
-    let error = wiring::ingest(&OwnedEnv(&env), &Clients::new(&system.aws)).await.err().expect("ingest refuses to start");
+    let error =
+        wiring::ingest(&OwnedEnv(&env), &Clients::new(&system.aws)).await.err().expect("ingest refuses to start");
     assert!(
         matches!(&error, ConfigError::Parameter { variable, name, .. }
                  if *variable == config::APP_SECRET_PARAMETER && name == "/avvio/no-such-secret"),

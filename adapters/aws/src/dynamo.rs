@@ -48,7 +48,7 @@ mod runs;
 mod table;
 mod workspaces;
 
-pub use table::create_table;
+pub use table::{DUE_INDEX, DUE_PK, DUE_SK, EXPIRES_AT, PK, SK, create_table};
 
 use avvio_common::calendar::Due;
 use avvio_common::catalog::Fallbacks;
