@@ -13,8 +13,6 @@
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -86,9 +84,8 @@ fn webhook(phone: &str, n: u64) -> (Vec<u8>, String) {
         r#"{{"object":"whatsapp_business_account","entry":[{{"id":"102290129340398","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"390212345678","phone_number_id":"{NUMBER}"}},"contacts":[{{"profile":{{"name":"Cliente"}},"wa_id":"{phone}"}}],"messages":[{{"from":"{phone}","id":"wamid.load.in.{n}","timestamp":"{ts}","type":"text","text":{{"body":"Info"}}}}]}}}}]}}]}}"#
     )
     .into_bytes();
-    let mut mac = Hmac::<Sha256>::new_from_slice(APP_SECRET.as_bytes()).unwrap();
-    mac.update(&body);
-    (body, format!("sha256={}", hex::encode(mac.finalize().into_bytes())))
+    let signature = avvio_tests::graph::signature(APP_SECRET, &body);
+    (body, signature)
 }
 
 struct Load {

@@ -57,7 +57,7 @@ fn functions(template: &Value) -> Vec<(String, String, &Value)> {
         .collect()
 }
 
-fn function_resource<'a>(template: &'a Value, function: Function) -> (String, &'a Value) {
+fn function_resource(template: &Value, function: Function) -> (String, &Value) {
     functions(template)
         .into_iter()
         .find(|(_, binary, _)| binary == function.binary())
