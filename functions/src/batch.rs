@@ -14,6 +14,31 @@ use avvio_common::stages::{Deps, Report, StageError};
 use avvio_common::time::Time;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+/// The longest one message may take (the Graph API's 10 s timeout and the store's calls
+/// around it). A message is not started with less time than this left before the
+/// invocation's deadline: it is reported instead, so SQS delivers it again rather than
+/// the whole batch timing out and a send in flight ending unconfirmed.
+pub const MESSAGE_BUDGET: Duration = Duration::from_secs(12);
+
+/// When the invocation ends (Lambda's `Context::deadline`), if known.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deadline(Option<SystemTime>);
+
+impl Deadline {
+    /// No deadline (tests, local runs).
+    pub const NONE: Self = Self(None);
+
+    /// From Lambda's `Context::deadline`, milliseconds since the Unix epoch.
+    pub fn from_epoch_millis(millis: u64) -> Self {
+        Self(Some(SystemTime::UNIX_EPOCH + Duration::from_millis(millis)))
+    }
+
+    fn too_close(self) -> bool {
+        self.0.is_some_and(|end| SystemTime::now() + MESSAGE_BUDGET > end)
+    }
+}
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +63,8 @@ impl Outcome {
 /// Processes a batch one message at a time and reports the ones to redeliver. On a FIFO
 /// queue (records with a `MessageGroupId`), once a message of a group is reported, the
 /// later messages of that group are reported unprocessed, so the group keeps its order.
-pub async fn process<F, Fut>(event: SqsEvent, mut handle: F) -> SqsBatchResponse
+/// Messages left when the `deadline` is near are reported unprocessed.
+pub async fn process<F, Fut>(event: SqsEvent, deadline: Deadline, mut handle: F) -> SqsBatchResponse
 where
     F: FnMut(String) -> Fut,
     Fut: std::future::Future<Output = Outcome>,
@@ -52,6 +78,7 @@ where
             Some(group) if failed_groups.contains(group) => {
                 Outcome::Retry("an earlier message of its group failed".into())
             }
+            _ if deadline.too_close() => Outcome::Retry("not started: the invocation's deadline is near".into()),
             _ => handle(record.body.unwrap_or_default()).await,
         };
         match outcome {
@@ -73,13 +100,13 @@ where
 
 /// [`process`] for messages whose bodies are JSON documents of type `T`; an unreadable body is
 /// reported (so it ends in the dead-letter queue), the stage's result decides the rest.
-async fn process_json<T, F, Fut>(event: SqsEvent, what: &str, mut handle: F) -> SqsBatchResponse
+async fn process_json<T, F, Fut>(event: SqsEvent, deadline: Deadline, what: &str, mut handle: F) -> SqsBatchResponse
 where
     T: serde::de::DeserializeOwned,
     F: FnMut(T) -> Fut,
     Fut: std::future::Future<Output = Result<Report, StageError>>,
 {
-    process(event, |body| {
+    process(event, deadline, |body| {
         let parsed = serde_json::from_str::<T>(&body).map_err(|e| format!("not {what}: {e}"));
         let handled = parsed.map(&mut handle);
         async move {
@@ -96,6 +123,7 @@ where
 pub async fn match_events<S, Q, W, H>(
     deps: &Deps<S, Q, W, H>,
     event: SqsEvent,
+    deadline: Deadline,
     now: impl Fn() -> Time,
 ) -> SqsBatchResponse
 where
@@ -104,7 +132,7 @@ where
     W: WhatsAppSender,
     H: WebhookPoster,
 {
-    process_json(event, "a pipeline event", |e: PipelineEvent| {
+    process_json(event, deadline, "a pipeline event", |e: PipelineEvent| {
         let now = now();
         async move { deps.handle_event(&e, now).await }
     })
@@ -115,6 +143,7 @@ where
 pub async fn execute_steps<S, Q, W, H>(
     deps: &Deps<S, Q, W, H>,
     event: SqsEvent,
+    deadline: Deadline,
     now: impl Fn() -> Time,
 ) -> SqsBatchResponse
 where
@@ -123,7 +152,7 @@ where
     W: WhatsAppSender,
     H: WebhookPoster,
 {
-    process_json(event, "a step message", |step: StepMessage| {
+    process_json(event, deadline, "a step message", |step: StepMessage| {
         let now = now();
         async move { deps.handle_step(&step, now).await }
     })
@@ -158,7 +187,7 @@ mod tests {
     #[tokio::test]
     async fn only_the_messages_that_may_succeed_later_are_reported() {
         let event = batch(vec![record("1", None, "ok"), record("2", None, "retry"), record("3", None, "fatal")]);
-        let response = process(event, |body| async move {
+        let response = process(event, Deadline::NONE, |body| async move {
             match body.as_str() {
                 "ok" => Outcome::Done,
                 "retry" => Outcome::Retry("throttled".into()),
@@ -178,7 +207,7 @@ mod tests {
             record("b2", Some("b"), "ok"),
         ]);
         let mut handled = Vec::new();
-        let response = process(event, |body| {
+        let response = process(event, Deadline::NONE, |body| {
             handled.push(body.clone());
             async move { if body == "retry" { Outcome::Retry("5xx".into()) } else { Outcome::Done } }
         })
@@ -200,7 +229,28 @@ mod tests {
         let removal = serde_json::json!({ "kind": "list_remove", "workspace": "negozio", "list": "vip",
                                           "contact": "393331234567", "request_id": "req-1" });
         let event = batch(vec![record("1", None, "{ not json"), record("2", None, &removal.to_string())]);
-        let response = match_events(&deps, event, chrono::Utc::now).await;
+        let response = match_events(&deps, event, Deadline::NONE, chrono::Utc::now).await;
         assert_eq!(reported(&response), ["1"]);
+    }
+
+    #[tokio::test]
+    async fn messages_are_not_started_when_the_invocations_deadline_is_near() {
+        let soon = SystemTime::now() + MESSAGE_BUDGET + Duration::from_millis(300);
+        let deadline =
+            Deadline::from_epoch_millis(soon.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64);
+        let event = batch(vec![record("1", None, "slow"), record("2", None, "ok"), record("3", None, "ok")]);
+        let mut started = Vec::new();
+        let response = process(event, deadline, |body| {
+            started.push(body.clone());
+            async move {
+                if body == "slow" {
+                    tokio::time::sleep(Duration::from_millis(400)).await;
+                }
+                Outcome::Done
+            }
+        })
+        .await;
+        assert_eq!(started, ["slow"], "the first fits in the time left, the others do not");
+        assert_eq!(reported(&response), ["2", "3"]);
     }
 }

@@ -20,8 +20,9 @@ use avvio_common::ports::{StepQueue, Store, WebhookPoster, WhatsAppSender};
 use avvio_common::stages::{Deps, StageError};
 use avvio_common::time::Time;
 
-/// The clock: fires the date triggers due at `now`. A failure fails the invocation,
-/// so Scheduler's retry policy tries the tick again (each pass is idempotent).
+/// The clock: fires the date triggers due at `now`. A failure fails the invocation, which
+/// Scheduler made asynchronously: Lambda tries it again (the template allows one retry),
+/// and the next tick finds whatever is still due (each pass is idempotent).
 pub async fn clock_tick<S, Q, W, H>(deps: &Deps<S, Q, W, H>, now: Time) -> Result<(), StageError>
 where
     S: Store,

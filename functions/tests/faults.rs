@@ -4,7 +4,7 @@
 
 mod support;
 
-use avvio_functions::batch;
+use avvio_functions::batch::{self, Deadline};
 use avvio_functions::wiring;
 use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::json;
@@ -66,7 +66,7 @@ async fn an_executor_dying_after_the_step_but_before_acknowledging_sends_nothing
     // The step runs to its end, then the function dies: nothing is acknowledged.
     let batch = system.steps.receive().await.unwrap();
     assert_eq!(batch.records.len(), 1);
-    let response = batch::execute_steps(&system.executor, batch, || system.now()).await;
+    let response = batch::execute_steps(&system.executor, batch, Deadline::NONE, || system.now()).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(system.graph.sent().len(), 1);
 
@@ -92,7 +92,7 @@ async fn an_executor_dying_while_the_graph_api_answers_never_sends_twice() {
     let batch = system.steps.receive().await.unwrap();
     let killed = tokio::time::timeout(
         Duration::from_millis(500),
-        batch::execute_steps(&system.executor, batch, || system.now()),
+        batch::execute_steps(&system.executor, batch, Deadline::NONE, || system.now()),
     )
     .await;
     assert!(killed.is_err(), "the invocation was cut short");
@@ -160,7 +160,7 @@ async fn a_poison_message_goes_to_the_dead_letter_queue_after_the_configured_rec
                 poison_seen +=
                     batch.records.iter().filter(|r| r.body.as_deref() == Some("{ this is not an event")).count();
                 batches += 1;
-                batch::match_events(&system.matcher, batch, || system.now())
+                batch::match_events(&system.matcher, batch, Deadline::NONE, || system.now())
             })
             .await
             .unwrap();
@@ -214,8 +214,8 @@ async fn two_matchers_racing_on_one_contact_leave_it_consistent() {
         };
         let (mine, theirs) = (split(mine), split(theirs));
         let (a, b) = tokio::join!(
-            batch::match_events(&system.matcher, mine.clone(), || system.now()),
-            batch::match_events(&other, theirs.clone(), || system.now()),
+            batch::match_events(&system.matcher, mine.clone(), Deadline::NONE, || system.now()),
+            batch::match_events(&other, theirs.clone(), Deadline::NONE, || system.now()),
         );
         assert!(a.batch_item_failures.is_empty() && b.batch_item_failures.is_empty(), "lost races are retried inside");
         system.events.acknowledge(&mine, &a).await.unwrap();

@@ -10,10 +10,11 @@ use avvio_aws::local::fire_due_schedules;
 use avvio_common::manage::fresh_token;
 use avvio_common::ports::{KeyHash, Management};
 use avvio_common::time::Time;
+use avvio_functions::batch::{self, Deadline};
+use avvio_functions::clock_tick;
 use avvio_functions::config::{self, Env};
 use avvio_functions::local::{CallCounter, Poller, QueueSettings, Resources, bootstrap};
 use avvio_functions::wiring::{self, Ingest, Pipeline};
-use avvio_functions::{batch, clock_tick};
 use avvio_tests::graph::{StandInGraph, signature};
 use lambda_http::{Adapter, Context, LambdaEvent, request::LambdaRequest, tower};
 use serde_json::{Value, json};
@@ -221,12 +222,18 @@ impl System {
 
     /// One event source mapping invocation of the matcher; how many messages it got.
     pub async fn match_once(&self) -> usize {
-        self.events.poll(|batch| batch::match_events(&self.matcher, batch, || self.now())).await.expect("poll events")
+        self.events
+            .poll(|batch| batch::match_events(&self.matcher, batch, Deadline::NONE, || self.now()))
+            .await
+            .expect("poll events")
     }
 
     /// One event source mapping invocation of the executor; how many messages it got.
     pub async fn execute_once(&self) -> usize {
-        self.steps.poll(|batch| batch::execute_steps(&self.executor, batch, || self.now())).await.expect("poll steps")
+        self.steps
+            .poll(|batch| batch::execute_steps(&self.executor, batch, Deadline::NONE, || self.now()))
+            .await
+            .expect("poll steps")
     }
 
     /// One tick of the clock's recurring schedule.
