@@ -200,6 +200,30 @@ pub struct Resources {
     pub schedule_group: String,
 }
 
+/// The names `template.yaml` gives the resources of a stack (`prefix` = the stack's name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    pub table: String,
+    pub events: String,
+    pub events_dlq: String,
+    pub steps: String,
+    pub steps_dlq: String,
+    pub schedule_group: String,
+}
+
+impl Names {
+    pub fn of(prefix: &str) -> Self {
+        Self {
+            table: format!("{prefix}-table"),
+            events: format!("{prefix}-events.fifo"),
+            events_dlq: format!("{prefix}-events-dlq.fifo"),
+            steps: format!("{prefix}-steps"),
+            steps_dlq: format!("{prefix}-steps-dlq"),
+            schedule_group: format!("{prefix}-steps"),
+        }
+    }
+}
+
 /// Creates Avvio's table, queues (with their dead-letter queues and redrive
 /// policies) and schedule group, named from `prefix` as the template names them.
 pub async fn bootstrap(
@@ -210,32 +234,33 @@ pub async fn bootstrap(
     let dynamodb = aws_sdk_dynamodb::Client::new(aws);
     let sqs = aws_sdk_sqs::Client::new(aws);
     let scheduler = aws_sdk_scheduler::Client::new(aws);
-    let table = format!("{prefix}-table");
-    avvio_aws::dynamo::create_table(&dynamodb, &table).await.map_err(|e| LocalError(format!("create table: {e}")))?;
-    let events = create_queue(&sqs, &format!("{prefix}-events"), true, settings).await?;
-    let steps = create_queue(&sqs, &format!("{prefix}-steps"), false, settings).await?;
-    let schedule_group = format!("{prefix}-steps");
+    let names = Names::of(prefix);
+    avvio_aws::dynamo::create_table(&dynamodb, &names.table)
+        .await
+        .map_err(|e| LocalError(format!("create table: {e}")))?;
+    let events = create_queue(&sqs, &names.events, &names.events_dlq, true, settings).await?;
+    let steps = create_queue(&sqs, &names.steps, &names.steps_dlq, false, settings).await?;
     scheduler
         .create_schedule_group()
-        .name(&schedule_group)
+        .name(&names.schedule_group)
         .send()
         .await
         .map_err(|e| fail("create the schedule group", e))?;
-    Ok(Resources { table, events, steps, schedule_group })
+    Ok(Resources { table: names.table, events, steps, schedule_group: names.schedule_group })
 }
 
 async fn create_queue(
     sqs: &aws_sdk_sqs::Client,
     name: &str,
+    dlq_name: &str,
     fifo: bool,
     settings: &QueueSettings,
 ) -> Result<Queue, LocalError> {
-    let suffix = if fifo { ".fifo" } else { "" };
     let mut dlq_attributes = HashMap::new();
     if fifo {
         dlq_attributes.insert(QueueAttributeName::FifoQueue, "true".to_string());
     }
-    let (dlq_url, dlq_arn) = create(sqs, &format!("{name}-dlq{suffix}"), dlq_attributes).await?;
+    let (dlq_url, dlq_arn) = create(sqs, dlq_name, dlq_attributes).await?;
     let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": settings.max_receive_count });
     let mut attributes = HashMap::from([
         (QueueAttributeName::VisibilityTimeout, settings.visibility_timeout.to_string()),
@@ -244,7 +269,7 @@ async fn create_queue(
     if fifo {
         attributes.insert(QueueAttributeName::FifoQueue, "true".to_string());
     }
-    let (url, arn) = create(sqs, &format!("{name}{suffix}"), attributes).await?;
+    let (url, arn) = create(sqs, name, attributes).await?;
     Ok(Queue { url, arn, dlq_url, dlq_arn })
 }
 

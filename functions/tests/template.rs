@@ -5,7 +5,7 @@
 
 use avvio_aws::dynamo::{DUE_INDEX, DUE_PK, DUE_SK, EXPIRES_AT, PK, SK};
 use avvio_functions::config::{self, Function};
-use avvio_functions::local::DEPLOYED;
+use avvio_functions::local::{DEPLOYED, Names};
 use serde_yaml::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -228,4 +228,36 @@ fn event_sources<'a>(template: &'a Value, function_id: &str) -> Vec<(String, &'a
         }
     }
     found
+}
+
+#[test]
+fn the_resources_are_named_as_the_local_bootstrap_names_them() {
+    let template = template();
+    let names = Names::of("${AWS::StackName}");
+    let named = |id: &str, property: &str| -> String {
+        let value = &resource(&template, id).0["Properties"][property];
+        match value {
+            Value::Tagged(tagged) if tagged.tag == "Sub" => tagged.value.as_str().unwrap_or_default().to_string(),
+            other => panic!("{id}.{property} is not a !Sub of the stack's name: {other:?}"),
+        }
+    };
+    let table = resources(&template)
+        .iter()
+        .find(|(_, r)| r["Type"] == "AWS::DynamoDB::Table")
+        .map(|(id, _)| id.as_str().unwrap().to_string())
+        .unwrap();
+    assert_eq!(named(&table, "TableName"), names.table);
+    let (_, ingest) = function_resource(&template, Function::Ingest);
+    let events = reference(&ingest["Properties"]["Environment"]["Variables"][config::EVENTS_QUEUE_URL]).unwrap().0;
+    let (_, executor) = function_resource(&template, Function::Executor);
+    let steps = reference(&executor["Properties"]["Environment"]["Variables"][config::STEPS_QUEUE_URL]).unwrap().0;
+    let group = reference(&executor["Properties"]["Environment"]["Variables"][config::SCHEDULE_GROUP]).unwrap().0;
+    let dlq = |queue: &str| {
+        reference(&resource(&template, queue).0["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]).unwrap().0
+    };
+    assert_eq!(named(&events, "QueueName"), names.events);
+    assert_eq!(named(&dlq(&events), "QueueName"), names.events_dlq);
+    assert_eq!(named(&steps, "QueueName"), names.steps);
+    assert_eq!(named(&dlq(&steps), "QueueName"), names.steps_dlq);
+    assert_eq!(named(&group, "Name"), names.schedule_group);
 }
