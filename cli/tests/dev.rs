@@ -65,15 +65,10 @@ fn signed_text(body_text: &str) -> (Vec<u8>, String) {
     (body, signature)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_signed_webhook_to_avvio_dev_sends_the_examples_welcome_template() {
-    let graph = StandInGraph::start().await;
-    let mut dev = start_dev(&graph.base, None);
-    let http = reqwest::Client::new();
-    assert_eq!(http.get(format!("{}/health", dev.base)).send().await.unwrap().status(), 200);
-
-    let (body, signature) = signed_text("Vorrei informazioni");
-    let response = http
+/// Posts Meta's webhook with one text, signed; `avvio dev` must answer 200.
+async fn post_signed_text(dev: &Dev, text: &str) {
+    let (body, signature) = signed_text(text);
+    let response = reqwest::Client::new()
         .post(format!("{}/webhooks/whatsapp", dev.base))
         .header("X-Hub-Signature-256", signature)
         .body(body)
@@ -81,6 +76,16 @@ async fn a_signed_webhook_to_avvio_dev_sends_the_examples_welcome_template() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_webhook_to_avvio_dev_sends_the_examples_welcome_template() {
+    let graph = StandInGraph::start().await;
+    let mut dev = start_dev(&graph.base, None);
+    let http = reqwest::Client::new();
+    assert_eq!(http.get(format!("{}/health", dev.base)).send().await.unwrap().status(), 200);
+
+    post_signed_text(&dev, "Vorrei informazioni").await;
 
     let first = graph.wait_for(1, Duration::from_secs(10)).await.remove(0);
     assert_eq!(first.path, "v23.0/106540352242922/messages");
@@ -116,15 +121,7 @@ fn automations_file(name: &str, automations: serde_json::Value) -> std::path::Pa
 /// Sends a signed "Vorrei informazioni" and waits for its run to finish; returns the run.
 async fn run_to_completion(dev: &Dev) -> serde_json::Value {
     let http = reqwest::Client::new();
-    let (body, signature) = signed_text("Vorrei informazioni");
-    let response = http
-        .post(format!("{}/webhooks/whatsapp", dev.base))
-        .header("X-Hub-Signature-256", signature)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    post_signed_text(dev, "Vorrei informazioni").await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let reply =

@@ -19,6 +19,7 @@ pub mod wiring;
 use avvio_common::ports::{StepQueue, Store, WebhookPoster, WhatsAppSender};
 use avvio_common::stages::{Deps, StageError};
 use avvio_common::time::Time;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
 /// The clock: fires the date triggers due at `now`. A failure fails the invocation, which
 /// Scheduler made asynchronously: Lambda tries it again (the template allows one retry),
@@ -31,6 +32,20 @@ where
     H: WebhookPoster,
 {
     deps.run_clock_once(now).await.map(|_| ())
+}
+
+/// Serves an SQS event source: each invocation's batch goes to `handle` with the
+/// invocation's deadline, and its answer (the partial batch failures) goes back to Lambda.
+pub async fn run_sqs<F, Fut>(handle: F) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(SqsEvent, batch::Deadline) -> Fut,
+    Fut: std::future::Future<Output = SqsBatchResponse>,
+{
+    lambda_runtime::run(lambda_runtime::service_fn(|event: lambda_runtime::LambdaEvent<SqsEvent>| {
+        let handled = handle(event.payload, batch::Deadline::from_epoch_millis(event.context.deadline));
+        async move { Ok::<_, lambda_runtime::Error>(handled.await) }
+    }))
+    .await
 }
 
 /// Sets up logging as Lambda expects it (`AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`).

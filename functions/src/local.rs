@@ -19,13 +19,10 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-/// Why playing an AWS part failed.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct LocalError(String);
+pub use avvio_aws::local::LocalError;
 
 fn fail(what: &str, error: impl std::error::Error) -> LocalError {
-    LocalError(format!("{what}: {}", aws_sdk_sqs::error::DisplayErrorContext(error)))
+    LocalError::of(what, error)
 }
 
 /// The largest batch an SQS event source mapping hands to one invocation of a FIFO consumer
@@ -108,7 +105,7 @@ impl Poller {
             .await
             .map_err(|e| fail("delete", e))?;
         if let Some(failed) = answer.failed().first() {
-            return Err(LocalError(format!("delete message {}: {:?}", failed.id(), failed.message())));
+            return Err(LocalError::new(format!("delete message {}: {:?}", failed.id(), failed.message())));
         }
         Ok(deleted)
     }
@@ -237,7 +234,7 @@ pub async fn bootstrap(
     let names = Names::of(prefix);
     avvio_aws::dynamo::create_table(&dynamodb, &names.table)
         .await
-        .map_err(|e| LocalError(format!("create table: {e}")))?;
+        .map_err(|e| LocalError::new(format!("create table: {e}")))?;
     let events = create_queue(&sqs, &names.events, &names.events_dlq, true, settings).await?;
     let steps = create_queue(&sqs, &names.steps, &names.steps_dlq, false, settings).await?;
     scheduler
@@ -285,7 +282,8 @@ async fn create(
         .send()
         .await
         .map_err(|e| fail("create a queue", e))?;
-    let url = created.queue_url().ok_or_else(|| LocalError(format!("no URL for the new queue {name}")))?.to_string();
+    let url =
+        created.queue_url().ok_or_else(|| LocalError::new(format!("no URL for the new queue {name}")))?.to_string();
     let described = sqs
         .get_queue_attributes()
         .queue_url(&url)
@@ -296,7 +294,7 @@ async fn create(
     let arn = described
         .attributes()
         .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-        .ok_or_else(|| LocalError(format!("no ARN for the new queue {name}")))?
+        .ok_or_else(|| LocalError::new(format!("no ARN for the new queue {name}")))?
         .to_string();
     Ok((url, arn))
 }

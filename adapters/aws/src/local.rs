@@ -6,13 +6,24 @@
 
 use avvio_common::time::Time;
 
-/// Why playing Scheduler's part failed.
+/// Why playing a part of AWS locally failed (here and in `avvio-functions`' event source mapping).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct LocalError(String);
 
+impl LocalError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+
+    /// `what` failed with an SDK error (its whole chain of causes).
+    pub fn of(what: &str, error: impl std::error::Error) -> Self {
+        Self(format!("{what}: {}", aws_sdk_scheduler::error::DisplayErrorContext(error)))
+    }
+}
+
 fn fail(what: &str, error: impl std::error::Error) -> LocalError {
-    LocalError(format!("{what}: {}", aws_sdk_scheduler::error::DisplayErrorContext(error)))
+    LocalError::of(what, error)
 }
 
 /// The instant of a one-time expression `at(YYYY-MM-DDTHH:MM:SS)` in `timezone` (UTC when absent).
