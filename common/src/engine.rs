@@ -59,6 +59,13 @@ pub struct Liveness {
     pub last_disabled_version: u32,
 }
 
+impl Liveness {
+    /// The liveness of an automation as read now: a run of this version may go on while it is enabled.
+    pub fn of_current(automation: &Automation) -> Self {
+        Self { enabled: automation.enabled, last_disabled_version: automation.version.saturating_sub(1) }
+    }
+}
+
 /// A step to run at `due`: what the steps queue carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepDue {
@@ -454,8 +461,13 @@ pub struct StepInput<'a> {
 /// The decision about one step.
 #[derive(Debug)]
 pub enum Execution {
-    /// Nothing to do: the run is over, or this step already ran (a redelivery).
+    /// Nothing to do: the run is over, or this step and its successor already ran (a redelivery).
     Ignore,
+    /// This step already ran but its successor never did: queue `next` again, at the time it
+    /// was due (the first delivery may have stopped between recording the step and queueing it).
+    Requeue {
+        next: StepDue,
+    },
     Finished(Box<StepResult>),
     /// Send [`Pending::request`] to the Graph API, then [`Pending::finish`]. Persist
     /// `pending.run` (which records the intent) before sending.
@@ -469,6 +481,16 @@ pub enum Execution {
         signature: Option<String>,
         pending: Pending,
     },
+}
+
+impl Execution {
+    /// The run recording the step's I/O as under way: stored before the I/O goes out.
+    pub fn intent(&self) -> Option<&Run> {
+        match self {
+            Self::Send { pending } | Self::Webhook { pending, .. } => Some(&pending.run),
+            Self::Ignore | Self::Requeue { .. } | Self::Finished(_) => None,
+        }
+    }
 }
 
 /// The result of a step: what to store, print and queue.
@@ -500,6 +522,11 @@ pub enum IoOutcome {
 }
 
 impl Pending {
+    /// The step whose I/O this is.
+    pub fn step(&self) -> usize {
+        self.step
+    }
+
     /// The Graph API body a send step posts.
     pub fn request(&self) -> &crate::graph::GraphRequest {
         match &self.effect.detail {
@@ -577,7 +604,15 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
                 pending.finish(IoOutcome::Failed { code: codes::SEND_UNCONFIRMED.into() }, now),
             ));
         }
-        Some(_) => return Execution::Ignore,
+        Some(_) => {
+            let recorded = run.step(step).map(|r| r.at);
+            return match (recorded, next_after) {
+                (Some(at), Some(after)) if run.step(step + 1).is_none() => {
+                    Execution::Requeue { next: StepDue { run: run.id.clone(), step: step + 1, due: at + after } }
+                }
+                _ => Execution::Ignore,
+            };
+        }
     }
 
     let cancelled = if live.is_none_or(|l| !l.enabled || l.last_disabled_version > run.version) {

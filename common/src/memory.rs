@@ -12,13 +12,14 @@ use crate::domain::run::Run;
 use crate::domain::workspace::Workspace;
 use crate::engine::Liveness;
 use crate::ports::{
-    Account, ContactFilter, DueDate, EventQueue, KeyHash, Management, PipelineEvent, QueueError, RunFilter, SendError,
-    StepMessage, StepQueue, Store, StoreError, Versioned, WebhookError, WebhookPoster, WhatsAppSender, WriteError,
+    Account, ContactFilter, DueDate, EventQueue, KeyHash, Management, MessageCommit, MessageView, MessageWrite,
+    PipelineEvent, QueueError, RunFilter, SendError, Snapshot, StepMessage, StepQueue, StepView, StepWrite, Store,
+    StoreError, Versioned, WebhookError, WebhookPoster, WhatsAppSender, WriteError,
 };
 use crate::time::Time;
 use serde_json::Value;
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -31,7 +32,8 @@ struct Tenant {
     /// Contacts by internal slot; `keys` maps each phone and BSUID to its slot.
     contacts: Vec<(Contact, u64)>,
     keys: HashMap<ContactKey, usize>,
-    seen: HashSet<Wamid>,
+    /// Claimed inbound wamids, with the run each one started.
+    seen: HashMap<Wamid, Option<RunId>>,
     runs: HashMap<RunId, Run>,
     outbound: HashMap<Wamid, (RunId, usize)>,
 }
@@ -40,6 +42,38 @@ impl Tenant {
     /// The stored contacts, without the empty slots deleted ones leave.
     fn live_contacts(&self) -> impl Iterator<Item = &Contact> {
         self.contacts.iter().map(|(c, _)| c).filter(|c| c.phone.is_some() || c.bsuid.is_some())
+    }
+
+    /// The contact the first known of `keys` finds.
+    fn snapshot(&self, keys: &[ContactKey]) -> Option<Snapshot> {
+        keys.iter().find_map(|key| {
+            let (contact, revision) = &self.contacts[*self.keys.get(key)?];
+            Some(Snapshot { contact: contact.clone(), revision: *revision, home: key.clone() })
+        })
+    }
+
+    /// Where a write of `contact` expecting revision `expected` goes, or why it may not.
+    fn contact_slot(&self, contact: &Contact, expected: Option<u64>) -> Result<Option<usize>, StoreError> {
+        let slot = contact.keys().iter().find_map(|k| self.keys.get(k).copied());
+        match (slot, expected) {
+            (Some(slot), Some(expected)) if self.contacts[slot].1 == expected => Ok(Some(slot)),
+            (None, None) => Ok(None),
+            _ => Err(StoreError::Conflict(format!("contact {}", contact.key()))),
+        }
+    }
+
+    /// Writes `contact` where [`Self::contact_slot`] said (`None`: a new slot); indexes every key it has.
+    fn write_contact(&mut self, contact: &Contact, slot: Option<usize>) -> u64 {
+        let slot = slot.unwrap_or_else(|| {
+            self.contacts.push((Contact::default(), 0));
+            self.contacts.len() - 1
+        });
+        let revision = self.contacts[slot].1 + 1;
+        self.contacts[slot] = (contact.clone(), revision);
+        for key in contact.keys() {
+            self.keys.insert(key, slot);
+        }
+        revision
     }
 }
 
@@ -148,6 +182,95 @@ fn clear_dates(state: &mut State, ws: &WorkspaceId, keep: impl Fn(&AutomationId,
 }
 
 impl Store for MemoryStore {
+    async fn message_view(
+        &self,
+        ws: &WorkspaceId,
+        wamid: &Wamid,
+        keys: &[ContactKey],
+        phrases: &[Phrase],
+    ) -> Result<MessageView, StoreError> {
+        let state = self.lock();
+        let Some(t) = tenant(&state, ws) else {
+            return Ok(MessageView { phrases: vec![None; phrases.len()], ..MessageView::default() });
+        };
+        Ok(MessageView {
+            workspace: t.doc.clone(),
+            claimed: t.seen.get(wamid).cloned(),
+            contact: t.snapshot(keys),
+            phrases: phrases.iter().map(|p| t.catalog.by_phrase(p).cloned()).collect(),
+            fallbacks: t.catalog.fallbacks(),
+        })
+    }
+
+    async fn commit_message(
+        &self,
+        ws: &WorkspaceId,
+        write: MessageWrite<'_>,
+        _now: Time,
+    ) -> Result<MessageCommit, StoreError> {
+        let MessageWrite { wamid, before, contact, run } = write;
+        let mut state = self.lock();
+        let t = state.tenants.entry(ws.clone()).or_default();
+        if t.seen.contains_key(wamid) || run.is_some_and(|r| t.runs.contains_key(&r.id)) {
+            return Ok(MessageCommit::Duplicate);
+        }
+        let slot = t.contact_slot(contact, before.map(|b| b.revision))?;
+        let revision = t.write_contact(contact, slot);
+        t.seen.insert(wamid.clone(), run.map(|r| r.id.clone()));
+        if let Some(run) = run {
+            t.runs.insert(run.id.clone(), run.clone());
+        }
+        let home = before.map_or_else(|| contact.key(), |b| b.home.clone());
+        Ok(MessageCommit::Written(Snapshot { contact: contact.clone(), revision, home }))
+    }
+
+    async fn step_view(&self, ws: &WorkspaceId, id: &RunId) -> Result<StepView, StoreError> {
+        let state = self.lock();
+        let Some(t) = tenant(&state, ws) else { return Ok(StepView::default()) };
+        let Some(run) = t.runs.get(id) else { return Ok(StepView { workspace: t.doc.clone(), ..StepView::default() }) };
+        Ok(StepView {
+            automation: t.catalog.version(&run.automation, run.version).cloned(),
+            liveness: t.catalog.liveness(&run.automation),
+            contact: t.snapshot(std::slice::from_ref(&run.contact)),
+            workspace: t.doc.clone(),
+            run: Some(run.clone()),
+        })
+    }
+
+    async fn claim_step(&self, ws: &WorkspaceId, run: &Run, step: usize) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let runs = &mut state.tenants.entry(ws.clone()).or_default().runs;
+        if runs.get(&run.id).is_some_and(|stored| stored.step(step).is_some()) {
+            return Ok(false);
+        }
+        runs.insert(run.id.clone(), run.clone());
+        Ok(true)
+    }
+
+    async fn commit_step(
+        &self,
+        ws: &WorkspaceId,
+        write: StepWrite<'_>,
+        _now: Time,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        let StepWrite { run, contact, sent } = write;
+        let mut state = self.lock();
+        let t = state.tenants.entry(ws.clone()).or_default();
+        let written = match contact {
+            Some((contact, before)) => {
+                let slot = t.contact_slot(contact, Some(before.revision))?;
+                let revision = t.write_contact(contact, slot);
+                Some(Snapshot { contact: contact.clone(), revision, home: before.home.clone() })
+            }
+            None => None,
+        };
+        t.runs.insert(run.id.clone(), run.clone());
+        if let Some((wamid, step)) = sent {
+            t.outbound.insert(wamid.clone(), (run.id.clone(), step));
+        }
+        Ok(written)
+    }
+
     async fn workspace(&self, ws: &WorkspaceId) -> Result<Option<Arc<Workspace>>, StoreError> {
         Ok(tenant(&self.lock(), ws).and_then(|t| t.doc.clone()))
     }
@@ -216,23 +339,8 @@ impl Store for MemoryStore {
     async fn put_contact(&self, ws: &WorkspaceId, contact: &Contact, expected: Option<u64>) -> Result<u64, StoreError> {
         let mut state = self.lock();
         let t = state.tenants.entry(ws.clone()).or_default();
-        let keys = contact.keys();
-        let slot = keys.iter().find_map(|k| t.keys.get(k).copied());
-        let conflict = || StoreError::Conflict(format!("contact {}", contact.key()));
-        let slot = match (slot, expected) {
-            (Some(slot), Some(expected)) if t.contacts[slot].1 == expected => slot,
-            (None, None) => {
-                t.contacts.push((Contact::default(), 0));
-                t.contacts.len() - 1
-            }
-            _ => return Err(conflict()),
-        };
-        let revision = t.contacts[slot].1 + 1;
-        t.contacts[slot] = (contact.clone(), revision);
-        for key in keys {
-            t.keys.insert(key, slot);
-        }
-        Ok(revision)
+        let slot = t.contact_slot(contact, expected)?;
+        Ok(t.write_contact(contact, slot))
     }
 
     async fn list_members(&self, ws: &WorkspaceId, list: &ListName) -> Result<Vec<Contact>, StoreError> {
@@ -240,17 +348,6 @@ impl Store for MemoryStore {
         Ok(tenant(&state, ws)
             .map(|t| t.live_contacts().filter(|c| c.lists.contains(list)).cloned().collect())
             .unwrap_or_default())
-    }
-
-    async fn claim_message(&self, ws: &WorkspaceId, wamid: &Wamid, _now: Time) -> Result<bool, StoreError> {
-        Ok(self.lock().tenants.entry(ws.clone()).or_default().seen.insert(wamid.clone()))
-    }
-
-    async fn release_message(&self, ws: &WorkspaceId, wamid: &Wamid) -> Result<(), StoreError> {
-        if let Some(t) = self.lock().tenants.get_mut(ws) {
-            t.seen.remove(wamid);
-        }
-        Ok(())
     }
 
     async fn create_run(&self, ws: &WorkspaceId, run: &Run) -> Result<bool, StoreError> {
@@ -269,11 +366,6 @@ impl Store for MemoryStore {
 
     async fn put_run(&self, ws: &WorkspaceId, run: &Run) -> Result<(), StoreError> {
         self.lock().tenants.entry(ws.clone()).or_default().runs.insert(run.id.clone(), run.clone());
-        Ok(())
-    }
-
-    async fn link_outbound(&self, ws: &WorkspaceId, wamid: &Wamid, run: &RunId, step: usize) -> Result<(), StoreError> {
-        self.lock().tenants.entry(ws.clone()).or_default().outbound.insert(wamid.clone(), (run.clone(), step));
         Ok(())
     }
 

@@ -60,8 +60,109 @@ pub struct DueDate {
     pub due: Due,
 }
 
+/// A contact as read for a conditional write: the document, its revision, and the key the
+/// store files it under (the key it was created by; others find it through that one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub contact: Contact,
+    pub revision: u64,
+    pub home: ContactKey,
+}
+
+/// Everything deciding an inbound message reads, in one round trip.
+#[derive(Debug, Clone, Default)]
+pub struct MessageView {
+    pub workspace: Option<Arc<Workspace>>,
+    /// `Some` when the wamid was claimed already, with the run its first delivery started.
+    pub claimed: Option<Option<RunId>>,
+    /// The sender, by the first of its keys the store knows.
+    pub contact: Option<Snapshot>,
+    /// The automation (enabled or not) each phrase candidate names, in the candidates' order.
+    pub phrases: Vec<Option<Arc<Automation>>>,
+    /// The enabled `holiday` and `outside_hours` automations.
+    pub fallbacks: Fallbacks,
+}
+
+/// The writes deciding an inbound message makes: all of them or none.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageWrite<'a> {
+    /// Claimed for good: a redelivery finds the claim (and the run it started).
+    pub wamid: &'a Wamid,
+    /// The sender as read (`None`: a new contact, whose keys must all be free).
+    pub before: Option<&'a Snapshot>,
+    pub contact: &'a Contact,
+    /// The run the message starts, with its first step's record when that step runs at once.
+    pub run: Option<&'a Run>,
+}
+
+/// How committing a message ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MessageCommit {
+    /// Written; the contact as now stored.
+    Written(Snapshot),
+    /// The wamid was claimed meanwhile (a concurrent redelivery): nothing was written.
+    Duplicate,
+}
+
+/// Everything executing a step of a run reads.
+#[derive(Debug, Clone, Default)]
+pub struct StepView {
+    pub run: Option<Run>,
+    /// The automation version the run is pinned to.
+    pub automation: Option<Arc<Automation>>,
+    /// Whether the automation's runs may go on (`None`: deleted).
+    pub liveness: Option<Liveness>,
+    pub contact: Option<Snapshot>,
+    pub workspace: Option<Arc<Workspace>>,
+}
+
+/// The writes a step's result makes: all of them or none.
+#[derive(Debug, Clone, Copy)]
+pub struct StepWrite<'a> {
+    pub run: &'a Run,
+    /// The contact the step changed, and the snapshot the change was made on.
+    pub contact: Option<(&'a Contact, &'a Snapshot)>,
+    /// The message the step sent (its delivery statuses come back by this wamid).
+    pub sent: Option<(&'a Wamid, usize)>,
+}
+
 /// Persistent state, every key scoped by workspace.
 pub trait Store: Send + Sync {
+    /// What deciding an inbound message reads (`keys`: the sender's; `phrases`: the candidates).
+    fn message_view(
+        &self,
+        ws: &WorkspaceId,
+        wamid: &Wamid,
+        keys: &[ContactKey],
+        phrases: &[Phrase],
+    ) -> impl Future<Output = Result<MessageView, StoreError>> + Send;
+    /// Claims the wamid, writes the contact (if it still is `before`) and creates the run, atomically.
+    /// [`StoreError::Conflict`] when the contact changed or one of a new contact's keys was taken.
+    fn commit_message(
+        &self,
+        ws: &WorkspaceId,
+        write: MessageWrite<'_>,
+        now: Time,
+    ) -> impl Future<Output = Result<MessageCommit, StoreError>> + Send;
+    /// What executing a step of run `id` reads.
+    fn step_view(&self, ws: &WorkspaceId, id: &RunId) -> impl Future<Output = Result<StepView, StoreError>> + Send;
+    /// Writes `run`, which records step `step` as being sent, unless the stored run records that
+    /// step already: `false` when another delivery of the step message got there first (it owns the step).
+    fn claim_step(
+        &self,
+        ws: &WorkspaceId,
+        run: &Run,
+        step: usize,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Writes a step's result atomically; returns the contact's new snapshot when it wrote one.
+    /// [`StoreError::Conflict`] when the contact changed since its snapshot.
+    fn commit_step(
+        &self,
+        ws: &WorkspaceId,
+        write: StepWrite<'_>,
+        now: Time,
+    ) -> impl Future<Output = Result<Option<Snapshot>, StoreError>> + Send;
+
     /// The workspace document.
     fn workspace(&self, ws: &WorkspaceId) -> impl Future<Output = Result<Option<Arc<Workspace>>, StoreError>> + Send;
     /// Which workspace owns a WhatsApp `phone_number_id`.
@@ -137,28 +238,10 @@ pub trait Store: Send + Sync {
         list: &ListName,
     ) -> impl Future<Output = Result<Vec<Contact>, StoreError>> + Send;
 
-    /// Claims an inbound message id: `true` the first time, `false` for every redelivery.
-    fn claim_message(
-        &self,
-        ws: &WorkspaceId,
-        wamid: &Wamid,
-        now: Time,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    /// Gives a claim back when processing failed before any effect, so a retry is not a duplicate.
-    fn release_message(&self, ws: &WorkspaceId, wamid: &Wamid) -> impl Future<Output = Result<(), StoreError>> + Send;
-
     /// Creates a run; `false` when a run with its (deterministic) id exists already.
     fn create_run(&self, ws: &WorkspaceId, run: &Run) -> impl Future<Output = Result<bool, StoreError>> + Send;
     fn run(&self, ws: &WorkspaceId, id: &RunId) -> impl Future<Output = Result<Option<Run>, StoreError>> + Send;
     fn put_run(&self, ws: &WorkspaceId, run: &Run) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Remembers which run step sent an outbound message, for its delivery statuses.
-    fn link_outbound(
-        &self,
-        ws: &WorkspaceId,
-        wamid: &Wamid,
-        run: &RunId,
-        step: usize,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn outbound(
         &self,
         ws: &WorkspaceId,

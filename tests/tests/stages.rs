@@ -49,15 +49,20 @@ fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().build().unwrap()
 }
 
-/// Delivers Mario's "Info" at 09:00 and runs the first step; returns the second step's message.
+/// Delivers Mario's "Info" at 09:00 (the matcher sends the first step at once); returns the second step's message.
 async fn started(deps: &MemoryDeps) -> StepMessage {
-    let body = text_webhook(NUMBER, MARIO, "wamid.1", "2026-11-23T09:00:00Z", "Info");
-    for event in parse_webhook(&body).unwrap() {
-        deps.handle_inbound(&event, t("2026-11-23T09:00:00Z")).await.unwrap();
-    }
-    let first = deps.steps.pop_due(t("2026-11-23T09:00:00Z")).expect("the first step is queued");
-    deps.handle_step(&first, t("2026-11-23T09:00:00Z")).await.unwrap();
+    deliver_info(deps, "2026-11-23T09:00:00Z").await;
+    assert_eq!(sent_texts(deps), ["primo"], "the reply goes out with the message");
+    assert!(deps.steps.pop_due(t("2026-11-23T09:59:59Z")).is_none(), "nothing else is due before 10:00");
     deps.steps.pop_due(t("2026-11-23T10:00:00Z")).expect("the second step is queued")
+}
+
+/// Delivers Mario's "Info" (wamid.1) at `at`; returns what the matcher reported.
+async fn deliver_info(deps: &MemoryDeps, at: &str) -> avvio_common::stages::Report {
+    let body = text_webhook(NUMBER, MARIO, "wamid.1", "2026-11-23T09:00:00Z", "Info");
+    let events = parse_webhook(&body).unwrap();
+    assert_eq!(events.len(), 1);
+    deps.handle_inbound(&events[0], t(at)).await.unwrap()
 }
 
 fn disable(deps: &MemoryDeps, ws: &avvio_common::domain::WorkspaceId) {
@@ -164,7 +169,8 @@ fn a_step_that_crashed_after_recording_its_send_is_never_sent_again() {
         }) else {
             panic!("the second step sends");
         };
-        deps.store.put_run(&ws, &pending.run).await.unwrap();
+        assert!(deps.store.claim_step(&ws, &pending.run, 1).await.unwrap());
+        assert!(!deps.store.claim_step(&ws, &pending.run, 1).await.unwrap(), "a step is claimed once");
 
         // SQS redelivers the message after the visibility timeout.
         let report = deps.handle_step(&second, t("2026-11-23T10:05:00Z")).await.unwrap();
@@ -189,14 +195,53 @@ fn a_template_changed_after_save_fails_the_step_with_params_mismatch() {
         changed["templates"][0]["body"] = json!("Ciao {{1}}, il tuo codice è {{2}}");
         deps.store.load_workspace(&ws, serde_json::from_value(changed).unwrap());
 
-        let body = text_webhook(NUMBER, MARIO, "wamid.1", "2026-11-23T09:00:00Z", "Info");
-        deps.handle_inbound(&parse_webhook(&body).unwrap()[0], t("2026-11-23T09:00:00Z")).await.unwrap();
-        let first = deps.steps.pop_due(t("2026-11-23T09:00:00Z")).unwrap();
-        let report = deps.handle_step(&first, t("2026-11-23T09:00:00Z")).await.unwrap();
+        let report = deliver_info(&deps, "2026-11-23T09:00:00Z").await;
         assert_eq!(report.effects[0].error.as_deref(), Some("template_params_mismatch"));
         let next = deps.steps.pop_due(t("2026-11-23T09:00:00Z")).expect("the run goes on");
         assert_eq!(next.step.step, 1);
         assert!(deps.sender.sent().is_empty());
+    });
+}
+
+#[test]
+fn a_message_delivered_again_hands_its_first_step_to_the_executor_which_sends_nothing_more() {
+    rt().block_on(async {
+        let (deps, _) = system_with(two_texts("secondo"));
+        let second = started(&deps).await;
+
+        // Meta retries after the events queue's dedupe window; the first delivery may have stopped mid-way.
+        let again = deliver_info(&deps, "2026-11-23T09:20:00Z").await;
+        assert_eq!(again.ignored, Some("duplicate message"));
+        let handed = deps.steps.pop_due(t("2026-11-23T09:20:00Z")).expect("step 0 goes to the executor");
+        assert_eq!((handed.step.run.clone(), handed.step.step), (second.step.run.clone(), 0));
+
+        // Step 0 is done; step 1 was never run, so it is queued again at the time it was due.
+        let report = deps.handle_step(&handed, t("2026-11-23T09:20:00Z")).await.unwrap();
+        assert_eq!(report.ignored, Some("step already executed; its successor queued again"));
+        let requeued = deps.steps.pop_due(t("2026-11-23T10:00:00Z")).expect("step 1 queued again");
+        assert_eq!(requeued, second);
+
+        for message in [&second, &requeued] {
+            deps.handle_step(message, t("2026-11-23T10:00:00Z")).await.unwrap();
+        }
+        assert_eq!(sent_texts(&deps), ["primo", "secondo"], "every step is sent once");
+        assert!(deps.steps.is_empty());
+    });
+}
+
+#[test]
+fn a_step_whose_successor_is_recorded_is_ignored_when_delivered_again() {
+    rt().block_on(async {
+        let (deps, ws) = system_with(two_texts("secondo"));
+        let second = started(&deps).await;
+        deps.handle_step(&second, t("2026-11-23T10:00:00Z")).await.unwrap();
+        let run = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap();
+        assert_eq!(run.status, RunStatus::Completed);
+
+        let first = StepMessage { step: avvio_common::engine::StepDue { step: 0, ..second.step.clone() }, ..second };
+        let report = deps.handle_step(&first, t("2026-11-23T10:05:00Z")).await.unwrap();
+        assert_eq!(report.ignored, Some("step already executed or run over"));
+        assert!(deps.steps.is_empty());
     });
 }
 

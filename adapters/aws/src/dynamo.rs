@@ -44,6 +44,7 @@ mod automations;
 mod contacts;
 mod dates;
 mod keys;
+mod pipeline;
 mod runs;
 mod table;
 mod workspaces;
@@ -61,7 +62,8 @@ use avvio_common::domain::run::Run;
 use avvio_common::domain::workspace::Workspace;
 use avvio_common::engine::Liveness;
 use avvio_common::ports::{
-    ContactFilter, DueDate, KeyHash, Management, RunFilter, Store, StoreError, Versioned, WriteError,
+    ContactFilter, DueDate, KeyHash, Management, MessageCommit, MessageView, MessageWrite, RunFilter, Snapshot,
+    StepView, StepWrite, Store, StoreError, Versioned, WriteError,
 };
 use avvio_common::time::Time;
 use std::sync::Arc;
@@ -93,6 +95,42 @@ impl DynamoStore {
 }
 
 impl Store for DynamoStore {
+    async fn message_view(
+        &self,
+        ws: &WorkspaceId,
+        wamid: &Wamid,
+        keys: &[ContactKey],
+        phrases: &[Phrase],
+    ) -> Result<MessageView, StoreError> {
+        self.read_message_view(ws, wamid, keys, phrases).await
+    }
+
+    async fn commit_message(
+        &self,
+        ws: &WorkspaceId,
+        write: MessageWrite<'_>,
+        now: Time,
+    ) -> Result<MessageCommit, StoreError> {
+        self.write_message(ws, write, now).await
+    }
+
+    async fn step_view(&self, ws: &WorkspaceId, id: &RunId) -> Result<StepView, StoreError> {
+        self.read_step_view(ws, id).await
+    }
+
+    async fn claim_step(&self, ws: &WorkspaceId, run: &Run, step: usize) -> Result<bool, StoreError> {
+        self.claim_run_step(ws, run, step).await
+    }
+
+    async fn commit_step(
+        &self,
+        ws: &WorkspaceId,
+        write: StepWrite<'_>,
+        now: Time,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        self.write_step(ws, write, now).await
+    }
+
     async fn workspace(&self, ws: &WorkspaceId) -> Result<Option<Arc<Workspace>>, StoreError> {
         Ok(self.workspace_doc(ws).await?.map(|v| v.item))
     }
@@ -142,11 +180,7 @@ impl Store for DynamoStore {
     }
 
     async fn liveness(&self, ws: &WorkspaceId, id: &AutomationId) -> Result<Option<Liveness>, StoreError> {
-        Ok(self
-            .head(ws, id)
-            .await?
-            .filter(|h| !h.deleted)
-            .map(|h| Liveness { enabled: h.current.enabled, last_disabled_version: h.last_disabled_version }))
+        Ok(self.head(ws, id).await?.and_then(|h| h.liveness()))
     }
 
     async fn contact(&self, ws: &WorkspaceId, key: &ContactKey) -> Result<Option<Versioned<Contact>>, StoreError> {
@@ -162,14 +196,6 @@ impl Store for DynamoStore {
         self.members(ws, list).await
     }
 
-    async fn claim_message(&self, ws: &WorkspaceId, wamid: &Wamid, now: Time) -> Result<bool, StoreError> {
-        self.claim(ws, wamid, now).await
-    }
-
-    async fn release_message(&self, ws: &WorkspaceId, wamid: &Wamid) -> Result<(), StoreError> {
-        self.delete(&keys::claimed_message(ws, wamid)).await
-    }
-
     async fn create_run(&self, ws: &WorkspaceId, run: &Run) -> Result<bool, StoreError> {
         self.insert_run(ws, run).await
     }
@@ -180,10 +206,6 @@ impl Store for DynamoStore {
 
     async fn put_run(&self, ws: &WorkspaceId, run: &Run) -> Result<(), StoreError> {
         self.write_run(ws, run).await
-    }
-
-    async fn link_outbound(&self, ws: &WorkspaceId, wamid: &Wamid, run: &RunId, step: usize) -> Result<(), StoreError> {
-        self.write_outbound(ws, wamid, run, step).await
     }
 
     async fn outbound(&self, ws: &WorkspaceId, wamid: &Wamid) -> Result<Option<(RunId, usize)>, StoreError> {

@@ -14,7 +14,8 @@ use avvio_common::domain::{
 };
 use avvio_common::engine::Liveness;
 use avvio_common::ports::{
-    ContactFilter, DueDate, KeyHash, Management, RunFilter, Store, StoreError, Versioned, WriteError,
+    ContactFilter, DueDate, KeyHash, Management, MessageCommit, MessageView, MessageWrite, RunFilter, StepWrite, Store,
+    StoreError, Versioned, WriteError,
 };
 use avvio_common::time::Time;
 use avvio_tests::text_webhook;
@@ -593,17 +594,139 @@ async fn contacts_answer_like_the_in_memory_store() {
 
 // ---------------------------------------------------------------- messages and runs
 
+/// The matcher's and executor's reads and writes, answer by answer (without where each
+/// store files a contact, which is the adapter's business).
+async fn pipeline_story<S: Management>(store: &S) -> Vec<String> {
+    let negozio = ws("negozio");
+    let mut log = Vec::new();
+    let mut say = |answer: String| log.push(answer);
+    store.put_workspace(&negozio, &workspace_doc(NUMBER), None).await.unwrap();
+    store.create_automation(&negozio, phrase_automation("info", "Vorrei informazioni")).await.unwrap();
+    let holiday = triggered("ferie", json!({ "type": "holiday", "cooldown": "1d" }));
+    store.create_automation(&negozio, holiday).await.unwrap();
+    let (wamid, now) = (Wamid::parse("wamid.HBgLMzkzMzMxMjM0NTY3FQIAEhgg").unwrap(), t("2026-11-23T09:00:00Z"));
+    let keys = [phone(MARIO), bsuid("IT.1")];
+    let phrases = [phrase("vorrei informazioni"), phrase("prezzi")];
+    let view = |label: &str, view: MessageView| {
+        let automations = |a: &[Option<std::sync::Arc<avvio_common::domain::Automation>>]| {
+            a.iter().map(|a| a.as_ref().map(|a| a.id().to_string())).collect::<Vec<_>>()
+        };
+        format!(
+            "{label}: workspace {:?} claimed {:?} contact {:?} phrases {:?} holiday {:?}",
+            view.workspace.is_some(),
+            view.claimed,
+            view.contact.map(|c| (c.contact, c.revision)),
+            automations(&view.phrases),
+            view.fallbacks.holiday.map(|a| a.id().to_string()),
+        )
+    };
+
+    let first = store.message_view(&negozio, &wamid, &keys, &phrases).await.unwrap();
+    say(view("new sender", first));
+    let mut mario = Contact::new(&keys[0]);
+    mario.bsuid = Some(Bsuid::parse("IT.1").unwrap());
+    let mut started = run("r-1", "info", &keys[0], now);
+    started.steps.push(avvio_common::domain::run::StepRecord {
+        step: 0,
+        action: avvio_common::domain::automation::ActionKind::SendText,
+        status: StepStatus::Sending,
+        at: now,
+        error: None,
+        wamid: None,
+        delivery: None,
+    });
+    let write = MessageWrite { wamid: &wamid, before: None, contact: &mario, run: Some(&started) };
+    let written = match store.commit_message(&negozio, write, now).await.unwrap() {
+        MessageCommit::Written(snapshot) => snapshot,
+        MessageCommit::Duplicate => panic!("the first write of a message is no duplicate"),
+    };
+    say(format!("written: {:?} rev {}", written.contact, written.revision));
+    say(format!(
+        "again: {:?}",
+        store.commit_message(&negozio, write, now).await.map(|c| c == MessageCommit::Duplicate)
+    ));
+    let other = Wamid::parse("wamid.other").unwrap();
+    let stale = MessageWrite { wamid: &other, before: None, contact: &mario, run: None };
+    say(format!("a new contact whose key is taken: {:?}", store.commit_message(&negozio, stale, now).await));
+    say(view("known sender", store.message_view(&negozio, &wamid, &keys, &phrases).await.unwrap()));
+    say(view("by BSUID only", store.message_view(&negozio, &other, &keys[1..], &[]).await.unwrap()));
+    say(format!("still unclaimed: {:?}", store.message_view(&negozio, &other, &keys, &[]).await.unwrap().claimed));
+
+    let step = store.step_view(&negozio, &started.id).await.unwrap();
+    say(format!(
+        "step view: run {:?} automation {:?} liveness {:?} contact {:?} workspace {}",
+        step.run.as_ref().map(|r| r.steps.len()),
+        step.automation.as_ref().map(|a| (a.id().to_string(), a.version)),
+        step.liveness,
+        step.contact.as_ref().map(|c| (&c.contact, c.revision)),
+        step.workspace.is_some(),
+    ));
+    say(format!("unknown run: {:?}", store.step_view(&negozio, &RunId::parse("r-none").unwrap()).await.unwrap().run));
+    say(format!("step 0 claimed again: {:?}", store.claim_step(&negozio, &started, 0).await));
+    let mut sending = started.clone();
+    sending.steps.push(avvio_common::domain::run::StepRecord { step: 1, ..started.steps[0].clone() });
+    say(format!("step 1 claimed: {:?}", store.claim_step(&negozio, &sending, 1).await));
+    say(format!("step 1 claimed again: {:?}", store.claim_step(&negozio, &sending, 1).await));
+
+    let mut tagged = written.contact.clone();
+    tagged.tags.insert(Tag::parse("lead").unwrap());
+    let mut done = started.clone();
+    done.status = RunStatus::Completed;
+    let sent = Wamid::parse("wamid.out.1").unwrap();
+    let result = StepWrite { run: &done, contact: Some((&tagged, &written)), sent: Some((&sent, 0)) };
+    let after = store.commit_step(&negozio, result, now).await.unwrap().unwrap();
+    say(format!("step written: {:?} rev {}", after.contact.tags, after.revision));
+    say(format!("stale step write: {:?}", store.commit_step(&negozio, result, now).await));
+    say(format!("run: {:?}", store.run(&negozio, &done.id).await.unwrap().map(|r| r.status)));
+    say(format!("link: {:?}", store.outbound(&negozio, &sent).await));
+    say(format!("other workspace's link: {:?}", store.outbound(&ws("altro"), &sent).await));
+    log
+}
+
 #[tokio::test]
-async fn a_message_is_claimed_once_until_its_claim_is_released() {
+async fn the_pipelines_reads_and_writes_answer_like_the_in_memory_store() {
+    let memory = pipeline_story(&avvio_common::memory::MemoryStore::new()).await;
+    let dynamo = pipeline_story(&store().await).await;
+    for (i, (m, d)) in memory.iter().zip(&dynamo).enumerate() {
+        assert_eq!(d, m, "answer {} differs", i + 1);
+    }
+    assert_eq!(dynamo.len(), memory.len());
+    assert!(memory[0].contains("claimed None contact None phrases [Some(\"info\"), None] holiday Some(\"ferie\")"));
+    assert!(memory[2].ends_with("Ok(true)"), "a message is committed once: {}", memory[2]);
+    assert!(memory[3].contains("Err(Conflict"), "{}", memory[3]);
+    assert!(memory[4].contains("claimed Some(Some(") && memory[4].contains("r-1"), "{}", memory[4]);
+    assert!(memory[6].ends_with("None"), "a refused write claims nothing: {}", memory[6]);
+    let claims = &memory[9..12];
+    assert!(claims[0].ends_with("Ok(false)") && claims[1].ends_with("Ok(true)") && claims[2].ends_with("Ok(false)"));
+    assert!(memory[13].contains("Err(Conflict"), "{}", memory[13]);
+}
+
+#[tokio::test]
+async fn a_contact_found_through_its_alias_is_written_back_under_its_home_key() {
     let store = store().await;
     let negozio = ws("negozio");
-    let wamid = Wamid::parse("wamid.HBgLMzkzMzMxMjM0NTY3FQIAEhgg").unwrap();
     let now = t("2026-11-23T09:00:00Z");
-    assert!(store.claim_message(&negozio, &wamid, now).await.unwrap());
-    assert!(!store.claim_message(&negozio, &wamid, now).await.unwrap());
-    assert!(store.claim_message(&ws("altro"), &wamid, now).await.unwrap(), "claims belong to their workspace");
-    store.release_message(&negozio, &wamid).await.unwrap();
-    assert!(store.claim_message(&negozio, &wamid, now).await.unwrap());
+    // Created by BSUID (its home), then its phone is learned.
+    let mut anna = Contact::new(&bsuid("IT.7"));
+    store.put_contact(&negozio, &anna, None).await.unwrap();
+    anna.phone = Some(WaId::parse("393470000001").unwrap());
+    store.put_contact(&negozio, &anna, Some(1)).await.unwrap();
+
+    let keys = [phone("393470000001"), bsuid("IT.7")];
+    let wamid = Wamid::parse("wamid.anna").unwrap();
+    let view = store.message_view(&negozio, &wamid, &keys, &[]).await.unwrap();
+    let before = view.contact.expect("found through the phone's alias");
+    assert_eq!((before.home.clone(), before.revision), (bsuid("IT.7"), 2));
+    let mut named = before.contact.clone();
+    named.name = Some("Anna".into());
+    let write = MessageWrite { wamid: &wamid, before: Some(&before), contact: &named, run: None };
+    let MessageCommit::Written(after) = store.commit_message(&negozio, write, now).await.unwrap() else {
+        panic!("written");
+    };
+    assert_eq!((after.home, after.revision), (bsuid("IT.7"), 3));
+    let stored = store.contact(&negozio, &keys[0]).await.unwrap().unwrap();
+    assert_eq!((stored.item.name.as_deref(), stored.revision), (Some("Anna"), Some(3)));
+    assert_eq!(store.contacts(&negozio, &ContactFilter::default()).await.unwrap().len(), 1, "no second document");
 }
 
 #[tokio::test]
@@ -633,18 +756,6 @@ async fn a_run_is_created_once_and_runs_are_listed_newest_first_over_many_pages(
     assert_eq!(ids(store.runs(&negozio, &marios).await.unwrap()), ["run-7", "run-5", "run-3", "run-1", "run-a"]);
     let promos = RunFilter { contact: Some(anna), automation: Some(id("promo")) };
     assert_eq!(ids(store.runs(&negozio, &promos).await.unwrap()), ["run-8", "run-6", "run-4", "run-2", "run-0"]);
-}
-
-#[tokio::test]
-async fn an_outbound_message_links_back_to_the_step_that_sent_it() {
-    let store = store().await;
-    let negozio = ws("negozio");
-    let wamid = Wamid::parse("wamid.out.1").unwrap();
-    let run_id = RunId::parse("run-1").unwrap();
-    assert_eq!(store.outbound(&negozio, &wamid).await.unwrap(), None);
-    store.link_outbound(&negozio, &wamid, &run_id, 2).await.unwrap();
-    assert_eq!(store.outbound(&negozio, &wamid).await.unwrap(), Some((run_id, 2)));
-    assert_eq!(store.outbound(&ws("altro"), &wamid).await.unwrap(), None);
 }
 
 // ---------------------------------------------------------------- date index

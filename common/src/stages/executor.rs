@@ -1,14 +1,18 @@
 //! The executor stage: one step message → the step's effects → the next step
-//! queued. Idempotent per (run, step): a redelivered message does nothing, and a
-//! send is recorded as intended before it goes out, so a crash never sends twice.
+//! queued. Idempotent per (run, step): a redelivered message does nothing more, and
+//! a send is claimed (recorded as under way) before it goes out, so neither a crash
+//! nor two deliveries of one message ever send twice.
 
 use super::{Deps, Report, StageError, retry_conflicts};
-use crate::domain::automation::Action;
-use crate::domain::ids::WorkspaceId;
+use crate::domain::automation::{Action, Automation};
+use crate::domain::ids::{Wamid, WorkspaceId};
 use crate::domain::workspace::Workspace;
 use crate::engine::{self, Execution, IoOutcome, StepInput, StepResult};
-use crate::ports::{Account, Retry, StepMessage, StepQueue, Store, WebhookPoster, WhatsAppSender};
+use crate::ports::{
+    Account, Retry, Snapshot, StepMessage, StepQueue, StepView, StepWrite, Store, WebhookPoster, WhatsAppSender,
+};
 use crate::time::Time;
+use std::sync::Arc;
 
 /// The error code of a send step whose workspace has no WhatsApp number or token.
 pub const WHATSAPP_NOT_CONFIGURED: &str = "whatsapp_not_configured";
@@ -21,99 +25,136 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
 
     async fn execute(&self, message: &StepMessage, now: Time) -> Result<Report, StageError> {
         let ws = &message.workspace;
-        let Some(run) = self.store.run(ws, &message.step.run).await? else {
+        let StepView { run, automation, liveness, contact, workspace } =
+            self.store.step_view(ws, &message.step.run).await?;
+        let Some(run) = run else {
             return Ok(Report::ignored("unknown run"));
         };
-        let Some(automation) = self.store.automation_version(ws, &run.automation, run.version).await? else {
+        let Some(automation) = automation else {
             return Ok(Report::ignored("the run's automation version is gone"));
         };
-        let Some(stored) = self.store.contact(ws, &run.contact).await? else {
+        let Some(contact) = contact else {
             return Ok(Report::ignored("the run's contact is gone"));
         };
-        let live = self.store.liveness(ws, &run.automation).await?;
-        let workspace = self.workspace(ws).await?;
-        let list_automations = match automation.steps.get(message.step.step).map(|s| &s.action) {
-            Some(Action::AddToList { list }) => self.store.list_automations(ws, list).await?,
-            _ => Vec::new(),
-        };
+        let workspace = workspace.ok_or_else(|| StageError::NotFound(format!("no workspace `{ws}`")))?;
+        let step = message.step.step;
+        let list_automations = self.list_automations_for(ws, &automation, step).await?;
         let execution = engine::execute_step(StepInput {
             workspace: &workspace,
             automation: &automation,
-            live,
+            live: liveness,
             run,
-            step: message.step.step,
-            contact: stored.item,
+            step,
+            contact: contact.contact.clone(),
             list_automations: &list_automations,
             workspace_id: ws.as_str(),
             now,
         });
-        let result = match execution {
+        // Claim first: after a crash past this point the redelivery never repeats the I/O, and
+        // of two deliveries of one message only the first to claim performs it.
+        if let Some(intent) = execution.intent()
+            && !self.store.claim_step(ws, intent, step).await?
+        {
+            return Ok(Report::ignored("step taken by another delivery of its message"));
+        }
+        self.perform(ws, &workspace, execution, &contact, now).await
+    }
+
+    /// The enabled automations of the list an `add_to_list` step joins (none for other steps).
+    pub(super) async fn list_automations_for(
+        &self,
+        ws: &WorkspaceId,
+        automation: &Automation,
+        step: usize,
+    ) -> Result<Vec<Arc<Automation>>, StageError> {
+        Ok(match automation.steps.get(step).map(|s| &s.action) {
+            Some(Action::AddToList { list }) => self.store.list_automations(ws, list).await?,
+            _ => Vec::new(),
+        })
+    }
+
+    /// Carries out a decided step whose intent (if it has I/O) is stored: the send or the
+    /// webhook, then the result. `contact` is the snapshot the step was decided on.
+    pub(super) async fn perform(
+        &self,
+        ws: &WorkspaceId,
+        workspace: &Workspace,
+        execution: Execution,
+        contact: &Snapshot,
+        now: Time,
+    ) -> Result<Report, StageError> {
+        let (result, sent) = match execution {
             Execution::Ignore => return Ok(Report::ignored("step already executed or run over")),
-            Execution::Finished(result) => *result,
+            Execution::Requeue { next } => {
+                self.steps.schedule(StepMessage { workspace: ws.clone(), step: next }, now).await?;
+                return Ok(Report::ignored("step already executed; its successor queued again"));
+            }
+            Execution::Finished(result) => (*result, None),
             Execution::Send { pending } => {
-                let account = workspace.whatsapp.as_ref().and_then(|w| {
-                    let token = w
-                        .access_token
-                        .as_ref()
-                        .map(|t| t.expose().to_string())
-                        .or_else(|| self.default_access_token.clone())?;
-                    Some(Account { phone_number_id: w.phone_number_id.clone(), access_token: token })
-                });
-                let Some(account) = account else {
-                    return self
-                        .commit(
-                            ws,
-                            &workspace,
-                            pending.finish(IoOutcome::Failed { code: WHATSAPP_NOT_CONFIGURED.into() }, now),
-                            stored.revision,
-                            now,
-                        )
-                        .await;
+                let Some(account) = self.account(workspace) else {
+                    let failed = IoOutcome::Failed { code: WHATSAPP_NOT_CONFIGURED.into() };
+                    return self.finish(ws, workspace, pending.finish(failed, now), None, contact, now).await;
                 };
-                // Intent first: if we crash after the send, the redelivery sees it and never re-sends.
-                self.store.put_run(ws, &pending.run).await?;
                 match self.sender.send(&account, pending.request()).await {
-                    Ok(wamid) => {
-                        self.store.link_outbound(ws, &wamid, &pending.run.id, message.step.step).await?;
-                        pending.finish(IoOutcome::Sent { wamid: Some(wamid) }, now)
-                    }
+                    Ok(wamid) => (pending.finish(IoOutcome::Sent { wamid: Some(wamid.clone()) }, now), Some(wamid)),
                     Err(e) if e.retry == Retry::Retryable => {
+                        // Nothing went out: give the step back so the redelivery sends it.
                         self.store.put_run(ws, &pending.abandon()).await?;
                         return Err(e.into());
                     }
-                    Err(e) => pending.finish(IoOutcome::Failed { code: e.code }, now),
+                    Err(e) => (pending.finish(IoOutcome::Failed { code: e.code }, now), None),
                 }
             }
             Execution::Webhook { url, body, signature, pending } => {
-                self.store.put_run(ws, &pending.run).await?;
                 match self.poster.post(&url, &body, signature.as_deref()).await {
-                    Ok(()) => pending.finish(IoOutcome::Sent { wamid: None }, now),
+                    Ok(()) => (pending.finish(IoOutcome::Sent { wamid: None }, now), None),
                     Err(e) if e.retry == Retry::Retryable => {
                         self.store.put_run(ws, &pending.abandon()).await?;
                         return Err(e.into());
                     }
-                    Err(_) => pending.finish(IoOutcome::Failed { code: engine::codes::WEBHOOK_FAILED.into() }, now),
+                    Err(_) => {
+                        let failed = IoOutcome::Failed { code: engine::codes::WEBHOOK_FAILED.into() };
+                        (pending.finish(failed, now), None)
+                    }
                 }
             }
         };
-        self.commit(ws, &workspace, result, stored.revision, now).await
+        self.finish(ws, workspace, result, sent, contact, now).await
     }
 
-    /// Stores a step's result, starts the runs it caused and queues the next step.
-    async fn commit(
+    /// The account a workspace sends from, when it has a number and a token.
+    fn account(&self, workspace: &Workspace) -> Option<Account> {
+        let whatsapp = workspace.whatsapp.as_ref()?;
+        let token = whatsapp
+            .access_token
+            .as_ref()
+            .map(|t| t.expose().to_string())
+            .or_else(|| self.default_access_token.clone())?;
+        Some(Account { phone_number_id: whatsapp.phone_number_id.clone(), access_token: token })
+    }
+
+    /// Stores a step's result in one write (run, changed contact, link of the sent message),
+    /// then starts the runs it caused and queues the next step.
+    async fn finish(
         &self,
         ws: &WorkspaceId,
         workspace: &Workspace,
         result: StepResult,
-        revision: Option<u64>,
+        sent: Option<Wamid>,
+        before: &Snapshot,
         now: Time,
     ) -> Result<Report, StageError> {
         let StepResult { run, contact, effect, next, starts } = result;
-        if let Some(contact) = &contact {
-            self.store.put_contact(ws, contact, revision).await?;
-            self.refresh_dates(ws, workspace, contact, now).await?;
+        let write = StepWrite {
+            run: &run,
+            contact: contact.as_ref().map(|c| (c, before)),
+            sent: sent.as_ref().map(|wamid| (wamid, effect.step)),
+        };
+        if let Some(written) = self.store.commit_step(ws, write, now).await?
+            && written.contact.fields != before.contact.fields
+        {
+            self.refresh_dates(ws, workspace, &written.contact, now).await?;
         }
-        self.store.put_run(ws, &run).await?;
         for start in starts {
             self.begin_run(ws, start, now).await?;
         }

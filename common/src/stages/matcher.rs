@@ -5,16 +5,21 @@
 use super::{Deps, Report, StageError, retry_conflicts};
 use crate::domain::automation::Trigger;
 use crate::domain::contact::Contact;
-use crate::domain::ids::{AutomationId, ListName, WorkspaceId};
+use crate::domain::ids::{AutomationId, ListName, RunId, WorkspaceId};
 use crate::domain::phone::{ContactKey, WaId};
 use crate::domain::phrase::Phrase;
 use crate::domain::run::RunCause;
-use crate::engine::{self, ContactPatch, Join, MessageInput};
-use crate::ports::{StepQueue, Store, Versioned, WebhookPoster, WhatsAppSender};
+use crate::engine::{self, ContactPatch, Execution, Join, Liveness, MessageInput, StepDue, StepInput};
+use crate::ports::{
+    MessageCommit, MessageWrite, Retry, StepMessage, StepQueue, Store, Versioned, WebhookPoster, WhatsAppSender,
+};
 use crate::time::Time;
 use crate::webhook::{InboundEvent, InboundMessage, StatusUpdate};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// How long after a retryable failure of a first step run by the matcher the executor tries it again.
+pub const FIRST_STEP_RETRY: chrono::Duration = chrono::Duration::seconds(5);
 
 /// The body of `POST /hooks/automations/{id}` (the shape Spoki users already send).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,20 +124,14 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         }
     }
 
-    /// An inbound message: dedupe by wamid, update the sender, fill captures, start at most one run.
+    /// An inbound message: dedupe by wamid, update the sender, fill captures, start at most
+    /// one run. A run whose first step is due at once (a reply) runs that step here: its send
+    /// is claimed in the same write as the message, so a reply costs one read and one write.
     pub async fn handle_message(&self, message: &InboundMessage, now: Time) -> Result<Report, StageError> {
         let Some(ws) = self.store.workspace_for_number(&message.phone_number_id).await? else {
             return Ok(Report::ignored("unknown phone_number_id"));
         };
-        if !self.store.claim_message(&ws, &message.wamid, now).await? {
-            return Ok(Report::ignored("duplicate message"));
-        }
-        let result = retry_conflicts(|| self.decide_message(&ws, message, now)).await;
-        if result.is_err() {
-            // Nothing was written: give the claim back so the redelivery is processed.
-            self.store.release_message(&ws, &message.wamid).await?;
-        }
-        result
+        retry_conflicts(|| self.decide_message(&ws, message, now)).await
     }
 
     async fn decide_message(
@@ -141,52 +140,93 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         message: &InboundMessage,
         now: Time,
     ) -> Result<Report, StageError> {
-        let workspace = self.workspace(ws).await?;
-        let keys = message
-            .sender
-            .phone
-            .clone()
-            .map(ContactKey::Phone)
+        let sender = &message.sender;
+        let keys: Vec<ContactKey> = (sender.phone.clone().map(ContactKey::Phone).into_iter())
+            .chain(sender.bsuid.clone().map(ContactKey::Bsuid))
+            .collect();
+        let phrases: Vec<Phrase> = message
+            .content
+            .phrase_candidates()
             .into_iter()
-            .chain(message.sender.bsuid.clone().map(ContactKey::Bsuid));
-        let mut stored = None;
-        for key in keys {
-            if let Some(found) = self.store.contact(ws, &key).await? {
-                stored = Some(found);
-                break;
-            }
+            .filter_map(|candidate| Phrase::parse(candidate).ok())
+            .collect();
+        let view = self.store.message_view(ws, &message.wamid, &keys, &phrases).await?;
+        if let Some(started) = view.claimed {
+            return self.redelivered(ws, started, now).await;
         }
-        let mut phrase_match = None;
-        for candidate in message.content.phrase_candidates() {
-            let Ok(phrase) = Phrase::parse(candidate) else { continue };
-            if let Some(automation) = self.store.automation_by_phrase(ws, &phrase).await?.filter(|a| a.enabled) {
-                phrase_match = Some(automation);
-                break;
-            }
-        }
-        // The fallbacks are looked up only when no phrase matched.
-        let fallbacks = match phrase_match {
-            Some(_) => Default::default(),
-            None => self.store.fallbacks(ws).await?,
-        };
-        let (contact, revision) = split(stored);
-        let fields_before = contact.as_ref().map(|c| c.fields.clone());
+        let workspace = view.workspace.ok_or_else(|| StageError::NotFound(format!("no workspace `{ws}`")))?;
+        let phrase_match = view.phrases.into_iter().flatten().find(|a| a.enabled);
+        let before = view.contact;
         let outcome = engine::on_message(MessageInput {
             workspace: &workspace,
-            contact,
+            contact: before.as_ref().map(|b| b.contact.clone()),
             message,
             phrase_match: phrase_match.as_ref(),
-            fallbacks: &fallbacks,
+            fallbacks: &view.fallbacks,
             now,
         });
-        self.store.put_contact(ws, &outcome.contact, revision).await?;
-        if fields_before.as_ref() != Some(&outcome.contact.fields) {
-            self.refresh_dates(ws, &workspace, &outcome.contact, now).await?;
+        // The automation a run started is the phrase match or a fallback: the one to run step 0 of.
+        let started = outcome.start.as_ref().and_then(|start| {
+            [phrase_match.as_ref(), view.fallbacks.holiday.as_ref(), view.fallbacks.outside_hours.as_ref()]
+                .into_iter()
+                .flatten()
+                .find(|a| a.id() == &start.run.automation && a.version == start.run.version)
+                .map(|automation| (start, automation))
+        });
+        let first = match started {
+            Some((start, automation)) if start.first.due <= now => {
+                let list_automations = self.list_automations_for(ws, automation, 0).await?;
+                Some(engine::execute_step(StepInput {
+                    workspace: &workspace,
+                    automation,
+                    live: Some(Liveness::of_current(automation)),
+                    run: start.run.clone(),
+                    step: 0,
+                    contact: outcome.contact.clone(),
+                    list_automations: &list_automations,
+                    workspace_id: ws.as_str(),
+                    now,
+                }))
+            }
+            _ => None,
+        };
+        let run = first.as_ref().and_then(Execution::intent).or(outcome.start.as_ref().map(|s| &s.run));
+        let write = MessageWrite { wamid: &message.wamid, before: before.as_ref(), contact: &outcome.contact, run };
+        let written = match self.store.commit_message(ws, write, now).await? {
+            MessageCommit::Written(written) => written,
+            MessageCommit::Duplicate => return Ok(Report::ignored("duplicate message")),
+        };
+        if before.as_ref().is_none_or(|b| b.contact.fields != written.contact.fields) {
+            self.refresh_dates(ws, &workspace, &written.contact, now).await?;
         }
-        if let Some(start) = outcome.start {
-            self.begin_run(ws, start, now).await?;
+        let mut report = Report { effects: outcome.effects, ignored: None };
+        match (outcome.start, first) {
+            (Some(start), Some(first)) => match self.perform(ws, &workspace, first, &written, now).await {
+                Ok(done) => report.effects.extend(done.effects),
+                // Nothing is lost: the step was given back (or its send is recorded as under
+                // way) and the executor takes it from here, with the queue's retries.
+                Err(e) if e.retry() == Retry::Retryable => {
+                    let step = StepDue { run: start.run.id, step: 0, due: now + FIRST_STEP_RETRY };
+                    self.steps.schedule(StepMessage { workspace: ws.clone(), step }, now).await?;
+                }
+                Err(e) => return Err(e),
+            },
+            (Some(start), None) => {
+                self.steps.schedule(StepMessage { workspace: ws.clone(), step: start.first }, now).await?;
+            }
+            (None, _) => {}
         }
-        Ok(Report { effects: outcome.effects, ignored: None })
+        Ok(report)
+    }
+
+    /// A message claimed before: its first delivery may have stopped after writing the run
+    /// and before finishing step 0, so step 0 goes to the executor, which finishes or ignores it.
+    async fn redelivered(&self, ws: &WorkspaceId, started: Option<RunId>, now: Time) -> Result<Report, StageError> {
+        if let Some(run) = started {
+            let step = StepDue { run, step: 0, due: now };
+            self.steps.schedule(StepMessage { workspace: ws.clone(), step }, now).await?;
+        }
+        Ok(Report::ignored("duplicate message"))
     }
 
     /// A delivery status: recorded on the run step that sent the message; never starts a run.
@@ -363,12 +403,5 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             Some(Versioned { item, revision }) => (item, revision),
             None => (Contact::new(key), None),
         })
-    }
-}
-
-fn split(stored: Option<Versioned<Contact>>) -> (Option<Contact>, Option<u64>) {
-    match stored {
-        Some(Versioned { item, revision }) => (Some(item), revision),
-        None => (None, None),
     }
 }

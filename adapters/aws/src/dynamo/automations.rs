@@ -10,6 +10,7 @@ use avvio_common::catalog::{CatalogError, Fallbacks};
 use avvio_common::domain::automation::{Automation, Trigger};
 use avvio_common::domain::ids::{AutomationId, ListName, WorkspaceId};
 use avvio_common::domain::phrase::Phrase;
+use avvio_common::engine::Liveness;
 use avvio_common::ports::{StoreError, WriteError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::sync::Arc;
@@ -24,7 +25,29 @@ pub(super) struct Head {
     pub deleted: bool,
 }
 
-fn read_head(item: &Item) -> Result<Head, StoreError> {
+impl Head {
+    /// Whether the automation's runs may go on (`None`: deleted).
+    pub fn liveness(&self) -> Option<Liveness> {
+        (!self.deleted)
+            .then(|| Liveness { enabled: self.current.enabled, last_disabled_version: self.last_disabled_version })
+    }
+}
+
+/// The enabled fallbacks among fallback claim items.
+pub(super) fn fallbacks_of<'a>(items: impl IntoIterator<Item = &'a Item>) -> Result<Fallbacks, StoreError> {
+    let mut fallbacks = Fallbacks::default();
+    for item in items {
+        let automation = Arc::new(get_doc::<Automation>(item)?);
+        match automation.trigger {
+            Trigger::Holiday { .. } if automation.enabled => fallbacks.holiday = Some(automation),
+            Trigger::OutsideHours { .. } if automation.enabled => fallbacks.outside_hours = Some(automation),
+            _ => {}
+        }
+    }
+    Ok(fallbacks)
+}
+
+pub(super) fn read_head(item: &Item) -> Result<Head, StoreError> {
     let current: Automation = get_doc(item)?;
     Ok(Head {
         current: Arc::new(current),
@@ -120,15 +143,7 @@ impl DynamoStore {
     }
 
     pub(super) async fn enabled_fallbacks(&self, ws: &WorkspaceId) -> Result<Fallbacks, StoreError> {
-        let mut fallbacks = Fallbacks::default();
-        for automation in self.indexed(ws, keys::FALLBACK_PREFIX).await?.into_iter().filter(|a| a.enabled) {
-            match automation.trigger {
-                Trigger::Holiday { .. } => fallbacks.holiday = Some(automation),
-                Trigger::OutsideHours { .. } => fallbacks.outside_hours = Some(automation),
-                _ => {}
-            }
-        }
-        Ok(fallbacks)
+        fallbacks_of(&self.query_prefix(&keys::workspace_pk(ws), keys::FALLBACK_PREFIX).await?)
     }
 
     pub(super) async fn by_list(&self, ws: &WorkspaceId, list: &ListName) -> Result<Vec<Arc<Automation>>, StoreError> {

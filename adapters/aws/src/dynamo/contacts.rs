@@ -14,15 +14,8 @@ use super::table::{
 use avvio_common::domain::contact::Contact;
 use avvio_common::domain::ids::{ListName, WorkspaceId};
 use avvio_common::domain::phone::ContactKey;
-use avvio_common::ports::{ContactFilter, StoreError};
-
-/// A contact as stored.
-pub(super) struct Stored {
-    /// The key its document item is under.
-    pub primary: ContactKey,
-    pub contact: Contact,
-    pub revision: u64,
-}
+use avvio_common::ports::{ContactFilter, Snapshot, StoreError};
+use std::collections::HashMap;
 
 /// A contact document; one without any key would break every reader, so it counts as corrupt.
 fn read_contact(item: &Item) -> Result<Contact, StoreError> {
@@ -40,85 +33,110 @@ fn membership(ws: &WorkspaceId, list: &ListName, primary: &ContactKey) -> Item {
     item(&keys::member(ws, list, primary), [("primary", s(primary.as_str())), ("list", s(list.as_str()))])
 }
 
+/// The items [`DynamoStore::resolve_from`] looks a contact up in: each key's alias and document.
+pub(super) fn lookup_keys<'a>(ws: &'a WorkspaceId, keys: &'a [ContactKey]) -> impl Iterator<Item = Key> + 'a {
+    keys.iter().flat_map(move |k| [keys::alias(ws, k), keys::contact(ws, k)])
+}
+
+/// Adds to `tx` the writes that store `contact` over `before` (`None`: a new contact, whose
+/// keys must all be free): the document if its revision still is `before`'s, an alias item
+/// for each key it gained, membership items for the lists it joined and left. Returns the
+/// contact as stored once `tx` commits.
+pub(super) fn stage_contact<R: Clone>(
+    tx: &mut Tx<R>,
+    role: R,
+    ws: &WorkspaceId,
+    contact: &Contact,
+    before: Option<&Snapshot>,
+) -> Result<Snapshot, StoreError> {
+    let keys = contact.keys();
+    if keys.is_empty() {
+        return Err(StoreError::Unavailable("a contact needs a phone or a BSUID to be stored".into()));
+    }
+    let (home, revision, doc_cond) = match before {
+        Some(before) => (before.home.clone(), before.revision + 1, Cond::equals("rev", n(before.revision))),
+        None => (contact.key(), 1, Cond::absent()),
+    };
+    let doc = item(&keys::contact(ws, &home), [("doc", json(contact)?), ("rev", n(revision))]);
+    tx.put(role.clone(), doc, Some(doc_cond));
+    let had = |key: &ContactKey| before.is_some_and(|b| b.contact.keys().contains(key));
+    for key in keys.iter().filter(|k| **k != home && !had(k)) {
+        let alias = item(&keys::alias(ws, key), [("primary", s(home.as_str()))]);
+        if before.is_none() {
+            // A new contact: none of its keys may find another one.
+            tx.put(role.clone(), alias, Some(Cond::absent()));
+            tx.check(role.clone(), keys::contact(ws, key), Cond::absent());
+        } else {
+            // A key learned later joins this contact (MemoryStore relinks it too).
+            tx.put(role.clone(), alias, None);
+        }
+    }
+    if before.is_none() {
+        tx.check(role.clone(), keys::alias(ws, &home), Cond::absent());
+    }
+    let empty = Default::default();
+    let lists_before = before.map_or(&empty, |b| &b.contact.lists);
+    for list in contact.lists.difference(lists_before) {
+        tx.put(role.clone(), membership(ws, list, &home), None);
+    }
+    for list in lists_before.difference(&contact.lists) {
+        tx.delete(role.clone(), keys::member(ws, list, &home), None);
+    }
+    Ok(Snapshot { contact: contact.clone(), revision, home })
+}
+
 impl DynamoStore {
     /// The contact the first of `keys` that is known finds: one batch read of each key's
     /// alias and document items, plus one read when the key is an alias.
-    pub(super) async fn resolve(&self, ws: &WorkspaceId, keys: &[ContactKey]) -> Result<Option<Stored>, StoreError> {
-        let wanted = keys.iter().flat_map(|k| [keys::alias(ws, k), keys::contact(ws, k)]);
-        let mut found = self.batch_get(wanted).await?;
+    pub(super) async fn resolve(&self, ws: &WorkspaceId, keys: &[ContactKey]) -> Result<Option<Snapshot>, StoreError> {
+        let mut found = self.batch_get(lookup_keys(ws, keys)).await?;
+        self.resolve_from(ws, keys, &mut found).await
+    }
+
+    /// [`Self::resolve`] on items read already (at least those of [`lookup_keys`]).
+    pub(super) async fn resolve_from(
+        &self,
+        ws: &WorkspaceId,
+        keys: &[ContactKey],
+        found: &mut HashMap<Key, Item>,
+    ) -> Result<Option<Snapshot>, StoreError> {
         for key in keys {
-            let primary = match found.get(&keys::alias(ws, key)) {
+            let home = match found.get(&keys::alias(ws, key)) {
                 Some(alias) => get_parsed(alias, "primary", ContactKey::parse)?,
                 None if found.contains_key(&keys::contact(ws, key)) => key.clone(),
                 None => continue,
             };
-            let doc_key = keys::contact(ws, &primary);
+            let doc_key = keys::contact(ws, &home);
             let item = match found.remove(&doc_key) {
                 Some(item) => Some(item),
                 None => self.get(&doc_key).await?,
             };
             // An alias whose contact is gone finds nothing.
             if let Some(item) = item {
-                return Ok(Some(Stored { contact: read_contact(&item)?, revision: get_n(&item, "rev")?, primary }));
+                return Ok(Some(Snapshot { contact: read_contact(&item)?, revision: get_n(&item, "rev")?, home }));
             }
         }
         Ok(None)
     }
 
-    /// Writes the document if its revision still is `expected`, with alias items for keys it
-    /// gained and membership items added and removed by the change of its lists.
+    /// Writes the contact if its stored revision still is `expected` (`None`: it must not exist).
     pub(super) async fn write_contact(
         &self,
         ws: &WorkspaceId,
         contact: &Contact,
         expected: Option<u64>,
     ) -> Result<u64, StoreError> {
-        let keys = contact.keys();
-        if keys.is_empty() {
-            return Err(StoreError::Unavailable("a contact needs a phone or a BSUID to be stored".into()));
-        }
         let what = format!("contact {}", contact.key());
         let conflict = || StoreError::Conflict(what.clone());
-        let stored = self.resolve(ws, &keys).await?;
-        let mut tx = Tx::default();
-        let (primary, revision, before) = match (stored, expected) {
-            (Some(stored), Some(expected)) if stored.revision == expected => {
-                (stored.primary, expected + 1, Some(stored.contact))
-            }
-            (None, None) => (contact.key(), 1, None),
+        let before = match (self.resolve(ws, &contact.keys()).await?, expected) {
+            (Some(stored), Some(expected)) if stored.revision == expected => Some(stored),
+            (None, None) => None,
             _ => return Err(conflict()),
         };
-        let doc_cond = match expected {
-            Some(expected) => Cond::equals("rev", n(expected)),
-            None => Cond::absent(),
-        };
-        let doc = item(&keys::contact(ws, &primary), [("doc", json(contact)?), ("rev", n(revision))]);
-        tx.put((), doc, Some(doc_cond));
-        let had = |key: &ContactKey| before.as_ref().is_some_and(|b| b.keys().contains(key));
-        for key in keys.iter().filter(|k| **k != primary && !had(k)) {
-            let alias = item(&keys::alias(ws, key), [("primary", s(primary.as_str()))]);
-            if before.is_none() {
-                // A new contact: none of its keys may find another one.
-                tx.put((), alias, Some(Cond::absent()));
-                tx.check((), keys::contact(ws, key), Cond::absent());
-            } else {
-                // A key learned later joins this contact (MemoryStore relinks it too).
-                tx.put((), alias, None);
-            }
-        }
-        if before.is_none() {
-            tx.check((), keys::alias(ws, &primary), Cond::absent());
-        }
-        let empty = Default::default();
-        let lists_before = before.as_ref().map_or(&empty, |b| &b.lists);
-        for list in contact.lists.difference(lists_before) {
-            tx.put((), membership(ws, list, &primary), None);
-        }
-        for list in lists_before.difference(&contact.lists) {
-            tx.delete((), keys::member(ws, list, &primary), None);
-        }
+        let mut tx = Tx::default();
+        let after = stage_contact(&mut tx, (), ws, contact, before.as_ref())?;
         match self.commit(tx, &what).await {
-            Ok(()) => Ok(revision),
+            Ok(()) => Ok(after.revision),
             Err(TxError::Refused(_)) => Err(conflict()),
             Err(TxError::Store(e)) => Err(e),
         }
@@ -164,7 +182,7 @@ impl DynamoStore {
     /// workspace's automation heads: the reads grow with automations, not with contacts).
     pub(super) async fn remove_contact(&self, ws: &WorkspaceId, key: &ContactKey) -> Result<bool, StoreError> {
         let Some(stored) = self.resolve(ws, std::slice::from_ref(key)).await? else { return Ok(false) };
-        let primary = &stored.primary;
+        let primary = &stored.home;
         let mut contact_keys = stored.contact.keys();
         for k in [primary, key] {
             if !contact_keys.contains(k) {

@@ -51,6 +51,9 @@ pub fn phrase(ws: &WorkspaceId, phrase: &Phrase) -> Key {
 
 pub const FALLBACK_PREFIX: &str = "FALLBACK#";
 
+/// The kinds of fallback automations, each with one claim item.
+pub const FALLBACK_KINDS: [&str; 2] = ["holiday", "outside_hours"];
+
 pub fn fallback(ws: &WorkspaceId, kind: &str) -> Key {
     Key::new(workspace_pk(ws), format!("{FALLBACK_PREFIX}{kind}"))
 }

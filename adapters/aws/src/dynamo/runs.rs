@@ -3,7 +3,7 @@
 
 use super::DynamoStore;
 use super::keys;
-use super::table::{Cond, EXPIRES_AT, get_doc, get_n, get_parsed, item, json, n, s};
+use super::table::{Cond, EXPIRES_AT, Item, get_doc, get_n, get_parsed, item, json, n, s};
 use avvio_common::domain::ids::{RunId, Wamid, WorkspaceId};
 use avvio_common::domain::run::Run;
 use avvio_common::ports::{RunFilter, StoreError};
@@ -18,19 +18,55 @@ fn expires(at: Time, days: i64) -> aws_sdk_dynamodb::types::AttributeValue {
     n((at + chrono::Duration::days(days)).timestamp())
 }
 
-impl DynamoStore {
-    /// A conditional put: `false` when the message was claimed before (until its claim expires).
-    pub(super) async fn claim(&self, ws: &WorkspaceId, wamid: &Wamid, now: Time) -> Result<bool, StoreError> {
-        let claim = item(&keys::claimed_message(ws, wamid), [(EXPIRES_AT, expires(now, CLAIM_DAYS))]);
-        self.put_if(claim, Cond::absent()).await
+/// The claim of an inbound message, naming the run it started (if any).
+pub(super) fn claim_item(ws: &WorkspaceId, wamid: &Wamid, run: Option<&RunId>, now: Time) -> Item {
+    let mut claim = item(&keys::claimed_message(ws, wamid), [(EXPIRES_AT, expires(now, CLAIM_DAYS))]);
+    if let Some(run) = run {
+        claim.insert("run".into(), s(run.as_str()));
     }
+    claim
+}
 
+/// The run started by the message a claim is of, if it started one.
+pub(super) fn claimed_run(claim: &Item) -> Result<Option<RunId>, StoreError> {
+    match claim.get("run") {
+        Some(_) => get_parsed(claim, "run", RunId::parse).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// A run's item: the document, and `steps`, the indices of the steps it records as
+/// `,0,1,`, so that a step can be claimed only while unrecorded ([`step_unrecorded`]).
+pub(super) fn run_item(ws: &WorkspaceId, run: &Run) -> Result<Item, StoreError> {
+    let steps: String = run.steps.iter().map(|r| format!("{},", r.step)).collect();
+    Ok(item(&keys::run(ws, &run.id), [("doc", json(run)?), ("steps", s(format!(",{steps}")))]))
+}
+
+/// The stored run does not record step `step`.
+pub(super) fn step_unrecorded(step: usize) -> Cond {
+    Cond::lacks("steps", &format!(",{step},"))
+}
+
+/// The link from an outbound message to the run step that sent it.
+pub(super) fn outbound_item(ws: &WorkspaceId, wamid: &Wamid, run: &RunId, step: usize, now: Time) -> Item {
+    item(
+        &keys::outbound(ws, wamid),
+        [("run", s(run.as_str())), ("step", n(step)), (EXPIRES_AT, expires(now, OUTBOUND_DAYS))],
+    )
+}
+
+impl DynamoStore {
     pub(super) async fn insert_run(&self, ws: &WorkspaceId, run: &Run) -> Result<bool, StoreError> {
-        self.put_if(item(&keys::run(ws, &run.id), [("doc", json(run)?)]), Cond::absent()).await
+        self.put_if(run_item(ws, run)?, Cond::absent()).await
     }
 
     pub(super) async fn write_run(&self, ws: &WorkspaceId, run: &Run) -> Result<(), StoreError> {
-        self.put(item(&keys::run(ws, &run.id), [("doc", json(run)?)])).await
+        self.put(run_item(ws, run)?).await
+    }
+
+    /// Writes `run` unless the stored run records `step` already.
+    pub(super) async fn claim_run_step(&self, ws: &WorkspaceId, run: &Run, step: usize) -> Result<bool, StoreError> {
+        self.put_if(run_item(ws, run)?, step_unrecorded(step)).await
     }
 
     pub(super) async fn read_run(&self, ws: &WorkspaceId, id: &RunId) -> Result<Option<Run>, StoreError> {
@@ -49,21 +85,6 @@ impl DynamoStore {
         }
         runs.sort_by(|a, b| (b.started_at, &b.id).cmp(&(a.started_at, &a.id)));
         Ok(runs)
-    }
-
-    /// The port gives no `now` here: the wall clock only sets when DynamoDB may forget the link.
-    pub(super) async fn write_outbound(
-        &self,
-        ws: &WorkspaceId,
-        wamid: &Wamid,
-        run: &RunId,
-        step: usize,
-    ) -> Result<(), StoreError> {
-        let link = item(
-            &keys::outbound(ws, wamid),
-            [("run", s(run.as_str())), ("step", n(step)), (EXPIRES_AT, expires(chrono::Utc::now(), OUTBOUND_DAYS))],
-        );
-        self.put(link).await
     }
 
     pub(super) async fn read_outbound(

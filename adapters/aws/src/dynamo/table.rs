@@ -164,6 +164,14 @@ impl Cond {
         cond
     }
 
+    /// String attribute `name` does not contain `part` (true when the attribute is missing).
+    pub fn lacks(name: &str, part: &str) -> Self {
+        let mut cond = Self::raw(format!("NOT contains(#{name}, :{name})"));
+        cond.names.insert(format!("#{name}"), name.to_string());
+        cond.values.insert(format!(":{name}"), s(part));
+        cond
+    }
+
     fn join(self, op: &str, other: Self) -> Self {
         let mut joined = Self::raw(format!("({}) {op} ({})", self.expr, other.expr));
         joined.names = self.names;
