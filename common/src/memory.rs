@@ -221,7 +221,7 @@ impl Store for MemoryStore {
             t.runs.insert(run.id.clone(), run.clone());
         }
         let home = before.map_or_else(|| contact.key(), |b| b.home.clone());
-        Ok(MessageCommit::Written(Snapshot { contact: contact.clone(), revision, home }))
+        Ok(MessageCommit::Written(Box::new(Snapshot { contact: contact.clone(), revision, home })))
     }
 
     async fn step_view(&self, ws: &WorkspaceId, id: &RunId) -> Result<StepView, StoreError> {

@@ -99,7 +99,7 @@ pub struct MessageWrite<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum MessageCommit {
     /// Written; the contact as now stored.
-    Written(Snapshot),
+    Written(Box<Snapshot>),
     /// The wamid was claimed meanwhile (a concurrent redelivery): nothing was written.
     Duplicate,
 }

@@ -88,8 +88,8 @@ impl Function {
         const STEPS: [&str; 5] = [TABLE, STEPS_QUEUE_URL, STEPS_QUEUE_ARN, SCHEDULE_GROUP, SCHEDULER_ROLE_ARN];
         match self {
             Self::Ingest => &[TABLE, EVENTS_QUEUE_URL, APP_SECRET_PARAMETER, VERIFY_TOKEN_PARAMETER],
-            Self::Matcher | Self::Clock => &STEPS,
-            Self::Executor => &[
+            Self::Clock => &STEPS,
+            Self::Matcher | Self::Executor => &[
                 TABLE,
                 STEPS_QUEUE_URL,
                 STEPS_QUEUE_ARN,

@@ -87,14 +87,15 @@ pub async fn ingest(env: &impl Env, clients: &Clients) -> Result<Arc<Ingest>, Co
     }))
 }
 
-/// The matcher's and the clock's adapters (they queue steps; they never send).
-pub async fn pipeline(env: &impl Env, clients: &Clients) -> Result<Pipeline, ConfigError> {
+/// The clock's adapters: it starts runs and queues their steps; it never sends.
+pub async fn queueing(env: &impl Env, clients: &Clients) -> Result<Pipeline, ConfigError> {
     let steps = StepsConfig::from_env(env)?;
     build_pipeline(steps, GraphConfig::default(), None, clients)
 }
 
-/// The executor's adapters: the pipeline plus the Graph API and the default access token.
-pub async fn executor(env: &impl Env, clients: &Clients) -> Result<Pipeline, ConfigError> {
+/// The matcher's and the executor's adapters: the pipeline plus the Graph API and the
+/// default access token (the matcher sends a reply due at once itself).
+pub async fn sending(env: &impl Env, clients: &Clients) -> Result<Pipeline, ConfigError> {
     let steps = StepsConfig::from_env(env)?;
     let mut graph = GraphConfig::default();
     if let Some(base) = env.get(WHATSAPP_API_BASE).filter(|b| !b.trim().is_empty()) {

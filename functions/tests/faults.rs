@@ -56,38 +56,44 @@ async fn a_webhook_redelivered_after_the_dedupe_window_still_sends_one_reply() {
     assert_eq!(system.graph.sent().len(), 1, "the wamid claim keeps the second delivery from replying");
 }
 
+/// An automation replying at once (the matcher sends step 0) and going on at once (the executor sends step 1).
+fn reply_then(second: &str) -> serde_json::Value {
+    phrase("info", "Vorrei informazioni", &[("0s", text("Ciao!")), ("0s", text(second))])
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_executor_dying_after_the_step_but_before_acknowledging_sends_nothing_more() {
     let system = System::start().await;
-    system.automation(phrase("info", "Vorrei informazioni", &[("0s", text("Ciao!"))])).await;
+    system.automation(reply_then("Poi questo")).await;
     system.webhook(&mario_says("wamid.crash.1", "Vorrei informazioni")).await.expect_status(200);
     assert_eq!(system.match_once().await, 1);
+    assert_eq!(system.graph.sent().len(), 1, "the matcher sent the reply");
 
-    // The step runs to its end, then the function dies: nothing is acknowledged.
+    // Step 1 runs to its end, then the function dies: nothing is acknowledged.
     let batch = system.steps.receive().await.unwrap();
     assert_eq!(batch.records.len(), 1);
     let response = batch::execute_steps(&system.executor, batch, Deadline::NONE, || system.now()).await;
     assert!(response.batch_item_failures.is_empty());
-    assert_eq!(system.graph.sent().len(), 1);
+    assert_eq!(system.graph.sent().len(), 2);
 
     visibility_timeout_passes().await;
     assert_eq!(system.execute_once().await, 1, "SQS delivers the step again");
     system.settle().await;
-    assert_eq!(system.graph.sent().len(), 1, "the redelivered step sends nothing");
+    assert_eq!(system.graph.sent().len(), 2, "the redelivered step sends nothing");
     let runs = system.runs(MARIO).await;
-    assert_eq!(runs[0]["steps"][0]["status"], "done", "{}", runs[0]);
+    assert_eq!(runs[0]["steps"][1]["status"], "done", "{}", runs[0]);
+    assert_eq!(runs[0]["status"]["state"], "completed", "{}", runs[0]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_executor_dying_while_the_graph_api_answers_never_sends_twice() {
     let system = System::start().await;
-    system
-        .automation(phrase("info", "Vorrei informazioni", &[("0s", text("Ciao!")), ("0s", text("Poi questo"))]))
-        .await;
+    let steps = [("0s", text("Ciao!")), ("0s", text("Poi questo")), ("0s", text("Infine"))];
+    system.automation(phrase("info", "Vorrei informazioni", &steps)).await;
     system.webhook(&mario_says("wamid.crash.2", "Vorrei informazioni")).await.expect_status(200);
     assert_eq!(system.match_once().await, 1);
 
-    // The Graph API has the message, but the function is killed before its answer arrives.
+    // The Graph API has step 1's message, but the function is killed before its answer arrives.
     system.graph.delay_answers(Duration::from_secs(5));
     let batch = system.steps.receive().await.unwrap();
     let killed = tokio::time::timeout(
@@ -96,20 +102,47 @@ async fn an_executor_dying_while_the_graph_api_answers_never_sends_twice() {
     )
     .await;
     assert!(killed.is_err(), "the invocation was cut short");
-    assert_eq!(system.graph.sent().len(), 1, "Meta received the message");
+    assert_eq!(system.graph.sent().len(), 2, "Meta received the message");
     system.graph.delay_answers(Duration::ZERO);
 
     visibility_timeout_passes().await;
     system.settle().await;
-    let sent = system.graph.sent();
-    assert_eq!(sent.len(), 2, "no second copy of the first message, and the run went on: {sent:?}");
-    assert_eq!(sent[1].body["text"]["body"], "Poi questo");
+    let texts: Vec<_> = system.graph.sent().iter().map(|s| s.body["text"]["body"].clone()).collect();
+    assert_eq!(texts, ["Ciao!", "Poi questo", "Infine"], "no second copy, and the run went on");
     let run = &system.runs(MARIO).await[0];
     assert_eq!(
-        (run["steps"][0]["status"].as_str(), run["steps"][0]["error"].as_str()),
+        (run["steps"][1]["status"].as_str(), run["steps"][1]["error"].as_str()),
         (Some("failed"), Some("send_unconfirmed")),
         "the unknown outcome is recorded, not guessed: {run}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_matcher_dying_while_the_graph_api_answers_its_reply_never_sends_twice() {
+    let system = System::start().await;
+    system.automation(reply_then("Poi questo")).await;
+    system.webhook(&mario_says("wamid.crash.3", "Vorrei informazioni")).await.expect_status(200);
+
+    // The reply reaches Meta, but the matcher is killed before the answer: the event is not acknowledged.
+    system.graph.delay_answers(Duration::from_secs(5));
+    let batch = system.events.receive().await.unwrap();
+    let killed = tokio::time::timeout(
+        Duration::from_millis(500),
+        batch::match_events(&system.matcher, batch, Deadline::NONE, || system.now()),
+    )
+    .await;
+    assert!(killed.is_err(), "the invocation was cut short");
+    assert_eq!(system.graph.sent().len(), 1, "Meta received the reply");
+    system.graph.delay_answers(Duration::ZERO);
+
+    // SQS delivers the event again: its claim names the run, whose step 0 goes to the executor.
+    visibility_timeout_passes().await;
+    system.settle().await;
+    let texts: Vec<_> = system.graph.sent().iter().map(|s| s.body["text"]["body"].clone()).collect();
+    assert_eq!(texts, ["Ciao!", "Poi questo"], "no second reply, and the run went on");
+    let run = &system.runs(MARIO).await[0];
+    assert_eq!(run["steps"][0]["error"], "send_unconfirmed", "{run}");
+    assert_eq!(run["status"]["state"], "completed", "{run}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,7 +220,7 @@ async fn two_matchers_racing_on_one_contact_leave_it_consistent() {
         .await;
     system.automation(phrase("info", "Vorrei informazioni", &[("0s", text("Ciao {{name}}!"))])).await;
     // A second matcher instance: its own clients, as another Lambda execution environment has.
-    let other = wiring::pipeline(&OwnedEnv(&system.env), &wiring::Clients::new(&system.aws)).await.unwrap();
+    let other = wiring::sending(&OwnedEnv(&system.env), &wiring::Clients::new(&system.aws)).await.unwrap();
 
     let phones: Vec<String> = (0..5).map(|i| format!("39333000000{i}")).collect();
     for phone in &phones {

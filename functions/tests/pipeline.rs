@@ -1,7 +1,7 @@
 //! End to end on AWS APIs served locally: a request through ingest (as API
-//! Gateway delivers it) → the events queue → the matcher → the steps queue (or a
-//! Scheduler schedule) → the executor → the stand-in Graph API, for every kind
-//! of trigger the pipeline carries.
+//! Gateway delivers it) → the events queue → the matcher (which sends a reply due at
+//! once itself) → the steps queue (or a Scheduler schedule) → the executor → the
+//! stand-in Graph API, for every kind of trigger the pipeline carries.
 
 mod support;
 
@@ -22,7 +22,6 @@ async fn a_phrase_with_a_short_delay_is_answered_through_sqs_and_the_delay_is_an
 
     system.webhook(&mario_says("wamid.short.1", "Vorrei informazioni")).await.expect_status(200);
     assert_eq!(system.match_once().await, 1, "ingest queued one event");
-    assert_eq!(system.execute_once().await, 1, "the matcher queued the first step");
     let first = system.graph.sent();
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].path, format!("v23.0/{}/messages", support::NUMBER));

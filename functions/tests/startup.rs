@@ -34,10 +34,10 @@ async fn every_function_names_the_first_variable_it_misses() {
             env.remove(variable);
             let started = match function {
                 config::Function::Ingest => wiring::ingest(&OwnedEnv(&env), &clients).await.map(|_| ()),
-                config::Function::Executor => wiring::executor(&OwnedEnv(&env), &clients).await.map(|_| ()),
-                config::Function::Matcher | config::Function::Clock => {
-                    wiring::pipeline(&OwnedEnv(&env), &clients).await.map(|_| ())
+                config::Function::Matcher | config::Function::Executor => {
+                    wiring::sending(&OwnedEnv(&env), &clients).await.map(|_| ())
                 }
+                config::Function::Clock => wiring::queueing(&OwnedEnv(&env), &clients).await.map(|_| ()),
             };
             let optional = [config::WHATSAPP_API_BASE, config::ACCESS_TOKEN_PARAMETER].contains(variable);
             match started {

@@ -196,9 +196,6 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             MessageCommit::Written(written) => written,
             MessageCommit::Duplicate => return Ok(Report::ignored("duplicate message")),
         };
-        if before.as_ref().is_none_or(|b| b.contact.fields != written.contact.fields) {
-            self.refresh_dates(ws, &workspace, &written.contact, now).await?;
-        }
         let mut report = Report { effects: outcome.effects, ignored: None };
         match (outcome.start, first) {
             (Some(start), Some(first)) => match self.perform(ws, &workspace, first, &written, now).await {
@@ -215,6 +212,11 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                 self.steps.schedule(StepMessage { workspace: ws.clone(), step: start.first }, now).await?;
             }
             (None, _) => {}
+        }
+        // After the reply: date triggers follow the fields a capture filled (a new contact has none yet).
+        let fields_before = before.as_ref().map(|b| &b.contact.fields);
+        if fields_before.map_or(!written.contact.fields.is_empty(), |f| *f != written.contact.fields) {
+            self.refresh_dates(ws, &workspace, &written.contact, now).await?;
         }
         Ok(report)
     }

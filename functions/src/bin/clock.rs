@@ -10,7 +10,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 async fn main() -> Result<(), Error> {
     init_logging();
     let clients = wiring::Clients::new(&wiring::aws_config().await);
-    let deps = &or_exit(wiring::pipeline(&ProcessEnv, &clients).await);
+    let deps = &or_exit(wiring::queueing(&ProcessEnv, &clients).await);
     lambda_runtime::run(service_fn(|_: LambdaEvent<serde_json::Value>| async move {
         clock_tick(deps, chrono::Utc::now()).await.map_err(Error::from)
     }))

@@ -9,6 +9,6 @@ use avvio_functions::{batch, config::ProcessEnv, init_logging, or_exit, run_sqs,
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_logging();
     let clients = wiring::Clients::new(&wiring::aws_config().await);
-    let deps = &or_exit(wiring::executor(&ProcessEnv, &clients).await);
+    let deps = &or_exit(wiring::sending(&ProcessEnv, &clients).await);
     run_sqs(|event, deadline| batch::execute_steps(deps, event, deadline, chrono::Utc::now)).await
 }

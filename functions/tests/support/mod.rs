@@ -108,9 +108,9 @@ impl System {
         let calls = CallCounter::default();
         let clients = wiring::Clients::intercepted(&aws, calls.clone());
         let ingest = wiring::ingest(&OwnedEnv(&env), &clients).await.expect("ingest starts");
-        let matcher = wiring::pipeline(&OwnedEnv(&env), &clients).await.expect("the matcher starts");
-        let executor = wiring::executor(&OwnedEnv(&env), &clients).await.expect("the executor starts");
-        let clock = wiring::pipeline(&OwnedEnv(&env), &clients).await.expect("the clock starts");
+        let matcher = wiring::sending(&OwnedEnv(&env), &clients).await.expect("the matcher starts");
+        let executor = wiring::sending(&OwnedEnv(&env), &clients).await.expect("the executor starts");
+        let clock = wiring::queueing(&OwnedEnv(&env), &clients).await.expect("the clock starts");
         let sqs = aws_sdk_sqs::Client::new(&aws);
         let system = Self {
             events: Poller::new(sqs.clone(), &resources.events.url, &resources.events.arn),
