@@ -758,6 +758,33 @@ async fn a_run_is_created_once_and_runs_are_listed_newest_first_over_many_pages(
     assert_eq!(ids(store.runs(&negozio, &promos).await.unwrap()), ["run-8", "run-6", "run-4", "run-2", "run-0"]);
 }
 
+#[tokio::test]
+async fn imported_contacts_read_back_like_written_ones_with_their_keys_lists_and_dates() {
+    let store = store().await;
+    let negozio = ws("negozio");
+    let mut anna = Contact::new(&phone("393470000001"));
+    anna.bsuid = Some(Bsuid::parse("IT.7").unwrap());
+    anna.lists.insert(list("vip"));
+    let when = due("2026-03-10", "2026-03-10T08:00:00Z");
+    let mut contacts = vec![(anna.clone(), vec![(id("auguri"), when)])];
+    contacts.extend((0..40).map(|i| (Contact::new(&phone(&format!("3933300000{i:02}"))), Vec::new())));
+    store.import_contacts(&negozio, &contacts).await.unwrap();
+
+    let found = store.contact(&negozio, &bsuid("IT.7")).await.unwrap().unwrap();
+    assert_eq!((found.item, found.revision), (anna.clone(), Some(1)), "found through its alias");
+    assert_eq!(store.list_members(&negozio, &list("vip")).await.unwrap(), [anna.clone()]);
+    assert_eq!(store.contacts(&negozio, &ContactFilter::default()).await.unwrap().len(), 41, "over two batches");
+    let due_now = store.due_dates(t("2026-03-10T09:00:00Z")).await.unwrap();
+    assert_eq!(
+        due_now,
+        [DueDate { workspace: negozio.clone(), automation: id("auguri"), contact: phone("393470000001"), due: when }]
+    );
+    // An imported contact is an ordinary one from then on: its revision guards the next write.
+    let stale = store.put_contact(&negozio, &anna, None).await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    store.put_contact(&negozio, &anna, Some(1)).await.unwrap();
+}
+
 // ---------------------------------------------------------------- date index
 
 #[tokio::test]

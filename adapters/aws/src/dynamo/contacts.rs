@@ -7,12 +7,14 @@
 //! as in `MemoryStore`.
 
 use super::DynamoStore;
+use super::dates::date_item;
 use super::keys;
 use super::table::{
     Cond, Item, Key, TRANSACTION_MAX, Tx, TxError, get_doc, get_n, get_parsed, get_s, item, json, key_of, n, s,
 };
+use avvio_common::calendar::Due;
 use avvio_common::domain::contact::Contact;
-use avvio_common::domain::ids::{ListName, WorkspaceId};
+use avvio_common::domain::ids::{AutomationId, ListName, WorkspaceId};
 use avvio_common::domain::phone::ContactKey;
 use avvio_common::ports::{ContactFilter, Snapshot, StoreError};
 use std::collections::HashMap;
@@ -140,6 +142,25 @@ impl DynamoStore {
             Err(TxError::Refused(_)) => Err(conflict()),
             Err(TxError::Store(e)) => Err(e),
         }
+    }
+
+    /// Bulk loading (a migration, a benchmark): writes contacts that do not exist yet, each
+    /// with when its date automations next come due, in 25-item `BatchWriteItem`s, without
+    /// conditions. Nothing else may write these contacts meanwhile; `put_contact` is the
+    /// checked way.
+    pub async fn import_contacts(
+        &self,
+        ws: &WorkspaceId,
+        contacts: &[(Contact, Vec<(AutomationId, Due)>)],
+    ) -> Result<(), StoreError> {
+        let mut items = Vec::new();
+        for (contact, dates) in contacts {
+            let mut tx = Tx::default();
+            stage_contact(&mut tx, (), ws, contact, None)?;
+            items.extend(tx.into_puts());
+            items.extend(dates.iter().map(|(automation, due)| date_item(ws, automation, &contact.key(), *due)));
+        }
+        self.batch_put(items).await
     }
 
     /// The members of `list`, by key.

@@ -33,6 +33,22 @@ fn read_due(item: &Item) -> Result<DueDate, StoreError> {
     })
 }
 
+/// The item saying when `automation` next comes due for `contact`.
+pub(super) fn date_item(ws: &WorkspaceId, automation: &AutomationId, contact: &ContactKey, due: Due) -> Item {
+    item(
+        &keys::date_due(ws, automation, contact),
+        [
+            ("ws", s(ws.as_str())),
+            ("automation", s(automation.as_str())),
+            ("contact", s(contact.as_str())),
+            ("date", s(due.date.format("%Y-%m-%d").to_string())),
+            ("at", s(format_rfc3339(due.at))),
+            (DUE_PK, s(keys::due_day(due.at.date_naive()))),
+            (DUE_SK, s(keys::due_sort(due.at, ws, automation, contact))),
+        ],
+    )
+}
+
 impl DynamoStore {
     pub(super) async fn write_date_due(
         &self,
@@ -43,19 +59,7 @@ impl DynamoStore {
     ) -> Result<(), StoreError> {
         let key = keys::date_due(ws, automation, contact);
         let Some(due) = due else { return self.delete(&key).await };
-        self.put(item(
-            &key,
-            [
-                ("ws", s(ws.as_str())),
-                ("automation", s(automation.as_str())),
-                ("contact", s(contact.as_str())),
-                ("date", s(due.date.format("%Y-%m-%d").to_string())),
-                ("at", s(format_rfc3339(due.at))),
-                (DUE_PK, s(keys::due_day(due.at.date_naive()))),
-                (DUE_SK, s(keys::due_sort(due.at, ws, automation, contact))),
-            ],
-        ))
-        .await
+        self.put(date_item(ws, automation, contact, due)).await
     }
 
     /// Every item due at or before `now`, across workspaces, earliest first: one paginated

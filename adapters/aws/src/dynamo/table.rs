@@ -8,8 +8,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ReturnValuesOnConditionCheckFailure,
-    ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem, WriteRequest,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put, PutRequest,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem,
+    WriteRequest,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -234,6 +235,11 @@ impl<R> Tx<R> {
 
     pub fn len(&self) -> usize {
         self.ops.len()
+    }
+
+    /// The items this transaction puts, without its conditions, checks and deletes.
+    pub fn into_puts(self) -> Vec<Item> {
+        self.ops.into_iter().filter_map(|(_, op)| if let Op::Put(item, _) = op { Some(item) } else { None }).collect()
     }
 }
 
@@ -474,12 +480,27 @@ impl DynamoStore {
 
     /// Deletes many items, 25 a request, each on its own (not atomic).
     pub(super) async fn batch_delete(&self, keys: Vec<Key>) -> Result<(), StoreError> {
-        for chunk in keys.chunks(BATCH_WRITE_MAX) {
-            let mut pending = chunk
-                .iter()
-                .map(|k| built(DeleteRequest::builder().set_key(Some(k.to_item())).build()))
-                .map(|r| r.map(|d| WriteRequest::builder().delete_request(d).build()))
-                .collect::<Result<Vec<_>, _>>()?;
+        let requests = keys
+            .iter()
+            .map(|k| built(DeleteRequest::builder().set_key(Some(k.to_item())).build()))
+            .map(|r| r.map(|d| WriteRequest::builder().delete_request(d).build()))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.batch_write(requests).await
+    }
+
+    /// Writes `items` unconditionally, 25 to a request.
+    pub(super) async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        let requests = items
+            .into_iter()
+            .map(|item| built(PutRequest::builder().set_item(Some(item)).build()))
+            .map(|r| r.map(|p| WriteRequest::builder().put_request(p).build()))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.batch_write(requests).await
+    }
+
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        for chunk in requests.chunks(BATCH_WRITE_MAX) {
+            let mut pending = chunk.to_vec();
             for attempt in 0.. {
                 let out = self
                     .client
