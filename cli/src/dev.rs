@@ -32,6 +32,9 @@ const DEFAULT_API_KEY: &str = "dev-api-key";
 const STEP_ATTEMPTS: u32 = 5;
 const STEP_FIRST_BACKOFF: chrono::Duration = chrono::Duration::seconds(1);
 
+/// How many events the matcher handles at once (each may wait on the Graph API for its reply).
+const MATCHER_LANES: usize = 64;
+
 /// How many steps run at once (each mostly waits on the Graph API or a webhook).
 const STEP_CONCURRENCY: usize = 64;
 
@@ -130,16 +133,35 @@ fn print(report: &Report) {
     let _ = out.flush();
 }
 
-/// The matcher: one event at a time, in arrival order.
+/// The matcher: [`MATCHER_LANES`] lanes, each handling its events one at a time in arrival
+/// order, an event's lane picked by its group key, as the FIFO events queue groups them on
+/// AWS: one contact's events stay in order, other contacts' go on meanwhile (the matcher
+/// sends replies itself, so a lane waits on the Graph API).
 async fn drain_events(
     deps: Arc<DevDeps>,
     mut inbox: tokio::sync::mpsc::UnboundedReceiver<avvio_common::ports::PipelineEvent>,
 ) {
+    use std::hash::{BuildHasher, RandomState};
+    let hasher = RandomState::new();
+    let lanes: Vec<_> = (0..MATCHER_LANES)
+        .map(|_| {
+            let (lane, mut queue) = tokio::sync::mpsc::unbounded_channel::<avvio_common::ports::PipelineEvent>();
+            let deps = deps.clone();
+            tokio::spawn(async move {
+                while let Some(event) = queue.recv().await {
+                    match deps.handle_event(&event, now()).await {
+                        Ok(report) => print(&report),
+                        Err(e) => eprintln!("avvio dev: an event failed: {e}"),
+                    }
+                }
+            });
+            lane
+        })
+        .collect();
     while let Some(event) = inbox.recv().await {
-        match deps.handle_event(&event, now()).await {
-            Ok(report) => print(&report),
-            Err(e) => eprintln!("avvio dev: an event failed: {e}"),
-        }
+        let lane = hasher.hash_one(event.group_key()) as usize % lanes.len();
+        // A lane only stops with the runtime.
+        let _ = lanes[lane].send(event);
     }
 }
 
