@@ -6,7 +6,7 @@
 use crate::domain::automation::{Automation, Trigger};
 use crate::domain::ids::{AutomationId, ListName};
 use crate::domain::phrase::Phrase;
-use std::collections::HashMap;
+use crate::fast::HashMap;
 use std::sync::Arc;
 
 /// Why an automation cannot join the catalog.

@@ -9,6 +9,7 @@ pub mod calendar;
 pub mod catalog;
 pub mod domain;
 pub mod engine;
+pub(crate) mod fast;
 pub mod graph;
 pub mod manage;
 pub mod memory;

@@ -11,6 +11,7 @@ use crate::domain::phrase::Phrase;
 use crate::domain::run::Run;
 use crate::domain::workspace::Workspace;
 use crate::engine::Liveness;
+use crate::fast::HashMap;
 use crate::ports::{
     Account, ContactFilter, DueDate, EventQueue, KeyHash, Management, MessageCommit, MessageView, MessageWrite,
     PipelineEvent, QueueError, RunFilter, SendError, Snapshot, StepMessage, StepQueue, StepView, StepWrite, Store,
@@ -19,7 +20,7 @@ use crate::ports::{
 use crate::time::Time;
 use serde_json::Value;
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeSet, BinaryHeap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -221,7 +222,7 @@ impl Store for MemoryStore {
             t.runs.insert(run.id.clone(), run.clone());
         }
         let home = before.map_or_else(|| contact.key(), |b| b.home.clone());
-        Ok(MessageCommit::Written(Box::new(Snapshot { contact: contact.clone(), revision, home })))
+        Ok(MessageCommit::Written { revision, home })
     }
 
     async fn step_view(&self, ws: &WorkspaceId, id: &RunId) -> Result<StepView, StoreError> {

@@ -98,8 +98,8 @@ pub struct MessageWrite<'a> {
 /// How committing a message ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MessageCommit {
-    /// Written; the contact as now stored.
-    Written(Box<Snapshot>),
+    /// Written: the contact's new revision, and the key it is filed under.
+    Written { revision: u64, home: ContactKey },
     /// The wamid was claimed meanwhile (a concurrent redelivery): nothing was written.
     Duplicate,
 }

@@ -55,10 +55,12 @@ enum EventKind {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawEvent {
-    at: String,
-    #[serde(default)]
-    whatsapp: Option<Box<serde_json::value::RawValue>>,
+struct RawEvent<'a> {
+    #[serde(borrow)]
+    at: std::borrow::Cow<'a, str>,
+    /// Borrowed from the line: read by `parse_webhook` as Meta's body.
+    #[serde(default, borrow)]
+    whatsapp: Option<&'a serde_json::value::RawValue>,
     #[serde(default)]
     integration: Option<RawIntegration>,
     #[serde(default)]
@@ -296,12 +298,18 @@ fn read_events(file: &str, text: &str, catalog: &crate::catalog::Catalog) -> Res
         if raw_line.trim().is_empty() || raw_line.trim_start().starts_with("//") {
             continue;
         }
-        let raw: RawEvent = {
-            let de = &mut serde_json::Deserializer::from_str(raw_line);
-            serde_path_to_error::deserialize(de).map_err(|e| {
-                let path = e.path().to_string();
-                fail(if path == "." { e.inner().to_string() } else { format!("{path}: {}", e.inner()) })
-            })?
+        // A good line is read once; a bad one again, tracking the path, to say where it is wrong.
+        let raw: RawEvent<'_> = match serde_json::from_str(raw_line) {
+            Ok(raw) => raw,
+            Err(first) => {
+                let de = &mut serde_json::Deserializer::from_str(raw_line);
+                let traced: Result<RawEvent<'_>, _> = serde_path_to_error::deserialize(de);
+                let message = match traced {
+                    Err(e) if e.path().to_string() != "." => format!("{}: {}", e.path(), e.inner()),
+                    _ => first.to_string(),
+                };
+                return Err(fail(message));
+            }
         };
         let at =
             parse_rfc3339(&raw.at).map_err(|e| fail(format!("at: `{}` is not an RFC 3339 timestamp: {e}", raw.at)))?;

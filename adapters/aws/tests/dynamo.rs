@@ -14,8 +14,8 @@ use avvio_common::domain::{
 };
 use avvio_common::engine::Liveness;
 use avvio_common::ports::{
-    ContactFilter, DueDate, KeyHash, Management, MessageCommit, MessageView, MessageWrite, RunFilter, StepWrite, Store,
-    StoreError, Versioned, WriteError,
+    ContactFilter, DueDate, KeyHash, Management, MessageCommit, MessageView, MessageWrite, RunFilter, Snapshot,
+    StepWrite, Store, StoreError, Versioned, WriteError,
 };
 use avvio_common::time::Time;
 use avvio_tests::text_webhook;
@@ -637,7 +637,7 @@ async fn pipeline_story<S: Management>(store: &S) -> Vec<String> {
     });
     let write = MessageWrite { wamid: &wamid, before: None, contact: &mario, run: Some(&started) };
     let written = match store.commit_message(&negozio, write, now).await.unwrap() {
-        MessageCommit::Written(snapshot) => snapshot,
+        MessageCommit::Written { revision, home } => Snapshot { contact: mario.clone(), revision, home },
         MessageCommit::Duplicate => panic!("the first write of a message is no duplicate"),
     };
     say(format!("written: {:?} rev {}", written.contact, written.revision));
@@ -720,10 +720,8 @@ async fn a_contact_found_through_its_alias_is_written_back_under_its_home_key() 
     let mut named = before.contact.clone();
     named.name = Some("Anna".into());
     let write = MessageWrite { wamid: &wamid, before: Some(&before), contact: &named, run: None };
-    let MessageCommit::Written(after) = store.commit_message(&negozio, write, now).await.unwrap() else {
-        panic!("written");
-    };
-    assert_eq!((after.home, after.revision), (bsuid("IT.7"), 3));
+    let written = store.commit_message(&negozio, write, now).await.unwrap();
+    assert_eq!(written, MessageCommit::Written { revision: 3, home: bsuid("IT.7") });
     let stored = store.contact(&negozio, &keys[0]).await.unwrap().unwrap();
     assert_eq!((stored.item.name.as_deref(), stored.revision), (Some("Anna"), Some(3)));
     assert_eq!(store.contacts(&negozio, &ContactFilter::default()).await.unwrap().len(), 1, "no second document");

@@ -11,7 +11,8 @@ use crate::domain::phrase::Phrase;
 use crate::domain::run::RunCause;
 use crate::engine::{self, ContactPatch, Execution, Join, Liveness, MessageInput, StepDue, StepInput};
 use crate::ports::{
-    MessageCommit, MessageWrite, Retry, StepMessage, StepQueue, Store, Versioned, WebhookPoster, WhatsAppSender,
+    MessageCommit, MessageWrite, Retry, Snapshot, StepMessage, StepQueue, Store, Versioned, WebhookPoster,
+    WhatsAppSender,
 };
 use crate::time::Time;
 use crate::webhook::{InboundEvent, InboundMessage, StatusUpdate};
@@ -193,7 +194,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         let run = first.as_ref().and_then(Execution::intent).or(outcome.start.as_ref().map(|s| &s.run));
         let write = MessageWrite { wamid: &message.wamid, before: before.as_ref(), contact: &outcome.contact, run };
         let written = match self.store.commit_message(ws, write, now).await? {
-            MessageCommit::Written(written) => written,
+            MessageCommit::Written { revision, home } => Snapshot { contact: outcome.contact, revision, home },
             MessageCommit::Duplicate => return Ok(Report::ignored("duplicate message")),
         };
         let mut report = Report { effects: outcome.effects, ignored: None };

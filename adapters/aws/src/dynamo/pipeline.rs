@@ -73,7 +73,7 @@ impl DynamoStore {
             tx.put(Part::Run, run_item(ws, run)?, Some(Cond::absent()));
         }
         match self.commit(tx, &format!("message {wamid}")).await {
-            Ok(()) => Ok(MessageCommit::Written(Box::new(after))),
+            Ok(()) => Ok(MessageCommit::Written { revision: after.revision, home: after.home }),
             // The claim (or the run it names) is there: another delivery of the message got in first.
             Err(TxError::Refused(refused))
                 if refused.iter().any(|(part, _)| matches!(part, Part::Claim | Part::Run)) =>
