@@ -10,7 +10,7 @@ use crate::domain::phone::ContactKey;
 use crate::domain::phrase::Phrase;
 use crate::domain::run::Run;
 use crate::domain::workspace::Workspace;
-use crate::engine::Liveness;
+use crate::engine::{Liveness, StepDue};
 use crate::fast::HashMap;
 use crate::ports::{
     Account, ContactFilter, DueDate, EventQueue, KeyHash, Management, MessageCommit, MessageView, MessageWrite,
@@ -33,8 +33,8 @@ struct Tenant {
     /// Contacts by internal slot; `keys` maps each phone and BSUID to its slot.
     contacts: Vec<(Contact, u64)>,
     keys: HashMap<ContactKey, usize>,
-    /// Claimed inbound wamids, with the run each one started.
-    seen: HashMap<Wamid, Option<RunId>>,
+    /// Claimed inbound wamids, with the first step of the run each one started.
+    seen: HashMap<Wamid, Option<StepDue>>,
     runs: HashMap<RunId, Run>,
     outbound: HashMap<Wamid, (RunId, usize)>,
 }
@@ -209,7 +209,7 @@ impl Store for MemoryStore {
         write: MessageWrite<'_>,
         _now: Time,
     ) -> Result<MessageCommit, StoreError> {
-        let MessageWrite { wamid, before, contact, run } = write;
+        let MessageWrite { wamid, before, contact, run, first } = write;
         let mut state = self.lock();
         let t = state.tenants.entry(ws.clone()).or_default();
         if t.seen.contains_key(wamid) || run.is_some_and(|r| t.runs.contains_key(&r.id)) {
@@ -217,7 +217,7 @@ impl Store for MemoryStore {
         }
         let slot = t.contact_slot(contact, before.map(|b| b.revision))?;
         let revision = t.write_contact(contact, slot);
-        t.seen.insert(wamid.clone(), run.map(|r| r.id.clone()));
+        t.seen.insert(wamid.clone(), first.cloned());
         if let Some(run) = run {
             t.runs.insert(run.id.clone(), run.clone());
         }

@@ -73,8 +73,9 @@ pub struct Snapshot {
 #[derive(Debug, Clone, Default)]
 pub struct MessageView {
     pub workspace: Option<Arc<Workspace>>,
-    /// `Some` when the wamid was claimed already, with the run its first delivery started.
-    pub claimed: Option<Option<RunId>>,
+    /// `Some` when the wamid was claimed already, with the first step of the run its first
+    /// delivery started (at the time it was due).
+    pub claimed: Option<Option<StepDue>>,
     /// The sender, by the first of its keys the store knows.
     pub contact: Option<Snapshot>,
     /// The automation (enabled or not) each phrase candidate names, in the candidates' order.
@@ -93,6 +94,8 @@ pub struct MessageWrite<'a> {
     pub contact: &'a Contact,
     /// The run the message starts, with its first step's record when that step runs at once.
     pub run: Option<&'a Run>,
+    /// That run's first step, remembered on the claim: a redelivery finishes it at its time.
+    pub first: Option<&'a StepDue>,
 }
 
 /// How committing a message ended.

@@ -230,6 +230,28 @@ fn a_message_delivered_again_hands_its_first_step_to_the_executor_which_sends_no
 }
 
 #[test]
+fn a_message_delivered_again_hands_a_delayed_first_step_over_at_its_own_time() {
+    rt().block_on(async {
+        let (deps, _) = system_with(automation(json!({
+            "id": "info", "name": "info", "trigger": { "type": "customer_message", "phrase": "Info" },
+            "steps": [ { "after": "1h", "action": { "type": "send_text", "text": "più tardi" } } ]
+        })));
+        deliver_info(&deps, "2026-11-23T09:00:00Z").await;
+        let queued = deps.steps.pop_due(t("2026-11-23T10:00:00Z")).expect("step 0 waits an hour");
+
+        let again = deliver_info(&deps, "2026-11-23T09:20:00Z").await;
+        assert_eq!(again.ignored, Some("duplicate message"));
+        assert!(deps.steps.pop_due(t("2026-11-23T09:59:59Z")).is_none(), "nothing is sent early");
+        let handed = deps.steps.pop_due(t("2026-11-23T10:00:00Z")).expect("handed over for 10:00");
+        assert_eq!(handed, queued);
+        for message in [&queued, &handed] {
+            deps.handle_step(message, t("2026-11-23T10:00:00Z")).await.unwrap();
+        }
+        assert_eq!(sent_texts(&deps), ["più tardi"]);
+    });
+}
+
+#[test]
 fn a_step_whose_successor_is_recorded_is_ignored_when_delivered_again() {
     rt().block_on(async {
         let (deps, ws) = system_with(two_texts("secondo"));

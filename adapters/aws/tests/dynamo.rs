@@ -635,7 +635,10 @@ async fn pipeline_story<S: Management>(store: &S) -> Vec<String> {
         wamid: None,
         delivery: None,
     });
-    let write = MessageWrite { wamid: &wamid, before: None, contact: &mario, run: Some(&started) };
+    // A first step due later than the message: a redelivery must find it at its own time.
+    let first =
+        avvio_common::engine::StepDue { run: started.id.clone(), step: 0, due: now + chrono::Duration::hours(1) };
+    let write = MessageWrite { wamid: &wamid, before: None, contact: &mario, run: Some(&started), first: Some(&first) };
     let written = match store.commit_message(&negozio, write, now).await.unwrap() {
         MessageCommit::Written { revision, home } => Snapshot { contact: mario.clone(), revision, home },
         MessageCommit::Duplicate => panic!("the first write of a message is no duplicate"),
@@ -646,7 +649,7 @@ async fn pipeline_story<S: Management>(store: &S) -> Vec<String> {
         store.commit_message(&negozio, write, now).await.map(|c| c == MessageCommit::Duplicate)
     ));
     let other = Wamid::parse("wamid.other").unwrap();
-    let stale = MessageWrite { wamid: &other, before: None, contact: &mario, run: None };
+    let stale = MessageWrite { wamid: &other, before: None, contact: &mario, run: None, first: None };
     say(format!("a new contact whose key is taken: {:?}", store.commit_message(&negozio, stale, now).await));
     say(view("known sender", store.message_view(&negozio, &wamid, &keys, &phrases).await.unwrap()));
     say(view("by BSUID only", store.message_view(&negozio, &other, &keys[1..], &[]).await.unwrap()));
@@ -695,6 +698,7 @@ async fn the_pipelines_reads_and_writes_answer_like_the_in_memory_store() {
     assert!(memory[2].ends_with("Ok(true)"), "a message is committed once: {}", memory[2]);
     assert!(memory[3].contains("Err(Conflict"), "{}", memory[3]);
     assert!(memory[4].contains("claimed Some(Some(") && memory[4].contains("r-1"), "{}", memory[4]);
+    assert!(memory[4].contains("10:00:00"), "the first step's due time is kept: {}", memory[4]);
     assert!(memory[6].ends_with("None"), "a refused write claims nothing: {}", memory[6]);
     let claims = &memory[9..12];
     assert!(claims[0].ends_with("Ok(false)") && claims[1].ends_with("Ok(true)") && claims[2].ends_with("Ok(false)"));
@@ -719,7 +723,7 @@ async fn a_contact_found_through_its_alias_is_written_back_under_its_home_key() 
     assert_eq!((before.home.clone(), before.revision), (bsuid("IT.7"), 2));
     let mut named = before.contact.clone();
     named.name = Some("Anna".into());
-    let write = MessageWrite { wamid: &wamid, before: Some(&before), contact: &named, run: None };
+    let write = MessageWrite { wamid: &wamid, before: Some(&before), contact: &named, run: None, first: None };
     let written = store.commit_message(&negozio, write, now).await.unwrap();
     assert_eq!(written, MessageCommit::Written { revision: 3, home: bsuid("IT.7") });
     let stored = store.contact(&negozio, &keys[0]).await.unwrap().unwrap();

@@ -5,10 +5,11 @@
 use super::{Deps, Report, StageError, retry_conflicts};
 use crate::domain::automation::Trigger;
 use crate::domain::contact::Contact;
-use crate::domain::ids::{AutomationId, ListName, RunId, WorkspaceId};
+use crate::domain::ids::{AutomationId, ListName, WorkspaceId};
 use crate::domain::phone::{ContactKey, WaId};
 use crate::domain::phrase::Phrase;
 use crate::domain::run::RunCause;
+use crate::domain::workspace::Workspace;
 use crate::engine::{self, ContactPatch, Execution, Join, Liveness, MessageInput, StepDue, StepInput};
 use crate::ports::{
     MessageCommit, MessageWrite, Retry, Snapshot, StepMessage, StepQueue, Store, Versioned, WebhookPoster,
@@ -152,10 +153,10 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             .filter_map(|candidate| Phrase::parse(candidate).ok())
             .collect();
         let view = self.store.message_view(ws, &message.wamid, &keys, &phrases).await?;
-        if let Some(started) = view.claimed {
-            return self.redelivered(ws, started, now).await;
-        }
         let workspace = view.workspace.ok_or_else(|| StageError::NotFound(format!("no workspace `{ws}`")))?;
+        if let Some(first) = view.claimed {
+            return self.redelivered(ws, &workspace, view.contact, first, now).await;
+        }
         let phrase_match = view.phrases.into_iter().flatten().find(|a| a.enabled);
         let before = view.contact;
         let outcome = engine::on_message(MessageInput {
@@ -192,7 +193,13 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             _ => None,
         };
         let run = first.as_ref().and_then(Execution::intent).or(outcome.start.as_ref().map(|s| &s.run));
-        let write = MessageWrite { wamid: &message.wamid, before: before.as_ref(), contact: &outcome.contact, run };
+        let write = MessageWrite {
+            wamid: &message.wamid,
+            before: before.as_ref(),
+            contact: &outcome.contact,
+            run,
+            first: outcome.start.as_ref().map(|s| &s.first),
+        };
         let written = match self.store.commit_message(ws, write, now).await? {
             MessageCommit::Written { revision, home } => Snapshot { contact: outcome.contact, revision, home },
             MessageCommit::Duplicate => return Ok(Report::ignored("duplicate message")),
@@ -222,11 +229,21 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         Ok(report)
     }
 
-    /// A message claimed before: its first delivery may have stopped after writing the run
-    /// and before finishing step 0, so step 0 goes to the executor, which finishes or ignores it.
-    async fn redelivered(&self, ws: &WorkspaceId, started: Option<RunId>, now: Time) -> Result<Report, StageError> {
-        if let Some(run) = started {
-            let step = StepDue { run, step: 0, due: now };
+    /// A message claimed before. Its first delivery may have stopped after writing: before
+    /// finishing the run's step 0 (which goes to the executor, at the time it was due, to be
+    /// finished or ignored there), or before indexing the sender's date triggers (done again).
+    async fn redelivered(
+        &self,
+        ws: &WorkspaceId,
+        workspace: &Workspace,
+        contact: Option<Snapshot>,
+        first: Option<StepDue>,
+        now: Time,
+    ) -> Result<Report, StageError> {
+        if let Some(contact) = contact.filter(|c| !c.contact.fields.is_empty()) {
+            self.refresh_dates(ws, workspace, &contact.contact, now).await?;
+        }
+        if let Some(step) = first {
             self.steps.schedule(StepMessage { workspace: ws.clone(), step }, now).await?;
         }
         Ok(Report::ignored("duplicate message"))

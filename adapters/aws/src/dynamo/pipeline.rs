@@ -8,7 +8,7 @@ use super::DynamoStore;
 use super::automations::{fallbacks_of, read_head};
 use super::contacts::{lookup_keys, stage_contact};
 use super::keys;
-use super::runs::{claim_item, claimed_run, outbound_item, run_item};
+use super::runs::{claim_item, claimed_first, outbound_item, run_item};
 use super::table::{Cond, Tx, TxError, get_doc};
 use avvio_common::domain::automation::Automation;
 use avvio_common::domain::ids::{RunId, Wamid, WorkspaceId};
@@ -49,7 +49,7 @@ impl DynamoStore {
         let automation = |item| get_doc::<Automation>(item).map(Arc::new);
         Ok(MessageView {
             workspace: found.get(&workspace_key).map(|item| get_doc::<Workspace>(item).map(Arc::new)).transpose()?,
-            claimed: found.get(&claim_key).map(claimed_run).transpose()?,
+            claimed: found.get(&claim_key).map(claimed_first).transpose()?,
             phrases: phrase_keys
                 .iter()
                 .map(|key| found.get(key).map(automation).transpose())
@@ -65,9 +65,9 @@ impl DynamoStore {
         write: MessageWrite<'_>,
         now: Time,
     ) -> Result<MessageCommit, StoreError> {
-        let MessageWrite { wamid, before, contact, run } = write;
+        let MessageWrite { wamid, before, contact, run, first } = write;
         let mut tx = Tx::default();
-        tx.put(Part::Claim, claim_item(ws, wamid, run.map(|r| &r.id), now), Some(Cond::absent()));
+        tx.put(Part::Claim, claim_item(ws, wamid, first, now), Some(Cond::absent()));
         let after = stage_contact(&mut tx, Part::Contact, ws, contact, before)?;
         if let Some(run) = run {
             tx.put(Part::Run, run_item(ws, run)?, Some(Cond::absent()));

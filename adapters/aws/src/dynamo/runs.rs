@@ -6,8 +6,9 @@ use super::keys;
 use super::table::{Cond, EXPIRES_AT, Item, get_doc, get_n, get_parsed, item, json, n, s};
 use avvio_common::domain::ids::{RunId, Wamid, WorkspaceId};
 use avvio_common::domain::run::Run;
+use avvio_common::engine::StepDue;
 use avvio_common::ports::{RunFilter, StoreError};
-use avvio_common::time::Time;
+use avvio_common::time::{Time, format_rfc3339, parse_rfc3339};
 
 /// How long a claimed message id is remembered: Meta redelivers for days, not weeks.
 const CLAIM_DAYS: i64 = 7;
@@ -18,21 +19,27 @@ fn expires(at: Time, days: i64) -> aws_sdk_dynamodb::types::AttributeValue {
     n((at + chrono::Duration::days(days)).timestamp())
 }
 
-/// The claim of an inbound message, naming the run it started (if any).
-pub(super) fn claim_item(ws: &WorkspaceId, wamid: &Wamid, run: Option<&RunId>, now: Time) -> Item {
+/// The claim of an inbound message, naming the first step of the run it started (if any).
+pub(super) fn claim_item(ws: &WorkspaceId, wamid: &Wamid, first: Option<&StepDue>, now: Time) -> Item {
     let mut claim = item(&keys::claimed_message(ws, wamid), [(EXPIRES_AT, expires(now, CLAIM_DAYS))]);
-    if let Some(run) = run {
-        claim.insert("run".into(), s(run.as_str()));
+    if let Some(first) = first {
+        claim.insert("run".into(), s(first.run.as_str()));
+        claim.insert("step".into(), n(first.step));
+        claim.insert("due".into(), s(format_rfc3339(first.due)));
     }
     claim
 }
 
-/// The run started by the message a claim is of, if it started one.
-pub(super) fn claimed_run(claim: &Item) -> Result<Option<RunId>, StoreError> {
-    match claim.get("run") {
-        Some(_) => get_parsed(claim, "run", RunId::parse).map(Some),
-        None => Ok(None),
+/// The first step of the run started by the message a claim is of, if it started one.
+pub(super) fn claimed_first(claim: &Item) -> Result<Option<StepDue>, StoreError> {
+    if !claim.contains_key("run") {
+        return Ok(None);
     }
+    Ok(Some(StepDue {
+        run: get_parsed(claim, "run", RunId::parse)?,
+        step: get_n(claim, "step")?,
+        due: get_parsed(claim, "due", parse_rfc3339)?,
+    }))
 }
 
 /// A run's item: the document, and `steps`, the indices of the steps it records as
