@@ -133,8 +133,8 @@ fn envelope<'a>(contact: &'a Contact, kind: &'static str) -> Message<'a> {
 }
 
 fn serialise(message: &Message<'_>) -> GraphRequest {
-    let json = serde_json::to_string(message).expect("message bodies always serialise");
-    GraphRequest(RawValue::from_string(json).expect("serde_json writes valid JSON"))
+    // `to_raw_value` keeps the text serde_json wrote (`RawValue::from_string` would parse it again).
+    GraphRequest(serde_json::value::to_raw_value(message).expect("message bodies always serialise"))
 }
 
 /// A template message with its body parameters.

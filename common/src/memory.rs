@@ -35,7 +35,8 @@ struct Tenant {
     keys: HashMap<ContactKey, usize>,
     /// Claimed inbound wamids, with the first step of the run each one started.
     seen: HashMap<Wamid, Option<StepDue>>,
-    runs: HashMap<RunId, Run>,
+    /// Boxed: the table stays small as it grows (a rehash moves pointers, not runs).
+    runs: HashMap<RunId, Box<Run>>,
     outbound: HashMap<Wamid, (RunId, usize)>,
 }
 
@@ -135,7 +136,8 @@ impl MemoryStore {
     /// Every run of a workspace, oldest first.
     pub fn all_runs(&self, ws: &WorkspaceId) -> Vec<Run> {
         let state = self.lock();
-        let mut runs: Vec<Run> = state.tenants.get(ws).map(|t| t.runs.values().cloned().collect()).unwrap_or_default();
+        let mut runs: Vec<Run> =
+            state.tenants.get(ws).map(|t| t.runs.values().map(|r| Run::clone(r)).collect()).unwrap_or_default();
         runs.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
         runs
     }
@@ -219,7 +221,7 @@ impl Store for MemoryStore {
         let revision = t.write_contact(contact, slot);
         t.seen.insert(wamid.clone(), first.cloned());
         if let Some(run) = run {
-            t.runs.insert(run.id.clone(), run.clone());
+            t.runs.insert(run.id.clone(), Box::new(run.clone()));
         }
         let home = before.map_or_else(|| contact.key(), |b| b.home.clone());
         Ok(MessageCommit::Written { revision, home })
@@ -234,7 +236,7 @@ impl Store for MemoryStore {
             liveness: t.catalog.liveness(&run.automation),
             contact: t.snapshot(std::slice::from_ref(&run.contact)),
             workspace: t.doc.clone(),
-            run: Some(run.clone()),
+            run: Some(Run::clone(run)),
         })
     }
 
@@ -244,7 +246,7 @@ impl Store for MemoryStore {
         if runs.get(&run.id).is_some_and(|stored| stored.step(step).is_some()) {
             return Ok(false);
         }
-        runs.insert(run.id.clone(), run.clone());
+        runs.insert(run.id.clone(), Box::new(run.clone()));
         Ok(true)
     }
 
@@ -265,7 +267,7 @@ impl Store for MemoryStore {
             }
             None => None,
         };
-        t.runs.insert(run.id.clone(), run.clone());
+        t.runs.insert(run.id.clone(), Box::new(run.clone()));
         if let Some((wamid, step)) = sent {
             t.outbound.insert(wamid.clone(), (run.id.clone(), step));
         }
@@ -357,16 +359,16 @@ impl Store for MemoryStore {
         if runs.contains_key(&run.id) {
             return Ok(false);
         }
-        runs.insert(run.id.clone(), run.clone());
+        runs.insert(run.id.clone(), Box::new(run.clone()));
         Ok(true)
     }
 
     async fn run(&self, ws: &WorkspaceId, id: &RunId) -> Result<Option<Run>, StoreError> {
-        Ok(tenant(&self.lock(), ws).and_then(|t| t.runs.get(id).cloned()))
+        Ok(tenant(&self.lock(), ws).and_then(|t| t.runs.get(id).map(|r| Run::clone(r))))
     }
 
     async fn put_run(&self, ws: &WorkspaceId, run: &Run) -> Result<(), StoreError> {
-        self.lock().tenants.entry(ws.clone()).or_default().runs.insert(run.id.clone(), run.clone());
+        self.lock().tenants.entry(ws.clone()).or_default().runs.insert(run.id.clone(), Box::new(run.clone()));
         Ok(())
     }
 
@@ -487,7 +489,7 @@ impl Management for MemoryStore {
     async fn runs(&self, ws: &WorkspaceId, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
         let state = self.lock();
         let mut runs: Vec<Run> = tenant(&state, ws)
-            .map(|t| t.runs.values().filter(|r| filter.matches(r)).cloned().collect())
+            .map(|t| t.runs.values().filter(|r| filter.matches(r)).map(|r| Run::clone(r)).collect())
             .unwrap_or_default();
         runs.sort_by(|a, b| (b.started_at, &b.id).cmp(&(a.started_at, &a.id)));
         Ok(runs)

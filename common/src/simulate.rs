@@ -13,8 +13,9 @@ use crate::stages::matcher::{IntegrationCall, integration_authorized};
 use crate::stages::{Deps, StageError};
 use crate::time::{Time, format_rfc3339, parse_rfc3339};
 use crate::validate::{Document, Problem, check_set};
-use crate::webhook::{InboundEvent, parse_webhook};
+use crate::webhook::{InboundEvent, TypedWebhook, parse_webhook};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How long the clock runs after the last event when no `--until` is given.
@@ -45,19 +46,36 @@ struct Event {
 }
 
 #[derive(Debug, Clone)]
+/// The rare, large kinds are boxed: a simulation holds every event until it runs.
 enum EventKind {
     WhatsApp(Vec<InboundEvent>),
-    Integration { automation: AutomationId, call: IntegrationCall, raw: Vec<u8>, contact: ContactKey },
-    ListAdd { list: ListName, contact: ContactKey },
-    ListRemove { list: ListName, contact: ContactKey },
-    Contact { contact: ContactKey, patch: ContactPatch },
+    Integration(Box<Integration>),
+    ListAdd {
+        list: ListName,
+        contact: ContactKey,
+    },
+    ListRemove {
+        list: ListName,
+        contact: ContactKey,
+    },
+    /// A contact upsert: the contact and the changes.
+    Contact(Box<(ContactKey, ContactPatch)>),
+}
+
+#[derive(Debug, Clone)]
+struct Integration {
+    automation: AutomationId,
+    call: IntegrationCall,
+    /// The body as the hook route would receive it (what a signature is computed over).
+    raw: Vec<u8>,
+    contact: ContactKey,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawEvent<'a> {
     #[serde(borrow)]
-    at: std::borrow::Cow<'a, str>,
+    at: Cow<'a, str>,
     /// Borrowed from the line: read by `parse_webhook` as Meta's body.
     #[serde(default, borrow)]
     whatsapp: Option<&'a serde_json::value::RawValue>,
@@ -262,7 +280,8 @@ async fn apply(deps: &MemoryDeps, ws: &WorkspaceId, event: Event) -> Result<Vec<
             }
             return Ok(lines);
         }
-        EventKind::Integration { automation, call, raw, contact } => {
+        EventKind::Integration(integration) => {
+            let Integration { automation, call, raw, contact } = *integration;
             let current =
                 crate::ports::Store::automation(&deps.store, ws, &automation).await.map_err(StageError::from)?;
             let secret = current.as_ref().and_then(|a| a.trigger.integration_secret());
@@ -284,35 +303,23 @@ async fn apply(deps: &MemoryDeps, ws: &WorkspaceId, event: Event) -> Result<Vec<
             deps.handle_list_add(ws, &list, &contact, &format!("line-{}", event.line), now).await?
         }
         EventKind::ListRemove { list, contact } => deps.handle_list_remove(ws, &list, &contact).await?,
-        EventKind::Contact { contact, patch } => deps.handle_contact_upsert(ws, &contact, &patch, now).await?,
+        EventKind::Contact(upsert) => deps.handle_contact_upsert(ws, &upsert.0, &upsert.1, now).await?,
     };
     Ok(report.effects.into_iter().map(Line::Effect).collect())
 }
 
 /// Reads and checks the events file: every line parsed, times in order, ids known.
 fn read_events(file: &str, text: &str, catalog: &crate::catalog::Catalog) -> Result<Vec<Event>, SimError> {
-    let mut events: Vec<Event> = Vec::new();
+    // Sized once: the events are kept until they run, and growing moves them all.
+    let mut events: Vec<Event> = Vec::with_capacity(text.lines().count());
     for (i, raw_line) in text.lines().enumerate() {
         let line = i + 1;
         let fail = |message: String| SimError::Event { file: file.to_string(), line, message };
         if raw_line.trim().is_empty() || raw_line.trim_start().starts_with("//") {
             continue;
         }
-        // A good line is read once; a bad one again, tracking the path, to say where it is wrong.
-        let raw: RawEvent<'_> = match serde_json::from_str(raw_line) {
-            Ok(raw) => raw,
-            Err(first) => {
-                let de = &mut serde_json::Deserializer::from_str(raw_line);
-                let traced: Result<RawEvent<'_>, _> = serde_path_to_error::deserialize(de);
-                let message = match traced {
-                    Err(e) if e.path().to_string() != "." => format!("{}: {}", e.path(), e.inner()),
-                    _ => first.to_string(),
-                };
-                return Err(fail(message));
-            }
-        };
-        let at =
-            parse_rfc3339(&raw.at).map_err(|e| fail(format!("at: `{}` is not an RFC 3339 timestamp: {e}", raw.at)))?;
+        let (at, body) = read_line(raw_line).map_err(fail)?;
+        let at = parse_rfc3339(&at).map_err(|e| fail(format!("at: `{at}` is not an RFC 3339 timestamp: {e}")))?;
         if let Some(previous) = events.last().filter(|p| p.at > at) {
             return Err(fail(format!(
                 "events must be in time order: {} is before the previous event's {} (line {})",
@@ -321,58 +328,97 @@ fn read_events(file: &str, text: &str, catalog: &crate::catalog::Catalog) -> Res
                 previous.line
             )));
         }
-        let given = [
-            raw.whatsapp.is_some(),
-            raw.integration.is_some(),
-            raw.list_add.is_some(),
-            raw.list_remove.is_some(),
-            raw.contact.is_some(),
-        ];
-        if given.iter().filter(|g| **g).count() != 1 {
-            return Err(fail(
-                "each event needs exactly one of whatsapp, integration, list_add, list_remove, contact".into(),
-            ));
-        }
-        let kind = if let Some(body) = raw.whatsapp {
-            let parsed = parse_webhook(body.get().as_bytes()).map_err(|e| fail(format!("whatsapp: {e}")))?;
-            EventKind::WhatsApp(parsed)
-        } else if let Some(integration) = raw.integration {
-            let id = AutomationId::parse(integration.automation.as_str())
-                .map_err(|e| fail(format!("integration.automation: {e}")))?;
-            match catalog.current(&id).map(|a| a.trigger.kind()) {
-                Some("integration") => {}
-                Some(other) => {
-                    return Err(fail(format!(
-                        "integration.automation: automation `{id}` has a {other} trigger, not integration"
-                    )));
-                }
-                None => {
-                    return Err(fail(format!("integration.automation: no automation `{id}` in the automations file")));
-                }
-            }
-            let raw_body = integration.body.to_string().into_bytes();
-            let call: IntegrationCall =
-                serde_json::from_value(integration.body).map_err(|e| fail(format!("integration.body: {e}")))?;
-            let (phone, _) =
-                call.to_patch().map_err(|(path, message)| fail(format!("integration.body.{path}: {message}")))?;
-            EventKind::Integration { automation: id, call, raw: raw_body, contact: ContactKey::Phone(phone) }
-        } else if let Some(list) = raw.list_add {
-            EventKind::ListAdd { list: list.list, contact: list.phone }
-        } else if let Some(list) = raw.list_remove {
-            EventKind::ListRemove { list: list.list, contact: list.phone }
-        } else {
-            let contact = raw.contact.expect("exactly one kind is present");
-            EventKind::Contact {
-                contact: contact.phone,
-                patch: ContactPatch {
-                    name: contact.name,
-                    fields: contact.fields,
-                    tags: contact.tags,
-                    operator: contact.operator,
-                },
-            }
+        let kind = match body {
+            LineBody::WhatsApp(body) => EventKind::WhatsApp(body.events().map_err(|e| fail(format!("whatsapp: {e}")))?),
+            LineBody::Other(raw) => event_kind(raw, catalog).map_err(fail)?,
         };
         events.push(Event { line, at, kind });
     }
     Ok(events)
+}
+
+/// A line's event, read as far as one pass over the line goes.
+enum LineBody<'a> {
+    /// A webhook, read in the typed pass (the common line: read once, its body not delimited first).
+    WhatsApp(TypedWebhook<'a>),
+    /// Any other line, or a webhook the typed pass did not take ([`parse_webhook`] reads it).
+    Other(RawEvent<'a>),
+}
+
+/// The common line: a webhook, and nothing else.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WhatsAppLine<'a> {
+    #[serde(borrow)]
+    at: Cow<'a, str>,
+    #[serde(borrow)]
+    whatsapp: TypedWebhook<'a>,
+}
+
+/// Reads a line's `at` and its event. A good line is read once; a bad one again, tracking
+/// the path, to say where it is wrong.
+fn read_line(line: &str) -> Result<(Cow<'_, str>, LineBody<'_>), String> {
+    if let Ok(WhatsAppLine { at, whatsapp }) = serde_json::from_str(line) {
+        return Ok((at, LineBody::WhatsApp(whatsapp)));
+    }
+    match serde_json::from_str::<RawEvent<'_>>(line) {
+        Ok(raw) => Ok((raw.at.clone(), LineBody::Other(raw))),
+        Err(first) => {
+            let de = &mut serde_json::Deserializer::from_str(line);
+            let traced: Result<RawEvent<'_>, _> = serde_path_to_error::deserialize(de);
+            Err(match traced {
+                Err(e) if e.path().to_string() != "." => format!("{}: {}", e.path(), e.inner()),
+                _ => first.to_string(),
+            })
+        }
+    }
+}
+
+/// The event of a line the typed webhook pass did not take, checked against the catalog.
+fn event_kind(raw: RawEvent<'_>, catalog: &crate::catalog::Catalog) -> Result<EventKind, String> {
+    let given = [
+        raw.whatsapp.is_some(),
+        raw.integration.is_some(),
+        raw.list_add.is_some(),
+        raw.list_remove.is_some(),
+        raw.contact.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err("each event needs exactly one of whatsapp, integration, list_add, list_remove, contact".into());
+    }
+    Ok(if let Some(body) = raw.whatsapp {
+        EventKind::WhatsApp(parse_webhook(body.get().as_bytes()).map_err(|e| format!("whatsapp: {e}"))?)
+    } else if let Some(integration) = raw.integration {
+        let id =
+            AutomationId::parse(integration.automation.as_str()).map_err(|e| format!("integration.automation: {e}"))?;
+        match catalog.current(&id).map(|a| a.trigger.kind()) {
+            Some("integration") => {}
+            Some(other) => {
+                return Err(format!(
+                    "integration.automation: automation `{id}` has a {other} trigger, not integration"
+                ));
+            }
+            None => return Err(format!("integration.automation: no automation `{id}` in the automations file")),
+        }
+        let raw_body = integration.body.to_string().into_bytes();
+        let call: IntegrationCall =
+            serde_json::from_value(integration.body).map_err(|e| format!("integration.body: {e}"))?;
+        let (phone, _) = call.to_patch().map_err(|(path, message)| format!("integration.body.{path}: {message}"))?;
+        EventKind::Integration(Box::new(Integration {
+            automation: id,
+            call,
+            raw: raw_body,
+            contact: ContactKey::Phone(phone),
+        }))
+    } else if let Some(list) = raw.list_add {
+        EventKind::ListAdd { list: list.list, contact: list.phone }
+    } else if let Some(list) = raw.list_remove {
+        EventKind::ListRemove { list: list.list, contact: list.phone }
+    } else {
+        let contact = raw.contact.expect("exactly one kind is present");
+        EventKind::Contact(Box::new((
+            contact.phone,
+            ContactPatch { name: contact.name, fields: contact.fields, tags: contact.tags, operator: contact.operator },
+        )))
+    })
 }

@@ -294,6 +294,22 @@ pub fn parse_webhook(body: &[u8]) -> Result<Vec<InboundEvent>, WebhookError> {
     read_envelope(envelope)
 }
 
+/// A webhook body read in the one typed pass [`parse_webhook`] tries first, borrowing from
+/// the text it is read from: for a reader that finds the body inside a larger document (a
+/// line of `avvio simulate`'s events file) and wants it read once. When it does not
+/// deserialize, the body may still be valid (a change of another field, of another shape):
+/// [`parse_webhook`] on its text decides, and words the error.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub struct TypedWebhook<'a>(#[serde(borrow)] RawEnvelope<'a, RawChangeValue<'a>>);
+
+impl TypedWebhook<'_> {
+    /// The events of the body, exactly as [`parse_webhook`] reads them.
+    pub fn events(self) -> Result<Vec<InboundEvent>, WebhookError> {
+        read_envelope(self.0)
+    }
+}
+
 /// Reads the events out of a body read into its envelope.
 fn read_envelope<'a, V: ChangeValue<'a>>(envelope: RawEnvelope<'a, V>) -> Result<Vec<InboundEvent>, WebhookError> {
     if envelope.object.as_str() != WHATSAPP_BUSINESS_ACCOUNT {
@@ -357,11 +373,14 @@ fn read_value(value: RawChangeValue<'_>, path: &Path<'_>, events: &mut Vec<Inbou
         .enumerate()
         .map(|(k, contact)| Contact::read(contact, &path.item("contacts", k)))
         .collect::<Result<Vec<_>, _>>()?;
-    for (k, RawMessageObject(message)) in value.messages.unwrap_or_default().into_iter().enumerate() {
+    let (messages, statuses) = (value.messages.unwrap_or_default(), value.statuses.unwrap_or_default());
+    // Exactly: a body usually holds one event, and a simulation keeps every body's events.
+    events.reserve_exact(messages.len() + statuses.len());
+    for (k, RawMessageObject(message)) in messages.into_iter().enumerate() {
         let message = read_message(message, &path.item("messages", k), phone_number_id, &contacts)?;
         events.push(InboundEvent::Message(message));
     }
-    for (k, status) in value.statuses.unwrap_or_default().into_iter().enumerate() {
+    for (k, status) in statuses.into_iter().enumerate() {
         let status = read_status(status, &path.item("statuses", k), phone_number_id, &contacts)?;
         events.push(InboundEvent::Status(status));
     }
