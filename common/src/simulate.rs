@@ -330,7 +330,7 @@ fn read_events(file: &str, text: &str, catalog: &crate::catalog::Catalog) -> Res
         }
         let kind = match body {
             LineBody::WhatsApp(body) => EventKind::WhatsApp(body.events().map_err(|e| fail(format!("whatsapp: {e}")))?),
-            LineBody::Other(raw) => event_kind(raw, catalog).map_err(fail)?,
+            LineBody::Other(raw) => event_kind(*raw, catalog).map_err(fail)?,
         };
         events.push(Event { line, at, kind });
     }
@@ -342,7 +342,7 @@ enum LineBody<'a> {
     /// A webhook, read in the typed pass (the common line: read once, its body not delimited first).
     WhatsApp(TypedWebhook<'a>),
     /// Any other line, or a webhook the typed pass did not take ([`parse_webhook`] reads it).
-    Other(RawEvent<'a>),
+    Other(Box<RawEvent<'a>>),
 }
 
 /// The common line: a webhook, and nothing else.
@@ -362,7 +362,7 @@ fn read_line(line: &str) -> Result<(Cow<'_, str>, LineBody<'_>), String> {
         return Ok((at, LineBody::WhatsApp(whatsapp)));
     }
     match serde_json::from_str::<RawEvent<'_>>(line) {
-        Ok(raw) => Ok((raw.at.clone(), LineBody::Other(raw))),
+        Ok(raw) => Ok((raw.at.clone(), LineBody::Other(Box::new(raw)))),
         Err(first) => {
             let de = &mut serde_json::Deserializer::from_str(line);
             let traced: Result<RawEvent<'_>, _> = serde_path_to_error::deserialize(de);
