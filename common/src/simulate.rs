@@ -311,7 +311,7 @@ async fn apply(deps: &MemoryDeps, ws: &WorkspaceId, event: Event) -> Result<Vec<
 /// Reads and checks the events file: every line parsed, times in order, ids known.
 fn read_events(file: &str, text: &str, catalog: &crate::catalog::Catalog) -> Result<Vec<Event>, SimError> {
     // Sized once: the events are kept until they run, and growing moves them all.
-    let mut events: Vec<Event> = Vec::with_capacity(text.lines().count());
+    let mut events: Vec<Event> = Vec::with_capacity(text.bytes().filter(|b| *b == b'\n').count() + 1);
     for (i, raw_line) in text.lines().enumerate() {
         let line = i + 1;
         let fail = |message: String| SimError::Event { file: file.to_string(), line, message };

@@ -13,7 +13,34 @@ pub fn parse_rfc3339(raw: &str) -> Result<Time, chrono::ParseError> {
 
 /// Formats an instant as RFC 3339 in UTC with a `Z`, with sub-second digits only when present.
 pub fn format_rfc3339(t: Time) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    match whole_seconds(t) {
+        Some(text) => String::from_utf8(text.to_vec()).expect("ASCII digits and separators"),
+        None => t.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+    }
+}
+
+/// [`format_rfc3339`] of an instant in whole seconds of the years 0–9999 (every instant
+/// events carry), written on the stack: `2026-11-23T09:00:00Z`. `None` for any other instant.
+fn whole_seconds(t: Time) -> Option<[u8; 20]> {
+    use chrono::{Datelike, Timelike};
+    if t.nanosecond() != 0 || !(0..=9999).contains(&t.year()) {
+        return None;
+    }
+    let mut out = *b"0000-00-00T00:00:00Z";
+    let mut put = |at: usize, value: u32, digits: usize| {
+        let mut value = value;
+        for i in (at..at + digits).rev() {
+            out[i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, t.year() as u32, 4);
+    put(5, t.month(), 2);
+    put(8, t.day(), 2);
+    put(11, t.hour(), 2);
+    put(14, t.minute(), 2);
+    put(17, t.second(), 2);
+    Some(out)
 }
 
 /// Converts Meta's `timestamp` (Unix seconds, sent as a string) into an instant.
@@ -27,12 +54,35 @@ pub mod rfc3339 {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(t: &Time, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::format_rfc3339(*t))
+        match super::whole_seconds(*t) {
+            Some(text) => s.serialize_str(std::str::from_utf8(&text).expect("ASCII digits and separators")),
+            None => s.serialize_str(&super::format_rfc3339(*t)),
+        }
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Time, D::Error> {
         let raw = String::deserialize(d)?;
         super::parse_rfc3339(&raw)
             .map_err(|e| serde::de::Error::custom(format!("`{raw}` is not an RFC 3339 timestamp: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn whole_seconds_are_written_as_chrono_writes_them(secs in -62_167_219_200i64..253_402_300_800i64, nanos in prop_oneof![Just(0u32), 1u32..1_000_000_000]) {
+            let t = DateTime::from_timestamp(secs, nanos).unwrap();
+            prop_assert_eq!(format_rfc3339(t), t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+        }
+    }
+
+    #[test]
+    fn an_instant_outside_the_four_digit_years_is_written_by_chrono() {
+        let t = DateTime::from_timestamp(253_402_300_800, 0).unwrap(); // 10000-01-01
+        assert_eq!(format_rfc3339(t), "+10000-01-01T00:00:00Z");
     }
 }

@@ -23,6 +23,10 @@ impl WaId {
     /// Normalises a human-written number: `+39 333 123 4567`, `0039-333-1234567`
     /// and `393331234567` all become `393331234567`.
     pub fn parse(raw: &str) -> Result<Self, IdentityError> {
+        // The usual case, a `wa_id` from Meta, is already in this form.
+        if (8..=15).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit()) && !raw.starts_with('0') {
+            return Ok(Self(raw.into()));
+        }
         let bad = || IdentityError::BadPhone(raw.to_string());
         let trimmed = raw.trim();
         let without_plus = trimmed.strip_prefix('+').unwrap_or(trimmed);
