@@ -511,5 +511,6 @@ pub async fn runs<S: Management>(
 /// `GET /v1/runs/{id}`.
 pub async fn run<S: Management>(store: &S, ws: &WorkspaceId, id: &str) -> Result<Run, ManageError> {
     let id = parse_id(|r| RunId::parse(r), id, "id")?;
-    store.run(ws, &id).await?.ok_or_else(|| ManageError::NotFound(format!("no run `{id}`")))
+    let stored = store.run(ws, &id).await?;
+    stored.map(|s| s.run).ok_or_else(|| ManageError::NotFound(format!("no run `{id}`")))
 }

@@ -15,7 +15,7 @@ use crate::fast::HashMap;
 use crate::ports::{
     Account, ContactFilter, DueDate, EventQueue, KeyHash, Management, MessageCommit, MessageView, MessageWrite,
     PipelineEvent, QueueError, RunFilter, SendError, Snapshot, StepMessage, StepQueue, StepView, StepWrite, Store,
-    StoreError, Versioned, WebhookError, WebhookPoster, WhatsAppSender, WriteError,
+    StoreError, StoredRun, Versioned, WebhookError, WebhookPoster, WhatsAppSender, WriteError,
 };
 use crate::time::Time;
 use serde_json::Value;
@@ -36,7 +36,7 @@ struct Tenant {
     /// Claimed inbound wamids, with the first step of the run each one started.
     seen: HashMap<Wamid, Option<StepDue>>,
     /// Boxed: the table stays small as it grows (a rehash moves pointers, not runs).
-    runs: HashMap<RunId, Box<Run>>,
+    runs: HashMap<RunId, Box<StoredRun>>,
     outbound: HashMap<Wamid, (RunId, usize)>,
 }
 
@@ -137,7 +137,7 @@ impl MemoryStore {
     pub fn all_runs(&self, ws: &WorkspaceId) -> Vec<Run> {
         let state = self.lock();
         let mut runs: Vec<Run> =
-            state.tenants.get(ws).map(|t| t.runs.values().map(|r| Run::clone(r)).collect()).unwrap_or_default();
+            state.tenants.get(ws).map(|t| t.runs.values().map(|r| r.run.clone()).collect()).unwrap_or_default();
         runs.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
         runs
     }
@@ -184,6 +184,18 @@ fn clear_dates(state: &mut State, ws: &WorkspaceId, keep: impl Fn(&AutomationId,
     });
 }
 
+/// Replaces a run stored at revision `expected` (in place); its new revision.
+fn replace_run(runs: &mut HashMap<RunId, Box<StoredRun>>, run: &Run, expected: u64) -> Result<u64, StoreError> {
+    match runs.get_mut(&run.id) {
+        Some(stored) if stored.revision == expected => {
+            stored.run.clone_from(run);
+            stored.revision += 1;
+            Ok(stored.revision)
+        }
+        _ => Err(StoreError::Conflict(format!("run {}", run.id))),
+    }
+}
+
 impl Store for MemoryStore {
     async fn message_view(
         &self,
@@ -221,7 +233,7 @@ impl Store for MemoryStore {
         let revision = t.write_contact(contact, slot);
         t.seen.insert(wamid.clone(), first.cloned());
         if let Some(run) = run {
-            t.runs.insert(run.id.clone(), Box::new(run.clone()));
+            t.runs.insert(run.id.clone(), Box::new(StoredRun { run: run.clone(), revision: 1 }));
         }
         let home = before.map_or_else(|| contact.key(), |b| b.home.clone());
         Ok(MessageCommit::Written { revision, home })
@@ -230,24 +242,32 @@ impl Store for MemoryStore {
     async fn step_view(&self, ws: &WorkspaceId, id: &RunId) -> Result<StepView, StoreError> {
         let state = self.lock();
         let Some(t) = tenant(&state, ws) else { return Ok(StepView::default()) };
-        let Some(run) = t.runs.get(id) else { return Ok(StepView { workspace: t.doc.clone(), ..StepView::default() }) };
+        let Some(stored) = t.runs.get(id) else {
+            return Ok(StepView { workspace: t.doc.clone(), ..StepView::default() });
+        };
+        let run = &stored.run;
         Ok(StepView {
             automation: t.catalog.version(&run.automation, run.version).cloned(),
             liveness: t.catalog.liveness(&run.automation),
             contact: t.snapshot(std::slice::from_ref(&run.contact)),
             workspace: t.doc.clone(),
-            run: Some(Run::clone(run)),
+            run: Some(StoredRun::clone(stored)),
         })
     }
 
-    async fn claim_step(&self, ws: &WorkspaceId, run: &Run, step: usize) -> Result<bool, StoreError> {
+    async fn claim_step(
+        &self,
+        ws: &WorkspaceId,
+        run: &Run,
+        step: usize,
+        expected: u64,
+    ) -> Result<Option<u64>, StoreError> {
         let mut state = self.lock();
         let runs = &mut state.tenants.entry(ws.clone()).or_default().runs;
-        if runs.get(&run.id).is_some_and(|stored| stored.step(step).is_some()) {
-            return Ok(false);
+        if runs.get(&run.id).is_some_and(|stored| stored.run.step(step).is_some()) {
+            return Ok(None);
         }
-        runs.insert(run.id.clone(), Box::new(run.clone()));
-        Ok(true)
+        replace_run(runs, run, expected).map(Some)
     }
 
     async fn commit_step(
@@ -256,9 +276,16 @@ impl Store for MemoryStore {
         write: StepWrite<'_>,
         _now: Time,
     ) -> Result<Option<Snapshot>, StoreError> {
-        let StepWrite { run, contact, sent } = write;
+        let StepWrite { run, expected, contact, sent } = write;
         let mut state = self.lock();
         let t = state.tenants.entry(ws.clone()).or_default();
+        // All or nothing: the run's revision and the contact's are checked before either is written.
+        if t.runs.get(&run.id).is_none_or(|stored| stored.revision != expected) {
+            return Err(StoreError::Conflict(format!("run {}", run.id)));
+        }
+        if let Some((contact, before)) = contact {
+            t.contact_slot(contact, Some(before.revision))?;
+        }
         let written = match contact {
             Some((contact, before)) => {
                 let slot = t.contact_slot(contact, Some(before.revision))?;
@@ -267,7 +294,7 @@ impl Store for MemoryStore {
             }
             None => None,
         };
-        t.runs.insert(run.id.clone(), Box::new(run.clone()));
+        replace_run(&mut t.runs, run, expected)?;
         if let Some((wamid, step)) = sent {
             t.outbound.insert(wamid.clone(), (run.id.clone(), step));
         }
@@ -359,17 +386,16 @@ impl Store for MemoryStore {
         if runs.contains_key(&run.id) {
             return Ok(false);
         }
-        runs.insert(run.id.clone(), Box::new(run.clone()));
+        runs.insert(run.id.clone(), Box::new(StoredRun { run: run.clone(), revision: 1 }));
         Ok(true)
     }
 
-    async fn run(&self, ws: &WorkspaceId, id: &RunId) -> Result<Option<Run>, StoreError> {
-        Ok(tenant(&self.lock(), ws).and_then(|t| t.runs.get(id).map(|r| Run::clone(r))))
+    async fn run(&self, ws: &WorkspaceId, id: &RunId) -> Result<Option<StoredRun>, StoreError> {
+        Ok(tenant(&self.lock(), ws).and_then(|t| t.runs.get(id).map(|r| StoredRun::clone(r))))
     }
 
-    async fn put_run(&self, ws: &WorkspaceId, run: &Run) -> Result<(), StoreError> {
-        self.lock().tenants.entry(ws.clone()).or_default().runs.insert(run.id.clone(), Box::new(run.clone()));
-        Ok(())
+    async fn put_run(&self, ws: &WorkspaceId, run: &Run, expected: u64) -> Result<u64, StoreError> {
+        replace_run(&mut self.lock().tenants.entry(ws.clone()).or_default().runs, run, expected)
     }
 
     async fn outbound(&self, ws: &WorkspaceId, wamid: &Wamid) -> Result<Option<(RunId, usize)>, StoreError> {
@@ -489,7 +515,7 @@ impl Management for MemoryStore {
     async fn runs(&self, ws: &WorkspaceId, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
         let state = self.lock();
         let mut runs: Vec<Run> = tenant(&state, ws)
-            .map(|t| t.runs.values().filter(|r| filter.matches(r)).map(|r| Run::clone(r)).collect())
+            .map(|t| t.runs.values().filter(|r| filter.matches(&r.run)).map(|r| r.run.clone()).collect())
             .unwrap_or_default();
         runs.sort_by(|a, b| (b.started_at, &b.id).cmp(&(a.started_at, &a.id)));
         Ok(runs)

@@ -107,10 +107,20 @@ pub enum MessageCommit {
     Duplicate,
 }
 
+/// A run as stored, with its revision: every write of a run is conditioned on the revision
+/// it was decided on, so a delivery status recorded by the matcher and a step's result
+/// recorded by the executor never overwrite each other.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRun {
+    pub run: Run,
+    /// 1 when created; one more with each write.
+    pub revision: u64,
+}
+
 /// Everything executing a step of a run reads.
 #[derive(Debug, Clone, Default)]
 pub struct StepView {
-    pub run: Option<Run>,
+    pub run: Option<StoredRun>,
     /// The automation version the run is pinned to.
     pub automation: Option<Arc<Automation>>,
     /// Whether the automation's runs may go on (`None`: deleted).
@@ -123,6 +133,8 @@ pub struct StepView {
 #[derive(Debug, Clone, Copy)]
 pub struct StepWrite<'a> {
     pub run: &'a Run,
+    /// The revision of the stored run the result was decided on (or claimed at).
+    pub expected: u64,
     /// The contact the step changed, and the snapshot the change was made on.
     pub contact: Option<(&'a Contact, &'a Snapshot)>,
     /// The message the step sent (its delivery statuses come back by this wamid).
@@ -149,16 +161,20 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<MessageCommit, StoreError>> + Send;
     /// What executing a step of run `id` reads.
     fn step_view(&self, ws: &WorkspaceId, id: &RunId) -> impl Future<Output = Result<StepView, StoreError>> + Send;
-    /// Writes `run`, which records step `step` as being sent, unless the stored run records that
-    /// step already: `false` when another delivery of the step message got there first (it owns the step).
+    /// Writes `run`, which records step `step` as being sent, if the stored run is still at
+    /// revision `expected`: the run's new revision, or `None` when the stored run records that
+    /// step already (another delivery of the step message got there first: it owns the step).
+    /// [`StoreError::Conflict`] when the run changed otherwise (a delivery status): decide again.
     fn claim_step(
         &self,
         ws: &WorkspaceId,
         run: &Run,
         step: usize,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+        expected: u64,
+    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
     /// Writes a step's result atomically; returns the contact's new snapshot when it wrote one.
-    /// [`StoreError::Conflict`] when the contact changed since its snapshot.
+    /// [`StoreError::Conflict`] when the contact changed since its snapshot, or the run since
+    /// revision `write.expected`.
     fn commit_step(
         &self,
         ws: &WorkspaceId,
@@ -243,8 +259,15 @@ pub trait Store: Send + Sync {
 
     /// Creates a run; `false` when a run with its (deterministic) id exists already.
     fn create_run(&self, ws: &WorkspaceId, run: &Run) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    fn run(&self, ws: &WorkspaceId, id: &RunId) -> impl Future<Output = Result<Option<Run>, StoreError>> + Send;
-    fn put_run(&self, ws: &WorkspaceId, run: &Run) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn run(&self, ws: &WorkspaceId, id: &RunId) -> impl Future<Output = Result<Option<StoredRun>, StoreError>> + Send;
+    /// Replaces a run stored at revision `expected`; its new revision. [`StoreError::Conflict`]
+    /// when the stored run is at another revision (or gone).
+    fn put_run(
+        &self,
+        ws: &WorkspaceId,
+        run: &Run,
+        expected: u64,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
     fn outbound(
         &self,
         ws: &WorkspaceId,

@@ -4,7 +4,7 @@
 
 use avvio_common::domain::{Automation, AutomationId, RunStatus, StepStatus};
 use avvio_common::engine::{self, Execution, StepInput};
-use avvio_common::ports::{StepMessage, Store};
+use avvio_common::ports::{StepMessage, Store, StoredRun};
 use avvio_common::time::{Time, parse_rfc3339};
 use avvio_common::webhook::parse_webhook;
 use avvio_tests::{MemoryDeps, memory_system, text_webhook};
@@ -90,7 +90,7 @@ fn disabling_an_automation_cancels_its_pending_steps() {
         disable(&deps, &ws);
 
         assert_second_step_cancelled(&deps, &second).await;
-        let run = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap();
+        let run = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap().run;
         assert_eq!(run.status, RunStatus::Cancelled { reason: "automation_disabled".into() });
         assert_eq!(run.step(1).unwrap().status, StepStatus::Skipped);
     });
@@ -152,7 +152,7 @@ fn a_step_that_crashed_after_recording_its_send_is_never_sent_again() {
         let (deps, ws) = system_with(two_texts("secondo"));
         let second = started(&deps).await;
         // The executor records its intent, then dies before the Graph call returns.
-        let run = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap();
+        let StoredRun { run, revision } = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap();
         let automation = deps.store.automation_version(&ws, &run.automation, run.version).await.unwrap().unwrap();
         let contact = deps.store.contact(&ws, &run.contact).await.unwrap().unwrap().item;
         let workspace = deps.store.workspace(&ws).await.unwrap().unwrap();
@@ -169,14 +169,18 @@ fn a_step_that_crashed_after_recording_its_send_is_never_sent_again() {
         }) else {
             panic!("the second step sends");
         };
-        assert!(deps.store.claim_step(&ws, &pending.run, 1).await.unwrap());
-        assert!(!deps.store.claim_step(&ws, &pending.run, 1).await.unwrap(), "a step is claimed once");
+        assert_eq!(deps.store.claim_step(&ws, &pending.run, 1, revision).await.unwrap(), Some(revision + 1));
+        assert_eq!(
+            deps.store.claim_step(&ws, &pending.run, 1, revision).await.unwrap(),
+            None,
+            "a step is claimed once"
+        );
 
         // SQS redelivers the message after the visibility timeout.
         let report = deps.handle_step(&second, t("2026-11-23T10:05:00Z")).await.unwrap();
         assert_eq!(report.effects[0].error.as_deref(), Some("send_unconfirmed"));
         assert_eq!(sent_texts(&deps), ["primo"], "nothing is sent twice");
-        let run = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap();
+        let run = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap().run;
         assert_eq!(run.status, RunStatus::Completed);
     });
 }
@@ -257,7 +261,7 @@ fn a_step_whose_successor_is_recorded_is_ignored_when_delivered_again() {
         let (deps, ws) = system_with(two_texts("secondo"));
         let second = started(&deps).await;
         deps.handle_step(&second, t("2026-11-23T10:00:00Z")).await.unwrap();
-        let run = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap();
+        let run = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap().run;
         assert_eq!(run.status, RunStatus::Completed);
 
         let first = StepMessage { step: avvio_common::engine::StepDue { step: 0, ..second.step.clone() }, ..second };

@@ -63,7 +63,7 @@ use avvio_common::domain::workspace::Workspace;
 use avvio_common::engine::Liveness;
 use avvio_common::ports::{
     ContactFilter, DueDate, KeyHash, Management, MessageCommit, MessageView, MessageWrite, RunFilter, Snapshot,
-    StepView, StepWrite, Store, StoreError, Versioned, WriteError,
+    StepView, StepWrite, Store, StoreError, StoredRun, Versioned, WriteError,
 };
 use avvio_common::time::Time;
 use std::sync::Arc;
@@ -118,8 +118,14 @@ impl Store for DynamoStore {
         self.read_step_view(ws, id).await
     }
 
-    async fn claim_step(&self, ws: &WorkspaceId, run: &Run, step: usize) -> Result<bool, StoreError> {
-        self.claim_run_step(ws, run, step).await
+    async fn claim_step(
+        &self,
+        ws: &WorkspaceId,
+        run: &Run,
+        step: usize,
+        expected: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        self.claim_run_step(ws, run, step, expected).await
     }
 
     async fn commit_step(
@@ -200,12 +206,12 @@ impl Store for DynamoStore {
         self.insert_run(ws, run).await
     }
 
-    async fn run(&self, ws: &WorkspaceId, id: &RunId) -> Result<Option<Run>, StoreError> {
+    async fn run(&self, ws: &WorkspaceId, id: &RunId) -> Result<Option<StoredRun>, StoreError> {
         self.read_run(ws, id).await
     }
 
-    async fn put_run(&self, ws: &WorkspaceId, run: &Run) -> Result<(), StoreError> {
-        self.write_run(ws, run).await
+    async fn put_run(&self, ws: &WorkspaceId, run: &Run, expected: u64) -> Result<u64, StoreError> {
+        self.write_run(ws, run, expected).await
     }
 
     async fn outbound(&self, ws: &WorkspaceId, wamid: &Wamid) -> Result<Option<(RunId, usize)>, StoreError> {

@@ -15,7 +15,7 @@ use avvio_common::domain::{
 use avvio_common::engine::Liveness;
 use avvio_common::ports::{
     ContactFilter, DueDate, KeyHash, Management, MessageCommit, MessageView, MessageWrite, RunFilter, Snapshot,
-    StepWrite, Store, StoreError, Versioned, WriteError,
+    StepWrite, Store, StoreError, StoredRun, Versioned, WriteError,
 };
 use avvio_common::time::Time;
 use avvio_tests::text_webhook;
@@ -658,29 +658,36 @@ async fn pipeline_story<S: Management>(store: &S) -> Vec<String> {
     let step = store.step_view(&negozio, &started.id).await.unwrap();
     say(format!(
         "step view: run {:?} automation {:?} liveness {:?} contact {:?} workspace {}",
-        step.run.as_ref().map(|r| r.steps.len()),
+        step.run.as_ref().map(|r| (r.run.steps.len(), r.revision)),
         step.automation.as_ref().map(|a| (a.id().to_string(), a.version)),
         step.liveness,
         step.contact.as_ref().map(|c| (&c.contact, c.revision)),
         step.workspace.is_some(),
     ));
     say(format!("unknown run: {:?}", store.step_view(&negozio, &RunId::parse("r-none").unwrap()).await.unwrap().run));
-    say(format!("step 0 claimed again: {:?}", store.claim_step(&negozio, &started, 0).await));
+    say(format!("step 0 claimed again: {:?}", store.claim_step(&negozio, &started, 0, 1).await));
     let mut sending = started.clone();
     sending.steps.push(avvio_common::domain::run::StepRecord { step: 1, ..started.steps[0].clone() });
-    say(format!("step 1 claimed: {:?}", store.claim_step(&negozio, &sending, 1).await));
-    say(format!("step 1 claimed again: {:?}", store.claim_step(&negozio, &sending, 1).await));
+    say(format!("step 1 claimed: {:?}", store.claim_step(&negozio, &sending, 1, 1).await));
+    say(format!("step 1 claimed again: {:?}", store.claim_step(&negozio, &sending, 1, 1).await));
+    let mut delivered = sending.clone();
+    delivered.steps[0].delivery = Some("delivered".into());
+    say(format!("a status over a stale revision: {:?}", store.put_run(&negozio, &delivered, 1).await));
+    say(format!("a status over the claim: {:?}", store.put_run(&negozio, &delivered, 2).await));
 
     let mut tagged = written.contact.clone();
     tagged.tags.insert(Tag::parse("lead").unwrap());
     let mut done = started.clone();
     done.status = RunStatus::Completed;
     let sent = Wamid::parse("wamid.out.1").unwrap();
-    let result = StepWrite { run: &done, contact: Some((&tagged, &written)), sent: Some((&sent, 0)) };
+    let result = StepWrite { run: &done, expected: 2, contact: Some((&tagged, &written)), sent: Some((&sent, 0)) };
+    say(format!("a step result over a stale revision: {:?}", store.commit_step(&negozio, result, now).await));
+    say(format!("the contact after it: {:?}", store.contact(&negozio, &keys[0]).await.unwrap().map(|c| c.revision)));
+    let result = StepWrite { expected: 3, ..result };
     let after = store.commit_step(&negozio, result, now).await.unwrap().unwrap();
     say(format!("step written: {:?} rev {}", after.contact.tags, after.revision));
     say(format!("stale step write: {:?}", store.commit_step(&negozio, result, now).await));
-    say(format!("run: {:?}", store.run(&negozio, &done.id).await.unwrap().map(|r| r.status)));
+    say(format!("run: {:?}", store.run(&negozio, &done.id).await.unwrap().map(|r| (r.run.status, r.revision))));
     say(format!("link: {:?}", store.outbound(&negozio, &sent).await));
     say(format!("other workspace's link: {:?}", store.outbound(&ws("altro"), &sent).await));
     log
@@ -701,8 +708,13 @@ async fn the_pipelines_reads_and_writes_answer_like_the_in_memory_store() {
     assert!(memory[4].contains("10:00:00"), "the first step's due time is kept: {}", memory[4]);
     assert!(memory[6].ends_with("None"), "a refused write claims nothing: {}", memory[6]);
     let claims = &memory[9..12];
-    assert!(claims[0].ends_with("Ok(false)") && claims[1].ends_with("Ok(true)") && claims[2].ends_with("Ok(false)"));
-    assert!(memory[13].contains("Err(Conflict"), "{}", memory[13]);
+    assert!(claims[0].ends_with("Ok(None)") && claims[1].ends_with("Ok(Some(2))") && claims[2].ends_with("Ok(None)"));
+    assert!(memory[12].contains("Err(Conflict"), "a status over a stale revision is refused: {}", memory[12]);
+    assert!(memory[13].ends_with("Ok(3)"), "{}", memory[13]);
+    assert!(memory[14].contains("Err(Conflict(\"run r-1\"))"), "a result over a stale run is refused: {}", memory[14]);
+    assert!(memory[15].ends_with("Some(Some(1))"), "… and writes no contact: {}", memory[15]);
+    assert!(memory[17].contains("Err(Conflict"), "{}", memory[17]);
+    assert!(memory[18].ends_with("Some((Completed, 4))"), "{}", memory[18]);
 }
 
 #[tokio::test]
@@ -747,8 +759,11 @@ async fn a_run_is_created_once_and_runs_are_listed_newest_first_over_many_pages(
 
     let mut updated = first.clone();
     updated.status = RunStatus::Completed;
-    store.put_run(&negozio, &updated).await.unwrap();
-    assert_eq!(store.run(&negozio, &first.id).await.unwrap(), Some(updated));
+    assert_eq!(store.put_run(&negozio, &updated, 1).await.unwrap(), 2);
+    assert_eq!(store.run(&negozio, &first.id).await.unwrap(), Some(StoredRun { run: updated.clone(), revision: 2 }));
+    let stale = store.put_run(&negozio, &first, 1).await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "a write over a stale revision is refused: {stale:?}");
+    assert_eq!(store.run(&negozio, &first.id).await.unwrap().map(|r| r.run), Some(updated));
     assert_eq!(store.run(&ws("altro"), &first.id).await.unwrap(), None);
 
     let ids = |runs: Vec<Run>| runs.iter().map(|r| r.id.to_string()).collect::<Vec<_>>();

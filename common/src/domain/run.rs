@@ -91,4 +91,76 @@ impl Run {
             None => self.steps.push(record),
         }
     }
+
+    /// This run's outcome of `step` carried onto `current`, the same run as stored since it
+    /// was read (a delivery status recorded on another step meanwhile): what a step that has
+    /// performed its I/O writes after losing the race for the run. `current` keeps everything
+    /// else; the step's record (or its absence) and the run's status are this run's.
+    pub fn rebased(&self, step: usize, mut current: Run) -> Run {
+        match self.step(step) {
+            Some(record) => current.record(record.clone()),
+            None => current.steps.retain(|s| s.step != step),
+        }
+        current.status = self.status.clone();
+        current
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::automation::ActionKind;
+    use crate::domain::ids::{AutomationId, RunId};
+    use crate::domain::phone::{ContactKey, WaId};
+
+    fn record(step: usize, status: StepStatus, delivery: Option<&str>) -> StepRecord {
+        StepRecord {
+            step,
+            action: ActionKind::SendText,
+            status,
+            at: chrono::DateTime::from_timestamp(1_795_424_400, 0).unwrap(),
+            error: None,
+            wamid: None,
+            delivery: delivery.map(str::to_string),
+        }
+    }
+
+    fn run(steps: Vec<StepRecord>, status: RunStatus) -> Run {
+        Run {
+            id: RunId::parse("r-1").unwrap(),
+            automation: AutomationId::parse("a").unwrap(),
+            version: 1,
+            contact: ContactKey::Phone(WaId::parse("393331234567").unwrap()),
+            started_at: chrono::DateTime::from_timestamp(1_795_424_400, 0).unwrap(),
+            cause: RunCause::Manual,
+            depth: 0,
+            block_epoch: 0,
+            status,
+            steps,
+        }
+    }
+
+    #[test]
+    fn a_rebased_step_result_keeps_the_delivery_status_recorded_meanwhile() {
+        let decided =
+            run(vec![record(0, StepStatus::Done, None), record(1, StepStatus::Done, None)], RunStatus::Completed);
+        let current = run(
+            vec![record(0, StepStatus::Done, Some("read")), record(1, StepStatus::Sending, None)],
+            RunStatus::Active,
+        );
+        let merged = decided.rebased(1, current);
+        assert_eq!(merged.steps, vec![record(0, StepStatus::Done, Some("read")), record(1, StepStatus::Done, None)]);
+        assert_eq!(merged.status, RunStatus::Completed);
+    }
+
+    #[test]
+    fn a_rebased_give_back_removes_only_the_step_given_back() {
+        let given_back = run(vec![record(0, StepStatus::Done, None)], RunStatus::Active);
+        let current = run(
+            vec![record(0, StepStatus::Done, Some("delivered")), record(1, StepStatus::Sending, None)],
+            RunStatus::Active,
+        );
+        let merged = given_back.rebased(1, current);
+        assert_eq!(merged.steps, vec![record(0, StepStatus::Done, Some("delivered"))]);
+    }
 }

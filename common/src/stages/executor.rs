@@ -6,16 +6,27 @@
 use super::{Deps, Report, StageError, retry_conflicts};
 use crate::domain::automation::{Action, Automation};
 use crate::domain::ids::{Wamid, WorkspaceId};
+use crate::domain::run::{Run, StepStatus};
 use crate::domain::workspace::Workspace;
 use crate::engine::{self, Execution, IoOutcome, StepInput, StepResult};
 use crate::ports::{
-    Account, Retry, Snapshot, StepMessage, StepQueue, StepView, StepWrite, Store, WebhookPoster, WhatsAppSender,
+    Account, Retry, Snapshot, StepMessage, StepQueue, StepView, StepWrite, Store, StoreError, StoredRun, WebhookPoster,
+    WhatsAppSender,
 };
 use crate::time::Time;
 use std::sync::Arc;
 
 /// The error code of a send step whose workspace has no WhatsApp number or token.
 pub const WHATSAPP_NOT_CONFIGURED: &str = "whatsapp_not_configured";
+
+/// Where a decided step stands when its result is written.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct StepAt {
+    /// The stored run's revision the result is written over.
+    revision: u64,
+    /// The step performed I/O (a send or a webhook, claimed first): its outcome is kept.
+    performed: bool,
+}
 
 impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, H> {
     /// Executes one due step.
@@ -27,7 +38,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         let ws = &message.workspace;
         let StepView { run, automation, liveness, contact, workspace } =
             self.store.step_view(ws, &message.step.run).await?;
-        let Some(run) = run else {
+        let Some(StoredRun { run, revision }) = run else {
             return Ok(Report::ignored("unknown run"));
         };
         let Some(automation) = automation else {
@@ -52,12 +63,14 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         });
         // Claim first: after a crash past this point the redelivery never repeats the I/O, and
         // of two deliveries of one message only the first to claim performs it.
-        if let Some(intent) = execution.intent()
-            && !self.store.claim_step(ws, intent, step).await?
-        {
-            return Ok(Report::ignored("step taken by another delivery of its message"));
-        }
-        self.perform(ws, &workspace, execution, &contact, now).await
+        let revision = match execution.intent() {
+            Some(intent) => match self.store.claim_step(ws, intent, step, revision).await? {
+                Some(claimed) => claimed,
+                None => return Ok(Report::ignored("step taken by another delivery of its message")),
+            },
+            None => revision,
+        };
+        self.perform(ws, &workspace, execution, &contact, revision, now).await
     }
 
     /// The enabled automations of the list an `add_to_list` step joins (none for other steps).
@@ -74,15 +87,19 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
     }
 
     /// Carries out a decided step whose intent (if it has I/O) is stored: the send or the
-    /// webhook, then the result. `contact` is the snapshot the step was decided on.
+    /// webhook, then the result. `contact` is the snapshot the step was decided on; `revision`
+    /// the stored run's (with the intent, when there is one).
     pub(super) async fn perform(
         &self,
         ws: &WorkspaceId,
         workspace: &Workspace,
         execution: Execution,
         contact: &Snapshot,
+        revision: u64,
         now: Time,
     ) -> Result<Report, StageError> {
+        let performed = execution.intent().is_some();
+        let at = StepAt { revision, performed };
         let (result, sent) = match execution {
             Execution::Ignore => return Ok(Report::ignored("step already executed or run over")),
             Execution::Requeue { next } => {
@@ -93,13 +110,14 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             Execution::Send { pending } => {
                 let Some(account) = self.account(workspace) else {
                     let failed = IoOutcome::Failed { code: WHATSAPP_NOT_CONFIGURED.into() };
-                    return self.finish(ws, workspace, pending.finish(failed, now), None, contact, now).await;
+                    return self.finish(ws, workspace, pending.finish(failed, now), None, contact, at, now).await;
                 };
                 match self.sender.send(&account, pending.request()).await {
                     Ok(wamid) => (pending.finish(IoOutcome::Sent { wamid: Some(wamid.clone()) }, now), Some(wamid)),
                     Err(e) if e.retry == Retry::Retryable => {
                         // Nothing went out: give the step back so the redelivery sends it.
-                        self.store.put_run(ws, &pending.abandon()).await?;
+                        let step = pending.step();
+                        self.give_back(ws, pending.abandon(), step, revision).await?;
                         return Err(e.into());
                     }
                     Err(e) => (pending.finish(IoOutcome::Failed { code: e.code }, now), None),
@@ -109,7 +127,8 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                 match self.poster.post(&url, &body, signature.as_deref()).await {
                     Ok(()) => (pending.finish(IoOutcome::Sent { wamid: None }, now), None),
                     Err(e) if e.retry == Retry::Retryable => {
-                        self.store.put_run(ws, &pending.abandon()).await?;
+                        let step = pending.step();
+                        self.give_back(ws, pending.abandon(), step, revision).await?;
                         return Err(e.into());
                     }
                     Err(_) => {
@@ -119,7 +138,27 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                 }
             }
         };
-        self.finish(ws, workspace, result, sent, contact, now).await
+        self.finish(ws, workspace, result, sent, contact, at, now).await
+    }
+
+    /// Writes back a run whose step `step` was claimed and then not performed, so that a
+    /// redelivery performs it. A run changed since the claim (a delivery status) is re-read
+    /// and the claim removed from it, unless the step was recorded otherwise meanwhile.
+    async fn give_back(&self, ws: &WorkspaceId, run: Run, step: usize, revision: u64) -> Result<(), StageError> {
+        let mut expected = revision;
+        let mut write = run.clone();
+        for _ in 0..super::CONFLICT_ATTEMPTS {
+            match self.store.put_run(ws, &write, expected).await {
+                Err(StoreError::Conflict(_)) => {}
+                other => return Ok(other.map(drop)?),
+            }
+            let Some(current) = self.store.run(ws, &run.id).await? else { return Ok(()) };
+            if current.run.step(step).map(|r| r.status) != Some(StepStatus::Sending) {
+                return Ok(());
+            }
+            (write, expected) = (run.rebased(step, current.run), current.revision);
+        }
+        Err(StoreError::Conflict(format!("run {}", run.id)).into())
     }
 
     /// The account a workspace sends from, when it has a number and a token.
@@ -135,6 +174,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
 
     /// Stores a step's result in one write (run, changed contact, link of the sent message),
     /// then starts the runs it caused and queues the next step.
+    #[allow(clippy::too_many_arguments)]
     async fn finish(
         &self,
         ws: &WorkspaceId,
@@ -142,15 +182,31 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         result: StepResult,
         sent: Option<Wamid>,
         before: &Snapshot,
+        at: StepAt,
         now: Time,
     ) -> Result<Report, StageError> {
         let StepResult { run, contact, effect, next, starts } = result;
-        let write = StepWrite {
-            run: &run,
-            contact: contact.as_ref().map(|c| (c, before)),
-            sent: sent.as_ref().map(|wamid| (wamid, effect.step)),
+        let changed = contact.as_ref().map(|c| (c, before));
+        let link = sent.as_ref().map(|wamid| (wamid, effect.step));
+        let (mut rebased, mut expected, mut attempts) = (None::<Run>, at.revision, 0);
+        let written = loop {
+            let write = StepWrite { run: rebased.as_ref().unwrap_or(&run), expected, contact: changed, sent: link };
+            match self.store.commit_step(ws, write, now).await {
+                // A step without I/O is decided again from the start (`retry_conflicts`); one
+                // whose send or webhook went out keeps its outcome, carried onto the run as it is
+                // now (the conflict is a delivery status: such a step changes no contact).
+                Err(StoreError::Conflict(_)) if at.performed && attempts + 1 < super::CONFLICT_ATTEMPTS => {
+                    attempts += 1;
+                    let Some(current) = self.store.run(ws, &run.id).await? else {
+                        return Ok(Report::ignored("the run is gone"));
+                    };
+                    expected = current.revision;
+                    rebased = Some(run.rebased(effect.step, current.run));
+                }
+                other => break other?,
+            }
         };
-        if let Some(written) = self.store.commit_step(ws, write, now).await?
+        if let Some(written) = written
             && written.contact.fields != before.contact.fields
         {
             self.refresh_dates(ws, workspace, &written.contact, now).await?;

@@ -12,7 +12,7 @@ use crate::domain::run::RunCause;
 use crate::domain::workspace::Workspace;
 use crate::engine::{self, ContactPatch, Execution, Join, Liveness, MessageInput, StepDue, StepInput};
 use crate::ports::{
-    MessageCommit, MessageWrite, Retry, Snapshot, StepMessage, StepQueue, Store, Versioned, WebhookPoster,
+    MessageCommit, MessageWrite, Retry, Snapshot, StepMessage, StepQueue, Store, StoredRun, Versioned, WebhookPoster,
     WhatsAppSender,
 };
 use crate::time::Time;
@@ -206,7 +206,8 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         };
         let mut report = Report { effects: outcome.effects, ignored: None };
         match (outcome.start, first) {
-            (Some(start), Some(first)) => match self.perform(ws, &workspace, first, &written, now).await {
+            // The run was created by the commit: revision 1.
+            (Some(start), Some(first)) => match self.perform(ws, &workspace, first, &written, 1, now).await {
                 Ok(done) => report.effects.extend(done.effects),
                 // Nothing is lost: the step was given back (or its send is recorded as under
                 // way) and the executor takes it from here, with the queue's retries.
@@ -257,12 +258,16 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         let Some((run_id, step)) = self.store.outbound(&ws, &status.wamid).await? else {
             return Ok(Report::ignored("status of a message Avvio did not send"));
         };
-        let Some(mut run) = self.store.run(&ws, &run_id).await? else {
-            return Ok(Report::ignored("status of a run that no longer exists"));
-        };
-        let effect = engine::on_status(&mut run, step, status, now);
-        self.store.put_run(&ws, &run).await?;
-        Ok(Report { effects: effect.into_iter().collect(), ignored: None })
+        // Conditioned on the run's revision: a step result written meanwhile makes this re-read.
+        retry_conflicts(|| async {
+            let Some(StoredRun { mut run, revision }) = self.store.run(&ws, &run_id).await? else {
+                return Ok(Report::ignored("status of a run that no longer exists"));
+            };
+            let effect = engine::on_status(&mut run, step, status, now);
+            self.store.put_run(&ws, &run, revision).await?;
+            Ok(Report { effects: effect.into_iter().collect(), ignored: None })
+        })
+        .await
     }
 
     /// `POST /hooks/automations/{id}`: upserts the contact, then starts a run. The caller

@@ -70,7 +70,7 @@ impl StageError {
 }
 
 /// How many times a read-modify-write is re-done after losing a race.
-const CONFLICT_ATTEMPTS: usize = 5;
+pub(crate) const CONFLICT_ATTEMPTS: usize = 5;
 
 /// An error that may be a lost optimistic-concurrency race (worth re-reading and deciding again).
 pub(crate) trait LostRace {
@@ -122,7 +122,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                 .store
                 .run(ws, &start.run.id)
                 .await?
-                .is_some_and(|r| r.steps.is_empty() && r.status == crate::domain::run::RunStatus::Active);
+                .is_some_and(|r| r.run.steps.is_empty() && r.run.status == crate::domain::run::RunStatus::Active);
         if never_ran {
             self.steps.schedule(StepMessage { workspace: ws.clone(), step: start.first }, now).await?;
         }

@@ -8,7 +8,7 @@ use super::DynamoStore;
 use super::automations::{fallbacks_of, read_head};
 use super::contacts::{lookup_keys, stage_contact};
 use super::keys;
-use super::runs::{claim_item, claimed_first, outbound_item, run_item};
+use super::runs::{at_revision, claim_item, claimed_first, outbound_item, run_item};
 use super::table::{Cond, Tx, TxError, get_doc};
 use avvio_common::domain::automation::Automation;
 use avvio_common::domain::ids::{RunId, Wamid, WorkspaceId};
@@ -70,7 +70,7 @@ impl DynamoStore {
         tx.put(Part::Claim, claim_item(ws, wamid, first, now), Some(Cond::absent()));
         let after = stage_contact(&mut tx, Part::Contact, ws, contact, before)?;
         if let Some(run) = run {
-            tx.put(Part::Run, run_item(ws, run)?, Some(Cond::absent()));
+            tx.put(Part::Run, run_item(ws, run, 1)?, Some(Cond::absent()));
         }
         match self.commit(tx, &format!("message {wamid}")).await {
             Ok(()) => Ok(MessageCommit::Written { revision: after.revision, home: after.home }),
@@ -86,7 +86,8 @@ impl DynamoStore {
     }
 
     pub(super) async fn read_step_view(&self, ws: &WorkspaceId, id: &RunId) -> Result<StepView, StoreError> {
-        let Some(run) = self.read_run(ws, id).await? else { return Ok(StepView::default()) };
+        let Some(stored) = self.read_run(ws, id).await? else { return Ok(StepView::default()) };
+        let run = &stored.run;
         let version_key = keys::version(ws, &run.automation, run.version);
         let head_key = keys::head(ws, &run.automation);
         let workspace_key = keys::workspace(ws);
@@ -100,7 +101,7 @@ impl DynamoStore {
             liveness: found.get(&head_key).map(read_head).transpose()?.and_then(|head| head.liveness()),
             workspace: found.get(&workspace_key).map(|item| get_doc::<Workspace>(item).map(Arc::new)).transpose()?,
             contact: self.resolve_from(ws, &contact_keys, &mut found).await?,
-            run: Some(run),
+            run: Some(stored),
         })
     }
 
@@ -110,9 +111,9 @@ impl DynamoStore {
         write: StepWrite<'_>,
         now: Time,
     ) -> Result<Option<Snapshot>, StoreError> {
-        let StepWrite { run, contact, sent } = write;
+        let StepWrite { run, expected, contact, sent } = write;
         let mut tx = Tx::default();
-        tx.put(Part::Run, run_item(ws, run)?, None);
+        tx.put(Part::Run, run_item(ws, run, expected + 1)?, Some(at_revision(expected)));
         let after = match contact {
             Some((contact, before)) => Some(stage_contact(&mut tx, Part::Contact, ws, contact, Some(before))?),
             None => None,
@@ -122,6 +123,9 @@ impl DynamoStore {
         }
         match self.commit(tx, &format!("run {}", run.id)).await {
             Ok(()) => Ok(after),
+            Err(TxError::Refused(refused)) if refused.iter().any(|(part, _)| *part == Part::Run) => {
+                Err(StoreError::Conflict(format!("run {}", run.id)))
+            }
             Err(TxError::Refused(_)) => Err(StoreError::Conflict(format!("contact {}", run.contact))),
             Err(TxError::Store(e)) => Err(e),
         }

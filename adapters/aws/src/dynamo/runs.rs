@@ -7,7 +7,7 @@ use super::table::{Cond, EXPIRES_AT, Item, get_doc, get_n, get_parsed, item, jso
 use avvio_common::domain::ids::{RunId, Wamid, WorkspaceId};
 use avvio_common::domain::run::Run;
 use avvio_common::engine::StepDue;
-use avvio_common::ports::{RunFilter, StoreError};
+use avvio_common::ports::{RunFilter, StoreError, StoredRun};
 use avvio_common::time::{Time, format_rfc3339, parse_rfc3339};
 
 /// How long a claimed message id is remembered: Meta redelivers for days, not weeks.
@@ -42,16 +42,31 @@ pub(super) fn claimed_first(claim: &Item) -> Result<Option<StepDue>, StoreError>
     }))
 }
 
-/// A run's item: the document, and `steps`, the indices of the steps it records as
-/// `,0,1,`, so that a step can be claimed only while unrecorded ([`step_unrecorded`]).
-pub(super) fn run_item(ws: &WorkspaceId, run: &Run) -> Result<Item, StoreError> {
+/// A run's item: the document, its revision `rev` (every write of a run is conditioned on
+/// the revision it was decided on: [`at_revision`]), and `steps`, the indices of the steps
+/// it records as `,0,1,`, so that a step is claimed only while unrecorded ([`step_unrecorded`]).
+pub(super) fn run_item(ws: &WorkspaceId, run: &Run, revision: u64) -> Result<Item, StoreError> {
     let steps: String = run.steps.iter().map(|r| format!("{},", r.step)).collect();
-    Ok(item(&keys::run(ws, &run.id), [("doc", json(run)?), ("steps", s(format!(",{steps}")))]))
+    Ok(item(&keys::run(ws, &run.id), [("doc", json(run)?), ("rev", n(revision)), ("steps", s(format!(",{steps}")))]))
+}
+
+/// The stored run is at revision `expected` (0: a run item written before runs had revisions).
+pub(super) fn at_revision(expected: u64) -> Cond {
+    if expected == 0 { Cond::missing(REV) } else { Cond::equals(REV, n(expected)) }
 }
 
 /// The stored run does not record step `step`.
 pub(super) fn step_unrecorded(step: usize) -> Cond {
     Cond::lacks("steps", &format!(",{step},"))
+}
+
+/// The attribute holding a run's revision.
+const REV: &str = "rev";
+
+/// A run item read back.
+pub(super) fn stored_run(item: &Item) -> Result<StoredRun, StoreError> {
+    let revision = if item.contains_key(REV) { get_n(item, REV)? } else { 0 };
+    Ok(StoredRun { run: get_doc(item)?, revision })
 }
 
 /// The link from an outbound message to the run step that sent it.
@@ -64,20 +79,39 @@ pub(super) fn outbound_item(ws: &WorkspaceId, wamid: &Wamid, run: &RunId, step: 
 
 impl DynamoStore {
     pub(super) async fn insert_run(&self, ws: &WorkspaceId, run: &Run) -> Result<bool, StoreError> {
-        self.put_if(run_item(ws, run)?, Cond::absent()).await
+        self.put_if(run_item(ws, run, 1)?, Cond::absent()).await
     }
 
-    pub(super) async fn write_run(&self, ws: &WorkspaceId, run: &Run) -> Result<(), StoreError> {
-        self.put(run_item(ws, run)?).await
+    pub(super) async fn write_run(&self, ws: &WorkspaceId, run: &Run, expected: u64) -> Result<u64, StoreError> {
+        if self.put_if(run_item(ws, run, expected + 1)?, at_revision(expected)).await? {
+            Ok(expected + 1)
+        } else {
+            Err(StoreError::Conflict(format!("run {}", run.id)))
+        }
     }
 
-    /// Writes `run` unless the stored run records `step` already.
-    pub(super) async fn claim_run_step(&self, ws: &WorkspaceId, run: &Run, step: usize) -> Result<bool, StoreError> {
-        self.put_if(run_item(ws, run)?, step_unrecorded(step)).await
+    /// Writes `run` if the stored run is at revision `expected`; `None` when it records `step`
+    /// already, a conflict when it changed otherwise.
+    pub(super) async fn claim_run_step(
+        &self,
+        ws: &WorkspaceId,
+        run: &Run,
+        step: usize,
+        expected: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let claim = at_revision(expected).and(step_unrecorded(step));
+        if self.put_if(run_item(ws, run, expected + 1)?, claim).await? {
+            return Ok(Some(expected + 1));
+        }
+        // Refused: off the hot path, read why.
+        match self.read_run(ws, &run.id).await? {
+            Some(stored) if stored.run.step(step).is_some() => Ok(None),
+            _ => Err(StoreError::Conflict(format!("run {}", run.id))),
+        }
     }
 
-    pub(super) async fn read_run(&self, ws: &WorkspaceId, id: &RunId) -> Result<Option<Run>, StoreError> {
-        self.get(&keys::run(ws, id)).await?.map(|item| get_doc(&item)).transpose()
+    pub(super) async fn read_run(&self, ws: &WorkspaceId, id: &RunId) -> Result<Option<StoredRun>, StoreError> {
+        self.get(&keys::run(ws, id)).await?.map(|item| stored_run(&item)).transpose()
     }
 
     /// Every run of the workspace is read and filtered here: listing is a management call.

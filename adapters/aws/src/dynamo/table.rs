@@ -165,6 +165,13 @@ impl Cond {
         cond
     }
 
+    /// The item has no attribute `name`.
+    pub fn missing(name: &str) -> Self {
+        let mut cond = Self::raw(format!("attribute_not_exists(#{name})"));
+        cond.names.insert(format!("#{name}"), name.to_string());
+        cond
+    }
+
     /// String attribute `name` does not contain `part` (true when the attribute is missing).
     pub fn lacks(name: &str, part: &str) -> Self {
         let mut cond = Self::raw(format!("NOT contains(#{name}, :{name})"));
