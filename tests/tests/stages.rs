@@ -296,3 +296,72 @@ fn a_contact_write_with_a_stale_revision_is_a_conflict() {
         assert!(matches!(stale, Err(avvio_common::ports::StoreError::Conflict(_))), "{stale:?}");
     });
 }
+
+/// A sender that, once armed, holds its next send until told to go on (the Graph API taking
+/// its time), saying when it has started.
+#[derive(Default)]
+struct HeldSender {
+    inner: avvio_common::memory::MemorySender,
+    hold: std::sync::Mutex<Option<(tokio::sync::oneshot::Sender<()>, tokio::sync::oneshot::Receiver<()>)>>,
+}
+
+impl avvio_common::ports::WhatsAppSender for HeldSender {
+    async fn send(
+        &self,
+        account: &avvio_common::ports::Account,
+        request: &avvio_common::graph::GraphRequest,
+    ) -> Result<avvio_common::domain::Wamid, avvio_common::ports::SendError> {
+        let hold = self.hold.lock().unwrap().take();
+        if let Some((started, go_on)) = hold {
+            started.send(()).unwrap();
+            go_on.await.unwrap();
+        }
+        self.inner.send(account, request).await
+    }
+}
+
+#[test]
+fn a_delivery_status_recorded_while_a_step_is_being_sent_is_kept_with_the_steps_result() {
+    rt().block_on(async {
+        let (plain, ws) = system_with(two_texts("secondo"));
+        let deps = avvio_common::stages::Deps {
+            store: plain.store.clone(),
+            steps: plain.steps.clone(),
+            sender: HeldSender::default(),
+            poster: plain.poster.clone(),
+            default_access_token: None,
+        };
+        deliver_info(&plain, "2026-11-23T09:00:00Z").await;
+        let second = deps.steps.pop_due(t("2026-11-23T10:00:00Z")).expect("the second step is queued");
+        let first_sent = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap().run.steps[0].wamid.clone();
+        let delivered = avvio_common::webhook::StatusUpdate {
+            phone_number_id: NUMBER.into(),
+            wamid: first_sent.expect("the reply was sent"),
+            status: avvio_common::webhook::DeliveryStatus::Read,
+            timestamp: t("2026-11-23T10:00:01Z"),
+            recipient_phone: Some(avvio_common::domain::WaId::parse(MARIO).unwrap()),
+            recipient_bsuid: None,
+            errors: Vec::new(),
+        };
+
+        // The executor claims step 1 and calls the Graph API; Mario reads the reply meanwhile.
+        let (started, send_started) = tokio::sync::oneshot::channel();
+        let (go_on, held) = tokio::sync::oneshot::channel();
+        *deps.sender.hold.lock().unwrap() = Some((started, held));
+        let (step, status) = tokio::join!(deps.handle_step(&second, t("2026-11-23T10:00:00Z")), async {
+            send_started.await.unwrap();
+            let status = deps.handle_status(&delivered, t("2026-11-23T10:00:01Z")).await;
+            go_on.send(()).unwrap();
+            status
+        });
+        step.unwrap();
+        status.unwrap();
+
+        let run = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap().run;
+        assert_eq!(run.step(0).unwrap().delivery.as_deref(), Some("read"), "the status is not overwritten");
+        assert_eq!(run.step(1).unwrap().status, StepStatus::Done, "the step's result is recorded");
+        assert!(run.step(1).unwrap().wamid.is_some());
+        assert_eq!(run.status, RunStatus::Completed);
+        assert_eq!(deps.sender.inner.count(), 1, "the held step was sent once");
+    });
+}
