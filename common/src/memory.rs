@@ -134,6 +134,16 @@ impl MemoryStore {
     }
 
     /// Every run of a workspace, oldest first.
+    /// Makes room for `messages` more inbound messages in a workspace (their claims, the runs
+    /// and sends they cause), for a caller that knows how many are coming (`avvio simulate`).
+    pub fn reserve_messages(&self, ws: &WorkspaceId, messages: usize) {
+        let mut state = self.lock();
+        let t = state.tenants.entry(ws.clone()).or_default();
+        t.seen.reserve(messages);
+        t.runs.reserve(messages);
+        t.outbound.reserve(messages);
+    }
+
     pub fn all_runs(&self, ws: &WorkspaceId) -> Vec<Run> {
         let state = self.lock();
         let mut runs: Vec<Run> =

@@ -209,6 +209,16 @@ impl Simulation {
             store.route_number(&number, &ws);
         }
         store.load_catalog(&ws, catalog);
+        let messages = events
+            .iter()
+            .map(|e| match &e.kind {
+                EventKind::WhatsApp(inbound) => {
+                    inbound.iter().filter(|i| matches!(i, InboundEvent::Message(_))).count()
+                }
+                _ => 0,
+            })
+            .sum();
+        store.reserve_messages(&ws, messages);
         let until =
             inputs.until.unwrap_or_else(|| events.last().map_or_else(chrono::Utc::now, |e| e.at) + DEFAULT_TAIL);
         let deps = Deps {
