@@ -133,7 +133,6 @@ impl MemoryStore {
         f(&mut self.lock().tenants.entry(ws.clone()).or_default().catalog)
     }
 
-    /// Every run of a workspace, oldest first.
     /// Makes room for `messages` more inbound messages in a workspace (their claims, the runs
     /// and sends they cause), for a caller that knows how many are coming (`avvio simulate`).
     pub fn reserve_messages(&self, ws: &WorkspaceId, messages: usize) {
@@ -144,6 +143,7 @@ impl MemoryStore {
         t.outbound.reserve(messages);
     }
 
+    /// Every run of a workspace, oldest first.
     pub fn all_runs(&self, ws: &WorkspaceId) -> Vec<Run> {
         let state = self.lock();
         let mut runs: Vec<Run> =

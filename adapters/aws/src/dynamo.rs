@@ -22,7 +22,7 @@
 //! | contact | `WS#{ws}` | `CONTACT#{primary key}` | `doc` (the contact), `rev` |
 //! | contact alias | `WS#{ws}` | `ALIAS#{other key}` | `primary` |
 //! | list membership | `WS#{ws}` | `MEMBER#{list}#{primary key}` | `primary` |
-//! | run | `WS#{ws}` | `RUN#{id}` | `doc` |
+//! | run | `WS#{ws}` | `RUN#{id}` | `doc`, `rev` (every write conditioned on it), `steps` (the recorded steps, `,0,1,`) |
 //! | date due | `WS#{ws}` | `DATE#{automation}#{contact}` | `ws`, `automation`, `contact`, `date`, `at`, `gsi1pk` = `DUE#{UTC day of at}`, `gsi1sk` = `{at, fixed width}#{ws}#{automation}#{contact}` |
 //! | claimed message | `WS#{ws}#WAMID#{wamid}` | `WAMID` | `expires_at` (+7 days) |
 //! | outbound link | `WS#{ws}#OUT#{wamid}` | `OUT` | `run`, `step`, `expires_at` (+30 days) |

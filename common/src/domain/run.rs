@@ -95,13 +95,18 @@ impl Run {
     /// This run's outcome of `step` carried onto `current`, the same run as stored since it
     /// was read (a delivery status recorded on another step meanwhile): what a step that has
     /// performed its I/O writes after losing the race for the run. `current` keeps everything
-    /// else; the step's record (or its absence) and the run's status are this run's.
+    /// else; the step's record (or its absence) is this run's, and so is the run's status
+    /// unless `current` has moved on without it (finished, or a later step recorded: another
+    /// delivery of the step went on from it).
     pub fn rebased(&self, step: usize, mut current: Run) -> Run {
+        let moved_on = current.status != RunStatus::Active || current.steps.iter().any(|s| s.step > step);
         match self.step(step) {
             Some(record) => current.record(record.clone()),
             None => current.steps.retain(|s| s.step != step),
         }
-        current.status = self.status.clone();
+        if !moved_on {
+            current.status = self.status.clone();
+        }
         current
     }
 }
@@ -151,6 +156,24 @@ mod tests {
         let merged = decided.rebased(1, current);
         assert_eq!(merged.steps, vec![record(0, StepStatus::Done, Some("read")), record(1, StepStatus::Done, None)]);
         assert_eq!(merged.status, RunStatus::Completed);
+    }
+
+    #[test]
+    fn a_rebased_step_result_does_not_reopen_a_run_that_went_on_without_it() {
+        // Another delivery of step 1 recorded it `send_unconfirmed` and the run finished meanwhile.
+        let decided =
+            run(vec![record(0, StepStatus::Done, None), record(1, StepStatus::Done, None)], RunStatus::Active);
+        let current = run(
+            vec![
+                record(0, StepStatus::Done, None),
+                record(1, StepStatus::Failed, None),
+                record(2, StepStatus::Done, None),
+            ],
+            RunStatus::Completed,
+        );
+        let merged = decided.rebased(1, current);
+        assert_eq!(merged.status, RunStatus::Completed);
+        assert_eq!(merged.step(1).unwrap().status, StepStatus::Done, "the step's real outcome is kept");
     }
 
     #[test]

@@ -19,6 +19,10 @@ use std::sync::Arc;
 /// The error code of a send step whose workspace has no WhatsApp number or token.
 pub const WHATSAPP_NOT_CONFIGURED: &str = "whatsapp_not_configured";
 
+/// How many times a step that performed its I/O carries its outcome onto a run that keeps
+/// changing under it (each change another writer's progress) before giving up for now.
+const REBASE_ATTEMPTS: usize = 16;
+
 /// Where a decided step stands when its result is written.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct StepAt {
@@ -117,7 +121,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                     Err(e) if e.retry == Retry::Retryable => {
                         // Nothing went out: give the step back so the redelivery sends it.
                         let step = pending.step();
-                        self.give_back(ws, pending.abandon(), step, revision).await?;
+                        self.give_back(ws, pending.abandon(), step, revision).await;
                         return Err(e.into());
                     }
                     Err(e) => (pending.finish(IoOutcome::Failed { code: e.code }, now), None),
@@ -128,7 +132,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                     Ok(()) => (pending.finish(IoOutcome::Sent { wamid: None }, now), None),
                     Err(e) if e.retry == Retry::Retryable => {
                         let step = pending.step();
-                        self.give_back(ws, pending.abandon(), step, revision).await?;
+                        self.give_back(ws, pending.abandon(), step, revision).await;
                         return Err(e.into());
                     }
                     Err(_) => {
@@ -144,21 +148,22 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
     /// Writes back a run whose step `step` was claimed and then not performed, so that a
     /// redelivery performs it. A run changed since the claim (a delivery status) is re-read
     /// and the claim removed from it, unless the step was recorded otherwise meanwhile.
-    async fn give_back(&self, ws: &WorkspaceId, run: Run, step: usize, revision: u64) -> Result<(), StageError> {
+    /// Best effort: the caller reports the send's own (retryable) error whatever happens
+    /// here; a claim left in place makes the redelivery record `send_unconfirmed`.
+    async fn give_back(&self, ws: &WorkspaceId, run: Run, step: usize, revision: u64) {
         let mut expected = revision;
         let mut write = run.clone();
-        for _ in 0..super::CONFLICT_ATTEMPTS {
+        for _ in 0..REBASE_ATTEMPTS {
             match self.store.put_run(ws, &write, expected).await {
                 Err(StoreError::Conflict(_)) => {}
-                other => return Ok(other.map(drop)?),
+                _ => return,
             }
-            let Some(current) = self.store.run(ws, &run.id).await? else { return Ok(()) };
+            let Ok(Some(current)) = self.store.run(ws, &run.id).await else { return };
             if current.run.step(step).map(|r| r.status) != Some(StepStatus::Sending) {
-                return Ok(());
+                return;
             }
             (write, expected) = (run.rebased(step, current.run), current.revision);
         }
-        Err(StoreError::Conflict(format!("run {}", run.id)).into())
     }
 
     /// The account a workspace sends from, when it has a number and a token.
@@ -195,13 +200,19 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                 // A step without I/O is decided again from the start (`retry_conflicts`); one
                 // whose send or webhook went out keeps its outcome, carried onto the run as it is
                 // now (the conflict is a delivery status: such a step changes no contact).
-                Err(StoreError::Conflict(_)) if at.performed && attempts + 1 < super::CONFLICT_ATTEMPTS => {
+                // Each lost race is another writer's progress (a status): keep going, but not forever.
+                Err(StoreError::Conflict(_)) if at.performed && attempts + 1 < REBASE_ATTEMPTS => {
                     attempts += 1;
                     let Some(current) = self.store.run(ws, &run.id).await? else {
                         return Ok(Report::ignored("the run is gone"));
                     };
                     expected = current.revision;
                     rebased = Some(run.rebased(effect.step, current.run));
+                }
+                // Out of attempts: a retryable failure that is not a lost race, so the step is not
+                // decided again at once (it would find itself under way); SQS redelivers it.
+                Err(StoreError::Conflict(e)) if at.performed => {
+                    return Err(StoreError::Unavailable(format!("{e} kept changing")).into());
                 }
                 other => break other?,
             }

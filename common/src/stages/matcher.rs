@@ -263,7 +263,11 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             let Some(StoredRun { mut run, revision }) = self.store.run(&ws, &run_id).await? else {
                 return Ok(Report::ignored("status of a run that no longer exists"));
             };
+            let before = run.step(step).cloned();
             let effect = engine::on_status(&mut run, step, status, now);
+            if run.step(step) == before.as_ref() {
+                return Ok(Report::ignored("the status changes nothing recorded"));
+            }
             self.store.put_run(&ws, &run, revision).await?;
             Ok(Report { effects: effect.into_iter().collect(), ignored: None })
         })

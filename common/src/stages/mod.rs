@@ -70,7 +70,7 @@ impl StageError {
 }
 
 /// How many times a read-modify-write is re-done after losing a race.
-pub(crate) const CONFLICT_ATTEMPTS: usize = 5;
+const CONFLICT_ATTEMPTS: usize = 5;
 
 /// An error that may be a lost optimistic-concurrency race (worth re-reading and deciding again).
 pub(crate) trait LostRace {

@@ -52,7 +52,7 @@ pub(super) fn run_item(ws: &WorkspaceId, run: &Run, revision: u64) -> Result<Ite
 
 /// The stored run is at revision `expected` (0: a run item written before runs had revisions).
 pub(super) fn at_revision(expected: u64) -> Cond {
-    if expected == 0 { Cond::missing(REV) } else { Cond::equals(REV, n(expected)) }
+    if expected == 0 { Cond::present().and(Cond::missing(REV)) } else { Cond::equals(REV, n(expected)) }
 }
 
 /// The stored run does not record step `step`.

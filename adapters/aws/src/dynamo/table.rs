@@ -165,6 +165,11 @@ impl Cond {
         cond
     }
 
+    /// The item exists.
+    pub fn present() -> Self {
+        Self::raw(format!("attribute_exists({PK})"))
+    }
+
     /// The item has no attribute `name`.
     pub fn missing(name: &str) -> Self {
         let mut cond = Self::raw(format!("attribute_not_exists(#{name})"));
