@@ -953,3 +953,39 @@ async fn a_message_delivered_twice_sends_once() {
     assert_eq!(deps.sender.sent().len(), 1);
     assert_eq!(deps.store.runs(&negozio, &RunFilter::default()).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_run_written_before_revisions_reads_as_revision_0_and_is_updated_over_it() {
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    let store = store().await;
+    let negozio = ws("negozio");
+    let old = run("run-old", "info", &phone(MARIO), t("2026-11-23T09:00:00Z"));
+    // As the version before revisions wrote it: the document and the recorded steps, no `rev`.
+    client()
+        .await
+        .put_item()
+        .table_name(store.table())
+        .item("pk", S("WS#negozio".into()))
+        .item("sk", S("RUN#run-old".into()))
+        .item("doc", S(serde_json::to_string(&old).unwrap()))
+        .item("steps", S(",".into()))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(store.run(&negozio, &old.id).await.unwrap(), Some(StoredRun { run: old.clone(), revision: 0 }));
+    let mut done = old.clone();
+    done.status = RunStatus::Completed;
+    assert_eq!(store.put_run(&negozio, &done, 0).await.unwrap(), 1);
+    let again = store.put_run(&negozio, &old, 0).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "revision 0 is gone once written over: {again:?}");
+    assert_eq!(
+        store.run(&negozio, &old.id).await.unwrap().map(|r| (r.run.status, r.revision)),
+        Some((RunStatus::Completed, 1))
+    );
+
+    let ghost = run("run-ghost", "info", &phone(MARIO), t("2026-11-23T09:00:00Z"));
+    let write = store.put_run(&negozio, &ghost, 0).await;
+    assert!(matches!(write, Err(StoreError::Conflict(_))), "a write at revision 0 creates no run: {write:?}");
+    assert_eq!(store.run(&negozio, &ghost.id).await.unwrap(), None);
+}
