@@ -190,18 +190,19 @@ pub fn on_message(input: MessageInput<'_>) -> MessageOutcome {
     let MessageInput { workspace, contact, message, phrase_match, fallbacks, now } = input;
     let sender = &message.sender;
     let mut contact = contact.unwrap_or_default();
-    if let Some(phone) = &sender.phone {
-        contact.phone = Some(phone.clone());
+    // What the message says about its sender, written only where it differs (the usual
+    // message changes none of it).
+    fn learn<T: PartialEq + Clone>(known: &mut Option<T>, said: Option<&T>) {
+        if let Some(said) = said
+            && known.as_ref() != Some(said)
+        {
+            *known = Some(said.clone());
+        }
     }
-    if let Some(bsuid) = &sender.bsuid {
-        contact.bsuid = Some(bsuid.clone());
-    }
-    if let Some(name) = sender.name.as_ref().filter(|n| !n.trim().is_empty()) {
-        contact.name = Some(name.clone());
-    }
-    if let Some(username) = &sender.username {
-        contact.username = Some(username.clone());
-    }
+    learn(&mut contact.phone, sender.phone.as_ref());
+    learn(&mut contact.bsuid, sender.bsuid.as_ref());
+    learn(&mut contact.name, sender.name.as_ref().filter(|n| !n.trim().is_empty()));
+    learn(&mut contact.username, sender.username.as_ref());
     contact.last_inbound_at = contact.last_inbound_at.max(Some(message.timestamp));
 
     let mut effects = Vec::new();
@@ -454,7 +455,7 @@ pub struct StepInput<'a> {
     pub live: Option<Liveness>,
     pub run: Run,
     pub step: usize,
-    pub contact: Contact,
+    pub contact: &'a Contact,
     /// For `add_to_list`: the enabled `list` automations of that list.
     pub list_automations: &'a [Arc<Automation>],
     pub workspace_id: &'a str,
@@ -579,8 +580,9 @@ fn advance(run: &mut Run, step: usize, next_after: Option<chrono::Duration>, now
 
 /// Executes one step of a run, or says why it does not run.
 pub fn execute_step(input: StepInput<'_>) -> Execution {
-    let StepInput { workspace, automation, live, mut run, step, mut contact, list_automations, workspace_id, now } =
-        input;
+    let StepInput { workspace, automation, live, mut run, step, contact, list_automations, workspace_id, now } = input;
+    // Borrowed: only the steps that change the contact copy it.
+    let mut contact = std::borrow::Cow::Borrowed(contact);
     if run.status != RunStatus::Active || step >= automation.steps.len() {
         return Execution::Ignore;
     }
@@ -662,75 +664,77 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
             }
         }
         Action::AddTag { tag } => {
-            contact.tags.insert(tag.clone());
+            contact.to_mut().tags.insert(tag.clone());
             effect.detail = Detail::Tag { tag: tag.clone() };
-            finished(run, Some(contact), effect, Ok(()), Vec::new())
+            finished(run, Some(contact.into_owned()), effect, Ok(()), Vec::new())
         }
         Action::RemoveTag { tag } => {
-            contact.tags.remove(tag);
+            contact.to_mut().tags.remove(tag);
             effect.detail = Detail::Tag { tag: tag.clone() };
-            finished(run, Some(contact), effect, Ok(()), Vec::new())
+            finished(run, Some(contact.into_owned()), effect, Ok(()), Vec::new())
         }
         Action::AddToList { list } => {
             effect.detail = Detail::List { list: list.clone() };
-            match join_list(&mut contact, list) {
+            match join_list(contact.to_mut(), list) {
                 Join::Blocked => finished(run, None, effect, Err(codes::CONTACT_BLOCKED), Vec::new()),
                 Join::AlreadyMember => finished(run, None, effect, Ok(()), Vec::new()),
                 Join::Joined => {
                     let cause = RunCause::List { by_run: Some(run.id.clone()) };
                     let cause_key = format!("{}:{step}", run.id);
                     match start_list_runs(list_automations, &contact, cause, &cause_key, run.depth + 1, now) {
-                        Ok(starts) => finished(run, Some(contact), effect, Ok(()), starts),
+                        Ok(starts) => finished(run, Some(contact.into_owned()), effect, Ok(()), starts),
                         // The contact stays in the list; only the runs it would start are refused.
-                        Err(code) => finished(run, Some(contact), effect, Err(code), Vec::new()),
+                        Err(code) => finished(run, Some(contact.into_owned()), effect, Err(code), Vec::new()),
                     }
                 }
             }
         }
         Action::RemoveFromList { list } => {
-            contact.lists.remove(list);
+            contact.to_mut().lists.remove(list);
             effect.detail = Detail::List { list: list.clone() };
-            finished(run, Some(contact), effect, Ok(()), Vec::new())
+            finished(run, Some(contact.into_owned()), effect, Ok(()), Vec::new())
         }
         Action::SetField { field, value: Some(value), .. } => match render(value, &contact) {
             Ok(value) => {
-                contact.fields.insert(field.clone(), value.clone());
+                contact.to_mut().fields.insert(field.clone(), value.clone());
                 effect.detail = Detail::Field { field: field.clone(), value };
-                finished(run, Some(contact), effect, Ok(()), Vec::new())
+                finished(run, Some(contact.into_owned()), effect, Ok(()), Vec::new())
             }
             Err(code) => finished(run, None, effect, Err(code), Vec::new()),
         },
         Action::SetField { field, value: None, .. } => {
-            contact.engine.captures.retain(|c| c.field != *field);
-            contact.engine.captures.push(Capture {
+            let captures = &mut contact.to_mut().engine.captures;
+            captures.retain(|c| c.field != *field);
+            captures.push(Capture {
                 field: field.clone(),
                 run: run.id.clone(),
                 automation: run.automation.clone(),
                 step,
             });
             effect.detail = Detail::Capture { field: field.clone(), from: SetFieldSource::NextReply };
-            finished(run, Some(contact), effect, Ok(()), Vec::new())
+            finished(run, Some(contact.into_owned()), effect, Ok(()), Vec::new())
         }
         Action::BlockContact {} => {
-            contact.blocked = true;
-            contact.lists.clear();
-            contact.engine.captures.clear();
-            contact.engine.block_epoch += 1;
-            finished(run, Some(contact), effect, Ok(()), Vec::new())
+            let blocked = contact.to_mut();
+            blocked.blocked = true;
+            blocked.lists.clear();
+            blocked.engine.captures.clear();
+            blocked.engine.block_epoch += 1;
+            finished(run, Some(contact.into_owned()), effect, Ok(()), Vec::new())
         }
         Action::UnblockContact {} => {
-            contact.blocked = false;
-            finished(run, Some(contact), effect, Ok(()), Vec::new())
+            contact.to_mut().blocked = false;
+            finished(run, Some(contact.into_owned()), effect, Ok(()), Vec::new())
         }
         Action::AssignOperator { operator } => {
-            contact.operator = Some(operator.clone());
+            contact.to_mut().operator = Some(operator.clone());
             effect.detail = Detail::Operator { operator: Some(operator.clone()) };
-            finished(run, Some(contact), effect, Ok(()), Vec::new())
+            finished(run, Some(contact.into_owned()), effect, Ok(()), Vec::new())
         }
         Action::UnassignOperator {} => {
-            contact.operator = None;
+            contact.to_mut().operator = None;
             effect.detail = Detail::Operator { operator: None };
-            finished(run, Some(contact), effect, Ok(()), Vec::new())
+            finished(run, Some(contact.into_owned()), effect, Ok(()), Vec::new())
         }
         Action::SendWebhook { url, body } => {
             let body = match body {

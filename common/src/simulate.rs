@@ -272,23 +272,21 @@ impl Simulation {
                 continue;
             }
             let event = events.next().expect("an event is next");
-            for line in apply(deps, ws, event).await? {
-                emit(line, &mut summary);
-            }
+            apply(deps, ws, event, &mut |line| emit(line, &mut summary)).await?;
         }
         Ok(summary)
     }
 }
 
-async fn apply(deps: &MemoryDeps, ws: &WorkspaceId, event: Event) -> Result<Vec<Line>, SimError> {
+/// Runs one event, handing each line it prints to `emit`.
+async fn apply(deps: &MemoryDeps, ws: &WorkspaceId, event: Event, emit: &mut impl FnMut(Line)) -> Result<(), SimError> {
     let now = event.at;
     let report = match event.kind {
         EventKind::WhatsApp(inbound) => {
-            let mut lines = Vec::new();
             for e in &inbound {
-                lines.extend(deps.handle_inbound(e, now).await?.effects.into_iter().map(Line::Effect));
+                deps.handle_inbound(e, now).await?.effects.into_iter().for_each(|effect| emit(Line::Effect(effect)));
             }
-            return Ok(lines);
+            return Ok(());
         }
         EventKind::Integration(integration) => {
             let Integration { automation, call, raw, contact } = *integration;
@@ -296,7 +294,7 @@ async fn apply(deps: &MemoryDeps, ws: &WorkspaceId, event: Event) -> Result<Vec<
                 crate::ports::Store::automation(&deps.store, ws, &automation).await.map_err(StageError::from)?;
             let secret = current.as_ref().and_then(|a| a.trigger.integration_secret());
             if !integration_authorized(secret, &call, &raw, None) {
-                return Ok(vec![Line::Rejected(Rejection {
+                emit(Line::Rejected(Rejection {
                     at: now,
                     contact,
                     automation,
@@ -304,7 +302,8 @@ async fn apply(deps: &MemoryDeps, ws: &WorkspaceId, event: Event) -> Result<Vec<
                     step: None,
                     action: "integration",
                     error: "invalid_secret",
-                })]);
+                }));
+                return Ok(());
             }
             let request_id = format!("line-{}", event.line);
             deps.handle_integration(ws, &automation, &call, &request_id, now).await?
@@ -315,7 +314,8 @@ async fn apply(deps: &MemoryDeps, ws: &WorkspaceId, event: Event) -> Result<Vec<
         EventKind::ListRemove { list, contact } => deps.handle_list_remove(ws, &list, &contact).await?,
         EventKind::Contact(upsert) => deps.handle_contact_upsert(ws, &upsert.0, &upsert.1, now).await?,
     };
-    Ok(report.effects.into_iter().map(Line::Effect).collect())
+    report.effects.into_iter().for_each(|effect| emit(Line::Effect(effect)));
+    Ok(())
 }
 
 /// Reads and checks the events file: every line parsed, times in order, ids known.

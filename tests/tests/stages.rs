@@ -162,7 +162,7 @@ fn a_step_that_crashed_after_recording_its_send_is_never_sent_again() {
             live: deps.store.liveness(&ws, &run.automation).await.unwrap(),
             run,
             step: 1,
-            contact,
+            contact: &contact,
             list_automations: &[],
             workspace_id: ws.as_str(),
             now: t("2026-11-23T10:00:00Z"),
