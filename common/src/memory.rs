@@ -648,8 +648,22 @@ impl WhatsAppSender for MemorySender {
         if let Some(log) = &self.log {
             log.lock().unwrap_or_else(|p| p.into_inner()).push((account.clone(), request.to_value()));
         }
-        Ok(Wamid::parse(format!("wamid.avvio.{n:06}")).expect("a valid wamid"))
+        Ok(simulated_wamid(n))
     }
+}
+
+/// The id of the `n`th simulated send: `wamid.avvio.000001`, … (six digits at the least).
+fn simulated_wamid(n: u64) -> Wamid {
+    if n >= 1_000_000 {
+        return Wamid::parse(format!("wamid.avvio.{n}")).expect("a valid wamid");
+    }
+    let mut id = *b"wamid.avvio.000000";
+    let mut rest = n;
+    for digit in id[12..].iter_mut().rev() {
+        *digit = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    Wamid::parse(std::str::from_utf8(&id).expect("ASCII")).expect("a valid wamid")
 }
 
 /// Posts nothing; keeps every webhook it was given.
@@ -692,5 +706,15 @@ impl MemoryEventQueue {
 impl EventQueue for MemoryEventQueue {
     async fn enqueue(&self, event: PipelineEvent) -> Result<(), QueueError> {
         self.tx.send(event).map_err(|_| QueueError("the event worker has stopped".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn simulated_sends_are_numbered_with_six_digits_at_the_least() {
+        assert_eq!(super::simulated_wamid(1).as_str(), "wamid.avvio.000001");
+        assert_eq!(super::simulated_wamid(999_999).as_str(), "wamid.avvio.999999");
+        assert_eq!(super::simulated_wamid(1_000_000).as_str(), "wamid.avvio.1000000");
     }
 }

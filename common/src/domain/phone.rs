@@ -15,9 +15,15 @@ pub enum IdentityError {
 }
 
 /// A phone number in WhatsApp's `wa_id` form: digits only, country code first.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
 pub struct WaId(Arc<str>);
+
+impl Serialize for WaId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
 
 impl WaId {
     /// Normalises a human-written number: `+39 333 123 4567`, `0039-333-1234567`
@@ -74,9 +80,15 @@ impl fmt::Display for WaId {
 }
 
 /// A business-scoped user id, e.g. `IT.1502576394655843`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Bsuid(Arc<str>);
+
+impl Serialize for Bsuid {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
 
 impl Bsuid {
     pub fn parse(raw: &str) -> Result<Self, IdentityError> {
