@@ -8,7 +8,27 @@ pub type Time = DateTime<Utc>;
 
 /// Parses an RFC 3339 timestamp (any offset) into UTC.
 pub fn parse_rfc3339(raw: &str) -> Result<Time, chrono::ParseError> {
+    if let Some(t) = parse_whole_seconds_utc(raw) {
+        return Ok(t);
+    }
     DateTime::parse_from_rfc3339(raw).map(|t| t.with_timezone(&Utc))
+}
+
+/// The common form, `2026-11-23T09:00:00Z`, read without chrono's general parser (an
+/// events file holds one per line); `None` for any other form, which chrono reads.
+fn parse_whole_seconds_utc(raw: &str) -> Option<Time> {
+    let b = raw.as_bytes();
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z'
+    {
+        return None;
+    }
+    let number = |from: usize, to: usize| -> Option<u32> {
+        b[from..to].iter().try_fold(0u32, |n, d| d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0')))
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(number(0, 4)? as i32, number(5, 7)?, number(8, 10)?)?;
+    // chrono reads a leap second (`:60`) into the previous second's nanoseconds: leave it to chrono.
+    let time = chrono::NaiveTime::from_hms_opt(number(11, 13)?, number(14, 16)?, number(17, 19)?)?;
+    Some(date.and_time(time).and_utc())
 }
 
 /// Formats an instant as RFC 3339 in UTC with a `Z`, with sub-second digits only when present.
@@ -77,6 +97,30 @@ mod tests {
         fn whole_seconds_are_written_as_chrono_writes_them(secs in -62_167_219_200i64..253_402_300_800i64, nanos in prop_oneof![Just(0u32), 1u32..1_000_000_000]) {
             let t = DateTime::from_timestamp(secs, nanos).unwrap();
             prop_assert_eq!(format_rfc3339(t), t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_common_form_is_read_as_chrono_reads_it(raw in "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z") {
+            let chrono = DateTime::parse_from_rfc3339(&raw).map(|t| t.with_timezone(&Utc)).ok();
+            prop_assert_eq!(parse_rfc3339(&raw).ok(), chrono);
+        }
+
+        #[test]
+        fn every_written_instant_reads_back(secs in 0i64..253_402_300_800i64) {
+            let t = DateTime::from_timestamp(secs, 0).unwrap();
+            prop_assert_eq!(parse_rfc3339(&format_rfc3339(t)).unwrap(), t);
+        }
+    }
+
+    #[test]
+    fn a_leap_second_and_other_forms_are_read_by_chrono() {
+        for raw in
+            ["2016-12-31T23:59:60Z", "2026-11-23T10:00:00+01:00", "2026-11-23T09:00:00.5Z", "2026-11-23t09:00:00z"]
+        {
+            let chrono = DateTime::parse_from_rfc3339(raw).map(|t| t.with_timezone(&Utc)).ok();
+            assert_eq!(parse_rfc3339(raw).ok(), chrono, "{raw}");
         }
     }
 
