@@ -4,3 +4,14 @@
 
 /// A `HashMap` with the fast hasher (build it with `Default::default()`).
 pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Writes `value` in decimal into all of `out`, zero-padded on the left (the digits that do
+/// not fit are dropped: callers size `out` for their values). For ids and instants written
+/// on the stack instead of through `format!`.
+pub fn put_digits(out: &mut [u8], value: u64) {
+    let mut rest = value;
+    for digit in out.iter_mut().rev() {
+        *digit = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+}

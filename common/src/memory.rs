@@ -293,17 +293,11 @@ impl Store for MemoryStore {
         if t.runs.get(&run.id).is_none_or(|stored| stored.revision != expected) {
             return Err(StoreError::Conflict(format!("run {}", run.id)));
         }
-        if let Some((contact, before)) = contact {
-            t.contact_slot(contact, Some(before.revision))?;
-        }
-        let written = match contact {
-            Some((contact, before)) => {
-                let slot = t.contact_slot(contact, Some(before.revision))?;
-                let revision = t.write_contact(contact, slot);
-                Some(Snapshot { contact: contact.clone(), revision, home: before.home.clone() })
-            }
-            None => None,
-        };
+        let slot = contact.map(|(contact, before)| t.contact_slot(contact, Some(before.revision))).transpose()?;
+        let written = contact.zip(slot).map(|((contact, before), slot)| {
+            let revision = t.write_contact(contact, slot);
+            Snapshot { contact: contact.clone(), revision, home: before.home.clone() }
+        });
         replace_run(&mut t.runs, run, expected)?;
         if let Some((wamid, step)) = sent {
             t.outbound.insert(wamid.clone(), (run.id.clone(), step));
@@ -658,11 +652,7 @@ fn simulated_wamid(n: u64) -> Wamid {
         return Wamid::parse(format!("wamid.avvio.{n}")).expect("a valid wamid");
     }
     let mut id = *b"wamid.avvio.000000";
-    let mut rest = n;
-    for digit in id[12..].iter_mut().rev() {
-        *digit = b'0' + (rest % 10) as u8;
-        rest /= 10;
-    }
+    crate::fast::put_digits(&mut id[12..], n);
     Wamid::parse(std::str::from_utf8(&id).expect("ASCII")).expect("a valid wamid")
 }
 

@@ -182,22 +182,28 @@ impl Simulation {
         let catalog = check_set(inputs.automations, Some(&workspace)).map_err(SimError::Automations)?;
         let events = read_events(inputs.events_file, inputs.events, &catalog)?;
 
-        // A workspace file without a WhatsApp number receives every number the events use.
-        let mut numbers: Vec<String> = Vec::new();
-        if workspace.whatsapp.is_none() {
-            for event in &events {
-                if let EventKind::WhatsApp(inbound) = &event.kind {
-                    for e in inbound {
-                        let number = match e {
-                            InboundEvent::Message(m) => &m.phone_number_id,
-                            InboundEvent::Status(s) => &s.phone_number_id,
-                        };
-                        if !numbers.contains(number) {
-                            numbers.push(number.clone());
-                        }
+        // One pass over the webhook events: how many messages the store makes room for, and
+        // the numbers they use (a workspace file without a WhatsApp number receives them all).
+        let route_all = workspace.whatsapp.is_none();
+        let (mut messages, mut numbers) = (0, Vec::<String>::new());
+        for inbound in events.iter().filter_map(|event| match &event.kind {
+            EventKind::WhatsApp(inbound) => Some(inbound),
+            _ => None,
+        }) {
+            for e in inbound {
+                let number = match e {
+                    InboundEvent::Message(m) => {
+                        messages += 1;
+                        &m.phone_number_id
                     }
+                    InboundEvent::Status(s) => &s.phone_number_id,
+                };
+                if route_all && !numbers.contains(number) {
+                    numbers.push(number.clone());
                 }
             }
+        }
+        if route_all {
             let sending = numbers.first().cloned().unwrap_or_else(|| SIMULATED_WORKSPACE.to_string());
             workspace.whatsapp = Some(WhatsAppAccount { phone_number_id: sending, access_token: None });
         }
@@ -209,15 +215,6 @@ impl Simulation {
             store.route_number(&number, &ws);
         }
         store.load_catalog(&ws, catalog);
-        let messages = events
-            .iter()
-            .map(|e| match &e.kind {
-                EventKind::WhatsApp(inbound) => {
-                    inbound.iter().filter(|i| matches!(i, InboundEvent::Message(_))).count()
-                }
-                _ => 0,
-            })
-            .sum();
         store.reserve_messages(&ws, messages);
         let until =
             inputs.until.unwrap_or_else(|| events.last().map_or_else(chrono::Utc::now, |e| e.at) + DEFAULT_TAIL);

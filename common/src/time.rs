@@ -47,19 +47,11 @@ fn whole_seconds(t: Time) -> Option<[u8; 20]> {
         return None;
     }
     let mut out = *b"0000-00-00T00:00:00Z";
-    let mut put = |at: usize, value: u32, digits: usize| {
-        let mut value = value;
-        for i in (at..at + digits).rev() {
-            out[i] = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
-    };
-    put(0, t.year() as u32, 4);
-    put(5, t.month(), 2);
-    put(8, t.day(), 2);
-    put(11, t.hour(), 2);
-    put(14, t.minute(), 2);
-    put(17, t.second(), 2);
+    let fields = [(0..4, t.year() as u32), (5..7, t.month()), (8..10, t.day())];
+    let clock = [(11..13, t.hour()), (14..16, t.minute()), (17..19, t.second())];
+    for (at, value) in fields.into_iter().chain(clock) {
+        crate::fast::put_digits(&mut out[at], u64::from(value));
+    }
     Some(out)
 }
 

@@ -151,10 +151,9 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
     /// Best effort: the caller reports the send's own (retryable) error whatever happens
     /// here; a claim left in place makes the redelivery record `send_unconfirmed`.
     async fn give_back(&self, ws: &WorkspaceId, run: Run, step: usize, revision: u64) {
-        let mut expected = revision;
-        let mut write = run.clone();
+        let (mut rebased, mut expected) = (None::<Run>, revision);
         for _ in 0..REBASE_ATTEMPTS {
-            match self.store.put_run(ws, &write, expected).await {
+            match self.store.put_run(ws, rebased.as_ref().unwrap_or(&run), expected).await {
                 Err(StoreError::Conflict(_)) => {}
                 _ => return,
             }
@@ -162,7 +161,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             if current.run.step(step).map(|r| r.status) != Some(StepStatus::Sending) {
                 return;
             }
-            (write, expected) = (run.rebased(step, current.run), current.revision);
+            (rebased, expected) = (Some(run.rebased(step, current.run)), current.revision);
         }
     }
 

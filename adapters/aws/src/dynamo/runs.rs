@@ -47,7 +47,7 @@ pub(super) fn claimed_first(claim: &Item) -> Result<Option<StepDue>, StoreError>
 /// it records as `,0,1,`, so that a step is claimed only while unrecorded ([`step_unrecorded`]).
 pub(super) fn run_item(ws: &WorkspaceId, run: &Run, revision: u64) -> Result<Item, StoreError> {
     let steps: String = run.steps.iter().map(|r| format!("{},", r.step)).collect();
-    Ok(item(&keys::run(ws, &run.id), [("doc", json(run)?), ("rev", n(revision)), ("steps", s(format!(",{steps}")))]))
+    Ok(item(&keys::run(ws, &run.id), [("doc", json(run)?), (REV, n(revision)), ("steps", s(format!(",{steps}")))]))
 }
 
 /// The stored run is at revision `expected` (0: a run item written before runs had revisions).
