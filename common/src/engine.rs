@@ -125,7 +125,7 @@ pub fn run_id(automation: &AutomationId, contact: &ContactKey, cause_key: &str) 
     let mut id = [0u8; 22];
     id[..2].copy_from_slice(b"r-");
     hex::encode_to_slice(&digest[..10], &mut id[2..]).expect("20 hex digits fit");
-    RunId::parse(std::str::from_utf8(&id).expect("hex is ASCII")).expect("hex is a valid run id")
+    RunId::derived(std::str::from_utf8(&id).expect("hex is ASCII"))
 }
 
 /// Starts `automation` for `contact`, refusing a chain deeper than [`MAX_DEPTH`].

@@ -319,9 +319,9 @@ async fn apply(deps: &MemoryDeps, ws: &WorkspaceId, event: Event, emit: &mut imp
 fn read_events(file: &str, text: &str, catalog: &crate::catalog::Catalog) -> Result<Vec<Event>, SimError> {
     // Sized once: the events are kept until they run, and growing moves them all. An event
     // line takes 48 bytes at the least: blank and comment lines do not size it.
-    let lines = text.bytes().filter(|b| *b == b'\n').count() + 1;
-    let mut events: Vec<Event> = Vec::with_capacity(lines.min(text.len() / 48 + 1));
-    for (i, raw_line) in text.lines().enumerate() {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut events: Vec<Event> = Vec::with_capacity(lines.len().min(text.len() / 48 + 1));
+    for (i, raw_line) in lines.into_iter().enumerate() {
         let line = i + 1;
         let fail = |message: String| SimError::Event { file: file.to_string(), line, message };
         if raw_line.trim().is_empty() || raw_line.trim_start().starts_with("//") {
