@@ -13,7 +13,7 @@ use crate::stages::matcher::{IntegrationCall, integration_authorized};
 use crate::stages::{Deps, StageError};
 use crate::time::{Time, format_rfc3339, parse_rfc3339};
 use crate::validate::{Document, Problem, check_set};
-use crate::webhook::{InboundEvent, TypedWebhook, parse_webhook};
+use crate::webhook::{InboundEvent, Reader, TypedWebhook, parse_webhook};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -367,6 +367,9 @@ struct WhatsAppLine<'a> {
 /// Reads a line's `at` and its event. A good line is read once; a bad one again, tracking
 /// the path, to say where it is wrong.
 fn read_line(line: &str) -> Result<(Cow<'_, str>, LineBody<'_>), String> {
+    if let Some((at, whatsapp)) = read_webhook_line(line) {
+        return Ok((Cow::Borrowed(at), LineBody::WhatsApp(whatsapp)));
+    }
     if let Ok(WhatsAppLine { at, whatsapp }) = serde_json::from_str(line) {
         return Ok((at, LineBody::WhatsApp(whatsapp)));
     }
@@ -381,6 +384,21 @@ fn read_line(line: &str) -> Result<(Cow<'_, str>, LineBody<'_>), String> {
             })
         }
     }
+}
+
+/// A [`WhatsAppLine`] in Meta's usual form, read by the webhook's strict reader
+/// ([`TypedWebhook::read`]); `None` when it gives up.
+fn read_webhook_line(line: &str) -> Option<(&str, TypedWebhook<'_>)> {
+    let mut reader = Reader::new(line);
+    let (mut at, mut whatsapp) = (None, None);
+    reader.object(|reader, key| match key {
+        "at" if at.is_none() => reader.string().map(|text| at = Some(text)),
+        "whatsapp" if whatsapp.is_none() => TypedWebhook::read(reader).map(|body| whatsapp = Some(body)),
+        // Unknown and repeated fields are serde's to refuse.
+        _ => None,
+    })?;
+    reader.end()?;
+    Some((at?, whatsapp?))
 }
 
 /// The event of a line the typed webhook pass did not take, checked against the catalog.

@@ -54,6 +54,10 @@
 //! nests: `entry[0].changes[0].value.messages[1]`, or down to the field for a
 //! value of the wrong type: `entry[0].changes[0].value.messages[1].text.body`.
 
+mod fast;
+
+pub(crate) use fast::Reader;
+
 use std::fmt;
 
 use std::borrow::Cow;
@@ -283,6 +287,10 @@ pub enum WebhookError {
 pub fn parse_webhook(body: &[u8]) -> Result<Vec<InboundEvent>, WebhookError> {
     // Checked once here, so serde can borrow strings without checking each one.
     let json = std::str::from_utf8(body).map_err(|_| not_utf8(body))?;
+    // Meta's usual form, read in one strict pass over the bytes.
+    if let Some(envelope) = fast::envelope(json) {
+        return read_envelope(envelope);
+    }
     // One typed pass, reading every change's `value` as a `messages` value:
     // Meta sends `value` before `field`, so the field is not known yet.
     if let Ok(envelope) = serde_json::from_str::<RawEnvelope<'_, RawChangeValue<'_>>>(json) {
@@ -303,7 +311,13 @@ pub fn parse_webhook(body: &[u8]) -> Result<Vec<InboundEvent>, WebhookError> {
 #[serde(transparent)]
 pub struct TypedWebhook<'a>(#[serde(borrow)] RawEnvelope<'a, RawChangeValue<'a>>);
 
-impl TypedWebhook<'_> {
+impl<'a> TypedWebhook<'a> {
+    /// The body at `reader`, read by the strict reader [`parse_webhook`] tries first; `None`
+    /// when that reader gives up (deserialize the text then).
+    pub(crate) fn read(reader: &mut Reader<'a>) -> Option<Self> {
+        reader.envelope().map(TypedWebhook)
+    }
+
     /// The events of the body, exactly as [`parse_webhook`] reads them.
     pub fn events(self) -> Result<Vec<InboundEvent>, WebhookError> {
         read_envelope(self.0)
@@ -643,17 +657,18 @@ fn read_wamid(id: &Str<'_>, path: &Path<'_>) -> Result<Wamid, WebhookError> {
 }
 
 /// Reads Meta's `timestamp`: Unix seconds, as a string (or, leniently, a number).
-fn read_timestamp(raw: &RawValue, path: &Path<'_>) -> Result<Time, WebhookError> {
+fn read_timestamp(raw: JsonText<'_>, path: &Path<'_>) -> Result<Time, WebhookError> {
+    let JsonText(raw) = raw;
     // Meta's own form, a string of digits without escapes, is read here directly.
-    let plain = raw.get().strip_prefix('"').and_then(|text| text.strip_suffix('"')).filter(|text| !text.contains('\\'));
+    let plain = raw.strip_prefix('"').and_then(|text| text.strip_suffix('"')).filter(|text| !text.contains('\\'));
     let seconds = match plain {
         Some(text) => text.trim().parse().ok(),
-        None => serde_json::from_str::<UnixSeconds>(raw.get()).ok().and_then(|seconds| seconds.0),
+        None => serde_json::from_str::<UnixSeconds>(raw).ok().and_then(|seconds| seconds.0),
     };
     seconds.and_then(from_unix_seconds).ok_or_else(|| WebhookError::BadTimestamp {
         path: path.field("timestamp").to_string(),
         // As compact JSON, whatever the spacing and escapes in the body.
-        raw: serde_json::from_str::<Value>(raw.get()).map_or_else(|_| raw.get().to_owned(), |v| v.to_string()),
+        raw: serde_json::from_str::<Value>(raw).map_or_else(|_| raw.to_owned(), |v| v.to_string()),
     })
 }
 
@@ -729,6 +744,16 @@ impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
         }
 
         deserializer.deserialize_str(StrVisitor)
+    }
+}
+
+/// A value's JSON text, as the body writes it (without the spacing around it).
+#[derive(Debug, Clone, Copy)]
+struct JsonText<'a>(&'a str);
+
+impl<'de: 'a, 'a> Deserialize<'de> for JsonText<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        <&'de RawValue>::deserialize(deserializer).map(|raw| JsonText(raw.get()))
     }
 }
 
@@ -901,7 +926,7 @@ struct RawMessage<'a> {
     from_user_id: Option<Str<'a>>,
     /// Any JSON: read by [`read_timestamp`], which quotes it when it is not Unix seconds.
     #[serde(borrow)]
-    timestamp: &'a RawValue,
+    timestamp: JsonText<'a>,
     #[serde(rename = "type", borrow)]
     kind: Str<'a>,
     // The objects the content may sit in, by `type`.
@@ -1033,7 +1058,7 @@ struct RawStatus<'a> {
     status: Str<'a>,
     /// Any JSON, as a message's `timestamp`.
     #[serde(borrow)]
-    timestamp: &'a RawValue,
+    timestamp: JsonText<'a>,
     #[serde(borrow)]
     recipient_id: Option<Str<'a>>,
     #[serde(borrow)]
@@ -1068,20 +1093,20 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
-    const TEXT: &str = include_str!("../../tests/fixtures/meta/text.json");
-    const TEXT_BSUID_ONLY: &str = include_str!("../../tests/fixtures/meta/text_bsuid_only.json");
-    const TEXT_PHONE_AND_BSUID: &str = include_str!("../../tests/fixtures/meta/text_phone_and_bsuid.json");
-    const BUTTON: &str = include_str!("../../tests/fixtures/meta/button.json");
-    const BUTTON_REPLY: &str = include_str!("../../tests/fixtures/meta/button_reply.json");
-    const LIST_REPLY: &str = include_str!("../../tests/fixtures/meta/list_reply.json");
-    const IMAGE_WITH_CAPTION: &str = include_str!("../../tests/fixtures/meta/image_with_caption.json");
-    const IMAGE: &str = include_str!("../../tests/fixtures/meta/image.json");
-    const LOCATION: &str = include_str!("../../tests/fixtures/meta/location.json");
-    const REACTION: &str = include_str!("../../tests/fixtures/meta/reaction.json");
-    const STATUS_DELIVERED: &str = include_str!("../../tests/fixtures/meta/status_delivered.json");
-    const STATUS_FAILED: &str = include_str!("../../tests/fixtures/meta/status_failed.json");
-    const BATCH: &str = include_str!("../../tests/fixtures/meta/batch.json");
-    const NOT_WHATSAPP: &str = include_str!("../../tests/fixtures/meta/not_whatsapp.json");
+    const TEXT: &str = include_str!("../../../tests/fixtures/meta/text.json");
+    const TEXT_BSUID_ONLY: &str = include_str!("../../../tests/fixtures/meta/text_bsuid_only.json");
+    const TEXT_PHONE_AND_BSUID: &str = include_str!("../../../tests/fixtures/meta/text_phone_and_bsuid.json");
+    const BUTTON: &str = include_str!("../../../tests/fixtures/meta/button.json");
+    const BUTTON_REPLY: &str = include_str!("../../../tests/fixtures/meta/button_reply.json");
+    const LIST_REPLY: &str = include_str!("../../../tests/fixtures/meta/list_reply.json");
+    const IMAGE_WITH_CAPTION: &str = include_str!("../../../tests/fixtures/meta/image_with_caption.json");
+    const IMAGE: &str = include_str!("../../../tests/fixtures/meta/image.json");
+    const LOCATION: &str = include_str!("../../../tests/fixtures/meta/location.json");
+    const REACTION: &str = include_str!("../../../tests/fixtures/meta/reaction.json");
+    const STATUS_DELIVERED: &str = include_str!("../../../tests/fixtures/meta/status_delivered.json");
+    const STATUS_FAILED: &str = include_str!("../../../tests/fixtures/meta/status_failed.json");
+    const BATCH: &str = include_str!("../../../tests/fixtures/meta/batch.json");
+    const NOT_WHATSAPP: &str = include_str!("../../../tests/fixtures/meta/not_whatsapp.json");
 
     const BUSINESS_NUMBER: &str = "106540352242922";
     const GIULIA_PHONE: &str = "393331234567";
@@ -1665,7 +1690,71 @@ mod tests {
         })
     }
 
+    /// A body's events as the typed serde pass reads them, or `None` when it does not.
+    fn read_by_serde(json: &str) -> Option<Result<Vec<InboundEvent>, String>> {
+        let envelope = serde_json::from_str::<RawEnvelope<'_, RawChangeValue<'_>>>(json).ok()?;
+        Some(read_envelope(envelope).map_err(|e| e.to_string()))
+    }
+
+    /// A body's events as the strict reader reads them, or `None` when it gives up.
+    fn read_strictly(json: &str) -> Option<Result<Vec<InboundEvent>, String>> {
+        fast::envelope(json).map(|envelope| read_envelope(envelope).map_err(|e| e.to_string()))
+    }
+
+    #[test]
+    fn the_strict_reader_takes_meta_s_bodies() {
+        for body in [TEXT, TEXT_BSUID_ONLY, TEXT_PHONE_AND_BSUID, BUTTON, BUTTON_REPLY] {
+            assert_eq!(read_strictly(body), read_by_serde(body), "{body}");
+            assert!(read_strictly(body).is_some_and(|events| events.is_ok()), "{body}");
+        }
+    }
+
+    #[test]
+    fn the_strict_reader_leaves_escapes_nulls_repeats_and_fractions_to_serde() {
+        let body = |message: Value| body_with_messages(json!([message])).to_string();
+        let text = text_from("393331234567", "ciao");
+        let escaped = body(text_from("393331234567", "\"ciao\""));
+        let null_field = {
+            let mut m = text.clone();
+            m["from_user_id"] = Value::Null;
+            body(m)
+        };
+        let repeated = body(text.clone()).replacen(r#""type":"text""#, r#""type":"text","type":"image""#, 1);
+        let fraction = body_with_statuses(json!([{ "id": "wamid.1", "status": "failed", "timestamp": "1778751387",
+            "recipient_id": "393331234567", "errors": [{ "code": 1.5 }] }]))
+        .to_string();
+        for json in [escaped, null_field, repeated, fraction] {
+            assert_eq!(read_strictly(&json), None, "{json}");
+        }
+        assert!(parse_webhook(body(text_from("393331234567", "\"ciao\"")).as_bytes()).is_ok());
+    }
+
     proptest! {
+        #[test]
+        fn what_the_strict_reader_reads_serde_reads_the_same(body in webhook_shaped(), pretty in any::<bool>()) {
+            let json = if pretty { serde_json::to_string_pretty(&body).unwrap() } else { body.to_string() };
+            if let Some(strict) = read_strictly(&json) {
+                prop_assert_eq!(Some(strict), read_by_serde(&json));
+            }
+        }
+
+        #[test]
+        fn a_damaged_body_the_strict_reader_reads_serde_reads_the_same(
+            body in webhook_shaped(),
+            at in any::<prop::sample::Index>(),
+            cut in 0usize..3,
+            insert in prop::sample::select(&["", ",", "}", "]", "[", "{", "\"", ":", "null", "\\", " ", "0", "-", "01", "1e5", "1.5", "tru", "\u{1}", "é"][..]),
+        ) {
+            let json = body.to_string();
+            let boundaries: Vec<usize> = (0..=json.len()).filter(|i| json.is_char_boundary(*i)).collect();
+            let start = boundaries[at.index(boundaries.len())];
+            let end = boundaries.iter().copied().filter(|i| *i >= start).nth(cut).unwrap_or(json.len());
+            let damaged = format!("{}{insert}{}", &json[..start], &json[end..]);
+            if let Some(strict) = read_strictly(&damaged) {
+                prop_assert_eq!(Some(strict), read_by_serde(&damaged), "{}", damaged);
+            }
+        }
+
         #[test]
         fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..1024)) {
             let _ = parse_webhook(&body);
