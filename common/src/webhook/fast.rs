@@ -72,16 +72,18 @@ impl<'a> Reader<'a> {
         self.string().map(|text| Str(Cow::Borrowed(text)))
     }
 
-    /// An integer of at most 18 digits (no fraction, no exponent): always an `i64`.
+    /// An integer of at most 18 digits (no fraction, no exponent): always an `i64`. Not `-0`,
+    /// which serde_json reads as a float.
     fn integer(&mut self) -> Read<&'a str> {
         self.peek()?;
         let start = self.pos;
         let bytes = self.bytes();
-        if bytes.get(self.pos) == Some(&b'-') {
+        let negative = bytes.get(self.pos) == Some(&b'-');
+        if negative {
             self.pos += 1;
         }
         let digits = bytes[self.pos..].iter().take_while(|b| b.is_ascii_digit()).count();
-        let leading_zero = digits > 1 && bytes[self.pos] == b'0';
+        let leading_zero = digits > 0 && bytes[self.pos] == b'0' && (digits > 1 || negative);
         if digits == 0 || digits > 18 || leading_zero {
             return None;
         }
@@ -428,9 +430,15 @@ mod tests {
 
     #[test]
     fn integers_are_short_and_plain() {
-        for (text, read) in
-            [("0", Some("0")), ("-12", Some("-12")), ("01", None), ("1.5", None), ("1e3", None), ("-", None)]
-        {
+        for (text, read) in [
+            ("0", Some("0")),
+            ("-12", Some("-12")),
+            ("01", None),
+            ("1.5", None),
+            ("1e3", None),
+            ("-", None),
+            ("-0", None),
+        ] {
             assert_eq!(Reader::new(text).integer(), read, "{text}");
         }
         assert_eq!(Reader::new("1234567890123456789").integer(), None);
