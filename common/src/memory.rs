@@ -243,7 +243,7 @@ impl Store for MemoryStore {
         let revision = t.write_contact(contact, slot);
         t.seen.insert(wamid.clone(), first.cloned());
         if let Some(run) = run {
-            t.runs.insert(run.id.clone(), Box::new(StoredRun { run: run.clone(), revision: 1 }));
+            t.runs.insert(run.id.clone(), Box::new(StoredRun::created(run.clone())));
         }
         let home = before.map_or_else(|| contact.key(), |b| b.home.clone());
         Ok(MessageCommit::Written { revision, home })
@@ -390,7 +390,7 @@ impl Store for MemoryStore {
         if runs.contains_key(&run.id) {
             return Ok(false);
         }
-        runs.insert(run.id.clone(), Box::new(StoredRun { run: run.clone(), revision: 1 }));
+        runs.insert(run.id.clone(), Box::new(StoredRun::created(run.clone())));
         Ok(true)
     }
 

@@ -113,8 +113,18 @@ pub enum MessageCommit {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRun {
     pub run: Run,
-    /// 1 when created; one more with each write.
+    /// [`StoredRun::CREATED`] when created; one more with each write.
     pub revision: u64,
+}
+
+impl StoredRun {
+    /// The revision of a run as created.
+    pub const CREATED: u64 = 1;
+
+    /// A run as created.
+    pub fn created(run: Run) -> Self {
+        Self { run, revision: Self::CREATED }
+    }
 }
 
 /// Everything executing a step of a run reads.

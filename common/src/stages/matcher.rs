@@ -206,17 +206,19 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         };
         let mut report = Report { effects: outcome.effects, ignored: None };
         match (outcome.start, first) {
-            // The run was created by the commit: revision 1.
-            (Some(start), Some(first)) => match self.perform(ws, &workspace, first, &written, 1, now).await {
-                Ok(done) => report.effects.extend(done.effects),
-                // Nothing is lost: the step was given back (or its send is recorded as under
-                // way) and the executor takes it from here, with the queue's retries.
-                Err(e) if e.retry() == Retry::Retryable => {
-                    let step = StepDue { run: start.run.id, step: 0, due: now + FIRST_STEP_RETRY };
-                    self.steps.schedule(StepMessage { workspace: ws.clone(), step }, now).await?;
+            // The run was created by the commit.
+            (Some(start), Some(first)) => {
+                match self.perform(ws, &workspace, first, &written, StoredRun::CREATED, now).await {
+                    Ok(done) => report.effects.extend(done.effects),
+                    // Nothing is lost: the step was given back (or its send is recorded as under
+                    // way) and the executor takes it from here, with the queue's retries.
+                    Err(e) if e.retry() == Retry::Retryable => {
+                        let step = StepDue { run: start.run.id, step: 0, due: now + FIRST_STEP_RETRY };
+                        self.steps.schedule(StepMessage { workspace: ws.clone(), step }, now).await?;
+                    }
+                    Err(e) => return Err(e),
                 }
-                Err(e) => return Err(e),
-            },
+            }
             (Some(start), None) => {
                 self.steps.schedule(StepMessage { workspace: ws.clone(), step: start.first }, now).await?;
             }

@@ -15,7 +15,9 @@ use avvio_common::domain::ids::{RunId, Wamid, WorkspaceId};
 use avvio_common::domain::phone::ContactKey;
 use avvio_common::domain::phrase::Phrase;
 use avvio_common::domain::workspace::Workspace;
-use avvio_common::ports::{MessageCommit, MessageView, MessageWrite, Snapshot, StepView, StepWrite, StoreError};
+use avvio_common::ports::{
+    MessageCommit, MessageView, MessageWrite, Snapshot, StepView, StepWrite, StoreError, StoredRun,
+};
 use avvio_common::time::Time;
 use std::sync::Arc;
 
@@ -70,7 +72,7 @@ impl DynamoStore {
         tx.put(Part::Claim, claim_item(ws, wamid, first, now), Some(Cond::absent()));
         let after = stage_contact(&mut tx, Part::Contact, ws, contact, before)?;
         if let Some(run) = run {
-            tx.put(Part::Run, run_item(ws, run, 1)?, Some(Cond::absent()));
+            tx.put(Part::Run, run_item(ws, run, StoredRun::CREATED)?, Some(Cond::absent()));
         }
         match self.commit(tx, &format!("message {wamid}")).await {
             Ok(()) => Ok(MessageCommit::Written { revision: after.revision, home: after.home }),

@@ -79,7 +79,7 @@ pub(super) fn outbound_item(ws: &WorkspaceId, wamid: &Wamid, run: &RunId, step: 
 
 impl DynamoStore {
     pub(super) async fn insert_run(&self, ws: &WorkspaceId, run: &Run) -> Result<bool, StoreError> {
-        self.put_if(run_item(ws, run, 1)?, Cond::absent()).await
+        self.put_if(run_item(ws, run, StoredRun::CREATED)?, Cond::absent()).await
     }
 
     pub(super) async fn write_run(&self, ws: &WorkspaceId, run: &Run, expected: u64) -> Result<u64, StoreError> {
