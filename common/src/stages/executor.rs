@@ -8,7 +8,7 @@ use crate::domain::automation::{Action, Automation};
 use crate::domain::ids::{Wamid, WorkspaceId};
 use crate::domain::run::{Run, StepStatus};
 use crate::domain::workspace::Workspace;
-use crate::engine::{self, Execution, IoOutcome, StepInput, StepResult};
+use crate::engine::{self, Execution, IoOutcome, Pending, StepInput, StepResult};
 use crate::ports::{
     Account, Retry, Snapshot, StepMessage, StepQueue, StepView, StepWrite, Store, StoreError, StoredRun, WebhookPoster,
     WhatsAppSender,
@@ -120,8 +120,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                     Ok(wamid) => (pending.finish(IoOutcome::Sent { wamid: Some(wamid.clone()) }, now), Some(wamid)),
                     Err(e) if e.retry == Retry::Retryable => {
                         // Nothing went out: give the step back so the redelivery sends it.
-                        let step = pending.step();
-                        self.give_back(ws, pending.abandon(), step, revision).await;
+                        self.give_back(ws, pending, revision).await;
                         return Err(e.into());
                     }
                     Err(e) => (pending.finish(IoOutcome::Failed { code: e.code }, now), None),
@@ -131,8 +130,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                 match self.poster.post(&url, &body, signature.as_deref()).await {
                     Ok(()) => (pending.finish(IoOutcome::Sent { wamid: None }, now), None),
                     Err(e) if e.retry == Retry::Retryable => {
-                        let step = pending.step();
-                        self.give_back(ws, pending.abandon(), step, revision).await;
+                        self.give_back(ws, pending, revision).await;
                         return Err(e.into());
                     }
                     Err(_) => {
@@ -145,12 +143,14 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         self.finish(ws, workspace, result, sent, contact, at, now).await
     }
 
-    /// Writes back a run whose step `step` was claimed and then not performed, so that a
+    /// Writes back the run of a step that was claimed and then not performed, so that a
     /// redelivery performs it. A run changed since the claim (a delivery status) is re-read
     /// and the claim removed from it, unless the step was recorded otherwise meanwhile.
     /// Best effort: the caller reports the send's own (retryable) error whatever happens
     /// here; a claim left in place makes the redelivery record `send_unconfirmed`.
-    async fn give_back(&self, ws: &WorkspaceId, run: Run, step: usize, revision: u64) {
+    async fn give_back(&self, ws: &WorkspaceId, pending: Pending, revision: u64) {
+        let step = pending.step();
+        let run = pending.abandon();
         let (mut rebased, mut expected) = (None::<Run>, revision);
         for _ in 0..REBASE_ATTEMPTS {
             match self.store.put_run(ws, rebased.as_ref().unwrap_or(&run), expected).await {
