@@ -348,20 +348,10 @@ fn read_events(file: &str, text: &str, catalog: &crate::catalog::Catalog) -> Res
 
 /// A line's event, read as far as one pass over the line goes.
 enum LineBody<'a> {
-    /// A webhook, read in the typed pass (the common line: read once, its body not delimited first).
+    /// A webhook, read by the strict reader (the common line: read once, its body not delimited first).
     WhatsApp(TypedWebhook<'a>),
-    /// Any other line, or a webhook the typed pass did not take ([`parse_webhook`] reads it).
+    /// Any other line, or a webhook the strict reader did not take ([`parse_webhook`] reads it).
     Other(Box<RawEvent<'a>>),
-}
-
-/// The common line: a webhook, and nothing else.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WhatsAppLine<'a> {
-    #[serde(borrow)]
-    at: Cow<'a, str>,
-    #[serde(borrow)]
-    whatsapp: TypedWebhook<'a>,
 }
 
 /// Reads a line's `at` and its event. A good line is read once; a bad one again, tracking
@@ -369,9 +359,6 @@ struct WhatsAppLine<'a> {
 fn read_line(line: &str) -> Result<(Cow<'_, str>, LineBody<'_>), String> {
     if let Some((at, whatsapp)) = read_webhook_line(line) {
         return Ok((Cow::Borrowed(at), LineBody::WhatsApp(whatsapp)));
-    }
-    if let Ok(WhatsAppLine { at, whatsapp }) = serde_json::from_str(line) {
-        return Ok((at, LineBody::WhatsApp(whatsapp)));
     }
     match serde_json::from_str::<RawEvent<'_>>(line) {
         Ok(raw) => Ok((raw.at.clone(), LineBody::Other(Box::new(raw)))),
@@ -386,8 +373,9 @@ fn read_line(line: &str) -> Result<(Cow<'_, str>, LineBody<'_>), String> {
     }
 }
 
-/// A [`WhatsAppLine`] in Meta's usual form, read by the webhook's strict reader
-/// ([`TypedWebhook::read`]); `None` when it gives up.
+/// The common line, `{"at": …, "whatsapp": {…}}` and nothing else, in Meta's usual form,
+/// read by the webhook's strict reader ([`TypedWebhook::read`]); `None` when it gives up
+/// (serde then reads the line as any other, and words what is wrong with it).
 fn read_webhook_line(line: &str) -> Option<(&str, TypedWebhook<'_>)> {
     let mut reader = Reader::new(line);
     let (mut at, mut whatsapp) = (None, None);
@@ -401,7 +389,7 @@ fn read_webhook_line(line: &str) -> Option<(&str, TypedWebhook<'_>)> {
     Some((at?, whatsapp?))
 }
 
-/// The event of a line the typed webhook pass did not take, checked against the catalog.
+/// The event of a line the strict webhook reader did not take, checked against the catalog.
 fn event_kind(raw: RawEvent<'_>, catalog: &crate::catalog::Catalog) -> Result<EventKind, String> {
     let given = [
         raw.whatsapp.is_some(),
@@ -448,4 +436,41 @@ fn event_kind(raw: RawEvent<'_>, catalog: &crate::catalog::Catalog) -> Result<Ev
             ContactPatch { name: contact.name, fields: contact.fields, tags: contact.tags, operator: contact.operator },
         )))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+
+    fn line(body: &str) -> String {
+        format!(
+            r#"{{"at":"2026-11-23T09:00:00Z","whatsapp":{{"object":"whatsapp_business_account","entry":[{{"changes":[{{"field":"messages","value":{{"metadata":{{"phone_number_id":"106540352242922"}},"messages":[{{"from":"393331234567","id":"wamid.1","timestamp":"1795424400","type":"text","text":{{"body":{body}}}}}]}}}}]}}]}}}}"#
+        )
+    }
+
+    fn events(text: &str) -> Result<Vec<InboundEvent>, SimError> {
+        let events = read_events("events.jsonl", text, &Catalog::default())?;
+        Ok(events
+            .into_iter()
+            .flat_map(|event| match event.kind {
+                EventKind::WhatsApp(inbound) => inbound,
+                _ => Vec::new(),
+            })
+            .collect())
+    }
+
+    #[test]
+    fn a_webhook_line_the_strict_reader_leaves_is_read_by_serde_to_the_same_events() {
+        assert!(read_webhook_line(&line(r#""ciao""#)).is_some());
+        assert!(read_webhook_line(&line(r#""ci\u0061o""#)).is_none());
+        assert_eq!(events(&line(r#""ci\u0061o""#)).unwrap(), events(&line(r#""ciao""#)).unwrap());
+    }
+
+    #[test]
+    fn a_webhook_line_with_an_unknown_field_is_refused_naming_it() {
+        let text = line(r#""ciao""#).replacen('{', r#"{"extra":1,"#, 1);
+        let error = events(&text).unwrap_err().to_string();
+        assert!(error.contains("unknown field `extra`"), "{error}");
+    }
 }

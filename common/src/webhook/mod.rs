@@ -302,14 +302,12 @@ pub fn parse_webhook(body: &[u8]) -> Result<Vec<InboundEvent>, WebhookError> {
     read_envelope(envelope)
 }
 
-/// A webhook body read in the one typed pass [`parse_webhook`] tries first, borrowing from
+/// A webhook body read by the strict reader [`parse_webhook`] tries first, borrowing from
 /// the text it is read from: for a reader that finds the body inside a larger document (a
-/// line of `avvio simulate`'s events file) and wants it read once. When it does not
-/// deserialize, the body may still be valid (a change of another field, of another shape):
-/// [`parse_webhook`] on its text decides, and words the error.
-#[derive(Deserialize)]
-#[serde(transparent)]
-pub struct TypedWebhook<'a>(#[serde(borrow)] RawEnvelope<'a, RawChangeValue<'a>>);
+/// line of `avvio simulate`'s events file) and wants it read once. When the strict reader
+/// gives up, the body may still be valid: [`parse_webhook`] on its text decides, and words
+/// the error.
+pub struct TypedWebhook<'a>(RawEnvelope<'a, RawChangeValue<'a>>);
 
 impl<'a> TypedWebhook<'a> {
     /// The body at `reader`, read by the strict reader [`parse_webhook`] tries first; `None`
