@@ -228,8 +228,11 @@ pub async fn put_contact<S: Management, E: EventQueue>(
     body: Body,
 ) -> Answer {
     let body = json_body(body).await?;
-    let (created, contact) = manage::put_contact(&app.store, &ws, &phone, body, now()).await?;
-    reply(if created { StatusCode::CREATED } else { StatusCode::OK }, contact.public_view())
+    let put = manage::put_contact(&app.store, &ws, &phone, body, now()).await?;
+    if let Some(event) = put.consent_changed {
+        app.events.enqueue(event).await.map_err(|_| ApiError::unavailable())?;
+    }
+    reply(if put.created { StatusCode::CREATED } else { StatusCode::OK }, put.contact.public_view())
 }
 
 pub async fn delete_contact<S: Management, E: EventQueue>(

@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 use avvio_api::{App, IngestConfig, router};
-use avvio_common::domain::WorkspaceId;
+use avvio_common::domain::{StepPath, WorkspaceId};
 use avvio_common::domain::workspace::Workspace;
 use avvio_common::memory::{MemoryEventQueue, MemoryStepQueue, MemoryStore};
 use avvio_common::outbound::Mode;
@@ -166,7 +166,7 @@ async fn drain_events(
 }
 
 /// Failed attempts per (run, step), for the retry backoff.
-type Attempts = Arc<std::sync::Mutex<HashMap<(String, usize), u32>>>;
+type Attempts = Arc<std::sync::Mutex<HashMap<(String, StepPath), u32>>>;
 
 /// The executor: runs each step when it comes due, up to [`STEP_CONCURRENCY`] at a time
 /// (steps of one run never overlap: the next is queued only once the previous is stored);
@@ -208,7 +208,7 @@ async fn drive_steps(deps: Arc<DevDeps>) {
 /// The step to queue again after a failure, with its backoff; `None` once it failed for good.
 fn retry_later(
     attempts: &Attempts,
-    key: (String, usize),
+    key: (String, StepPath),
     mut message: StepMessage,
     error: avvio_common::stages::StageError,
 ) -> Option<StepMessage> {

@@ -61,6 +61,38 @@ pub fn is_open(hours: Option<&WorkingHours>, at: NaiveDateTime) -> bool {
     hours.get(&Day::from(at.weekday())).is_some_and(|ranges| ranges.iter().any(|r| r.contains(at.time())))
 }
 
+/// The first instant strictly after `after` that is `time` workspace-local on one of `days`
+/// (`wait_until`). A local time skipped by DST resolves to the next instant that exists, a
+/// repeated one to the first (as [`resolve`] does). `days` empty counts as every day.
+pub fn next_local(tz: Timezone, after: Time, time: NaiveTime, days: &[Day]) -> Time {
+    let today = local(tz, after).date();
+    // A week and a day covers every weekday, even when today's instant has passed.
+    (0..=8)
+        .filter_map(|offset| today.checked_add_days(Days::new(offset)))
+        .filter(|date| days.is_empty() || days.contains(&Day::from(date.weekday())))
+        .map(|date| resolve(tz, date, time))
+        .find(|at| *at > after)
+        .expect("every weekday comes within eight days")
+}
+
+/// When the workspace next opens strictly after `after`: the start of the first working-hours
+/// range on a day that is not a holiday. `None` when none comes within a year (no hours on
+/// any day), or when there are no working hours at all (always open: never "next").
+pub fn next_opening(tz: Timezone, hours: Option<&WorkingHours>, holidays: &[Holiday], after: Time) -> Option<Time> {
+    let hours = hours?;
+    let today = local(tz, after).date();
+    (0..=366)
+        .filter_map(|offset| today.checked_add_days(Days::new(offset)))
+        .filter(|date| !is_holiday(holidays, *date))
+        .flat_map(|date| {
+            let mut starts: Vec<NaiveTime> =
+                hours.get(&Day::from(date.weekday())).into_iter().flatten().map(|r| r.start).collect();
+            starts.sort();
+            starts.into_iter().map(move |start| resolve(tz, date, start))
+        })
+        .find(|at| *at > after)
+}
+
 /// Reads a date field (`YYYY-MM-DD`, or RFC 3339 taken as its workspace-local date).
 pub fn field_date(value: &str, tz: Timezone) -> Option<NaiveDate> {
     let value = value.trim();

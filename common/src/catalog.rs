@@ -4,6 +4,7 @@
 //! phrase, at most one enabled `holiday` and one enabled `outside_hours`.
 
 use crate::domain::automation::{Automation, Trigger};
+use crate::domain::contact::ConsentChoice;
 use crate::domain::ids::{AutomationId, ListName};
 use crate::domain::phrase::Phrase;
 use crate::fast::HashMap;
@@ -72,6 +73,7 @@ pub struct Catalog {
     phrases: HashMap<Phrase, AutomationId>,
     lists: HashMap<ListName, Vec<AutomationId>>,
     dates: Vec<AutomationId>,
+    consents: HashMap<ConsentChoice, Vec<AutomationId>>,
     holiday: Option<AutomationId>,
     outside_hours: Option<AutomationId>,
 }
@@ -158,6 +160,7 @@ impl Catalog {
             }
             Trigger::List { list } => self.lists.entry(list.clone()).or_default().push(id),
             Trigger::Date { .. } => self.dates.push(id),
+            Trigger::Consent { marketing } => self.consents.entry(*marketing).or_default().push(id),
             Trigger::Holiday { .. } if a.enabled => self.holiday = Some(id),
             Trigger::OutsideHours { .. } if a.enabled => self.outside_hours = Some(id),
             _ => {}
@@ -176,6 +179,11 @@ impl Catalog {
                 }
             }
             Trigger::Date { .. } => self.dates.retain(|i| i != id),
+            Trigger::Consent { marketing } => {
+                if let Some(ids) = self.consents.get_mut(marketing) {
+                    ids.retain(|i| i != id);
+                }
+            }
             Trigger::Holiday { .. } if self.holiday.as_ref() == Some(id) => self.holiday = None,
             Trigger::OutsideHours { .. } if self.outside_hours.as_ref() == Some(id) => self.outside_hours = None,
             _ => {}
@@ -212,6 +220,11 @@ impl Catalog {
     /// The enabled automations with a `list` trigger on `list`.
     pub fn by_list<'a>(&'a self, list: &ListName) -> impl Iterator<Item = &'a Arc<Automation>> + 'a {
         self.lists.get(list).into_iter().flatten().filter_map(|id| self.current(id)).filter(|a| a.enabled)
+    }
+
+    /// The enabled automations with a `consent` trigger on `marketing`.
+    pub fn by_consent(&self, marketing: ConsentChoice) -> impl Iterator<Item = &Arc<Automation>> {
+        self.consents.get(&marketing).into_iter().flatten().filter_map(|id| self.current(id)).filter(|a| a.enabled)
     }
 
     /// The enabled automations with a `date` trigger.

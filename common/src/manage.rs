@@ -8,7 +8,7 @@ use crate::domain::contact::Contact;
 use crate::domain::ids::{AutomationId, Language, ListName, RunId, Tag, TemplateName, WorkspaceId};
 use crate::domain::phone::{ContactKey, WaId};
 use crate::domain::run::Run;
-use crate::domain::workspace::{Secret, Template, TemplateStatus, Workspace};
+use crate::domain::workspace::{Secret, Template, TemplateCategory, TemplateStatus, Workspace};
 use crate::engine::{self, ContactPatch};
 use crate::ports::{ContactFilter, Management, PipelineEvent, RunFilter, StoreError, Versioned, WriteError};
 use crate::stages::retry_lost_races;
@@ -193,6 +193,8 @@ struct TemplateInput {
     #[serde(default)]
     language: Option<Language>,
     status: TemplateStatus,
+    #[serde(default)]
+    category: TemplateCategory,
     body: String,
     #[serde(default)]
     buttons: Vec<String>,
@@ -223,7 +225,14 @@ pub async fn put_template<S: Management>(
     if input.body.trim().is_empty() {
         return Err(ManageError::invalid("invalid_value", "body", "body must not be empty"));
     }
-    let template = Template { name, language, status: input.status, body: input.body, buttons: input.buttons };
+    let template = Template {
+        name,
+        language,
+        status: input.status,
+        category: input.category,
+        body: input.body,
+        buttons: input.buttons,
+    };
     retrying(|| async {
         let stored = stored_workspace(store, ws).await?;
         let mut doc = Workspace::clone(&stored.item);
@@ -411,8 +420,19 @@ pub async fn contact<S: Management>(store: &S, ws: &WorkspaceId, key: &str) -> R
     Ok(store.contact(ws, &key).await?.ok_or_else(|| ManageError::NotFound(format!("no contact `{key}`")))?.item)
 }
 
-/// `PUT /v1/contacts/{phone}`: creates (`true`) or changes a contact. `name` and
-/// `operator` replace, `fields` are merged in, `tags` replace the set when given.
+/// What `PUT /v1/contacts/{phone}` did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactPut {
+    pub created: bool,
+    pub contact: Contact,
+    /// When the consent changed: the event that starts its `consent` automations, for the
+    /// caller to queue.
+    pub consent_changed: Option<PipelineEvent>,
+}
+
+/// `PUT /v1/contacts/{phone}`: creates or changes a contact. `name` and `operator`
+/// replace, `fields` are merged in, `tags` replace the set when given, `marketing` sets the
+/// consent (a change starts the `consent` automations, through the returned event).
 /// Lists change through `/v1/lists`, which fires list triggers.
 pub async fn put_contact<S: Management>(
     store: &S,
@@ -420,22 +440,28 @@ pub async fn put_contact<S: Management>(
     key: &str,
     body: Value,
     now: Time,
-) -> Result<(bool, Contact), ManageError> {
+) -> Result<ContactPut, ManageError> {
     let key = contact_key(key)?;
     let patch: ContactPatch = parse_document(body).map_err(ManageError::Invalid)?;
     let workspace = stored_workspace(store, ws).await?.item;
-    let (created, contact) = retrying(|| async {
+    let (created, contact, consent) = retrying(|| async {
         let (mut contact, revision) = match store.contact(ws, &key).await? {
             Some(Versioned { item, revision }) => (item, revision),
             None => (Contact::new(&key), None),
         };
-        patch.clone().apply(&mut contact);
+        let consent = patch.clone().apply(&mut contact);
         store.put_contact(ws, &contact, revision).await?;
-        Ok((revision.is_none(), contact))
+        Ok((revision.is_none(), contact, consent))
     })
     .await?;
     crate::stages::refresh_dates(store, ws, &workspace, &contact, now).await?;
-    Ok((created, contact))
+    let consent_changed = consent.map(|marketing| PipelineEvent::ConsentChanged {
+        workspace: ws.clone(),
+        contact: contact.key(),
+        marketing,
+        request_id: fresh_token("req-"),
+    });
+    Ok(ContactPut { created, contact, consent_changed })
 }
 
 /// `DELETE /v1/contacts/{phone}`: the contact, its keys and its date triggers. Its pending steps find no contact and do nothing.

@@ -4,8 +4,9 @@
 use crate::calendar::Due;
 use crate::catalog::{Catalog, CatalogError, Fallbacks};
 use crate::domain::automation::Automation;
-use crate::domain::contact::Contact;
+use crate::domain::contact::{ConsentChoice, Contact};
 use crate::domain::ids::{AutomationId, ListName, RunId, Wamid, WorkspaceId};
+use crate::domain::path::StepPath;
 use crate::domain::phone::ContactKey;
 use crate::domain::phrase::Phrase;
 use crate::domain::run::Run;
@@ -33,11 +34,11 @@ struct Tenant {
     /// Contacts by internal slot; `keys` maps each phone and BSUID to its slot.
     contacts: Vec<(Contact, u64)>,
     keys: HashMap<ContactKey, usize>,
-    /// Claimed inbound wamids, with the first step of the run each one started.
-    seen: HashMap<Wamid, Option<StepDue>>,
+    /// Claimed inbound wamids, with the steps each one queued.
+    seen: HashMap<Wamid, Vec<StepDue>>,
     /// Boxed: the table stays small as it grows (a rehash moves pointers, not runs).
     runs: HashMap<RunId, Box<StoredRun>>,
-    outbound: HashMap<Wamid, (RunId, usize)>,
+    outbound: HashMap<Wamid, (RunId, StepPath)>,
 }
 
 impl Tenant {
@@ -233,17 +234,26 @@ impl Store for MemoryStore {
         write: MessageWrite<'_>,
         _now: Time,
     ) -> Result<MessageCommit, StoreError> {
-        let MessageWrite { wamid, before, contact, run, first } = write;
+        let MessageWrite { wamid, before, contact, started, updated, queued } = write;
         let mut state = self.lock();
         let t = state.tenants.entry(ws.clone()).or_default();
-        if t.seen.contains_key(wamid) || run.is_some_and(|r| t.runs.contains_key(&r.id)) {
+        if t.seen.contains_key(wamid) || started.iter().any(|r| t.runs.contains_key(&r.id)) {
             return Ok(MessageCommit::Duplicate);
+        }
+        // All or nothing: every revision is checked before anything is written.
+        for (run, expected) in updated {
+            if t.runs.get(&run.id).is_none_or(|stored| stored.revision != *expected) {
+                return Err(StoreError::Conflict(format!("run {}", run.id)));
+            }
         }
         let slot = t.contact_slot(contact, before.map(|b| b.revision))?;
         let revision = t.write_contact(contact, slot);
-        t.seen.insert(wamid.clone(), first.cloned());
-        if let Some(run) = run {
-            t.runs.insert(run.id.clone(), Box::new(StoredRun::created(run.clone())));
+        t.seen.insert(wamid.clone(), queued.to_vec());
+        for run in started {
+            t.runs.insert(run.id.clone(), Box::new(StoredRun::created(Run::clone(run))));
+        }
+        for (run, expected) in updated {
+            replace_run(&mut t.runs, run, *expected)?;
         }
         let home = before.map_or_else(|| contact.key(), |b| b.home.clone());
         Ok(MessageCommit::Written { revision, home })
@@ -269,12 +279,12 @@ impl Store for MemoryStore {
         &self,
         ws: &WorkspaceId,
         run: &Run,
-        step: usize,
+        step: StepPath,
         expected: u64,
     ) -> Result<Option<u64>, StoreError> {
         let mut state = self.lock();
         let runs = &mut state.tenants.entry(ws.clone()).or_default().runs;
-        if runs.get(&run.id).is_some_and(|stored| stored.run.step(step).is_some()) {
+        if runs.get(&run.id).is_some_and(|stored| stored.run.step(&step).is_some()) {
             return Ok(None);
         }
         replace_run(runs, run, expected).map(Some)
@@ -327,6 +337,14 @@ impl Store for MemoryStore {
 
     async fn list_automations(&self, ws: &WorkspaceId, list: &ListName) -> Result<Vec<Arc<Automation>>, StoreError> {
         Ok(tenant(&self.lock(), ws).map(|t| t.catalog.by_list(list).cloned().collect()).unwrap_or_default())
+    }
+
+    async fn consent_automations(
+        &self,
+        ws: &WorkspaceId,
+        marketing: ConsentChoice,
+    ) -> Result<Vec<Arc<Automation>>, StoreError> {
+        Ok(tenant(&self.lock(), ws).map(|t| t.catalog.by_consent(marketing).cloned().collect()).unwrap_or_default())
     }
 
     async fn date_automations(&self, ws: &WorkspaceId) -> Result<Vec<Arc<Automation>>, StoreError> {
@@ -402,7 +420,7 @@ impl Store for MemoryStore {
         replace_run(&mut self.lock().tenants.entry(ws.clone()).or_default().runs, run, expected)
     }
 
-    async fn outbound(&self, ws: &WorkspaceId, wamid: &Wamid) -> Result<Option<(RunId, usize)>, StoreError> {
+    async fn outbound(&self, ws: &WorkspaceId, wamid: &Wamid) -> Result<Option<(RunId, StepPath)>, StoreError> {
         Ok(tenant(&self.lock(), ws).and_then(|t| t.outbound.get(wamid).cloned()))
     }
 

@@ -5,8 +5,9 @@
 use crate::calendar::Due;
 use crate::catalog::{CatalogError, Fallbacks};
 use crate::domain::automation::Automation;
-use crate::domain::contact::Contact;
+use crate::domain::contact::{ConsentChoice, Contact};
 use crate::domain::ids::{AutomationId, ListName, RunId, Tag, Wamid, WorkspaceId};
+use crate::domain::path::StepPath;
 use crate::domain::phone::ContactKey;
 use crate::domain::phone::WaId;
 use crate::domain::phrase::Phrase;
@@ -73,9 +74,10 @@ pub struct Snapshot {
 #[derive(Debug, Clone, Default)]
 pub struct MessageView {
     pub workspace: Option<Arc<Workspace>>,
-    /// `Some` when the wamid was claimed already, with the first step of the run its first
-    /// delivery started (at the time it was due).
-    pub claimed: Option<Option<StepDue>>,
+    /// `Some` when the wamid was claimed already, with the steps its first delivery queued
+    /// (the first step of the run it started, the branch of the wait it resolved), each at
+    /// the time it was due.
+    pub claimed: Option<Vec<StepDue>>,
     /// The sender, by the first of its keys the store knows.
     pub contact: Option<Snapshot>,
     /// The automation (enabled or not) each phrase candidate names, in the candidates' order.
@@ -92,10 +94,16 @@ pub struct MessageWrite<'a> {
     /// The sender as read (`None`: a new contact, whose keys must all be free).
     pub before: Option<&'a Snapshot>,
     pub contact: &'a Contact,
-    /// The run the message starts, with its first step's record when that step runs at once.
-    pub run: Option<&'a Run>,
-    /// That run's first step, remembered on the claim: a redelivery finishes it at its time.
-    pub first: Option<&'a StepDue>,
+    /// The runs the message starts (the trigger's, with its first step's record when that
+    /// step runs at once; the `consent` automations'): a run that exists already makes the
+    /// message a duplicate.
+    pub started: &'a [&'a Run],
+    /// Waiting runs the message resolved or ended, each with the revision it was read at:
+    /// one that changed since (its timeout won the race) is a [`StoreError::Conflict`].
+    pub updated: &'a [(&'a Run, u64)],
+    /// The steps the message queues, remembered on the claim: a redelivery queues them
+    /// again at their time (the executor runs each at most once).
+    pub queued: &'a [StepDue],
 }
 
 /// How committing a message ended.
@@ -148,7 +156,7 @@ pub struct StepWrite<'a> {
     /// The contact the step changed, and the snapshot the change was made on.
     pub contact: Option<(&'a Contact, &'a Snapshot)>,
     /// The message the step sent (its delivery statuses come back by this wamid).
-    pub sent: Option<(&'a Wamid, usize)>,
+    pub sent: Option<(&'a Wamid, StepPath)>,
 }
 
 /// Persistent state, every key scoped by workspace.
@@ -161,8 +169,9 @@ pub trait Store: Send + Sync {
         keys: &[ContactKey],
         phrases: &[Phrase],
     ) -> impl Future<Output = Result<MessageView, StoreError>> + Send;
-    /// Claims the wamid, writes the contact (if it still is `before`) and creates the run, atomically.
-    /// [`StoreError::Conflict`] when the contact changed or one of a new contact's keys was taken.
+    /// Claims the wamid, writes the contact (if it still is `before`), creates the runs and
+    /// rewrites the waiting runs, atomically. [`StoreError::Conflict`] when the contact or a
+    /// rewritten run changed, or one of a new contact's keys was taken.
     fn commit_message(
         &self,
         ws: &WorkspaceId,
@@ -179,7 +188,7 @@ pub trait Store: Send + Sync {
         &self,
         ws: &WorkspaceId,
         run: &Run,
-        step: usize,
+        step: StepPath,
         expected: u64,
     ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
     /// Writes a step's result atomically; returns the contact's new snapshot when it wrote one.
@@ -213,6 +222,12 @@ pub trait Store: Send + Sync {
         &self,
         ws: &WorkspaceId,
         list: &ListName,
+    ) -> impl Future<Output = Result<Vec<Arc<Automation>>, StoreError>> + Send;
+    /// The enabled `consent` automations of `marketing`.
+    fn consent_automations(
+        &self,
+        ws: &WorkspaceId,
+        marketing: ConsentChoice,
     ) -> impl Future<Output = Result<Vec<Arc<Automation>>, StoreError>> + Send;
     /// The enabled `date` automations.
     fn date_automations(
@@ -282,7 +297,7 @@ pub trait Store: Send + Sync {
         &self,
         ws: &WorkspaceId,
         wamid: &Wamid,
-    ) -> impl Future<Output = Result<Option<(RunId, usize)>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<(RunId, StepPath)>, StoreError>> + Send;
 
     /// Sets (or with `None` clears) when a date automation next comes due for a contact.
     fn set_date_due(
@@ -507,6 +522,9 @@ pub enum PipelineEvent {
     ListAdd { workspace: WorkspaceId, list: ListName, contact: ContactKey, request_id: String },
     /// `DELETE /v1/lists/{list}/contacts/{phone}`.
     ListRemove { workspace: WorkspaceId, list: ListName, contact: ContactKey, request_id: String },
+    /// `PUT /v1/contacts/{phone}` changed the contact's consent to `marketing`: its `consent`
+    /// automations start (if the consent is still that when the event is processed).
+    ConsentChanged { workspace: WorkspaceId, contact: ContactKey, marketing: ConsentChoice, request_id: String },
 }
 
 impl PipelineEvent {
@@ -527,6 +545,10 @@ impl PipelineEvent {
                     s.recipient_bsuid.as_ref().map(|b| b.as_str()).or(s.recipient_phone.as_ref().map(|p| p.as_str()));
                 format!("{}:{}", s.phone_number_id, who.unwrap_or("-"))
             }
+            Self::Whatsapp { event: InboundEvent::Preference(p) } => {
+                let who = p.user.bsuid.as_ref().map(|b| b.as_str()).or(p.user.phone.as_ref().map(|p| p.as_str()));
+                format!("{}:{}", p.phone_number_id, who.unwrap_or("-"))
+            }
             Self::Integration { workspace, call, .. } => match WaId::parse(&call.phone) {
                 Ok(phone) => format!("{workspace}:{phone}"),
                 Err(_) => format!("{workspace}:{}", call.phone.trim()),
@@ -535,9 +557,9 @@ impl PipelineEvent {
                 Some(phone) => format!("{workspace}:{phone}"),
                 None => format!("{workspace}:{automation}"),
             },
-            Self::ListAdd { workspace, contact, .. } | Self::ListRemove { workspace, contact, .. } => {
-                format!("{workspace}:{contact}")
-            }
+            Self::ListAdd { workspace, contact, .. }
+            | Self::ListRemove { workspace, contact, .. }
+            | Self::ConsentChanged { workspace, contact, .. } => format!("{workspace}:{contact}"),
         }
     }
 
@@ -548,10 +570,16 @@ impl PipelineEvent {
             Self::Whatsapp { event: crate::webhook::InboundEvent::Status(s) } => {
                 format!("{}:{:?}", s.wamid, s.status)
             }
+            // A preference has no id of its own: the user, the value and when it was set.
+            Self::Whatsapp { event: crate::webhook::InboundEvent::Preference(p) } => {
+                let who = p.user.bsuid.as_ref().map(|b| b.as_str()).or(p.user.phone.as_ref().map(|p| p.as_str()));
+                format!("pref:{}:{}:{:?}:{}", p.phone_number_id, who.unwrap_or("-"), p.value, p.timestamp.timestamp())
+            }
             Self::Integration { request_id, .. }
             | Self::Manual { request_id, .. }
             | Self::ListAdd { request_id, .. }
-            | Self::ListRemove { request_id, .. } => request_id.clone(),
+            | Self::ListRemove { request_id, .. }
+            | Self::ConsentChanged { request_id, .. } => request_id.clone(),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! in time order, printing one line per effect.
 
 use crate::domain::ids::{AutomationId, ListName, Tag, WorkspaceId};
+use crate::domain::contact::ConsentChoice;
 use crate::domain::ids::{FieldKey, Operator};
 use crate::domain::phone::ContactKey;
 use crate::domain::workspace::{WhatsAppAccount, Workspace};
@@ -115,6 +116,8 @@ struct RawContact {
     tags: Option<BTreeSet<Tag>>,
     #[serde(default)]
     operator: Option<Operator>,
+    #[serde(default)]
+    marketing: Option<ConsentChoice>,
 }
 
 /// A line the simulator prints for an event it refused (an integration call with a wrong secret).
@@ -197,6 +200,7 @@ impl Simulation {
                         &m.phone_number_id
                     }
                     InboundEvent::Status(s) => &s.phone_number_id,
+                    InboundEvent::Preference(p) => &p.phone_number_id,
                 };
                 if route_all && !numbers.contains(number) {
                     numbers.push(number.clone());
@@ -309,7 +313,9 @@ async fn apply(deps: &MemoryDeps, ws: &WorkspaceId, event: Event, emit: &mut imp
             deps.handle_list_add(ws, &list, &contact, &format!("line-{}", event.line), now).await?
         }
         EventKind::ListRemove { list, contact } => deps.handle_list_remove(ws, &list, &contact).await?,
-        EventKind::Contact(upsert) => deps.handle_contact_upsert(ws, &upsert.0, &upsert.1, now).await?,
+        EventKind::Contact(upsert) => {
+            deps.handle_contact_upsert(ws, &upsert.0, &upsert.1, &format!("line-{}", event.line), now).await?
+        }
     };
     report.effects.into_iter().for_each(|effect| emit(Line::Effect(effect)));
     Ok(())
@@ -433,7 +439,13 @@ fn event_kind(raw: RawEvent<'_>, catalog: &crate::catalog::Catalog) -> Result<Ev
         let contact = raw.contact.expect("exactly one kind is present");
         EventKind::Contact(Box::new((
             contact.phone,
-            ContactPatch { name: contact.name, fields: contact.fields, tags: contact.tags, operator: contact.operator },
+            ContactPatch {
+                name: contact.name,
+                fields: contact.fields,
+                tags: contact.tags,
+                operator: contact.operator,
+                marketing: contact.marketing,
+            },
         )))
     })
 }

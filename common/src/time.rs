@@ -122,3 +122,22 @@ mod tests {
         assert_eq!(format_rfc3339(t), "+10000-01-01T00:00:00Z");
     }
 }
+
+/// Serde helpers for optional RFC 3339 fields (`null` or absent: `None`).
+pub mod optional_rfc3339 {
+    use super::Time;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Option<Time>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => super::rfc3339::serialize(t, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Time>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|raw| super::parse_rfc3339(&raw).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}

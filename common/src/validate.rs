@@ -3,7 +3,10 @@
 //! (`steps[2].action.buttons`) and an error code.
 
 use crate::catalog::Catalog;
-use crate::domain::automation::{Action, Automation, SetFieldSource, Trigger};
+use crate::domain::automation::{Action, Automation, Predicate, SetFieldSource, Step, Trigger};
+use crate::domain::duration::Duration;
+use crate::domain::path::{Branch, MAX_BRANCHES, MAX_NESTING};
+use crate::domain::phrase::Phrase;
 use crate::domain::workspace::Workspace;
 use serde::Serialize;
 use std::fmt;
@@ -13,7 +16,13 @@ pub const MAX_BUTTON_TEXT_CHARS: usize = 1024;
 pub const MAX_BUTTONS: usize = 3;
 pub const MAX_BUTTON_TITLE_CHARS: usize = 20;
 pub const MAX_BUTTON_ID_CHARS: usize = 256;
-pub const MAX_STEPS: usize = 100;
+/// Steps in all, branches included.
+pub const MAX_STEPS: usize = 200;
+/// Reply values of one `wait_for_reply` branch.
+pub const MAX_REPLY_VALUES: usize = 20;
+/// The shortest and longest `wait_for_reply` timeout.
+pub const MIN_TIMEOUT: Duration = Duration::from_secs(60);
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(30 * 86_400);
 pub const MAX_OFFSET_DAYS: i32 = 3660;
 
 /// One problem with a document.
@@ -87,13 +96,180 @@ pub fn check_automation(a: &Automation, workspace: Option<&Workspace>) -> Vec<Is
     if a.steps.is_empty() {
         issues.push(Issue::new("invalid_value", "steps", "an automation needs at least one step"));
     }
-    if a.steps.len() > MAX_STEPS {
-        issues.push(Issue::new("too_long", "steps", format!("an automation has at most {MAX_STEPS} steps")));
-    }
-    for (i, step) in a.steps.iter().enumerate() {
-        check_action(&step.action, &format!("steps[{i}].action"), workspace, &mut issues);
+    let mut count = 0;
+    crate::domain::automation::visit_steps(&a.steps, &mut |_| count += 1);
+    if count > MAX_STEPS {
+        issues.push(Issue::new(
+            "too_long",
+            "steps",
+            format!("an automation has at most {MAX_STEPS} steps, branches included ({count} given)"),
+        ));
+    } else {
+        let context = Context { automation: a, workspace };
+        check_steps(&a.steps, "steps", 0, &context, &mut issues);
     }
     issues
+}
+
+/// What checking a step may need beyond the step.
+struct Context<'a> {
+    automation: &'a Automation,
+    workspace: Option<&'a Workspace>,
+}
+
+/// Checks a list of steps at `path` (`steps`, `steps[1].action.otherwise`, …), `depth` flow
+/// steps deep: each step's action, and that nothing follows a step that branches.
+fn check_steps(steps: &[Step], path: &str, depth: usize, context: &Context<'_>, issues: &mut Vec<Issue>) {
+    for (i, step) in steps.iter().enumerate() {
+        let step_path = format!("{path}[{i}]");
+        if i > 0 && steps[i - 1].action.branches() {
+            issues.push(Issue::new(
+                "unreachable_step",
+                step_path,
+                format!(
+                    "this step never runs: {path}[{}] is a {} and the run goes on in its branches; move this step into them",
+                    i - 1,
+                    kind_name(&steps[i - 1].action)
+                ),
+            ));
+            // One report per list: every later step is unreachable for the same reason.
+            return;
+        }
+        let action_path = format!("{step_path}.action");
+        check_action(&step.action, &action_path, context.workspace, issues);
+        check_flow(&step.action, &action_path, depth, context, issues);
+    }
+}
+
+fn kind_name(action: &Action) -> String {
+    serde_json::to_value(action.kind()).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+/// The rules of flow steps (SPEC §2.3), and the steps of their branches.
+fn check_flow(action: &Action, path: &str, depth: usize, context: &Context<'_>, issues: &mut Vec<Issue>) {
+    match action {
+        Action::WaitForReply { timeout, branches, .. } => {
+            if *timeout < MIN_TIMEOUT || *timeout > MAX_TIMEOUT {
+                issues.push(Issue::new(
+                    "invalid_value",
+                    format!("{path}.timeout"),
+                    "timeout must be between 1m and 30d",
+                ));
+            }
+            if branches.len() > MAX_BRANCHES {
+                issues.push(Issue::new(
+                    "invalid_branches",
+                    format!("{path}.branches"),
+                    format!("wait_for_reply has at most {MAX_BRANCHES} branches, {} given", branches.len()),
+                ));
+                return;
+            }
+            let mut seen: Vec<(&Phrase, usize)> = Vec::new();
+            for (j, branch) in branches.iter().enumerate() {
+                let reply_path = format!("{path}.branches[{j}].reply");
+                if branch.reply.is_empty() || branch.reply.len() > MAX_REPLY_VALUES {
+                    issues.push(Issue::new(
+                        "invalid_value",
+                        reply_path.clone(),
+                        format!("a branch needs 1 to {MAX_REPLY_VALUES} reply values, {} given", branch.reply.len()),
+                    ));
+                }
+                for (k, value) in branch.reply.iter().enumerate() {
+                    match seen.iter().find(|(phrase, other)| *phrase == value.phrase() && *other != j) {
+                        Some((_, other)) => issues.push(Issue::new(
+                            "duplicate_reply",
+                            format!("{reply_path}[{k}]"),
+                            format!(
+                                "\"{}\" is also a reply of {path}.branches[{other}]: a reply chooses one branch",
+                                value.text()
+                            ),
+                        )),
+                        None => seen.push((value.phrase(), j)),
+                    }
+                }
+            }
+        }
+        Action::Condition { branches, .. } => {
+            if branches.is_empty() || branches.len() > MAX_BRANCHES {
+                issues.push(Issue::new(
+                    "invalid_branches",
+                    format!("{path}.branches"),
+                    format!("condition needs 1 to {MAX_BRANCHES} branches, {} given", branches.len()),
+                ));
+                return;
+            }
+            for (j, branch) in branches.iter().enumerate() {
+                check_predicate(&branch.when, &format!("{path}.branches[{j}].if"), issues);
+            }
+        }
+        Action::WaitUntil { time, days, working_hours } => match (time, working_hours) {
+            (Some(_), true) => issues.push(Issue::new(
+                "invalid_value",
+                path,
+                "wait_until takes either `time` (with `days`) or `\"working_hours\": true`, not both",
+            )),
+            (None, false) => issues.push(Issue::new(
+                "missing_field",
+                path,
+                "wait_until needs `time` (with `days`) or `\"working_hours\": true`",
+            )),
+            (None, true) if days.is_some() => {
+                issues.push(Issue::new("invalid_value", format!("{path}.days"), "`days` goes with `time`"))
+            }
+            _ if days.as_ref().is_some_and(Vec::is_empty) => issues.push(Issue::new(
+                "invalid_value",
+                format!("{path}.days"),
+                "days must name at least one day (leave it out for every day)",
+            )),
+            _ => {}
+        },
+        Action::StartAutomation { automation } => {
+            if context.automation.id.as_ref() == Some(automation) {
+                issues.push(Issue::new(
+                    "invalid_value",
+                    format!("{path}.automation"),
+                    "an automation cannot start itself",
+                ));
+            }
+        }
+        _ => {}
+    }
+    let lists = action.branch_lists();
+    if lists.is_empty() {
+        return;
+    }
+    if depth + 1 > MAX_NESTING {
+        issues.push(Issue::new(
+            "too_deep",
+            path,
+            format!("flow steps nest at most {MAX_NESTING} deep: move these branches into another automation (start_automation)"),
+        ));
+        return;
+    }
+    for (branch, steps) in lists {
+        let list_path = match branch {
+            Branch::Branches(j) => format!("{path}.branches[{j}].steps"),
+            other => format!("{path}.{other}"),
+        };
+        check_steps(steps, &list_path, depth + 1, context, issues);
+    }
+}
+
+/// `all` and `any` need something to combine.
+fn check_predicate(predicate: &Predicate, path: &str, issues: &mut Vec<Issue>) {
+    match predicate {
+        Predicate::All(list) | Predicate::Any(list) => {
+            let key = if matches!(predicate, Predicate::All(_)) { "all" } else { "any" };
+            if list.is_empty() {
+                issues.push(Issue::new("invalid_value", format!("{path}.{key}"), format!("`{key}` needs at least one predicate")));
+            }
+            for (i, inner) in list.iter().enumerate() {
+                check_predicate(inner, &format!("{path}.{key}[{i}]"), issues);
+            }
+        }
+        Predicate::Not(inner) => check_predicate(inner, &format!("{path}.not"), issues),
+        _ => {}
+    }
 }
 
 fn too_long(path: String, what: &str, max: usize) -> Issue {
@@ -187,6 +363,7 @@ fn check_action(action: &Action, path: &str, workspace: Option<&Workspace>, issu
                 check_body_strings(body, &format!("{path}.body"), issues);
             }
         }
+        // Flow steps: `check_flow`.
         Action::AddTag { .. }
         | Action::RemoveTag { .. }
         | Action::AddToList { .. }
@@ -194,7 +371,12 @@ fn check_action(action: &Action, path: &str, workspace: Option<&Workspace>, issu
         | Action::BlockContact {}
         | Action::UnblockContact {}
         | Action::AssignOperator { .. }
-        | Action::UnassignOperator {} => {}
+        | Action::UnassignOperator {}
+        | Action::SetConsent { .. }
+        | Action::WaitForReply { .. }
+        | Action::Condition { .. }
+        | Action::WaitUntil { .. }
+        | Action::StartAutomation { .. } => {}
     }
 }
 

@@ -2,7 +2,7 @@
 //! express: automations edited or disabled mid-run, crashes between a send
 //! and its record, redelivered step messages, a workspace changed after save.
 
-use avvio_common::domain::{Automation, AutomationId, RunStatus, StepStatus};
+use avvio_common::domain::{Automation, AutomationId, RunStatus, StepPath, StepStatus};
 use avvio_common::engine::{self, Execution, StepInput};
 use avvio_common::ports::{StepMessage, Store, StoredRun};
 use avvio_common::time::{Time, parse_rfc3339};
@@ -92,7 +92,7 @@ fn disabling_an_automation_cancels_its_pending_steps() {
         assert_second_step_cancelled(&deps, &second).await;
         let run = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap().run;
         assert_eq!(run.status, RunStatus::Cancelled { reason: "automation_disabled".into() });
-        assert_eq!(run.step(1).unwrap().status, StepStatus::Skipped);
+        assert_eq!(run.step(&StepPath::top(1)).unwrap().status, StepStatus::Skipped);
     });
 }
 
@@ -161,17 +161,17 @@ fn a_step_that_crashed_after_recording_its_send_is_never_sent_again() {
             automation: &automation,
             live: deps.store.liveness(&ws, &run.automation).await.unwrap(),
             run,
-            step: 1,
+            step: StepPath::top(1),
             contact: &contact,
-            list_automations: &[],
+            related: &[],
             workspace_id: ws.as_str(),
             now: t("2026-11-23T10:00:00Z"),
         }) else {
             panic!("the second step sends");
         };
-        assert_eq!(deps.store.claim_step(&ws, &pending.run, 1, revision).await.unwrap(), Some(revision + 1));
+        assert_eq!(deps.store.claim_step(&ws, &pending.run, StepPath::top(1), revision).await.unwrap(), Some(revision + 1));
         assert_eq!(
-            deps.store.claim_step(&ws, &pending.run, 1, revision).await.unwrap(),
+            deps.store.claim_step(&ws, &pending.run, StepPath::top(1), revision).await.unwrap(),
             None,
             "a step is claimed once"
         );
@@ -202,7 +202,7 @@ fn a_template_changed_after_save_fails_the_step_with_params_mismatch() {
         let report = deliver_info(&deps, "2026-11-23T09:00:00Z").await;
         assert_eq!(report.effects[0].error.as_deref(), Some("template_params_mismatch"));
         let next = deps.steps.pop_due(t("2026-11-23T09:00:00Z")).expect("the run goes on");
-        assert_eq!(next.step.step, 1);
+        assert_eq!(next.step.step, StepPath::top(1));
         assert!(deps.sender.sent().is_empty());
     });
 }
@@ -217,7 +217,7 @@ fn a_message_delivered_again_hands_its_first_step_to_the_executor_which_sends_no
         let again = deliver_info(&deps, "2026-11-23T09:20:00Z").await;
         assert_eq!(again.ignored, Some("duplicate message"));
         let handed = deps.steps.pop_due(t("2026-11-23T09:20:00Z")).expect("step 0 goes to the executor");
-        assert_eq!((handed.step.run.clone(), handed.step.step), (second.step.run.clone(), 0));
+        assert_eq!((handed.step.run.clone(), handed.step.step), (second.step.run.clone(), StepPath::first()));
 
         // Step 0 is done; step 1 was never run, so it is queued again at the time it was due.
         let report = deps.handle_step(&handed, t("2026-11-23T09:20:00Z")).await.unwrap();
@@ -264,7 +264,7 @@ fn a_step_whose_successor_is_recorded_is_ignored_when_delivered_again() {
         let run = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap().run;
         assert_eq!(run.status, RunStatus::Completed);
 
-        let first = StepMessage { step: avvio_common::engine::StepDue { step: 0, ..second.step.clone() }, ..second };
+        let first = StepMessage { step: avvio_common::engine::StepDue { step: StepPath::first(), ..second.step.clone() }, ..second };
         let report = deps.handle_step(&first, t("2026-11-23T10:05:00Z")).await.unwrap();
         assert_eq!(report.ignored, Some("step already executed or run over"));
         assert!(deps.steps.is_empty());
@@ -358,9 +358,9 @@ fn a_delivery_status_recorded_while_a_step_is_being_sent_is_kept_with_the_steps_
         status.unwrap();
 
         let run = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap().run;
-        assert_eq!(run.step(0).unwrap().delivery.as_deref(), Some("read"), "the status is not overwritten");
-        assert_eq!(run.step(1).unwrap().status, StepStatus::Done, "the step's result is recorded");
-        assert!(run.step(1).unwrap().wamid.is_some());
+        assert_eq!(run.step(&StepPath::top(0)).unwrap().delivery.as_deref(), Some("read"), "the status is not overwritten");
+        assert_eq!(run.step(&StepPath::top(1)).unwrap().status, StepStatus::Done, "the step's result is recorded");
+        assert!(run.step(&StepPath::top(1)).unwrap().wamid.is_some());
         assert_eq!(run.status, RunStatus::Completed);
         assert_eq!(deps.sender.inner.count(), 1, "the held step was sent once");
     });

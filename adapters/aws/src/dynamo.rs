@@ -18,14 +18,15 @@
 //! | fallback claim (enabled only) | `WS#{ws}` | `FALLBACK#holiday`, `FALLBACK#outside_hours` | `id`, `ws`, `doc` |
 //! | list index (enabled only) | `WS#{ws}` | `LISTAUTO#{list}#{id}` | `id`, `ws`, `doc` |
 //! | date index (enabled only) | `WS#{ws}` | `DATEAUTO#{id}` | `id`, `ws`, `doc` |
+//! | consent index (enabled only) | `WS#{ws}` | `CONSENTAUTO#{opted_in\|opted_out}#{id}` | `id`, `ws`, `doc` |
 //! | integration id claim | `HOOK#{id}` | `HOOK` | `id`, `ws`, `doc` |
 //! | contact | `WS#{ws}` | `CONTACT#{primary key}` | `doc` (the contact), `rev` |
 //! | contact alias | `WS#{ws}` | `ALIAS#{other key}` | `primary` |
 //! | list membership | `WS#{ws}` | `MEMBER#{list}#{primary key}` | `primary` |
-//! | run | `WS#{ws}` | `RUN#{id}` | `doc`, `rev` (every write conditioned on it), `steps` (the recorded steps, `,0,1,`) |
+//! | run | `WS#{ws}` | `RUN#{id}` | `doc`, `rev` (every write conditioned on it), `steps` (the recorded step paths, `,steps[0],steps[1],`) |
 //! | date due | `WS#{ws}` | `DATE#{automation}#{contact}` | `ws`, `automation`, `contact`, `date`, `at`, `gsi1pk` = `DUE#{UTC day of at}`, `gsi1sk` = `{at, fixed width}#{ws}#{automation}#{contact}` |
-//! | claimed message | `WS#{ws}#WAMID#{wamid}` | `WAMID` | `expires_at` (+7 days) |
-//! | outbound link | `WS#{ws}#OUT#{wamid}` | `OUT` | `run`, `step`, `expires_at` (+30 days) |
+//! | claimed message | `WS#{ws}#WAMID#{wamid}` | `WAMID` | `queued` (the steps the message queued, JSON), `expires_at` (+7 days) |
+//! | outbound link | `WS#{ws}#OUT#{wamid}` | `OUT` | `run`, `step` (its path; a number `N` before flows: `steps[N]`), `expires_at` (+30 days) |
 //!
 //! Index items (phrase, fallback, list, date, integration) carry the current version's
 //! document, written in the same transaction as the head, so each pipeline lookup is one
@@ -54,8 +55,9 @@ pub use table::{DUE_INDEX, DUE_PK, DUE_SK, EXPIRES_AT, PK, SK, create_table};
 use avvio_common::calendar::Due;
 use avvio_common::catalog::Fallbacks;
 use avvio_common::domain::automation::Automation;
-use avvio_common::domain::contact::Contact;
+use avvio_common::domain::contact::{ConsentChoice, Contact};
 use avvio_common::domain::ids::{AutomationId, ListName, RunId, Wamid, WorkspaceId};
+use avvio_common::domain::path::StepPath;
 use avvio_common::domain::phone::ContactKey;
 use avvio_common::domain::phrase::Phrase;
 use avvio_common::domain::run::Run;
@@ -122,7 +124,7 @@ impl Store for DynamoStore {
         &self,
         ws: &WorkspaceId,
         run: &Run,
-        step: usize,
+        step: StepPath,
         expected: u64,
     ) -> Result<Option<u64>, StoreError> {
         self.claim_run_step(ws, run, step, expected).await
@@ -159,6 +161,14 @@ impl Store for DynamoStore {
 
     async fn list_automations(&self, ws: &WorkspaceId, list: &ListName) -> Result<Vec<Arc<Automation>>, StoreError> {
         self.by_list(ws, list).await
+    }
+
+    async fn consent_automations(
+        &self,
+        ws: &WorkspaceId,
+        marketing: ConsentChoice,
+    ) -> Result<Vec<Arc<Automation>>, StoreError> {
+        self.by_consent(ws, marketing).await
     }
 
     async fn date_automations(&self, ws: &WorkspaceId) -> Result<Vec<Arc<Automation>>, StoreError> {
@@ -214,7 +224,7 @@ impl Store for DynamoStore {
         self.write_run(ws, run, expected).await
     }
 
-    async fn outbound(&self, ws: &WorkspaceId, wamid: &Wamid) -> Result<Option<(RunId, usize)>, StoreError> {
+    async fn outbound(&self, ws: &WorkspaceId, wamid: &Wamid) -> Result<Option<(RunId, StepPath)>, StoreError> {
         self.read_outbound(ws, wamid).await
     }
 

@@ -7,6 +7,7 @@ mod support;
 use avvio_common::calendar::Due;
 use avvio_common::catalog::CatalogError;
 use avvio_common::domain::contact::Contact;
+use avvio_common::domain::path::StepPath;
 use avvio_common::domain::run::RunCause;
 use avvio_common::domain::workspace::Secret;
 use avvio_common::domain::{
@@ -626,19 +627,28 @@ async fn pipeline_story<S: Management>(store: &S) -> Vec<String> {
     let mut mario = Contact::new(&keys[0]);
     mario.bsuid = Some(Bsuid::parse("IT.1").unwrap());
     let mut started = run("r-1", "info", &keys[0], now);
-    started.steps.push(avvio_common::domain::run::StepRecord {
-        step: 0,
-        action: avvio_common::domain::automation::ActionKind::SendText,
-        status: StepStatus::Sending,
-        at: now,
-        error: None,
-        wamid: None,
-        delivery: None,
-    });
+    started.steps.push(avvio_common::domain::run::StepRecord::new(
+        StepPath::first(),
+        avvio_common::domain::automation::ActionKind::SendText,
+        StepStatus::Sending,
+        now,
+        None,
+    ));
     // A first step due later than the message: a redelivery must find it at its own time.
-    let first =
-        avvio_common::engine::StepDue { run: started.id.clone(), step: 0, due: now + chrono::Duration::hours(1) };
-    let write = MessageWrite { wamid: &wamid, before: None, contact: &mario, run: Some(&started), first: Some(&first) };
+    let first = [avvio_common::engine::StepDue {
+        run: started.id.clone(),
+        step: StepPath::first(),
+        due: now + chrono::Duration::hours(1),
+    }];
+    let created = [&started];
+    let write = MessageWrite {
+        wamid: &wamid,
+        before: None,
+        contact: &mario,
+        started: &created,
+        updated: &[],
+        queued: &first,
+    };
     let written = match store.commit_message(&negozio, write, now).await.unwrap() {
         MessageCommit::Written { revision, home } => Snapshot { contact: mario.clone(), revision, home },
         MessageCommit::Duplicate => panic!("the first write of a message is no duplicate"),
@@ -649,7 +659,7 @@ async fn pipeline_story<S: Management>(store: &S) -> Vec<String> {
         store.commit_message(&negozio, write, now).await.map(|c| c == MessageCommit::Duplicate)
     ));
     let other = Wamid::parse("wamid.other").unwrap();
-    let stale = MessageWrite { wamid: &other, before: None, contact: &mario, run: None, first: None };
+    let stale = MessageWrite { wamid: &other, before: None, contact: &mario, started: &[], updated: &[], queued: &[] };
     say(format!("a new contact whose key is taken: {:?}", store.commit_message(&negozio, stale, now).await));
     say(view("known sender", store.message_view(&negozio, &wamid, &keys, &phrases).await.unwrap()));
     say(view("by BSUID only", store.message_view(&negozio, &other, &keys[1..], &[]).await.unwrap()));
@@ -665,11 +675,11 @@ async fn pipeline_story<S: Management>(store: &S) -> Vec<String> {
         step.workspace.is_some(),
     ));
     say(format!("unknown run: {:?}", store.step_view(&negozio, &RunId::parse("r-none").unwrap()).await.unwrap().run));
-    say(format!("step 0 claimed again: {:?}", store.claim_step(&negozio, &started, 0, 1).await));
+    say(format!("step 0 claimed again: {:?}", store.claim_step(&negozio, &started, StepPath::first(), 1).await));
     let mut sending = started.clone();
-    sending.steps.push(avvio_common::domain::run::StepRecord { step: 1, ..started.steps[0].clone() });
-    say(format!("step 1 claimed: {:?}", store.claim_step(&negozio, &sending, 1, 1).await));
-    say(format!("step 1 claimed again: {:?}", store.claim_step(&negozio, &sending, 1, 1).await));
+    sending.steps.push(avvio_common::domain::run::StepRecord { step: StepPath::top(1), ..started.steps[0].clone() });
+    say(format!("step 1 claimed: {:?}", store.claim_step(&negozio, &sending, StepPath::top(1), 1).await));
+    say(format!("step 1 claimed again: {:?}", store.claim_step(&negozio, &sending, StepPath::top(1), 1).await));
     let mut delivered = sending.clone();
     delivered.steps[0].delivery = Some("delivered".into());
     say(format!("a status over a stale revision: {:?}", store.put_run(&negozio, &delivered, 1).await));
@@ -680,7 +690,7 @@ async fn pipeline_story<S: Management>(store: &S) -> Vec<String> {
     let mut done = started.clone();
     done.status = RunStatus::Completed;
     let sent = Wamid::parse("wamid.out.1").unwrap();
-    let result = StepWrite { run: &done, expected: 2, contact: Some((&tagged, &written)), sent: Some((&sent, 0)) };
+    let result = StepWrite { run: &done, expected: 2, contact: Some((&tagged, &written)), sent: Some((&sent, StepPath::first())) };
     say(format!("a step result over a stale revision: {:?}", store.commit_step(&negozio, result, now).await));
     say(format!("the contact after it: {:?}", store.contact(&negozio, &keys[0]).await.unwrap().map(|c| c.revision)));
     let result = StepWrite { expected: 3, ..result };
@@ -704,7 +714,7 @@ async fn the_pipelines_reads_and_writes_answer_like_the_in_memory_store() {
     assert!(memory[0].contains("claimed None contact None phrases [Some(\"info\"), None] holiday Some(\"ferie\")"));
     assert!(memory[2].ends_with("Ok(true)"), "a message is committed once: {}", memory[2]);
     assert!(memory[3].contains("Err(Conflict"), "{}", memory[3]);
-    assert!(memory[4].contains("claimed Some(Some(") && memory[4].contains("r-1"), "{}", memory[4]);
+    assert!(memory[4].contains("claimed Some([StepDue") && memory[4].contains("r-1"), "{}", memory[4]);
     assert!(memory[4].contains("10:00:00"), "the first step's due time is kept: {}", memory[4]);
     assert!(memory[6].ends_with("None"), "a refused write claims nothing: {}", memory[6]);
     let claims = &memory[9..12];
@@ -735,7 +745,8 @@ async fn a_contact_found_through_its_alias_is_written_back_under_its_home_key() 
     assert_eq!((before.home.clone(), before.revision), (bsuid("IT.7"), 2));
     let mut named = before.contact.clone();
     named.name = Some("Anna".into());
-    let write = MessageWrite { wamid: &wamid, before: Some(&before), contact: &named, run: None, first: None };
+    let write =
+        MessageWrite { wamid: &wamid, before: Some(&before), contact: &named, started: &[], updated: &[], queued: &[] };
     let written = store.commit_message(&negozio, write, now).await.unwrap();
     assert_eq!(written, MessageCommit::Written { revision: 3, home: bsuid("IT.7") });
     let stored = store.contact(&negozio, &keys[0]).await.unwrap().unwrap();
@@ -936,7 +947,7 @@ async fn a_text_message_runs_its_automation_on_dynamodb() {
     assert_eq!(runs[0].status, RunStatus::Completed);
     assert_eq!(runs[0].steps[0].status, StepStatus::Done);
     let wamid = runs[0].steps[0].wamid.clone().unwrap();
-    assert_eq!(deps.store.outbound(&negozio, &wamid).await.unwrap(), Some((runs[0].id.clone(), 0)));
+    assert_eq!(deps.store.outbound(&negozio, &wamid).await.unwrap(), Some((runs[0].id.clone(), StepPath::first())));
     let contact = deps.store.contact(&negozio, &phone(MARIO)).await.unwrap().unwrap().item;
     assert_eq!(contact.name.as_deref(), Some("Mario"));
     assert_eq!(contact.last_inbound_at, Some(now));

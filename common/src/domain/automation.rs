@@ -4,10 +4,13 @@
 //! Shapes are checked by serde (unknown fields and types refused, newtypes
 //! parsed); rules that span fields are checked in [`crate::validate`].
 
+use super::contact::{ConsentChoice, MarketingConsent};
 use super::duration::Duration;
 use super::ids::{AutomationId, FieldKey, Language, ListName, Operator, Tag, TemplateName};
 use super::interpolate::Interpolated;
-use super::phrase::Phrase;
+use super::path::{Branch, StepPath};
+use super::phrase::{Phrase, Wording};
+use super::workspace::Day;
 use chrono::NaiveTime;
 use serde::{Deserialize, Serialize};
 
@@ -38,9 +41,46 @@ impl Automation {
         self.id.as_ref().expect("an automation gets its id before it is stored")
     }
 
-    /// Whether a blocked contact's message may start it (SPEC: only automations that unblock).
+    /// Whether a blocked contact's message may start it (SPEC: only automations that unblock,
+    /// in any branch).
     pub fn unblocks(&self) -> bool {
-        self.steps.iter().any(|s| matches!(s.action, Action::UnblockContact {}))
+        let mut unblocks = false;
+        visit_steps(&self.steps, &mut |step| unblocks |= matches!(step.action, Action::UnblockContact {}));
+        unblocks
+    }
+
+    /// The step at `path` in this version, if the path names one.
+    pub fn step(&self, path: &StepPath) -> Option<&Step> {
+        let (first, branches) = path.walk();
+        let mut step = self.steps.get(first)?;
+        for (branch, index) in branches {
+            step = step.action.branch_steps(branch)?.get(index)?;
+        }
+        Some(step)
+    }
+
+    /// The step a run goes on with after the step at `path` has run, when the step itself
+    /// does not choose one (it is not a flow step, or its branch has ended): the next step
+    /// of the same list. A flow step is last in its list, so a list's end is the run's.
+    pub fn successor(&self, path: &StepPath) -> Option<(StepPath, &Step)> {
+        let next = path.sibling()?;
+        self.step(&next).map(|step| (next, step))
+    }
+
+    /// The first step of `branch` of the flow step at `path`, if that branch has steps.
+    pub fn branch_start(&self, path: &StepPath, branch: Branch) -> Option<(StepPath, &Step)> {
+        let first = self.step(path)?.action.branch_steps(branch)?.first()?;
+        Some((path.child(branch, 0)?, first))
+    }
+}
+
+/// Calls `f` on every step of `steps`, branches included, in document order.
+pub fn visit_steps<'a>(steps: &'a [Step], f: &mut impl FnMut(&'a Step)) {
+    for step in steps {
+        f(step);
+        for list in step.action.branch_lists() {
+            visit_steps(list.1, f);
+        }
     }
 }
 
@@ -106,6 +146,10 @@ pub enum Trigger {
         #[serde(default = "one_day")]
         cooldown: Duration,
     },
+    /// The contact's marketing consent changed to `marketing`.
+    Consent {
+        marketing: ConsentChoice,
+    },
 }
 
 impl Trigger {
@@ -126,6 +170,7 @@ impl Trigger {
             Self::Date { .. } => "date",
             Self::OutsideHours { .. } => "outside_hours",
             Self::Holiday { .. } => "holiday",
+            Self::Consent { .. } => "consent",
         }
     }
 }
@@ -162,6 +207,11 @@ pub enum ActionKind {
     SendWebhook,
     AssignOperator,
     UnassignOperator,
+    SetConsent,
+    WaitForReply,
+    Condition,
+    WaitUntil,
+    StartAutomation,
 }
 
 /// What a step does.
@@ -211,6 +261,185 @@ pub enum Action {
         operator: Operator,
     },
     UnassignOperator {},
+    SetConsent {
+        marketing: ConsentChoice,
+    },
+    /// Waits for the contact's next message and goes on by what it says (SPEC §2.3).
+    WaitForReply {
+        timeout: Duration,
+        /// The field the reply is saved into, as `next_reply` would save it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        save_to: Option<FieldKey>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        branches: Vec<ReplyBranch>,
+        /// Present (even empty): a reply no branch matches is taken and goes here.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        otherwise: Option<Vec<Step>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_timeout: Option<Vec<Step>>,
+    },
+    /// Goes on with the first branch whose predicate holds when the step runs.
+    Condition {
+        branches: Vec<ConditionBranch>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        otherwise: Option<Vec<Step>>,
+    },
+    /// Holds the run until a workspace-local time, or until the workspace is open.
+    WaitUntil {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        time: Option<LocalTime>,
+        /// The days `time` counts on; absent: every day.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        days: Option<Vec<Day>>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        working_hours: bool,
+    },
+    /// Starts another automation for the contact, one level deeper.
+    StartAutomation {
+        automation: AutomationId,
+    },
+}
+
+/// A branch of `wait_for_reply`: the replies that choose it, and its steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyBranch {
+    pub reply: Vec<Wording>,
+    pub steps: Vec<Step>,
+}
+
+/// A branch of `condition`: the predicate that chooses it, and its steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionBranch {
+    #[serde(rename = "if")]
+    pub when: Predicate,
+    pub steps: Vec<Step>,
+}
+
+/// What a `condition` branch asks of the contact and the moment (SPEC §2.3). Written
+/// with one key each (`{"has_tag": "vip"}`; `field` with `equals` or `exists`), nestable
+/// with `all`, `any` and `not`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawPredicate", into = "RawPredicate")]
+pub enum Predicate {
+    HasTag(Tag),
+    InList(ListName),
+    /// The field's value equals `value` (phrase normalisation on both sides).
+    FieldEquals { field: FieldKey, value: Wording },
+    /// The field is set (`true`) or not (`false`).
+    FieldExists { field: FieldKey, exists: bool },
+    HasOperator(bool),
+    /// Inside working hours and not on a holiday (`true`), or the opposite.
+    WorkingHours(bool),
+    ServiceWindowOpen(bool),
+    Marketing(MarketingConsent),
+    All(Vec<Predicate>),
+    Any(Vec<Predicate>),
+    Not(Box<Predicate>),
+}
+
+/// A predicate as written: every key optional, checked into a [`Predicate`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPredicate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    has_tag: Option<Tag>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    in_list: Option<ListName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    field: Option<FieldKey>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    equals: Option<Wording>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exists: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    has_operator: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    working_hours: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    service_window_open: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    marketing: Option<MarketingConsent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    all: Option<Vec<Predicate>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    any: Option<Vec<Predicate>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    not: Option<Box<Predicate>>,
+}
+
+/// The keys a predicate may have, for the message that names them.
+const PREDICATE_KEYS: &str =
+    "has_tag, in_list, field (with equals or exists), has_operator, working_hours, service_window_open, marketing, all, any, not";
+
+impl TryFrom<RawPredicate> for Predicate {
+    type Error = String;
+
+    fn try_from(raw: RawPredicate) -> Result<Self, String> {
+        let RawPredicate {
+            has_tag,
+            in_list,
+            field,
+            equals,
+            exists,
+            has_operator,
+            working_hours,
+            service_window_open,
+            marketing,
+            all,
+            any,
+            not,
+        } = raw;
+        let field = match (field, equals, exists) {
+            (Some(field), Some(value), None) => Some(Self::FieldEquals { field, value }),
+            (Some(field), None, Some(exists)) => Some(Self::FieldExists { field, exists }),
+            (Some(_), Some(_), Some(_)) => return Err("`field` takes either `equals` or `exists`, not both".into()),
+            (Some(_), None, None) => return Err("`field` needs `equals` or `exists`".into()),
+            (None, Some(_), _) | (None, _, Some(_)) => return Err("`equals` and `exists` go with `field`".into()),
+            (None, None, None) => None,
+        };
+        let found: Vec<Self> = [
+            has_tag.map(Self::HasTag),
+            in_list.map(Self::InList),
+            field,
+            has_operator.map(Self::HasOperator),
+            working_hours.map(Self::WorkingHours),
+            service_window_open.map(Self::ServiceWindowOpen),
+            marketing.map(Self::Marketing),
+            all.map(Self::All),
+            any.map(Self::Any),
+            not.map(Self::Not),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        match <[Self; 1]>::try_from(found) {
+            Ok([predicate]) => Ok(predicate),
+            Err(found) if found.is_empty() => Err(format!("a predicate needs one of {PREDICATE_KEYS}")),
+            Err(_) => Err(format!("a predicate has exactly one of {PREDICATE_KEYS}; combine several with `all`")),
+        }
+    }
+}
+
+impl From<Predicate> for RawPredicate {
+    fn from(predicate: Predicate) -> Self {
+        let mut raw = Self::default();
+        match predicate {
+            Predicate::HasTag(tag) => raw.has_tag = Some(tag),
+            Predicate::InList(list) => raw.in_list = Some(list),
+            Predicate::FieldEquals { field, value } => (raw.field, raw.equals) = (Some(field), Some(value)),
+            Predicate::FieldExists { field, exists } => (raw.field, raw.exists) = (Some(field), Some(exists)),
+            Predicate::HasOperator(b) => raw.has_operator = Some(b),
+            Predicate::WorkingHours(b) => raw.working_hours = Some(b),
+            Predicate::ServiceWindowOpen(b) => raw.service_window_open = Some(b),
+            Predicate::Marketing(m) => raw.marketing = Some(m),
+            Predicate::All(all) => raw.all = Some(all),
+            Predicate::Any(any) => raw.any = Some(any),
+            Predicate::Not(not) => raw.not = Some(not),
+        }
+        raw
+    }
 }
 
 impl Action {
@@ -230,6 +459,57 @@ impl Action {
             Self::SendWebhook { .. } => ActionKind::SendWebhook,
             Self::AssignOperator { .. } => ActionKind::AssignOperator,
             Self::UnassignOperator {} => ActionKind::UnassignOperator,
+            Self::SetConsent { .. } => ActionKind::SetConsent,
+            Self::WaitForReply { .. } => ActionKind::WaitForReply,
+            Self::Condition { .. } => ActionKind::Condition,
+            Self::WaitUntil { .. } => ActionKind::WaitUntil,
+            Self::StartAutomation { .. } => ActionKind::StartAutomation,
+        }
+    }
+
+    /// Whether the step chooses where the run goes on (it holds lists of steps).
+    pub fn branches(&self) -> bool {
+        matches!(self, Self::WaitForReply { .. } | Self::Condition { .. })
+    }
+
+    /// The steps of one of this flow step's branches (`None`: no such branch).
+    pub fn branch_steps(&self, branch: Branch) -> Option<&[Step]> {
+        match (self, branch) {
+            (Self::WaitForReply { branches, .. }, Branch::Branches(i)) => {
+                branches.get(usize::from(i)).map(|b| b.steps.as_slice())
+            }
+            (Self::Condition { branches, .. }, Branch::Branches(i)) => {
+                branches.get(usize::from(i)).map(|b| b.steps.as_slice())
+            }
+            (Self::WaitForReply { otherwise, .. } | Self::Condition { otherwise, .. }, Branch::Otherwise) => {
+                otherwise.as_deref()
+            }
+            (Self::WaitForReply { on_timeout, .. }, Branch::OnTimeout) => on_timeout.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Every list of steps this action holds, with its branch, in document order (branches
+    /// past [`crate::domain::path::MAX_BRANCHES`], which validation refuses, left out).
+    pub fn branch_lists(&self) -> Vec<(Branch, &[Step])> {
+        fn numbered<T>(i: usize, steps: &[T]) -> Option<(Branch, &[T])> {
+            Some((Branch::numbered(i)?, steps))
+        }
+        match self {
+            Self::WaitForReply { branches, otherwise, on_timeout, .. } => branches
+                .iter()
+                .enumerate()
+                .filter_map(|(i, b)| numbered(i, &b.steps))
+                .chain(otherwise.as_deref().map(|o| (Branch::Otherwise, o)))
+                .chain(on_timeout.as_deref().map(|o| (Branch::OnTimeout, o)))
+                .collect(),
+            Self::Condition { branches, otherwise } => branches
+                .iter()
+                .enumerate()
+                .filter_map(|(i, b)| numbered(i, &b.steps))
+                .chain(otherwise.as_deref().map(|o| (Branch::Otherwise, o)))
+                .collect(),
+            _ => Vec::new(),
         }
     }
 

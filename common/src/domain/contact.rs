@@ -3,6 +3,7 @@
 
 use super::ids::{AutomationId, FieldKey, ListName, Operator, RunId, Tag};
 use super::interpolate::Variables;
+use super::path::StepPath;
 use super::phone::{Bsuid, ContactKey, WaId};
 use crate::time::Time;
 use chrono::NaiveDate;
@@ -30,7 +31,10 @@ pub struct Contact {
     pub operator: Option<Operator>,
     #[serde(default)]
     pub blocked: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "optional_time")]
+    /// Whether the contact accepts marketing messages (SPEC §2.4).
+    #[serde(default)]
+    pub marketing: MarketingConsent,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::optional_rfc3339")]
     pub last_inbound_at: Option<Time>,
     /// The engine's bookkeeping; not part of the contact a user edits.
     #[serde(default)]
@@ -46,6 +50,11 @@ pub struct EngineState {
     /// `set_field … from next_reply` steps waiting for the contact's next message.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub captures: Vec<Capture>,
+    /// `wait_for_reply` steps of this contact's runs waiting for its next message, in the
+    /// order they started waiting (the last one is offered a message first). Kept on the
+    /// contact so a message from a contact with no waiting run costs no extra read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waits: Vec<Wait>,
     /// When each fallback automation (`outside_hours`, `holiday`) last fired for this contact.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fallback_fired: BTreeMap<AutomationId, Time>,
@@ -60,10 +69,67 @@ pub struct Capture {
     pub field: FieldKey,
     pub run: RunId,
     pub automation: AutomationId,
-    pub step: usize,
+    pub step: StepPath,
+}
+
+/// A run waiting for the contact's reply at its `wait_for_reply` step `step`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wait {
+    pub run: RunId,
+    pub automation: AutomationId,
+    pub step: StepPath,
+    #[serde(with = "crate::time::rfc3339")]
+    pub since: Time,
+    /// When the wait times out.
+    #[serde(with = "crate::time::rfc3339")]
+    pub until: Time,
+}
+
+/// A contact's marketing consent: `unknown` until it changes (SPEC §2.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarketingConsent {
+    #[default]
+    Unknown,
+    OptedIn,
+    OptedOut,
+}
+
+/// A consent a contact can be changed to: what `set_consent`, the `consent` trigger and the
+/// API name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentChoice {
+    OptedIn,
+    OptedOut,
+}
+
+impl ConsentChoice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OptedIn => "opted_in",
+            Self::OptedOut => "opted_out",
+        }
+    }
+}
+
+impl From<ConsentChoice> for MarketingConsent {
+    fn from(choice: ConsentChoice) -> Self {
+        match choice {
+            ConsentChoice::OptedIn => Self::OptedIn,
+            ConsentChoice::OptedOut => Self::OptedOut,
+        }
+    }
 }
 
 impl Contact {
+    /// Changes the marketing consent; `true` when it changed (and `consent` triggers fire).
+    pub fn set_consent(&mut self, choice: ConsentChoice) -> bool {
+        let changed = self.marketing != MarketingConsent::from(choice);
+        self.marketing = choice.into();
+        changed
+    }
+
     /// A new contact known by `key`.
     pub fn new(key: &ContactKey) -> Self {
         let mut contact = Self::default();
@@ -112,23 +178,5 @@ impl Variables for Contact {
 
     fn field(&self, key: &str) -> Option<&str> {
         self.fields.get(key).map(String::as_str)
-    }
-}
-
-mod optional_time {
-    use crate::time::Time;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(t: &Option<Time>, s: S) -> Result<S::Ok, S::Error> {
-        match t {
-            Some(t) => crate::time::rfc3339::serialize(t, s),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Time>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|raw| crate::time::parse_rfc3339(&raw).map_err(serde::de::Error::custom))
-            .transpose()
     }
 }

@@ -100,6 +100,44 @@ impl fmt::Display for Phrase {
     }
 }
 
+/// A text as the user wrote it (a reply value, a consent phrase), with its phrase: kept as
+/// written for documents and screens, compared by its normal form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wording {
+    text: String,
+    phrase: Phrase,
+}
+
+impl Wording {
+    /// Checks `text` as a phrase and keeps both.
+    pub fn parse(text: &str) -> Result<Self, PhraseError> {
+        Ok(Self { phrase: Phrase::parse(text)?, text: text.to_string() })
+    }
+
+    /// As written.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The normal form, what messages are compared with.
+    pub fn phrase(&self) -> &Phrase {
+        &self.phrase
+    }
+}
+
+impl Serialize for Wording {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Wording {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 
 use super::automation::ActionKind;
 use super::ids::{AutomationId, RunId, Wamid};
+use super::path::{Branch, StepPath};
 use super::phone::ContactKey;
 use crate::time::Time;
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,8 @@ pub enum RunStatus {
 pub enum StepStatus {
     /// The send was recorded as about to happen; a crash here means "maybe sent", never re-sent.
     Sending,
+    /// A `wait_for_reply` waiting for the contact's reply, until `until`.
+    Waiting,
     Done,
     Failed,
     Skipped,
@@ -33,7 +36,9 @@ pub enum StepStatus {
 /// One executed (or skipped) step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepRecord {
-    pub step: usize,
+    /// The step's path in the automation version the run executes; runs stored before
+    /// flows wrote a number `N`, read as `steps[N]`.
+    pub step: StepPath,
     pub action: ActionKind,
     pub status: StepStatus,
     #[serde(with = "crate::time::rfc3339")]
@@ -46,6 +51,29 @@ pub struct StepRecord {
     /// The latest delivery status WhatsApp reported for that message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<String>,
+    /// The branch a flow step went on with (`condition`: absent when none ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<Branch>,
+    /// Until when the step holds the run: a `wait_for_reply`'s timeout, a `wait_until`'s instant.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::optional_rfc3339")]
+    pub until: Option<Time>,
+}
+
+impl StepRecord {
+    /// A record with no I/O detail: status, time and error only.
+    pub fn new(step: StepPath, action: ActionKind, status: StepStatus, at: Time, error: Option<&str>) -> Self {
+        Self {
+            step,
+            action,
+            status,
+            at,
+            error: error.map(str::to_string),
+            wamid: None,
+            delivery: None,
+            branch: None,
+            until: None,
+        }
+    }
 }
 
 /// What started a run.
@@ -57,6 +85,10 @@ pub enum RunCause {
     List { by_run: Option<RunId> },
     Date { date: chrono::NaiveDate },
     Manual,
+    /// A `start_automation` step of run `by_run`.
+    Started { by_run: RunId },
+    /// The contact's consent changed (by a step of `by_run`, or from outside a run).
+    Consent { by_run: Option<RunId> },
 }
 
 /// One execution of one automation version for one contact.
@@ -79,9 +111,9 @@ pub struct Run {
 }
 
 impl Run {
-    /// The record of step `index`, if it ran.
-    pub fn step(&self, index: usize) -> Option<&StepRecord> {
-        self.steps.iter().find(|s| s.step == index)
+    /// The record of step `path`, if it ran.
+    pub fn step(&self, path: &StepPath) -> Option<&StepRecord> {
+        self.steps.iter().find(|s| s.step == *path)
     }
 
     /// Writes (or replaces) the record of a step.
@@ -98,11 +130,11 @@ impl Run {
     /// else; the step's record (or its absence) is this run's, and so is the run's status
     /// unless `current` has moved on without it (finished, or a later step recorded: another
     /// delivery of the step went on from it).
-    pub fn rebased(&self, step: usize, mut current: Run) -> Run {
-        let moved_on = current.status != RunStatus::Active || current.steps.iter().any(|s| s.step > step);
+    pub fn rebased(&self, step: &StepPath, mut current: Run) -> Run {
+        let moved_on = current.status != RunStatus::Active || current.steps.iter().any(|s| s.step > *step);
         match self.step(step) {
             Some(record) => current.record(record.clone()),
-            None => current.steps.retain(|s| s.step != step),
+            None => current.steps.retain(|s| s.step != *step),
         }
         if !moved_on {
             current.status = self.status.clone();
@@ -119,14 +151,10 @@ mod tests {
     use crate::domain::phone::{ContactKey, WaId};
 
     fn record(step: usize, status: StepStatus, delivery: Option<&str>) -> StepRecord {
+        let at = chrono::DateTime::from_timestamp(1_795_424_400, 0).unwrap();
         StepRecord {
-            step,
-            action: ActionKind::SendText,
-            status,
-            at: chrono::DateTime::from_timestamp(1_795_424_400, 0).unwrap(),
-            error: None,
-            wamid: None,
             delivery: delivery.map(str::to_string),
+            ..StepRecord::new(StepPath::top(step), ActionKind::SendText, status, at, None)
         }
     }
 
@@ -146,6 +174,15 @@ mod tests {
     }
 
     #[test]
+    fn a_run_stored_with_numbered_steps_reads_them_as_paths() {
+        let stored = r#"{"step": 2, "action": "send_text", "status": "done", "at": "2026-11-23T09:00:00Z"}"#;
+        let record: StepRecord = serde_json::from_str(stored).unwrap();
+        assert_eq!(record.step, StepPath::top(2));
+        let written = serde_json::to_value(&record).unwrap();
+        assert_eq!(written["step"], "steps[2]");
+    }
+
+    #[test]
     fn a_rebased_step_result_keeps_the_delivery_status_recorded_meanwhile() {
         let decided =
             run(vec![record(0, StepStatus::Done, None), record(1, StepStatus::Done, None)], RunStatus::Completed);
@@ -153,7 +190,7 @@ mod tests {
             vec![record(0, StepStatus::Done, Some("read")), record(1, StepStatus::Sending, None)],
             RunStatus::Active,
         );
-        let merged = decided.rebased(1, current);
+        let merged = decided.rebased(&StepPath::top(1), current);
         assert_eq!(merged.steps, vec![record(0, StepStatus::Done, Some("read")), record(1, StepStatus::Done, None)]);
         assert_eq!(merged.status, RunStatus::Completed);
     }
@@ -171,9 +208,9 @@ mod tests {
             ],
             RunStatus::Completed,
         );
-        let merged = decided.rebased(1, current);
+        let merged = decided.rebased(&StepPath::top(1), current);
         assert_eq!(merged.status, RunStatus::Completed);
-        assert_eq!(merged.step(1).unwrap().status, StepStatus::Done, "the step's real outcome is kept");
+        assert_eq!(merged.step(&StepPath::top(1)).unwrap().status, StepStatus::Done, "the step's real outcome is kept");
     }
 
     #[test]
@@ -183,7 +220,7 @@ mod tests {
             vec![record(0, StepStatus::Done, Some("delivered")), record(1, StepStatus::Sending, None)],
             RunStatus::Active,
         );
-        let merged = given_back.rebased(1, current);
+        let merged = given_back.rebased(&StepPath::top(1), current);
         assert_eq!(merged.steps, vec![record(0, StepStatus::Done, Some("delivered"))]);
     }
 }

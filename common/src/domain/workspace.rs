@@ -1,7 +1,9 @@
 //! The workspace document (SPEC §3): timezone, working hours, holidays,
 //! WhatsApp credentials, the webhook secret and templates.
 
+use super::contact::ConsentChoice;
 use super::ids::{Language, TemplateName};
+use super::phrase::{Phrase, Wording};
 use chrono::NaiveTime;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -37,6 +39,11 @@ pub enum Day {
     Fri,
     Sat,
     Sun,
+}
+
+impl Day {
+    /// Every day of the week, Monday first.
+    pub const ALL: [Day; 7] = [Day::Mon, Day::Tue, Day::Wed, Day::Thu, Day::Fri, Day::Sat, Day::Sun];
 }
 
 /// Read from a plain string (not as an enum) so an error path names the day: `working_hours.mon[0]`.
@@ -220,6 +227,18 @@ pub enum TemplateStatus {
     Approved,
     Pending,
     Rejected,
+    Paused,
+    Disabled,
+}
+
+/// A template's category at Meta: marketing templates are not sent to contacts who opted out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TemplateCategory {
+    #[default]
+    Marketing,
+    Utility,
+    Authentication,
 }
 
 /// A pre-approved message with `{{1}}`… placeholders in its body.
@@ -229,6 +248,9 @@ pub struct Template {
     pub name: TemplateName,
     pub language: Language,
     pub status: TemplateStatus,
+    /// Absent: `marketing` (the strictest: not sent to contacts who opted out).
+    #[serde(default)]
+    pub category: TemplateCategory,
     pub body: String,
     /// Quick-reply button titles, if the template has any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -267,6 +289,47 @@ pub struct Workspace {
     pub webhook_secret: Option<Secret>,
     #[serde(default)]
     pub templates: Vec<Template>,
+    #[serde(default)]
+    pub consent: ConsentPhrases,
+}
+
+/// The messages that change a contact's marketing consent (SPEC §2.4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentPhrases {
+    #[serde(default = "ConsentPhrases::default_opt_out")]
+    pub opt_out_phrases: Vec<Wording>,
+    #[serde(default = "ConsentPhrases::default_opt_in")]
+    pub opt_in_phrases: Vec<Wording>,
+}
+
+impl Default for ConsentPhrases {
+    fn default() -> Self {
+        Self { opt_out_phrases: Self::default_opt_out(), opt_in_phrases: Self::default_opt_in() }
+    }
+}
+
+impl ConsentPhrases {
+    fn default_opt_out() -> Vec<Wording> {
+        vec![Wording::parse("STOP").expect("a phrase")]
+    }
+
+    fn default_opt_in() -> Vec<Wording> {
+        vec![Wording::parse("START").expect("a phrase")]
+    }
+
+    /// The consent a message saying `phrases` (its normalised candidates) asks for; an
+    /// opt-out phrase wins over an opt-in one.
+    pub fn choice(&self, phrases: &[Phrase]) -> Option<ConsentChoice> {
+        let says = |list: &[Wording]| list.iter().any(|w| phrases.contains(w.phrase()));
+        if says(&self.opt_out_phrases) {
+            Some(ConsentChoice::OptedOut)
+        } else if says(&self.opt_in_phrases) {
+            Some(ConsentChoice::OptedIn)
+        } else {
+            None
+        }
+    }
 }
 
 impl Workspace {
@@ -288,6 +351,7 @@ impl Workspace {
             })),
             "webhook_secret": self.webhook_secret.as_ref().map(Secret::expose),
             "templates": self.templates,
+            "consent": self.consent,
         })
     }
 
@@ -303,6 +367,7 @@ impl Workspace {
             })),
             "webhook_secret_set": self.webhook_secret.is_some(),
             "templates": self.templates,
+            "consent": self.consent,
         })
     }
 }

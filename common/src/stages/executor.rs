@@ -6,6 +6,7 @@
 use super::{Deps, Report, StageError, retry_conflicts};
 use crate::domain::automation::{Action, Automation};
 use crate::domain::ids::{Wamid, WorkspaceId};
+use crate::domain::path::StepPath;
 use crate::domain::run::{Run, StepStatus};
 use crate::domain::workspace::Workspace;
 use crate::engine::{self, Execution, IoOutcome, Pending, StepInput, StepResult};
@@ -53,7 +54,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         };
         let workspace = workspace.ok_or_else(|| StageError::NotFound(format!("no workspace `{ws}`")))?;
         let step = message.step.step;
-        let list_automations = self.list_automations_for(ws, &automation, step).await?;
+        let related = self.related_automations(ws, &automation, &step).await?;
         let execution = engine::execute_step(StepInput {
             workspace: &workspace,
             automation: &automation,
@@ -61,7 +62,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             run,
             step,
             contact: &contact.contact,
-            list_automations: &list_automations,
+            related: &related,
             workspace_id: ws.as_str(),
             now,
         });
@@ -77,15 +78,21 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         self.perform(ws, &workspace, execution, &contact, revision, now).await
     }
 
-    /// The enabled automations of the list an `add_to_list` step joins (none for other steps).
-    pub(super) async fn list_automations_for(
+    /// The automations the step at `step` may start ([`StepInput::related`]): the enabled
+    /// `list` automations of the list an `add_to_list` joins, the enabled `consent`
+    /// automations of a `set_consent`'s value, the automation a `start_automation` names.
+    pub(super) async fn related_automations(
         &self,
         ws: &WorkspaceId,
         automation: &Automation,
-        step: usize,
+        step: &StepPath,
     ) -> Result<Vec<Arc<Automation>>, StageError> {
-        Ok(match automation.steps.get(step).map(|s| &s.action) {
+        Ok(match automation.step(step).map(|s| &s.action) {
             Some(Action::AddToList { list }) => self.store.list_automations(ws, list).await?,
+            Some(Action::SetConsent { marketing }) => self.store.consent_automations(ws, *marketing).await?,
+            Some(Action::StartAutomation { automation }) => {
+                self.store.automation(ws, automation).await?.into_iter().collect()
+            }
             _ => Vec::new(),
         })
     }
@@ -158,10 +165,10 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                 _ => return,
             }
             let Ok(Some(current)) = self.store.run(ws, &run.id).await else { return };
-            if current.run.step(step).map(|r| r.status) != Some(StepStatus::Sending) {
+            if current.run.step(&step).map(|r| r.status) != Some(StepStatus::Sending) {
                 return;
             }
-            (rebased, expected) = (Some(run.rebased(step, current.run)), current.revision);
+            (rebased, expected) = (Some(run.rebased(&step, current.run)), current.revision);
         }
     }
 
@@ -206,7 +213,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                         return Ok(Report::ignored("the run is gone"));
                     };
                     expected = current.revision;
-                    rebased = Some(run.rebased(effect.step, current.run));
+                    rebased = Some(run.rebased(&effect.step, current.run));
                 }
                 // Out of attempts: a retryable failure that is not a lost race, so the step is not
                 // decided again at once (it would find itself under way); SQS redelivers it.

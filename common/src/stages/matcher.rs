@@ -4,19 +4,19 @@
 
 use super::{Deps, Report, StageError, retry_conflicts};
 use crate::domain::automation::Trigger;
-use crate::domain::contact::Contact;
-use crate::domain::ids::{AutomationId, ListName, WorkspaceId};
+use crate::domain::contact::{ConsentChoice, Contact};
+use crate::domain::ids::{AutomationId, ListName, RunId, WorkspaceId};
 use crate::domain::phone::{ContactKey, WaId};
 use crate::domain::phrase::Phrase;
-use crate::domain::run::RunCause;
+use crate::domain::run::{Run, RunCause};
 use crate::domain::workspace::Workspace;
-use crate::engine::{self, ContactPatch, Execution, Join, Liveness, MessageInput, StepDue, StepInput};
+use crate::engine::{self, ContactPatch, Execution, Join, Liveness, MessageInput, StepDue, StepInput, Waiting};
 use crate::ports::{
     MessageCommit, MessageWrite, Retry, Snapshot, StepMessage, StepQueue, Store, StoredRun, Versioned, WebhookPoster,
     WhatsAppSender,
 };
 use crate::time::Time;
-use crate::webhook::{InboundEvent, InboundMessage, StatusUpdate};
+use crate::webhook::{InboundEvent, InboundMessage, PreferenceCategory, PreferenceUpdate, PreferenceValue, StatusUpdate};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -115,6 +115,9 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             crate::ports::PipelineEvent::ListRemove { workspace, list, contact, .. } => {
                 self.handle_list_remove(workspace, list, contact).await
             }
+            crate::ports::PipelineEvent::ConsentChanged { workspace, contact, marketing, request_id } => {
+                self.handle_consent_changed(workspace, contact, *marketing, request_id, now).await
+            }
         }
     }
 
@@ -123,6 +126,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         match event {
             InboundEvent::Message(message) => self.handle_message(message, now).await,
             InboundEvent::Status(status) => self.handle_status(status, now).await,
+            InboundEvent::Preference(preference) => self.handle_preference(preference, now).await,
         }
     }
 
@@ -154,19 +158,36 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             .collect();
         let view = self.store.message_view(ws, &message.wamid, &keys, &phrases).await?;
         let workspace = view.workspace.ok_or_else(|| StageError::NotFound(format!("no workspace `{ws}`")))?;
-        if let Some(first) = view.claimed {
-            return self.redelivered(ws, &workspace, view.contact, first, now).await;
+        if let Some(queued) = view.claimed {
+            return self.redelivered(ws, &workspace, view.contact, queued, now).await;
         }
         let phrase_match = view.phrases.into_iter().flatten().find(|a| a.enabled);
         let before = view.contact;
+        // Only a contact with waiting runs costs more reads: one step view per wait.
+        let waiting = match &before {
+            Some(b) if !b.contact.engine.waits.is_empty() => self.read_waiting(ws, &b.contact).await?,
+            _ => Vec::new(),
+        };
+        let offered: Vec<(RunId, Waiting)> = waiting.iter().map(|(id, w, _)| (id.clone(), w.clone())).collect();
         let outcome = engine::on_message(MessageInput {
             workspace: &workspace,
             contact: before.as_ref().map(|b| b.contact.clone()),
             message,
+            phrases: &phrases,
             phrase_match: phrase_match.as_ref(),
             fallbacks: &view.fallbacks,
+            waiting: &offered,
             now,
         });
+        let consent_starts = match outcome.consent {
+            Some(choice) => {
+                let automations = self.store.consent_automations(ws, choice).await?;
+                let cause = RunCause::Consent { by_run: None };
+                engine::consent_runs(&automations, &outcome.contact, cause, message.wamid.as_str(), 0, now)
+                    .expect("depth 0 is never a loop")
+            }
+            None => Vec::new(),
+        };
         // The automation a run started is the phrase match or a fallback: the one to run step 0 of.
         let started = outcome.start.as_ref().and_then(|start| {
             [phrase_match.as_ref(), view.fallbacks.holiday.as_ref(), view.fallbacks.outside_hours.as_ref()]
@@ -177,15 +198,15 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         });
         let first = match started {
             Some((start, automation)) if start.first.due <= now => {
-                let list_automations = self.list_automations_for(ws, automation, 0).await?;
+                let related = self.related_automations(ws, automation, &start.first.step).await?;
                 Some(engine::execute_step(StepInput {
                     workspace: &workspace,
                     automation,
                     live: Some(Liveness::of_current(automation)),
                     run: start.run.clone(),
-                    step: 0,
+                    step: start.first.step,
                     contact: &outcome.contact,
-                    list_automations: &list_automations,
+                    related: &related,
                     workspace_id: ws.as_str(),
                     now,
                 }))
@@ -193,12 +214,20 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             _ => None,
         };
         let run = first.as_ref().and_then(Execution::intent).or(outcome.start.as_ref().map(|s| &s.run));
+        let created: Vec<&Run> = run.into_iter().chain(consent_starts.iter().map(|s| &s.run)).collect();
+        let revision_of = |id: &RunId| waiting.iter().find(|(w, ..)| w == id).map_or(0, |(.., revision)| *revision);
+        let updated: Vec<(&Run, u64)> = outcome.resolved.iter().map(|r| (&r.run, revision_of(&r.run.id))).collect();
+        let queued: Vec<StepDue> = (outcome.start.iter().map(|s| s.first.clone()))
+            .chain(consent_starts.iter().map(|s| s.first.clone()))
+            .chain(outcome.resolved.iter().filter_map(|r| r.next.clone()))
+            .collect();
         let write = MessageWrite {
             wamid: &message.wamid,
             before: before.as_ref(),
             contact: &outcome.contact,
-            run,
-            first: outcome.start.as_ref().map(|s| &s.first),
+            started: &created,
+            updated: &updated,
+            queued: &queued,
         };
         let written = match self.store.commit_message(ws, write, now).await? {
             MessageCommit::Written { revision, home } => Snapshot { contact: outcome.contact, revision, home },
@@ -213,7 +242,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                     // Nothing is lost: the step was given back (or its send is recorded as under
                     // way) and the executor takes it from here, with the queue's retries.
                     Err(e) if e.retry() == Retry::Retryable => {
-                        let step = StepDue { run: start.run.id, step: 0, due: now + FIRST_STEP_RETRY };
+                        let step = StepDue { run: start.run.id, step: start.first.step, due: now + FIRST_STEP_RETRY };
                         self.steps.schedule(StepMessage { workspace: ws.clone(), step }, now).await?;
                     }
                     Err(e) => return Err(e),
@@ -224,6 +253,10 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             }
             (None, _) => {}
         }
+        let later = consent_starts.into_iter().map(|s| s.first).chain(outcome.resolved.into_iter().filter_map(|r| r.next));
+        for step in later {
+            self.steps.schedule(StepMessage { workspace: ws.clone(), step }, now).await?;
+        }
         // After the reply: date triggers follow the fields a capture filled (a new contact has none yet).
         let fields_before = before.as_ref().map(|b| &b.contact.fields);
         if fields_before.map_or(!written.contact.fields.is_empty(), |f| *f != written.contact.fields) {
@@ -232,21 +265,37 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         Ok(report)
     }
 
+    /// The contact's waiting runs, each with what deciding a reply needs and its revision.
+    async fn read_waiting(&self, ws: &WorkspaceId, contact: &Contact) -> Result<Vec<(RunId, Waiting, u64)>, StageError> {
+        let mut read: Vec<(RunId, Waiting, u64)> = Vec::with_capacity(contact.engine.waits.len());
+        for wait in &contact.engine.waits {
+            if read.iter().any(|(id, ..)| *id == wait.run) {
+                continue;
+            }
+            let view = self.store.step_view(ws, &wait.run).await?;
+            let revision = view.run.as_ref().map_or(0, |r| r.revision);
+            let waiting = Waiting { run: view.run.map(|r| r.run), automation: view.automation, live: view.liveness };
+            read.push((wait.run.clone(), waiting, revision));
+        }
+        Ok(read)
+    }
+
     /// A message claimed before. Its first delivery may have stopped after writing: before
-    /// finishing the run's step 0 (which goes to the executor, at the time it was due, to be
-    /// finished or ignored there), or before indexing the sender's date triggers (done again).
+    /// queueing or finishing the steps it decided (which go to the executor, at the time they
+    /// were due, to be run, finished or ignored there), or before indexing the sender's date
+    /// triggers (done again).
     async fn redelivered(
         &self,
         ws: &WorkspaceId,
         workspace: &Workspace,
         contact: Option<Snapshot>,
-        first: Option<StepDue>,
+        queued: Vec<StepDue>,
         now: Time,
     ) -> Result<Report, StageError> {
         if let Some(contact) = contact.filter(|c| !c.contact.fields.is_empty()) {
             self.refresh_dates(ws, workspace, &contact.contact, now).await?;
         }
-        if let Some(step) = first {
+        for step in queued {
             self.steps.schedule(StepMessage { workspace: ws.clone(), step }, now).await?;
         }
         Ok(Report::ignored("duplicate message"))
@@ -265,15 +314,88 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             let Some(StoredRun { mut run, revision }) = self.store.run(&ws, &run_id).await? else {
                 return Ok(Report::ignored("status of a run that no longer exists"));
             };
-            let before = run.step(step).cloned();
-            let effect = engine::on_status(&mut run, step, status, now);
-            if run.step(step) == before.as_ref() {
+            let before = run.step(&step).cloned();
+            let effect = engine::on_status(&mut run, &step, status, now);
+            if run.step(&step) == before.as_ref() {
                 return Ok(Report::ignored("the status changes nothing recorded"));
             }
             self.store.put_run(&ws, &run, revision).await?;
             Ok(Report { effects: effect.into_iter().collect(), ignored: None })
         })
         .await
+    }
+
+    /// Meta's `user_preferences`: a user stopped or resumed marketing messages. The contact's
+    /// consent changes (created when unknown) and its `consent` automations start.
+    pub async fn handle_preference(&self, preference: &PreferenceUpdate, now: Time) -> Result<Report, StageError> {
+        let Some(ws) = self.store.workspace_for_number(&preference.phone_number_id).await? else {
+            return Ok(Report::ignored("unknown phone_number_id"));
+        };
+        if preference.category != PreferenceCategory::MarketingMessages {
+            return Ok(Report::ignored("a preference of a category Avvio does not act on"));
+        }
+        let choice = match preference.value {
+            PreferenceValue::Stop => ConsentChoice::OptedOut,
+            PreferenceValue::Resume => ConsentChoice::OptedIn,
+            PreferenceValue::Other(_) => return Ok(Report::ignored("a preference value Avvio does not know")),
+        };
+        let user = &preference.user;
+        let keys: Vec<ContactKey> = (user.phone.clone().map(ContactKey::Phone).into_iter())
+            .chain(user.bsuid.clone().map(ContactKey::Bsuid))
+            .collect();
+        let Some(key) = keys.first() else { return Ok(Report::ignored("a preference of no user")) };
+        let cause_key = format!("preference:{}:{}", choice.as_str(), preference.timestamp.timestamp());
+        retry_conflicts(|| async {
+            let (mut contact, revision) = self.contact_or_new(&ws, key).await?;
+            if let Some(bsuid) = user.bsuid.as_ref().filter(|_| contact.bsuid.is_none()) {
+                contact.bsuid = Some(bsuid.clone());
+            }
+            if !contact.set_consent(choice) {
+                return Ok(Report::ignored("the consent is already that"));
+            }
+            self.store.put_contact(&ws, &contact, revision).await?;
+            self.start_consent_runs(&ws, &contact, choice, &cause_key, now).await?;
+            Ok(Report::default())
+        })
+        .await
+    }
+
+    /// `PUT /v1/contacts/{phone}` changed a contact's consent: its `consent` automations
+    /// start, unless the consent changed again since.
+    pub async fn handle_consent_changed(
+        &self,
+        ws: &WorkspaceId,
+        key: &ContactKey,
+        choice: ConsentChoice,
+        request_id: &str,
+        now: Time,
+    ) -> Result<Report, StageError> {
+        let Some(Versioned { item: contact, .. }) = self.store.contact(ws, key).await? else {
+            return Ok(Report::ignored("unknown contact"));
+        };
+        if contact.marketing != choice.into() {
+            return Ok(Report::ignored("the consent changed again since"));
+        }
+        self.start_consent_runs(ws, &contact, choice, request_id, now).await?;
+        Ok(Report::default())
+    }
+
+    /// Starts the `consent` automations of `choice` for a contact whose consent just changed to it.
+    async fn start_consent_runs(
+        &self,
+        ws: &WorkspaceId,
+        contact: &Contact,
+        choice: ConsentChoice,
+        cause_key: &str,
+        now: Time,
+    ) -> Result<(), StageError> {
+        let automations = self.store.consent_automations(ws, choice).await?;
+        let cause = RunCause::Consent { by_run: None };
+        for start in engine::consent_runs(&automations, contact, cause, cause_key, 0, now).expect("depth 0 is never a loop")
+        {
+            self.begin_run(ws, start, now).await?;
+        }
+        Ok(())
     }
 
     /// `POST /hooks/automations/{id}`: upserts the contact, then starts a run. The caller
@@ -299,7 +421,8 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             let workspace = self.workspace(ws).await?;
             let (contact, revision) = self.contact_or_new(ws, &key).await?;
             let mut contact = contact;
-            patch.clone().apply(&mut contact);
+            // An integration call names no consent.
+            let _ = patch.clone().apply(&mut contact);
             self.store.put_contact(ws, &contact, revision).await?;
             self.refresh_dates(ws, &workspace, &contact, now).await?;
             if automation.enabled {
@@ -410,20 +533,25 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         .await
     }
 
-    /// Creates or changes a contact from outside a run.
+    /// Creates or changes a contact from outside a run; a consent it changes starts the
+    /// `consent` automations (`cause_key` makes a redelivery start them once).
     pub async fn handle_contact_upsert(
         &self,
         ws: &WorkspaceId,
         key: &ContactKey,
         patch: &ContactPatch,
+        cause_key: &str,
         now: Time,
     ) -> Result<Report, StageError> {
         retry_conflicts(|| async {
             let workspace = self.workspace(ws).await?;
             let (mut contact, revision) = self.contact_or_new(ws, key).await?;
-            patch.clone().apply(&mut contact);
+            let consent = patch.clone().apply(&mut contact);
             self.store.put_contact(ws, &contact, revision).await?;
             self.refresh_dates(ws, &workspace, &contact, now).await?;
+            if let Some(choice) = consent {
+                self.start_consent_runs(ws, &contact, choice, cause_key, now).await?;
+            }
             Ok(Report::default())
         })
         .await

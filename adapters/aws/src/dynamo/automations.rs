@@ -7,6 +7,7 @@ use super::DynamoStore;
 use super::keys::{self, Index};
 use super::table::{Cond, Item, Tx, TxError, backoff, get_bool, get_doc, get_n, get_parsed, item, json, key_of, n, s};
 use avvio_common::catalog::{CatalogError, Fallbacks};
+use avvio_common::domain::contact::ConsentChoice;
 use avvio_common::domain::automation::{Automation, Trigger};
 use avvio_common::domain::ids::{AutomationId, ListName, WorkspaceId};
 use avvio_common::domain::phrase::Phrase;
@@ -153,6 +154,16 @@ impl DynamoStore {
         Ok(automations)
     }
 
+    pub(super) async fn by_consent(
+        &self,
+        ws: &WorkspaceId,
+        marketing: ConsentChoice,
+    ) -> Result<Vec<Arc<Automation>>, StoreError> {
+        let mut automations = self.indexed(ws, &keys::consent_automations_prefix(marketing)).await?;
+        automations.retain(|a| a.enabled && matches!(a.trigger, Trigger::Consent { marketing: m } if m == marketing));
+        Ok(automations)
+    }
+
     pub(super) async fn dated(&self, ws: &WorkspaceId) -> Result<Vec<Arc<Automation>>, StoreError> {
         let mut automations = self.indexed(ws, keys::DATE_AUTOMATIONS_PREFIX).await?;
         automations.retain(|a| a.enabled && matches!(a.trigger, Trigger::Date { .. }));
@@ -278,7 +289,7 @@ impl DynamoStore {
             let cond = match index {
                 Index::Phrase(_) | Index::Fallback(_) => Some(Cond::absent().or(Cond::equals("id", s(id.as_str())))),
                 Index::Hook => Some(Cond::absent().or(Cond::equals("ws", s(ws.as_str())))),
-                Index::List(_) | Index::Date => None,
+                Index::List(_) | Index::Date | Index::Consent(_) => None,
             };
             let claim =
                 item(&index.key(ws, id), [("id", s(id.as_str())), ("ws", s(ws.as_str())), ("doc", doc.clone())]);
@@ -325,7 +336,7 @@ impl DynamoStore {
             let error = match index {
                 Index::Phrase(phrase) => CatalogError::PhraseConflict { phrase, holder },
                 Index::Fallback(kind) => CatalogError::FallbackConflict { kind, holder },
-                Index::List(_) | Index::Date | Index::Hook => continue,
+                Index::List(_) | Index::Date | Index::Consent(_) | Index::Hook => continue,
             };
             return Failed::Refused(error.into());
         }

@@ -3,6 +3,7 @@
 
 use super::table::Key;
 use avvio_common::domain::automation::{Automation, Trigger};
+use avvio_common::domain::contact::ConsentChoice;
 use avvio_common::domain::ids::{AutomationId, ListName, RunId, Wamid, WorkspaceId};
 use avvio_common::domain::phone::ContactKey;
 use avvio_common::domain::phrase::Phrase;
@@ -66,6 +67,14 @@ pub fn list_automation(ws: &WorkspaceId, list: &ListName, id: &AutomationId) -> 
     Key::new(workspace_pk(ws), format!("{}{id}", list_automations_prefix(list)))
 }
 
+pub fn consent_automations_prefix(marketing: ConsentChoice) -> String {
+    format!("CONSENTAUTO#{}#", marketing.as_str())
+}
+
+pub fn consent_automation(ws: &WorkspaceId, marketing: ConsentChoice, id: &AutomationId) -> Key {
+    Key::new(workspace_pk(ws), format!("{}{id}", consent_automations_prefix(marketing)))
+}
+
 pub const DATE_AUTOMATIONS_PREFIX: &str = "DATEAUTO#";
 
 pub fn date_automation(ws: &WorkspaceId, id: &AutomationId) -> Key {
@@ -88,6 +97,8 @@ pub enum Index {
     List(ListName),
     /// Only while enabled.
     Date,
+    /// Only while enabled.
+    Consent(ConsentChoice),
     /// Enabled or not: integration ids are unique across workspaces.
     Hook,
 }
@@ -103,6 +114,7 @@ impl Index {
             }
             Trigger::List { list } if enabled => vec![Self::List(list.clone())],
             Trigger::Date { .. } if enabled => vec![Self::Date],
+            Trigger::Consent { marketing } if enabled => vec![Self::Consent(*marketing)],
             Trigger::Integration { .. } => vec![Self::Hook],
             _ => Vec::new(),
         }
@@ -114,6 +126,7 @@ impl Index {
             Self::Fallback(kind) => fallback(ws, kind),
             Self::List(list) => list_automation(ws, list, id),
             Self::Date => date_automation(ws, id),
+            Self::Consent(marketing) => consent_automation(ws, *marketing, id),
             Self::Hook => hook(id),
         }
     }

@@ -8,7 +8,7 @@ use super::DynamoStore;
 use super::automations::{fallbacks_of, read_head};
 use super::contacts::{lookup_keys, stage_contact};
 use super::keys;
-use super::runs::{at_revision, claim_item, claimed_first, outbound_item, run_item};
+use super::runs::{at_revision, claim_item, claimed_queued, outbound_item, run_item};
 use super::table::{Cond, Tx, TxError, get_doc};
 use avvio_common::domain::automation::Automation;
 use avvio_common::domain::ids::{RunId, Wamid, WorkspaceId};
@@ -26,7 +26,10 @@ use std::sync::Arc;
 enum Part {
     Claim,
     Contact,
+    /// A run the message starts.
     Run,
+    /// A waiting run the message resolves.
+    Waiting,
     Link,
 }
 
@@ -51,7 +54,7 @@ impl DynamoStore {
         let automation = |item| get_doc::<Automation>(item).map(Arc::new);
         Ok(MessageView {
             workspace: found.get(&workspace_key).map(|item| get_doc::<Workspace>(item).map(Arc::new)).transpose()?,
-            claimed: found.get(&claim_key).map(claimed_first).transpose()?,
+            claimed: found.get(&claim_key).map(claimed_queued).transpose()?,
             phrases: phrase_keys
                 .iter()
                 .map(|key| found.get(key).map(automation).transpose())
@@ -67,20 +70,27 @@ impl DynamoStore {
         write: MessageWrite<'_>,
         now: Time,
     ) -> Result<MessageCommit, StoreError> {
-        let MessageWrite { wamid, before, contact, run, first } = write;
+        let MessageWrite { wamid, before, contact, started, updated, queued } = write;
         let mut tx = Tx::default();
-        tx.put(Part::Claim, claim_item(ws, wamid, first, now), Some(Cond::absent()));
+        tx.put(Part::Claim, claim_item(ws, wamid, queued, now)?, Some(Cond::absent()));
         let after = stage_contact(&mut tx, Part::Contact, ws, contact, before)?;
-        if let Some(run) = run {
+        for run in started {
             tx.put(Part::Run, run_item(ws, run, StoredRun::CREATED)?, Some(Cond::absent()));
+        }
+        // The race between a reply and its wait's timeout: whoever rewrites the run first wins.
+        for (run, expected) in updated {
+            tx.put(Part::Waiting, run_item(ws, run, expected + 1)?, Some(at_revision(*expected)));
         }
         match self.commit(tx, &format!("message {wamid}")).await {
             Ok(()) => Ok(MessageCommit::Written { revision: after.revision, home: after.home }),
-            // The claim (or the run it names) is there: another delivery of the message got in first.
+            // The claim (or a run it starts) is there: another delivery of the message got in first.
             Err(TxError::Refused(refused))
                 if refused.iter().any(|(part, _)| matches!(part, Part::Claim | Part::Run)) =>
             {
                 Ok(MessageCommit::Duplicate)
+            }
+            Err(TxError::Refused(refused)) if refused.iter().any(|(part, _)| *part == Part::Waiting) => {
+                Err(StoreError::Conflict("a waiting run".into()))
             }
             Err(TxError::Refused(_)) => Err(StoreError::Conflict(format!("contact {}", contact.key()))),
             Err(TxError::Store(e)) => Err(e),

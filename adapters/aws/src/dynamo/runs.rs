@@ -5,10 +5,11 @@ use super::DynamoStore;
 use super::keys;
 use super::table::{Cond, EXPIRES_AT, Item, get_doc, get_n, get_parsed, item, json, n, s};
 use avvio_common::domain::ids::{RunId, Wamid, WorkspaceId};
+use avvio_common::domain::path::StepPath;
 use avvio_common::domain::run::Run;
 use avvio_common::engine::StepDue;
 use avvio_common::ports::{RunFilter, StoreError, StoredRun};
-use avvio_common::time::{Time, format_rfc3339, parse_rfc3339};
+use avvio_common::time::{Time, parse_rfc3339};
 
 /// How long a claimed message id is remembered: Meta redelivers for days, not weeks.
 const CLAIM_DAYS: i64 = 7;
@@ -19,32 +20,39 @@ fn expires(at: Time, days: i64) -> aws_sdk_dynamodb::types::AttributeValue {
     n((at + chrono::Duration::days(days)).timestamp())
 }
 
-/// The claim of an inbound message, naming the first step of the run it started (if any).
-pub(super) fn claim_item(ws: &WorkspaceId, wamid: &Wamid, first: Option<&StepDue>, now: Time) -> Item {
+/// The claim of an inbound message, naming the steps it queued (the first step of the run it
+/// started, the branch of the wait it resolved), as JSON in `queued`.
+pub(super) fn claim_item(ws: &WorkspaceId, wamid: &Wamid, queued: &[StepDue], now: Time) -> Result<Item, StoreError> {
     let mut claim = item(&keys::claimed_message(ws, wamid), [(EXPIRES_AT, expires(now, CLAIM_DAYS))]);
-    if let Some(first) = first {
-        claim.insert("run".into(), s(first.run.as_str()));
-        claim.insert("step".into(), n(first.step));
-        claim.insert("due".into(), s(format_rfc3339(first.due)));
+    if !queued.is_empty() {
+        claim.insert(QUEUED.into(), json(&queued)?);
     }
-    claim
+    Ok(claim)
 }
 
-/// The first step of the run started by the message a claim is of, if it started one.
-pub(super) fn claimed_first(claim: &Item) -> Result<Option<StepDue>, StoreError> {
-    if !claim.contains_key("run") {
-        return Ok(None);
+/// The attribute of a claim listing the steps the message queued.
+const QUEUED: &str = "queued";
+
+/// The steps the message a claim is of queued. A claim written before flows names at most
+/// one, the first step of the run it started, in `run`, `step` (its index) and `due`.
+pub(super) fn claimed_queued(claim: &Item) -> Result<Vec<StepDue>, StoreError> {
+    if claim.contains_key(QUEUED) {
+        return get_parsed(claim, QUEUED, serde_json::from_str);
     }
-    Ok(Some(StepDue {
+    if !claim.contains_key("run") {
+        return Ok(Vec::new());
+    }
+    Ok(vec![StepDue {
         run: get_parsed(claim, "run", RunId::parse)?,
-        step: get_n(claim, "step")?,
+        step: StepPath::top(get_n(claim, "step")?),
         due: get_parsed(claim, "due", parse_rfc3339)?,
-    }))
+    }])
 }
 
 /// A run's item: the document, its revision `rev` (every write of a run is conditioned on
-/// the revision it was decided on: [`at_revision`]), and `steps`, the indices of the steps
-/// it records as `,0,1,`, so that a step is claimed only while unrecorded ([`step_unrecorded`]).
+/// the revision it was decided on: [`at_revision`]), and `steps`, the paths of the steps it
+/// records as `,steps[0],steps[1],`, so that a step is claimed only while unrecorded
+/// ([`step_unrecorded`]).
 pub(super) fn run_item(ws: &WorkspaceId, run: &Run, revision: u64) -> Result<Item, StoreError> {
     let steps: String = run.steps.iter().map(|r| format!("{},", r.step)).collect();
     Ok(item(&keys::run(ws, &run.id), [("doc", json(run)?), (REV, n(revision)), ("steps", s(format!(",{steps}")))]))
@@ -56,7 +64,7 @@ pub(super) fn at_revision(expected: u64) -> Cond {
 }
 
 /// The stored run does not record step `step`.
-pub(super) fn step_unrecorded(step: usize) -> Cond {
+pub(super) fn step_unrecorded(step: StepPath) -> Cond {
     Cond::lacks("steps", &format!(",{step},"))
 }
 
@@ -70,11 +78,19 @@ pub(super) fn stored_run(item: &Item) -> Result<StoredRun, StoreError> {
 }
 
 /// The link from an outbound message to the run step that sent it.
-pub(super) fn outbound_item(ws: &WorkspaceId, wamid: &Wamid, run: &RunId, step: usize, now: Time) -> Item {
+pub(super) fn outbound_item(ws: &WorkspaceId, wamid: &Wamid, run: &RunId, step: StepPath, now: Time) -> Item {
     item(
         &keys::outbound(ws, wamid),
-        [("run", s(run.as_str())), ("step", n(step)), (EXPIRES_AT, expires(now, OUTBOUND_DAYS))],
+        [("run", s(run.as_str())), ("step", s(step.to_string())), (EXPIRES_AT, expires(now, OUTBOUND_DAYS))],
     )
+}
+
+/// The step of an outbound link: its path, or a number written before flows.
+fn linked_step(link: &Item) -> Result<StepPath, StoreError> {
+    match link.get("step") {
+        Some(aws_sdk_dynamodb::types::AttributeValue::N(_)) => Ok(StepPath::top(get_n(link, "step")?)),
+        _ => get_parsed(link, "step", str::parse::<StepPath>),
+    }
 }
 
 impl DynamoStore {
@@ -96,7 +112,7 @@ impl DynamoStore {
         &self,
         ws: &WorkspaceId,
         run: &Run,
-        step: usize,
+        step: StepPath,
         expected: u64,
     ) -> Result<Option<u64>, StoreError> {
         let claim = at_revision(expected).and(step_unrecorded(step));
@@ -105,7 +121,7 @@ impl DynamoStore {
         }
         // Refused: off the hot path, read why.
         match self.read_run(ws, &run.id).await? {
-            Some(stored) if stored.run.step(step).is_some() => Ok(None),
+            Some(stored) if stored.run.step(&step).is_some() => Ok(None),
             _ => Err(StoreError::Conflict(format!("run {}", run.id))),
         }
     }
@@ -132,8 +148,8 @@ impl DynamoStore {
         &self,
         ws: &WorkspaceId,
         wamid: &Wamid,
-    ) -> Result<Option<(RunId, usize)>, StoreError> {
+    ) -> Result<Option<(RunId, StepPath)>, StoreError> {
         let Some(item) = self.get(&keys::outbound(ws, wamid)).await? else { return Ok(None) };
-        Ok(Some((get_parsed(&item, "run", RunId::parse)?, get_n(&item, "step")?)))
+        Ok(Some((get_parsed(&item, "run", RunId::parse)?, linked_step(&item)?)))
     }
 }

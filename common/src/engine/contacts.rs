@@ -1,0 +1,94 @@
+//! Changes to a contact from outside a run (the API, an integration call, a `contact`
+//! event), list memberships, and the runs a list join or a consent change starts.
+
+use super::{RunStart, start_run};
+use crate::domain::automation::Automation;
+use crate::domain::contact::{ConsentChoice, Contact};
+use crate::domain::ids::{FieldKey, ListName, Operator, Tag};
+use crate::domain::run::RunCause;
+use crate::time::Time;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The outcome of adding a contact to a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Join {
+    /// Newly a member: `list` automations fire.
+    Joined,
+    AlreadyMember,
+    /// Blocked contacts are in no list.
+    Blocked,
+}
+
+/// Adds `contact` to `list`.
+pub fn join_list(contact: &mut Contact, list: &ListName) -> Join {
+    if contact.blocked {
+        Join::Blocked
+    } else if contact.lists.insert(list.clone()) {
+        Join::Joined
+    } else {
+        Join::AlreadyMember
+    }
+}
+
+/// Starts every `list` automation for a contact who just joined, at `depth` (and every
+/// `consent` automation of a changed consent: [`consent_runs`]).
+pub fn start_list_runs(
+    automations: &[Arc<Automation>],
+    contact: &Contact,
+    cause: RunCause,
+    cause_key: &str,
+    depth: u8,
+    now: Time,
+) -> Result<Vec<RunStart>, &'static str> {
+    automations.iter().map(|a| start_run(a, contact, cause.clone(), cause_key, depth, now)).collect()
+}
+
+/// Changes to a contact from outside a run: the API, an integration call, a `contact` event.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactPatch {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub fields: BTreeMap<FieldKey, String>,
+    /// Replaces the tag set when present.
+    #[serde(default)]
+    pub tags: Option<std::collections::BTreeSet<Tag>>,
+    #[serde(default)]
+    pub operator: Option<Operator>,
+    /// Changes the marketing consent (the caller starts the `consent` automations it fires).
+    #[serde(default)]
+    pub marketing: Option<ConsentChoice>,
+}
+
+impl ContactPatch {
+    /// Applies the changes; the consent the contact changed to, when it changed (its
+    /// `consent` automations are the caller's to start).
+    pub fn apply(self, contact: &mut Contact) -> Option<ConsentChoice> {
+        if let Some(name) = self.name.filter(|n| !n.trim().is_empty()) {
+            contact.name = Some(name);
+        }
+        contact.fields.extend(self.fields);
+        if let Some(tags) = self.tags {
+            contact.tags = tags;
+        }
+        if let Some(operator) = self.operator {
+            contact.operator = Some(operator);
+        }
+        self.marketing.filter(|choice| contact.set_consent(*choice))
+    }
+}
+
+/// Starts every `consent` automation of the value a contact's consent just changed to, at `depth`.
+pub fn consent_runs(
+    automations: &[Arc<Automation>],
+    contact: &Contact,
+    cause: RunCause,
+    cause_key: &str,
+    depth: u8,
+    now: Time,
+) -> Result<Vec<RunStart>, &'static str> {
+    start_list_runs(automations, contact, cause, cause_key, depth, now)
+}
