@@ -529,7 +529,17 @@ mod tests {
     fn a_misspelt_field_is_an_unknown_field_not_silently_ignored() {
         let issue = &issues_of(with_action(json!({ "type": "add_tag", "tga": "x" })))[0];
         assert_eq!(issue.code, "unknown_field");
-        assert_eq!(issue.path, "steps[1].action");
+        assert_eq!(issue.path, "steps[1].action.tga");
+    }
+
+    #[test]
+    fn an_action_whose_type_comes_last_is_read_and_its_errors_named_at_the_action() {
+        let doc = with_action(json!({ "tag": "x", "type": "add_tag" }));
+        assert!(issues_of(doc).is_empty());
+        let issue = &issues_of(with_action(json!({ "tga": "x", "type": "add_tag" })))[0];
+        assert_eq!((issue.code, issue.path.as_str()), ("unknown_field", "steps[1].action"));
+        let issue = &issues_of(with_action(json!({ "tag": "x" })))[0];
+        assert_eq!((issue.code, issue.path.as_str()), ("missing_field", "steps[1].action"));
     }
 
     #[test]
@@ -562,6 +572,144 @@ mod tests {
             json!({ "type": "set_field", "field": "city", "value": "Roma", "from": "next_reply" }),
         ));
         assert_eq!(issues[0].code, "invalid_value");
+    }
+
+    fn wait(extra: serde_json::Value) -> serde_json::Value {
+        let mut wait = json!({ "type": "wait_for_reply", "timeout": "1h",
+            "branches": [ { "reply": ["si"], "steps": [ { "after": "0s", "action": { "type": "add_tag", "tag": "si" } } ] } ] });
+        wait.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        wait
+    }
+
+    fn codes_and_paths(issues: &[Issue]) -> Vec<(&'static str, &str)> {
+        issues.iter().map(|i| (i.code, i.path.as_str())).collect()
+    }
+
+    #[test]
+    fn a_step_after_a_branching_step_is_unreachable() {
+        let mut doc = with_action(wait(json!({})));
+        doc["steps"].as_array_mut().unwrap().push(json!({ "after": "0s", "action": { "type": "add_tag", "tag": "x" } }));
+        doc["steps"].as_array_mut().unwrap().push(json!({ "after": "0s", "action": { "type": "add_tag", "tag": "y" } }));
+        assert_eq!(codes_and_paths(&issues_of(doc)), [("unreachable_step", "steps[2]")]);
+    }
+
+    #[test]
+    fn an_error_deep_in_a_branch_names_its_full_path() {
+        let inner = json!({ "type": "condition", "branches": [ { "if": { "has_tag": "vip" }, "steps": [
+            { "after": "0s", "action": { "type": "send_text", "text": " " } } ] } ] });
+        let doc = with_action(wait(json!({ "otherwise": [ { "after": "0s", "action": inner } ] })));
+        assert_eq!(
+            codes_and_paths(&issues_of(doc)),
+            [("invalid_value", "steps[1].action.otherwise[0].action.branches[0].steps[0].action.text")]
+        );
+    }
+
+    #[test]
+    fn a_shape_error_deep_in_a_branch_names_its_full_path() {
+        let doc = with_action(wait(json!({ "on_timeout": [ { "after": "soon", "action": { "type": "add_tag", "tag": "x" } } ] })));
+        assert_eq!(codes_and_paths(&issues_of(doc)), [("invalid_value", "steps[1].action.on_timeout[0].after")]);
+    }
+
+    #[test]
+    fn wait_limits_are_checked() {
+        let short = issues_of(with_action(wait(json!({ "timeout": "30s" }))));
+        assert_eq!(codes_and_paths(&short), [("invalid_value", "steps[1].action.timeout")]);
+        let long = issues_of(with_action(wait(json!({ "timeout": "31d" }))));
+        assert_eq!(codes_and_paths(&long), [("invalid_value", "steps[1].action.timeout")]);
+        let branch = |i: usize| json!({ "reply": [format!("r{i}")], "steps": [] });
+        let many = issues_of(with_action(wait(json!({ "branches": (0..11).map(branch).collect::<Vec<_>>() }))));
+        assert_eq!(codes_and_paths(&many), [("invalid_branches", "steps[1].action.branches")]);
+        let values: Vec<_> = (0..21).map(|i| format!("v{i}")).collect();
+        let wordy = issues_of(with_action(wait(json!({ "branches": [ { "reply": values, "steps": [] } ] }))));
+        assert_eq!(codes_and_paths(&wordy), [("invalid_value", "steps[1].action.branches[0].reply")]);
+        let none = issues_of(with_action(wait(json!({ "branches": [ { "reply": [], "steps": [] } ] }))));
+        assert_eq!(codes_and_paths(&none), [("invalid_value", "steps[1].action.branches[0].reply")]);
+    }
+
+    #[test]
+    fn a_reply_in_two_branches_of_one_wait_is_refused_after_normalisation() {
+        let doc = with_action(wait(json!({ "branches": [
+            { "reply": ["Sì", "Certo"], "steps": [] }, { "reply": ["no", "  CERTO "], "steps": [] } ] })));
+        let issues = issues_of(doc);
+        assert_eq!(codes_and_paths(&issues), [("duplicate_reply", "steps[1].action.branches[1].reply[1]")]);
+        assert!(issues[0].message.contains("branches[0]"), "{}", issues[0].message);
+    }
+
+    #[test]
+    fn predicates_take_one_key_and_field_takes_equals_or_exists() {
+        let condition = |when: serde_json::Value| {
+            with_action(json!({ "type": "condition", "branches": [ { "if": when, "steps": [] } ] }))
+        };
+        for (when, path) in [
+            (json!({ "has_tag": "vip", "in_list": "clienti" }), "steps[1].action.branches[0].if"),
+            (json!({ "field": "city" }), "steps[1].action.branches[0].if"),
+            (json!({ "equals": "Milano" }), "steps[1].action.branches[0].if"),
+            (json!({}), "steps[1].action.branches[0].if"),
+            (json!({ "all": [ { "not": { "field": "city", "equals": "x", "exists": true } } ] }), "steps[1].action.branches[0].if.all[0].not"),
+        ] {
+            let issues = issues_of(condition(when.clone()));
+            assert_eq!(codes_and_paths(&issues), [("invalid_value", path)], "{when}");
+        }
+        let unknown = issues_of(condition(json!({ "has_tags": "vip" })));
+        assert_eq!(codes_and_paths(&unknown), [("unknown_field", "steps[1].action.branches[0].if.has_tags")]);
+        let empty = issues_of(condition(json!({ "any": [] })));
+        assert_eq!(codes_and_paths(&empty), [("invalid_value", "steps[1].action.branches[0].if.any")]);
+        let none = issues_of(with_action(json!({ "type": "condition", "branches": [] })));
+        assert_eq!(codes_and_paths(&none), [("invalid_branches", "steps[1].action.branches")]);
+    }
+
+    #[test]
+    fn predicates_read_back_as_written() {
+        let written = json!({ "all": [ { "field": "city", "equals": "Milano" }, { "not": { "has_operator": true } },
+                                        { "any": [ { "marketing": "opted_in" }, { "working_hours": false } ] } ] });
+        let predicate: crate::domain::automation::Predicate = serde_json::from_value(written.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&predicate).unwrap(), written);
+    }
+
+    #[test]
+    fn wait_until_takes_a_time_or_working_hours() {
+        let both = issues_of(with_action(json!({ "type": "wait_until", "time": "09:00", "working_hours": true })));
+        assert_eq!(codes_and_paths(&both), [("invalid_value", "steps[1].action")]);
+        let neither = issues_of(with_action(json!({ "type": "wait_until" })));
+        assert_eq!(codes_and_paths(&neither), [("missing_field", "steps[1].action")]);
+        let no_days = issues_of(with_action(json!({ "type": "wait_until", "time": "09:00", "days": [] })));
+        assert_eq!(codes_and_paths(&no_days), [("invalid_value", "steps[1].action.days")]);
+        let bad_day = issues_of(with_action(json!({ "type": "wait_until", "time": "09:00", "days": ["lun"] })));
+        assert_eq!(codes_and_paths(&bad_day), [("invalid_value", "steps[1].action.days[0]")]);
+        assert!(issues_of(with_action(json!({ "type": "wait_until", "time": "09:00", "days": ["mon", "fri"] }))).is_empty());
+    }
+
+    #[test]
+    fn an_automation_cannot_start_itself() {
+        let issues = issues_of(with_action(json!({ "type": "start_automation", "automation": "a" })));
+        assert_eq!(codes_and_paths(&issues), [("invalid_value", "steps[1].action.automation")]);
+        assert!(issues_of(with_action(json!({ "type": "start_automation", "automation": "b" }))).is_empty());
+    }
+
+    #[test]
+    fn flow_steps_nest_at_most_eight_deep() {
+        let nest = |levels: usize| {
+            let mut steps = json!([ { "after": "0s", "action": { "type": "add_tag", "tag": "fondo" } } ]);
+            for _ in 0..levels {
+                steps = json!([ { "after": "0s", "action": { "type": "condition",
+                    "branches": [ { "if": { "has_tag": "x" }, "steps": steps } ] } } ]);
+            }
+            json!({ "id": "a", "name": "A", "trigger": { "type": "integration" }, "steps": steps })
+        };
+        assert!(issues_of(nest(8)).is_empty());
+        let deep = issues_of(nest(9));
+        let path = format!("steps[0]{}.action", ".action.branches[0].steps[0]".repeat(8));
+        assert_eq!(codes_and_paths(&deep), [("too_deep", path.as_str())]);
+    }
+
+    #[test]
+    fn steps_are_counted_in_all_branches() {
+        let tags: Vec<_> = (0..100).map(|i| json!({ "after": "0s", "action": { "type": "add_tag", "tag": format!("t{i}") } })).collect();
+        let doc = |otherwise: &[serde_json::Value]| json!({ "id": "a", "name": "A", "trigger": { "type": "integration" },
+            "steps": [ { "after": "0s", "action": { "type": "condition",
+                "branches": [ { "if": { "has_tag": "x" }, "steps": tags } ], "otherwise": otherwise } } ] });
+        assert!(issues_of(doc(&tags[..99])).is_empty(), "200 steps in all are allowed");
+        assert_eq!(codes_and_paths(&issues_of(doc(&tags))), [("too_long", "steps")]);
     }
 
     #[test]

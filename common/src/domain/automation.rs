@@ -10,6 +10,7 @@ use super::ids::{AutomationId, FieldKey, Language, ListName, Operator, Tag, Temp
 use super::interpolate::Interpolated;
 use super::path::{Branch, StepPath};
 use super::phrase::{Phrase, Wording};
+use super::tagged::type_tagged;
 use super::workspace::Day;
 use chrono::NaiveTime;
 use serde::{Deserialize, Serialize};
@@ -115,41 +116,42 @@ fn one_day() -> Duration {
     Duration::from_secs(86_400)
 }
 
-/// What starts a run (the "step di avvio").
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Trigger {
-    CustomerMessage {
-        phrase: Phrase,
-    },
-    Integration {
-        /// Shared secret for `POST /hooks/automations/{id}`; generated when absent.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        secret: Option<String>,
-    },
-    List {
-        list: ListName,
-    },
-    Date {
-        field: FieldKey,
-        #[serde(default)]
-        offset_days: i32,
-        time: LocalTime,
-        #[serde(default)]
-        annual: bool,
-    },
-    OutsideHours {
-        #[serde(default = "one_day")]
-        cooldown: Duration,
-    },
-    Holiday {
-        #[serde(default = "one_day")]
-        cooldown: Duration,
-    },
+type_tagged! {
+    /// What starts a run (the "step di avvio").
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum Trigger {
+        CustomerMessage = "customer_message" {
+            phrase: Phrase,
+        },
+        Integration = "integration" {
+            /// Shared secret for `POST /hooks/automations/{id}`; generated when absent.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            secret: Option<String>,
+        },
+        List = "list" {
+            list: ListName,
+        },
+        Date = "date" {
+            field: FieldKey,
+            #[serde(default)]
+            offset_days: i32,
+            time: LocalTime,
+            #[serde(default)]
+            annual: bool,
+        },
+        OutsideHours = "outside_hours" {
+            #[serde(default = "one_day")]
+            cooldown: Duration,
+        },
+        Holiday = "holiday" {
+            #[serde(default = "one_day")]
+            cooldown: Duration,
+        },
     /// The contact's marketing consent changed to `marketing`.
-    Consent {
-        marketing: ConsentChoice,
-    },
+        Consent = "consent" {
+            marketing: ConsentChoice,
+        },
+    }
 }
 
 impl Trigger {
@@ -214,90 +216,91 @@ pub enum ActionKind {
     StartAutomation,
 }
 
-/// What a step does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Action {
-    SendTemplate {
-        template: TemplateName,
-        language: Language,
-        #[serde(default)]
-        params: Vec<Interpolated>,
-    },
-    SendText {
-        text: Interpolated,
-    },
-    SendButtons {
-        text: Interpolated,
-        buttons: Vec<Button>,
-    },
-    AddTag {
-        tag: Tag,
-    },
-    RemoveTag {
-        tag: Tag,
-    },
-    AddToList {
-        list: ListName,
-    },
-    RemoveFromList {
-        list: ListName,
-    },
-    SetField {
-        field: FieldKey,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        value: Option<Interpolated>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        from: Option<SetFieldSource>,
-    },
-    BlockContact {},
-    UnblockContact {},
-    SendWebhook {
-        url: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        body: Option<serde_json::Value>,
-    },
-    AssignOperator {
-        operator: Operator,
-    },
-    UnassignOperator {},
-    SetConsent {
-        marketing: ConsentChoice,
-    },
+type_tagged! {
+    /// What a step does.
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum Action {
+        SendTemplate = "send_template" {
+            template: TemplateName,
+            language: Language,
+            #[serde(default)]
+            params: Vec<Interpolated>,
+        },
+        SendText = "send_text" {
+            text: Interpolated,
+        },
+        SendButtons = "send_buttons" {
+            text: Interpolated,
+            buttons: Vec<Button>,
+        },
+        AddTag = "add_tag" {
+            tag: Tag,
+        },
+        RemoveTag = "remove_tag" {
+            tag: Tag,
+        },
+        AddToList = "add_to_list" {
+            list: ListName,
+        },
+        RemoveFromList = "remove_from_list" {
+            list: ListName,
+        },
+        SetField = "set_field" {
+            field: FieldKey,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            value: Option<Interpolated>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            from: Option<SetFieldSource>,
+        },
+        BlockContact = "block_contact" {},
+        UnblockContact = "unblock_contact" {},
+        SendWebhook = "send_webhook" {
+            url: String,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            body: Option<serde_json::Value>,
+        },
+        AssignOperator = "assign_operator" {
+            operator: Operator,
+        },
+        UnassignOperator = "unassign_operator" {},
+        SetConsent = "set_consent" {
+            marketing: ConsentChoice,
+        },
     /// Waits for the contact's next message and goes on by what it says (SPEC §2.3).
-    WaitForReply {
-        timeout: Duration,
-        /// The field the reply is saved into, as `next_reply` would save it.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        save_to: Option<FieldKey>,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        branches: Vec<ReplyBranch>,
-        /// Present (even empty): a reply no branch matches is taken and goes here.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        otherwise: Option<Vec<Step>>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        on_timeout: Option<Vec<Step>>,
-    },
+        WaitForReply = "wait_for_reply" {
+            timeout: Duration,
+            /// The field the reply is saved into, as `next_reply` would save it.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            save_to: Option<FieldKey>,
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            branches: Vec<ReplyBranch>,
+            /// Present (even empty): a reply no branch matches is taken and goes here.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            otherwise: Option<Vec<Step>>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            on_timeout: Option<Vec<Step>>,
+        },
     /// Goes on with the first branch whose predicate holds when the step runs.
-    Condition {
-        branches: Vec<ConditionBranch>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        otherwise: Option<Vec<Step>>,
-    },
+        Condition = "condition" {
+            branches: Vec<ConditionBranch>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            otherwise: Option<Vec<Step>>,
+        },
     /// Holds the run until a workspace-local time, or until the workspace is open.
-    WaitUntil {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        time: Option<LocalTime>,
-        /// The days `time` counts on; absent: every day.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        days: Option<Vec<Day>>,
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        working_hours: bool,
-    },
+        WaitUntil = "wait_until" {
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            time: Option<LocalTime>,
+            /// The days `time` counts on; absent: every day.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            days: Option<Vec<Day>>,
+            #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+            working_hours: bool,
+        },
     /// Starts another automation for the contact, one level deeper.
-    StartAutomation {
-        automation: AutomationId,
-    },
+        StartAutomation = "start_automation" {
+            automation: AutomationId,
+        },
+    }
 }
 
 /// A branch of `wait_for_reply`: the replies that choose it, and its steps.
@@ -326,9 +329,15 @@ pub enum Predicate {
     HasTag(Tag),
     InList(ListName),
     /// The field's value equals `value` (phrase normalisation on both sides).
-    FieldEquals { field: FieldKey, value: Wording },
+    FieldEquals {
+        field: FieldKey,
+        value: Wording,
+    },
     /// The field is set (`true`) or not (`false`).
-    FieldExists { field: FieldKey, exists: bool },
+    FieldExists {
+        field: FieldKey,
+        exists: bool,
+    },
     HasOperator(bool),
     /// Inside working hours and not on a holiday (`true`), or the opposite.
     WorkingHours(bool),
@@ -370,8 +379,7 @@ struct RawPredicate {
 }
 
 /// The keys a predicate may have, for the message that names them.
-const PREDICATE_KEYS: &str =
-    "has_tag, in_list, field (with equals or exists), has_operator, working_hours, service_window_open, marketing, all, any, not";
+const PREDICATE_KEYS: &str = "has_tag, in_list, field (with equals or exists), has_operator, working_hours, service_window_open, marketing, all, any, not";
 
 impl TryFrom<RawPredicate> for Predicate {
     type Error = String;

@@ -9,6 +9,7 @@ pub mod path;
 pub mod phone;
 pub mod phrase;
 pub mod run;
+mod tagged;
 pub mod workspace;
 
 pub use automation::{Action, Automation, Button, SetFieldSource, Step, Trigger};
