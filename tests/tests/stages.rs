@@ -169,7 +169,10 @@ fn a_step_that_crashed_after_recording_its_send_is_never_sent_again() {
         }) else {
             panic!("the second step sends");
         };
-        assert_eq!(deps.store.claim_step(&ws, &pending.run, StepPath::top(1), revision).await.unwrap(), Some(revision + 1));
+        assert_eq!(
+            deps.store.claim_step(&ws, &pending.run, StepPath::top(1), revision).await.unwrap(),
+            Some(revision + 1)
+        );
         assert_eq!(
             deps.store.claim_step(&ws, &pending.run, StepPath::top(1), revision).await.unwrap(),
             None,
@@ -264,7 +267,10 @@ fn a_step_whose_successor_is_recorded_is_ignored_when_delivered_again() {
         let run = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap().run;
         assert_eq!(run.status, RunStatus::Completed);
 
-        let first = StepMessage { step: avvio_common::engine::StepDue { step: StepPath::first(), ..second.step.clone() }, ..second };
+        let first = StepMessage {
+            step: avvio_common::engine::StepDue { step: StepPath::first(), ..second.step.clone() },
+            ..second
+        };
         let report = deps.handle_step(&first, t("2026-11-23T10:05:00Z")).await.unwrap();
         assert_eq!(report.ignored, Some("step already executed or run over"));
         assert!(deps.steps.is_empty());
@@ -358,10 +364,140 @@ fn a_delivery_status_recorded_while_a_step_is_being_sent_is_kept_with_the_steps_
         status.unwrap();
 
         let run = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap().run;
-        assert_eq!(run.step(&StepPath::top(0)).unwrap().delivery.as_deref(), Some("read"), "the status is not overwritten");
+        assert_eq!(
+            run.step(&StepPath::top(0)).unwrap().delivery.as_deref(),
+            Some("read"),
+            "the status is not overwritten"
+        );
         assert_eq!(run.step(&StepPath::top(1)).unwrap().status, StepStatus::Done, "the step's result is recorded");
         assert!(run.step(&StepPath::top(1)).unwrap().wamid.is_some());
         assert_eq!(run.status, RunStatus::Completed);
         assert_eq!(deps.sender.inner.count(), 1, "the held step was sent once");
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Flows: a wait across edits of its automation
+// ---------------------------------------------------------------------------
+
+/// "Domanda" → wait 1h for "si" (`tag`) or anything else (otherwise: `altro`).
+fn question(tag: &str) -> Automation {
+    automation(json!({
+        "id": "domanda", "name": "Domanda", "trigger": { "type": "customer_message", "phrase": "Domanda" },
+        "steps": [ { "after": "0s", "action": { "type": "wait_for_reply", "timeout": "1h",
+            "branches": [ { "reply": ["si"], "steps": [ { "after": "0s", "action": { "type": "add_tag", "tag": tag } } ] } ],
+            "otherwise": [ { "after": "0s", "action": { "type": "add_tag", "tag": "altro" } } ] } } ]
+    }))
+}
+
+/// Mario writes `text` (wamid `wamid`) at `at`.
+async fn say(deps: &MemoryDeps, wamid: &str, at: &str, text: &str) -> avvio_common::stages::Report {
+    let body = text_webhook(NUMBER, MARIO, wamid, at, text);
+    deps.handle_inbound(&parse_webhook(&body).unwrap()[0], t(at)).await.unwrap()
+}
+
+/// Runs every step due at or before `at`; the lines they printed.
+async fn run_due(deps: &MemoryDeps, at: &str) -> Vec<avvio_common::engine::Effect> {
+    let mut effects = Vec::new();
+    while let Some(step) = deps.steps.pop_due(t(at)) {
+        effects.extend(deps.handle_step(&step, t(at)).await.unwrap().effects);
+    }
+    effects
+}
+
+async fn mario_tags(deps: &MemoryDeps, ws: &avvio_common::domain::WorkspaceId) -> Vec<String> {
+    let key = avvio_common::domain::ContactKey::parse(MARIO).unwrap();
+    let contact = deps.store.contact(ws, &key).await.unwrap().unwrap().item;
+    contact.tags.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn a_run_waiting_across_a_version_change_finishes_its_branch_from_its_own_version() {
+    rt().block_on(async {
+        let (deps, ws) = system_with(question("v1"));
+        say(&deps, "wamid.q", "2026-11-23T09:00:00Z", "Domanda").await;
+        deps.store.with_catalog(&ws, |c| c.update(question("v2"))).unwrap();
+
+        let reply = say(&deps, "wamid.r", "2026-11-23T09:10:00Z", "Si").await;
+        assert_eq!(
+            reply.effects[0].detail,
+            avvio_common::engine::Detail::Reply {
+                branch: avvio_common::domain::Branch::Branches(0),
+                value: Some("Si".into()),
+                field: None,
+            }
+        );
+        run_due(&deps, "2026-11-23T09:10:00Z").await;
+        assert_eq!(mario_tags(&deps, &ws).await, ["v1"], "the branch of version 1 ran");
+        // A new run starts on version 2.
+        say(&deps, "wamid.q2", "2026-11-23T09:20:00Z", "Domanda").await;
+        say(&deps, "wamid.r2", "2026-11-23T09:21:00Z", "si").await;
+        run_due(&deps, "2026-11-23T09:21:00Z").await;
+        assert_eq!(mario_tags(&deps, &ws).await, ["v1", "v2"]);
+    });
+}
+
+#[test]
+fn disabling_an_automation_ends_its_waiting_run_and_the_reply_goes_on_to_the_triggers() {
+    rt().block_on(async {
+        let (deps, ws) = system_with(question("si"));
+        deps.store.with_catalog(&ws, |c| c.create(two_texts("secondo"))).unwrap();
+        let started = say(&deps, "wamid.q", "2026-11-23T09:00:00Z", "Domanda").await;
+        let run = started.effects[0].run.clone();
+        let mut disabled = question("si");
+        disabled.enabled = false;
+        deps.store.with_catalog(&ws, |c| c.update(disabled)).unwrap();
+
+        // "Info" would be taken by the wait's otherwise; the wait is over, so it starts `info`.
+        let reply = say(&deps, "wamid.r", "2026-11-23T09:10:00Z", "Info").await;
+        assert_eq!(reply.effects[0].error.as_deref(), Some("automation_disabled"));
+        assert_eq!(sent_texts(&deps), ["primo"], "the message went on to the `info` automation");
+        let stored = deps.store.run(&ws, &run).await.unwrap().unwrap().run;
+        assert_eq!(stored.status, RunStatus::Cancelled { reason: "automation_disabled".into() });
+        assert_eq!(stored.step(&StepPath::first()).unwrap().status, StepStatus::Skipped);
+        // The timeout finds the run over: nothing more.
+        assert!(run_due(&deps, "2026-11-23T10:00:00Z").await.iter().all(|e| e.run != run));
+        assert!(mario_tags(&deps, &ws).await.is_empty());
+    });
+}
+
+#[test]
+fn deleting_an_automation_ends_its_waiting_run_at_the_timeout() {
+    rt().block_on(async {
+        let (deps, ws) = system_with(question("si"));
+        say(&deps, "wamid.q", "2026-11-23T09:00:00Z", "Domanda").await;
+        deps.store.with_catalog(&ws, |c| c.delete(&AutomationId::parse("domanda").unwrap())).unwrap();
+
+        let timeout = run_due(&deps, "2026-11-23T10:00:00Z").await;
+        assert_eq!(timeout.len(), 1);
+        assert_eq!(timeout[0].error.as_deref(), Some("automation_disabled"));
+        let key = avvio_common::domain::ContactKey::parse(MARIO).unwrap();
+        let contact = deps.store.contact(&ws, &key).await.unwrap().unwrap().item;
+        assert!(contact.engine.waits.is_empty(), "the contact no longer waits");
+    });
+}
+
+#[test]
+fn a_timeout_delivered_early_goes_back_to_the_queue_and_a_late_reply_does_not_take_the_wait() {
+    rt().block_on(async {
+        let (deps, ws) = system_with(question("si"));
+        say(&deps, "wamid.q", "2026-11-23T09:00:00Z", "Domanda").await;
+        let timeout = deps.steps.pop_due(t("2026-11-23T10:00:00Z")).unwrap();
+        // Delivered a minute early (a clock ahead): queued again at its time, nothing decided.
+        let early = deps.handle_step(&timeout, t("2026-11-23T09:59:00Z")).await.unwrap();
+        assert!(early.effects.is_empty());
+        assert_eq!(deps.steps.next_due(), Some(t("2026-11-23T10:00:00Z")));
+        // A reply sent at the timeout's instant, processed before the timeout: not taken.
+        say(&deps, "wamid.r", "2026-11-23T10:00:00Z", "si").await;
+        let resolved = run_due(&deps, "2026-11-23T10:00:00Z").await;
+        assert_eq!(
+            resolved[0].detail,
+            avvio_common::engine::Detail::Reply {
+                branch: avvio_common::domain::Branch::OnTimeout,
+                value: None,
+                field: None,
+            }
+        );
+        assert!(mario_tags(&deps, &ws).await.is_empty());
     });
 }
