@@ -137,7 +137,8 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         let Some(ws) = self.store.workspace_for_number(&message.phone_number_id).await? else {
             return Ok(Report::ignored("unknown phone_number_id"));
         };
-        retry_conflicts(|| self.decide_message(&ws, message, now)).await
+        // Boxed: deciding a message is a large future, kept off the caller's stack.
+        retry_conflicts(|| Box::pin(self.decide_message(&ws, message, now))).await
     }
 
     async fn decide_message(
@@ -237,7 +238,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         match (outcome.start, first) {
             // The run was created by the commit.
             (Some(start), Some(first)) => {
-                match self.perform(ws, &workspace, first, &written, StoredRun::CREATED, now).await {
+                match Box::pin(self.perform(ws, &workspace, first, &written, StoredRun::CREATED, now)).await {
                     Ok(done) => report.effects.extend(done.effects),
                     // Nothing is lost: the step was given back (or its send is recorded as under
                     // way) and the executor takes it from here, with the queue's retries.
