@@ -149,6 +149,8 @@ fn simulate_prints_the_examples_timeline_as_json_lines_in_time_order() {
         "send_webhook",
         "assign_operator",
         "unassign_operator",
+        "wait_for_reply",
+        "condition",
     ] {
         assert!(actions.contains(action), "the example timeline never shows {action}");
     }

@@ -55,6 +55,35 @@ async fn a_phrase_reply_takes_at_most_four_aws_calls_before_its_send() {
     assert_eq!(system.graph.sent().len(), 4);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_to_a_waiting_run_reads_that_run_and_nothing_more() {
+    let system = System::start().await;
+    let wait = serde_json::json!({ "type": "wait_for_reply", "timeout": "1h",
+        "branches": [ { "reply": ["si"], "steps": [ { "after": "0s", "action": text("Perfetto!") } ] } ] });
+    system.automation(phrase("domanda", "Domanda", &[("0s", text("Confermi?")), ("0s", wait)])).await;
+    system.graph.delay_answers(std::time::Duration::from_millis(200));
+    system.webhook(&mario_says("wamid.wait.1", "Domanda")).await.expect_status(200);
+    system.settle().await;
+    assert_eq!(system.graph.sent().len(), 1);
+
+    system.calls.take();
+    system.webhook(&mario_says("wamid.wait.2", "si")).await.expect_status(200);
+    let ingest = system.calls.take();
+    assert_eq!(system.match_once().await, 1);
+    let matcher = system.calls.take();
+    let [executor, executor_after] = around_send(&system, 2, system.execute_once()).await;
+    println!("a reply taken by a waiting run → its branch's first step (the executor):");
+    show("ingest", &ingest);
+    show("matcher", &matcher);
+    show("executor", &executor);
+    show("  after", &executor_after);
+    let total = ingest.total() + matcher.total() + executor.total();
+    println!("    webhook → branch step sent: {total} calls");
+    // The message's reads and write (3), the waiting run's step view (2), the branch step queued (1).
+    assert!(matcher.total() <= 6, "resolving a wait grew to {} calls", matcher.total());
+    assert_eq!(system.graph.sent()[1].body["text"]["body"], "Perfetto!");
+}
+
 /// How many contacts the clock measurement loads (`AVVIO_BENCH_CONTACTS`, default 10,000),
 /// and how many of them are due.
 fn contacts() -> usize {
