@@ -3,7 +3,12 @@
 //! is single-threaded). Run with 10 and with 100k automations: phrase lookup is
 //! a hash lookup, so the second run should cost no more than 1.2× the first.
 //!
-//! `cargo bench -p avvio-common --bench simulate` (figures go in the README).
+//! The flow workload: 100k events where every other one is a reply resolving a
+//! `wait_for_reply` (the phrase starts the wait, the contact's next message answers it and
+//! the branch sends a text), with each wait's timeout queued and found resolved at the end.
+//!
+//! `cargo bench -p avvio-common --bench simulate` (figures go in the README);
+//! `AVVIO_BENCH_ONLY=flow` runs the flow workload alone.
 
 use avvio_common::simulate::{Inputs, Simulation};
 use avvio_common::validate::Document;
@@ -26,7 +31,22 @@ fn workspace() -> String {
     json!({ "timezone": "Europe/Rome", "whatsapp": { "phone_number_id": "106540352242922" } }).to_string()
 }
 
-fn automations(count: usize) -> Vec<Document> {
+/// The kind of automation a workload runs.
+#[derive(Clone, Copy, PartialEq)]
+enum Workload {
+    /// A phrase sends a text.
+    Phrase,
+    /// A phrase starts a wait for a reply; the reply's branch sends a text.
+    Flow,
+}
+
+fn automations(count: usize, workload: Workload) -> Vec<Document> {
+    let steps = match workload {
+        Workload::Phrase => json!([ { "after": "0s", "action": { "type": "send_text", "text": "Ciao {{name|amico}}, grazie!" } } ]),
+        Workload::Flow => json!([ { "after": "0s", "action": { "type": "wait_for_reply", "timeout": "1h",
+            "branches": [ { "reply": ["si", "certo"], "steps": [ { "after": "0s", "action": { "type": "send_text", "text": "Perfetto {{name|amico}}!" } } ] } ],
+            "otherwise": [ { "after": "0s", "action": { "type": "send_text", "text": "Ti richiamiamo noi." } } ] } } ]),
+    };
     (0..count)
         .map(|i| Document {
             file: "bench".into(),
@@ -34,20 +54,26 @@ fn automations(count: usize) -> Vec<Document> {
             value: json!({
                 "id": format!("a{i}"), "name": format!("automation {i}"),
                 "trigger": { "type": "customer_message", "phrase": format!("Frase numero {i}") },
-                "steps": [ { "after": "0s", "action": { "type": "send_text", "text": "Ciao {{name|amico}}, grazie!" } } ]
+                "steps": steps,
             }),
         })
         .collect()
 }
 
 /// 100k webhook events from 1000 contacts, one second apart, each naming one of the first ten phrases
-/// (the same stream for every catalog size, so only the number of automations differs).
-fn events() -> String {
+/// (the same stream for every catalog size, so only the number of automations differs). In the
+/// flow workload every other message of a contact answers the wait its previous one started.
+fn events(workload: Workload) -> String {
     let start = 1_795_424_400i64; // 2026-11-23T09:00:00Z
     let mut out = String::with_capacity(EVENTS * 600);
     for i in 0..EVENTS {
         let at = chrono::DateTime::from_timestamp(start + i as i64, 0).unwrap();
         let phone = format!("3933300{:05}", i % CONTACTS);
+        let text = match workload {
+            // Contact i % CONTACTS writes for the (i / CONTACTS)th time: a phrase, then its answer.
+            Workload::Flow if (i / CONTACTS) % 2 == 1 => "Sì".to_string(),
+            _ => format!("frase NUMERO {}", (i * 7919) % 10),
+        };
         let line = json!({
             "at": avvio_common::time::format_rfc3339(at),
             "whatsapp": { "object": "whatsapp_business_account", "entry": [ { "id": "102290129340398", "changes": [ { "field": "messages", "value": {
@@ -55,7 +81,7 @@ fn events() -> String {
                 "metadata": { "display_phone_number": "390212345678", "phone_number_id": "106540352242922" },
                 "contacts": [ { "profile": { "name": "Cliente" }, "wa_id": phone } ],
                 "messages": [ { "from": phone, "id": format!("wamid.bench.{i}"), "timestamp": (start + i as i64).to_string(),
-                                "type": "text", "text": { "body": format!("frase NUMERO {}", (i * 7919) % 10) } } ]
+                                "type": "text", "text": { "body": text } } ]
             } } ] } ] }
         });
         out.push_str(&line.to_string());
@@ -102,14 +128,20 @@ fn median(mut xs: Vec<Duration>) -> Duration {
     xs[xs.len() / 2]
 }
 
-fn bench(label: &str, count: usize, events: &str) -> Duration {
-    let automations = automations(count);
+fn bench(label: &str, count: usize, workload: Workload, events: &str) -> Duration {
+    let automations = automations(count, workload);
+    // A phrase sends one text; in the flow workload a phrase prints its wait, a reply its
+    // resolution and its branch's text.
+    let expected = match workload {
+        Workload::Phrase => EVENTS,
+        Workload::Flow => EVENTS / 2 + EVENTS,
+    };
     let mut totals = Vec::new();
     let mut loads = Vec::new();
     let mut runs = Vec::new();
     for _ in 0..repeats() {
         let t = once(&automations, events);
-        assert_eq!(t.lines, EVENTS, "every event sends one text");
+        assert_eq!(t.lines, expected, "every event prints its lines");
         loads.push(t.load);
         runs.push(t.run);
         totals.push(t.load + t.run);
@@ -133,14 +165,21 @@ fn main() {
         println!("simulate bench: run with `cargo bench -p avvio-common --bench simulate`");
         return;
     }
-    let events = events();
-    // `AVVIO_BENCH_ONLY=10` or `=100000` runs one catalog size (for profiling).
-    if let Some(count) = std::env::var("AVVIO_BENCH_ONLY").ok().and_then(|c| c.parse().ok()) {
-        bench(&format!("{count} automations"), count, &events);
+    // `AVVIO_BENCH_ONLY=10` or `=100000` runs one catalog size of the phrase workload, `=flow`
+    // the flow workload (for profiling).
+    let only = std::env::var("AVVIO_BENCH_ONLY").ok();
+    if only.as_deref() == Some("flow") {
+        bench("flow, 10 automations", 10, Workload::Flow, &events(Workload::Flow));
         return;
     }
-    let small = bench("10 automations", 10, &events);
-    let large = bench("100k automations", 100_000, &events);
+    let phrases = events(Workload::Phrase);
+    if let Some(count) = only.and_then(|c| c.parse().ok()) {
+        bench(&format!("{count} automations"), count, Workload::Phrase, &phrases);
+        return;
+    }
+    let small = bench("10 automations", 10, Workload::Phrase, &phrases);
+    let large = bench("100k automations", 100_000, Workload::Phrase, &phrases);
     // Loading 100k automations is set-up; the ratio compares the event-processing phase.
     println!("engine-phase ratio, 100k vs 10 automations: {:.3}", large.as_secs_f64() / small.as_secs_f64());
+    bench("flow, 10 automations", 10, Workload::Flow, &events(Workload::Flow));
 }
