@@ -3,7 +3,7 @@
 use crate::{ApiError, App};
 use avvio_common::outbound::verify_signature;
 use avvio_common::ports::{EventQueue, PipelineEvent, Store};
-use avvio_common::webhook::parse_webhook;
+use avvio_common::webhook::parse_webhook_noting;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -32,7 +32,9 @@ pub async fn verify<S: Store, E: EventQueue>(
 }
 
 /// `POST /webhooks/whatsapp`: checks the signature over the raw bytes (Meta signs its own
-/// serialisation, so the body is never re-serialised first), parses, queues each event.
+/// serialisation, so the body is never re-serialised first), parses, queues each event. A
+/// part of the body the parser skips (a `user_preferences` change it cannot read) is logged,
+/// and the rest still queued.
 pub async fn receive<S: Store, E: EventQueue>(
     State(app): State<Arc<App<S, E>>>,
     headers: HeaderMap,
@@ -46,7 +48,11 @@ pub async fn receive<S: Store, E: EventQueue>(
     if !verify_signature(app.config.app_secret.as_bytes(), &raw, signature) {
         return Err(ApiError::unauthorized("X-Hub-Signature-256 does not match the body"));
     }
-    let events = parse_webhook(&raw).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let mut skipped = Vec::new();
+    let events = parse_webhook_noting(&raw, &mut skipped).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    for note in &skipped {
+        tracing::warn!(%note, "skipped part of a webhook");
+    }
     for event in events {
         app.events.enqueue(PipelineEvent::Whatsapp { event }).await.map_err(|e| {
             tracing::error!(error = %e, "could not queue a webhook event");

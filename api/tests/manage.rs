@@ -1,10 +1,13 @@
 //! The management API (`/v1`) driven as a user's script drives it: every route,
-//! the bad-input matrix, the effects that reach WhatsApp, and tenant isolation.
+//! the bad-input matrix, the effects that reach WhatsApp, tenant isolation, and
+//! flows and marketing consent as the API shows them.
 
 mod support;
 
+use avvio_common::domain::contact::ConsentChoice;
+use avvio_common::ports::PipelineEvent;
 use serde_json::{Value, json};
-use support::{KEY_A, KEY_B, NUMBER_A, phrase_automation, start, text_webhook};
+use support::{KEY_A, KEY_B, NUMBER_A, appointment_flow, phrase_automation, promemoria, start, text_webhook};
 
 /// Every management route, with a method and a concrete path.
 const ROUTES: &[(&str, &str)] = &[
@@ -529,4 +532,282 @@ async fn a_webhook_for_an_unknown_phone_number_id_is_acknowledged_and_ignored() 
     assert!(system.sent().is_empty());
     assert_eq!(system.get("/v1/contacts", KEY_A).await.1["contacts"], json!([]));
     assert_eq!(system.get("/v1/runs", KEY_A).await.1["runs"], json!([]));
+}
+
+// ---------------------------------------------------------------------------
+// Flows and marketing consent
+// ---------------------------------------------------------------------------
+
+fn integration(secret: &str) -> Value {
+    json!({ "type": "integration", "secret": secret })
+}
+
+#[tokio::test]
+async fn a_flow_automation_is_created_and_read_back_as_written() {
+    let system = start().await;
+    assert_eq!(system.put("/v1/templates/promemoria/it", KEY_A, promemoria()).await.0, 201);
+    let doc = appointment_flow("conferma", integration("segreto-agenda-456"));
+    let (status, created) = system.post("/v1/automations", KEY_A, doc.clone()).await;
+    assert_eq!(status, 201, "{created}");
+    let mut expected = doc;
+    expected["enabled"] = json!(true);
+    expected["version"] = json!(1);
+    expected["steps"][1]["action"]["timeout"] = json!("1d"); // durations read back in canonical form
+    assert_eq!(created, expected);
+    let (status, fetched) = system.get("/v1/automations/conferma", KEY_A).await;
+    assert_eq!((status, &fetched), (200, &expected));
+    assert_eq!(system.get("/v1/automations", KEY_A).await.1["automations"], json!([expected]));
+}
+
+/// Malformed flow documents with id `id`, each a change of the appointment flow: what is
+/// wrong, the document, and the path and code of its 422.
+fn broken_flows(id: &str) -> Vec<(&'static str, Value, String, &'static str)> {
+    let flow = || appointment_flow(id, integration("segreto-agenda-456"));
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut doc = flow();
+        change(&mut doc);
+        doc
+    };
+    let condition = |when: Value| json!({ "type": "condition", "branches": [ { "if": when, "steps": [] } ] });
+    let mut nested = json!([ { "after": "0s", "action": { "type": "add_tag", "tag": "fondo" } } ]);
+    for _ in 0..9 {
+        nested = json!([ { "after": "0s", "action": { "type": "condition",
+            "branches": [ { "if": { "has_tag": "x" }, "steps": nested } ] } } ]);
+    }
+    let innermost = format!("steps[0]{}.action", ".action.branches[0].steps[0]".repeat(8));
+    let eleven: Vec<Value> = (0..11).map(|i| json!({ "reply": [format!("r{i}")], "steps": [] })).collect();
+    vec![
+        (
+            "a step after a wait_for_reply",
+            with(&|doc| {
+                let later = json!({ "after": "1h", "action": { "type": "add_tag", "tag": "mai" } });
+                doc["steps"].as_array_mut().unwrap().push(later);
+            }),
+            "steps[2]".into(),
+            "unreachable_step",
+        ),
+        (
+            "a blank text deep in a branch",
+            with(&|doc| {
+                doc["steps"][1]["action"]["branches"][0]["steps"][0]["action"] =
+                    json!({ "type": "send_text", "text": " " })
+            }),
+            "steps[1].action.branches[0].steps[0].action.text".into(),
+            "invalid_value",
+        ),
+        (
+            "a text that is not a string deep in a branch",
+            with(&|doc| doc["steps"][1]["action"]["branches"][1]["steps"][0]["action"]["text"] = json!(5)),
+            "steps[1].action.branches[1].steps[0].action.text".into(),
+            "invalid_value",
+        ),
+        (
+            "a timeout of 30s",
+            with(&|doc| doc["steps"][1]["action"]["timeout"] = json!("30s")),
+            "steps[1].action.timeout".into(),
+            "invalid_value",
+        ),
+        (
+            "11 branches",
+            with(&|doc| doc["steps"][1]["action"]["branches"] = json!(eleven)),
+            "steps[1].action.branches".into(),
+            "invalid_branches",
+        ),
+        (
+            "a reply value in two branches",
+            with(&|doc| doc["steps"][1]["action"]["branches"][1]["reply"] = json!(["  CONFERMO ", "no"])),
+            "steps[1].action.branches[1].reply[0]".into(),
+            "duplicate_reply",
+        ),
+        (
+            "a predicate with two keys",
+            with(&|doc| doc["steps"][1]["action"] = condition(json!({ "has_tag": "vip", "in_list": "clienti" }))),
+            "steps[1].action.branches[0].if".into(),
+            "invalid_value",
+        ),
+        (
+            "a predicate with field but neither equals nor exists",
+            with(&|doc| doc["steps"][1]["action"] = condition(json!({ "all": [ { "field": "city" } ] }))),
+            "steps[1].action.branches[0].if.all[0]".into(),
+            "invalid_value",
+        ),
+        (
+            "a start_automation of itself",
+            with(&|doc| doc["steps"][1]["action"] = json!({ "type": "start_automation", "automation": id })),
+            "steps[1].action.automation".into(),
+            "invalid_value",
+        ),
+        ("flow steps nested 9 deep", with(&|doc| doc["steps"] = nested.clone()), innermost, "too_deep"),
+        (
+            "a wait_until with both time and working_hours",
+            with(&|doc| {
+                doc["steps"][1]["action"] = json!({ "type": "wait_until", "time": "09:00", "working_hours": true })
+            }),
+            "steps[1].action".into(),
+            "invalid_value",
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn malformed_flows_are_422_naming_the_exact_path_and_nothing_is_stored() {
+    let system = start().await;
+    system.put("/v1/templates/promemoria/it", KEY_A, promemoria()).await;
+    let flow = appointment_flow("conferma", integration("segreto-agenda-456"));
+    assert_eq!(system.post("/v1/automations", KEY_A, flow).await.0, 201);
+    let (_, before) = system.get("/v1/automations", KEY_A).await;
+
+    // A new automation and the next version of a stored one are refused alike.
+    for (what, doc, path, code) in broken_flows("rotto").into_iter().chain(broken_flows("conferma")) {
+        let (status, body) = if doc["id"] == "rotto" {
+            system.post("/v1/automations", KEY_A, doc).await
+        } else {
+            system.put("/v1/automations/conferma", KEY_A, doc).await
+        };
+        assert_eq!(
+            (status, body["error"]["code"].as_str(), body["error"]["path"].as_str()),
+            (422, Some(code), Some(path.as_str())),
+            "{what}: {body}"
+        );
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {body}");
+    }
+    assert_eq!(system.get("/v1/automations", KEY_A).await.1, before);
+    assert_eq!(system.get("/v1/automations/rotto", KEY_A).await.0, 404);
+    assert_eq!(system.get("/v1/automations/conferma", KEY_A).await.1["version"], 1);
+}
+
+#[tokio::test]
+async fn a_flow_run_names_each_step_by_its_path_with_the_branch_it_took() {
+    let mut system = start().await;
+    system.put("/v1/templates/promemoria/it", KEY_A, promemoria()).await;
+    let trigger = json!({ "type": "customer_message", "phrase": "Il mio appuntamento" });
+    assert_eq!(system.post("/v1/automations", KEY_A, appointment_flow("conferma", trigger)).await.0, 201);
+    system.webhook(text_webhook(NUMBER_A, "393331234567", "wamid.f1", "il mio appuntamento")).await;
+    system.settle().await;
+
+    let (_, runs) = system.get("/v1/runs?automation=conferma", KEY_A).await;
+    let id = runs["runs"][0]["id"].as_str().unwrap().to_string();
+    let (status, run) = system.get(&format!("/v1/runs/{id}"), KEY_A).await;
+    assert_eq!(status, 200);
+    assert_eq!(run["status"]["state"], "active", "the run waits for the reply: {run}");
+    let steps = run["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2, "{run}");
+    assert_eq!(
+        (&steps[0]["step"], &steps[0]["action"], &steps[0]["status"]),
+        (&json!("steps[0]"), &json!("send_buttons"), &json!("done"))
+    );
+    assert_eq!(
+        (&steps[1]["step"], &steps[1]["action"], &steps[1]["status"]),
+        (&json!("steps[1]"), &json!("wait_for_reply"), &json!("waiting"))
+    );
+    let at = chrono::DateTime::parse_from_rfc3339(steps[1]["at"].as_str().unwrap()).unwrap();
+    let until = chrono::DateTime::parse_from_rfc3339(steps[1]["until"].as_str().unwrap()).unwrap();
+    assert_eq!(until - at, chrono::Duration::hours(24), "the wait holds the run until its timeout: {run}");
+    assert!(steps[1].get("branch").is_none(), "{run}");
+
+    // The reply chooses the first branch: the wait is done, and the branch's step is named inside it.
+    system.webhook(text_webhook(NUMBER_A, "393331234567", "wamid.f2", "confermo")).await;
+    system.settle().await;
+    let (_, run) = system.get(&format!("/v1/runs/{id}"), KEY_A).await;
+    assert_eq!(run["status"]["state"], "completed", "{run}");
+    let steps: Vec<_> = run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["step"].clone(), s["action"].clone(), s["status"].clone(), s.get("branch").cloned()))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            (json!("steps[0]"), json!("send_buttons"), json!("done"), None),
+            (json!("steps[1]"), json!("wait_for_reply"), json!("done"), Some(json!("branches[0]"))),
+            (json!("steps[1].action.branches[0].steps[0]"), json!("add_tag"), json!("done"), None),
+        ]
+    );
+    let (_, contact) = system.get("/v1/contacts/393331234567", KEY_A).await;
+    assert_eq!(
+        (&contact["tags"], &contact["fields"]["conferma"]),
+        (&json!(["confermato"]), &json!("confermo")),
+        "{contact}"
+    );
+    assert_eq!(
+        system.get("/v1/runs", KEY_A).await.1["runs"].as_array().unwrap().len(),
+        1,
+        "a reply taken starts nothing else"
+    );
+}
+
+#[tokio::test]
+async fn a_marketing_change_through_the_api_is_stored_and_queues_the_consent_automations_once() {
+    let mut system = start().await;
+    let consent = json!({ "id": "disiscritto", "name": "disiscritto", "trigger": { "type": "consent", "marketing": "opted_out" },
+        "steps": [ { "after": "0s", "action": { "type": "add_tag", "tag": "disiscritto" } } ] });
+    assert_eq!(system.post("/v1/automations", KEY_A, consent).await.0, 201);
+
+    let (status, created) =
+        system.put("/v1/contacts/+39 333 123 4567", KEY_A, json!({ "marketing": "opted_out" })).await;
+    assert_eq!((status, &created["marketing"]), (201, &json!("opted_out")), "{created}");
+    assert_eq!(system.get("/v1/contacts/393331234567", KEY_A).await.1["marketing"], "opted_out");
+    let queued = system.queued().to_vec();
+    assert!(
+        matches!(queued.as_slice(), [PipelineEvent::ConsentChanged { contact, marketing: ConsentChoice::OptedOut, .. }]
+            if contact.to_string() == "393331234567"),
+        "{queued:?}"
+    );
+    system.settle().await;
+    let (_, runs) = system.get("/v1/runs?automation=disiscritto", KEY_A).await;
+    assert_eq!(runs["runs"][0]["cause"], json!({ "type": "consent", "by_run": null }), "{runs}");
+    assert_eq!(system.get("/v1/contacts/393331234567", KEY_A).await.1["tags"], json!(["disiscritto"]));
+
+    // The same consent again changes nothing and queues nothing.
+    let (status, same) = system.put("/v1/contacts/393331234567", KEY_A, json!({ "marketing": "opted_out" })).await;
+    assert_eq!((status, &same["marketing"]), (200, &json!("opted_out")), "{same}");
+    assert!(system.queued().is_empty(), "{:?}", system.queued());
+    system.settle().await;
+    assert_eq!(system.get("/v1/runs?automation=disiscritto", KEY_A).await.1["runs"].as_array().unwrap().len(), 1);
+
+    // Only a consent a contact can be changed to is accepted.
+    for value in [json!("unknown"), json!("si"), json!(true)] {
+        let (status, body) = system.put("/v1/contacts/393331234567", KEY_A, json!({ "marketing": value })).await;
+        assert_eq!((status, body["error"]["path"].as_str()), (422, Some("marketing")), "{value}: {body}");
+    }
+    assert!(system.queued().is_empty());
+    assert_eq!(system.get("/v1/contacts/393331234567", KEY_A).await.1["marketing"], "opted_out");
+}
+
+#[tokio::test]
+async fn an_update_without_an_id_cannot_make_an_automation_start_itself() {
+    let system = start().await;
+    let ping = json!({ "id": "ping", "name": "ping", "trigger": { "type": "integration", "secret": "segreto-ping-123" },
+        "steps": [ { "after": "0s", "action": { "type": "add_tag", "tag": "x" } } ] });
+    assert_eq!(system.post("/v1/automations", KEY_A, ping).await.0, 201);
+    // No `id` in the body: the URL's is the one the self-start check compares with.
+    let itself = json!({ "name": "ping", "trigger": { "type": "integration", "secret": "segreto-ping-123" },
+        "steps": [ { "after": "0s", "action": { "type": "start_automation", "automation": "ping" } } ] });
+    let (status, body) = system.put("/v1/automations/ping", KEY_A, itself).await;
+    assert_eq!((status, body["error"]["path"].as_str()), (422, Some("steps[0].action.automation")), "{body}");
+    assert_eq!(system.get("/v1/automations/ping", KEY_A).await.1["version"], 1, "nothing stored");
+}
+
+#[tokio::test]
+async fn a_consent_change_whose_event_cannot_be_queued_is_put_back() {
+    use avvio_common::ports::Store;
+    let store = avvio_common::memory::MemoryStore::new();
+    let ws = avvio_common::domain::WorkspaceId::parse("negozio").unwrap();
+    store.load_workspace(&ws, serde_json::from_value(json!({ "timezone": "Europe/Rome" })).unwrap());
+    let now = chrono::Utc::now();
+    let put = avvio_common::manage::put_contact(&store, &ws, "393331234567", json!({ "marketing": "opted_out" }), now)
+        .await
+        .unwrap();
+    assert!(put.consent_changed.is_some());
+    // The API answers 503 when the event cannot be queued, after putting the consent back.
+    avvio_common::manage::undo_consent(&store, &ws, &put).await.unwrap();
+    let key = avvio_common::domain::ContactKey::parse("393331234567").unwrap();
+    let contact = store.contact(&ws, &key).await.unwrap().unwrap().item;
+    assert_eq!(contact.marketing, avvio_common::domain::contact::MarketingConsent::Unknown);
+    // So a retry changes it again and queues its event.
+    let retry = avvio_common::manage::put_contact(&store, &ws, "393331234567", json!({ "marketing": "opted_out" }), now)
+        .await
+        .unwrap();
+    assert!(retry.consent_changed.is_some(), "the retry queues the consent automations");
 }

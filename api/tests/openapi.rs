@@ -2,13 +2,15 @@
 //! true against the router: every documented operation is routed and answers
 //! only the statuses it documents, with bodies of the documented shapes; every
 //! SPEC §4 route is documented and nothing else is; the documented examples
-//! are accepted, in the order a user would send them.
+//! are accepted, in the order a user would send them; runs of flows and of
+//! consent changes have the documented shape.
 
 mod support;
 
+use avvio_common::domain::{Branch, StepPath};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use support::{KEY_A, Reply, System, phrase_automation, start};
+use support::{KEY_A, NUMBER_A, Reply, System, appointment_flow, phrase_automation, promemoria, start, text_webhook};
 
 /// SPEC §4's routes, as (method, path template): the document must describe exactly these.
 const SPEC_ROUTES: &[(&str, &str)] = &[
@@ -655,4 +657,134 @@ async fn the_documented_examples_are_accepted_in_the_order_a_user_sends_them() {
     let documented: BTreeSet<(String, String)> = operations(&doc).iter().map(Operation::key).collect();
     let missed: Vec<_> = documented.difference(&tour.0).collect();
     assert!(missed.is_empty(), "the tour reached these with no success: {missed:?}");
+}
+
+#[tokio::test]
+async fn flow_runs_and_consent_changes_read_back_in_the_documented_shapes() {
+    let mut system = start().await;
+    let doc = document();
+    system.put("/v1/templates/promemoria/it", KEY_A, promemoria()).await;
+    let trigger = json!({ "type": "customer_message", "phrase": "Il mio appuntamento" });
+    let automations = [
+        appointment_flow("conferma", trigger),
+        json!({ "id": "smista", "name": "smista", "trigger": { "type": "customer_message", "phrase": "Assistenza" },
+            "steps": [ { "after": "0s", "action": { "type": "condition",
+                "branches": [ { "if": { "all": [ { "has_tag": "vip" }, { "not": { "marketing": "opted_out" } } ] },
+                                "steps": [ { "after": "0s", "action": { "type": "assign_operator", "operator": "anna@negozio.it" } } ] } ],
+                "otherwise": [
+                    { "after": "0s", "action": { "type": "start_automation", "automation": "figlio" } },
+                    { "after": "0s", "action": { "type": "set_consent", "marketing": "opted_out" } },
+                    { "after": "0s", "action": { "type": "wait_until", "time": "03:00", "days": ["sun"] } },
+                    { "after": "0s", "action": { "type": "add_tag", "tag": "richiamare" } } ] } } ] }),
+        json!({ "id": "figlio", "name": "figlio", "trigger": { "type": "integration" },
+            "steps": [ { "after": "0s", "action": { "type": "add_tag", "tag": "figlio" } } ] }),
+        json!({ "id": "disiscritto", "name": "disiscritto", "trigger": { "type": "consent", "marketing": "opted_out" },
+            "steps": [ { "after": "0s", "action": { "type": "add_tag", "tag": "disiscritto" } } ] }),
+    ];
+    for automation in automations {
+        let reply = call_documented(&system, &doc, "POST", "/v1/automations", &[], Some(automation)).await;
+        assert_eq!(reply.0, 201, "{}", reply.1);
+    }
+
+    // A wait, a condition that starts an automation and opts the contact out, and the API's opt-out.
+    system.webhook(text_webhook(NUMBER_A, "393331111111", "wamid.o1", "Il mio appuntamento")).await;
+    system.webhook(text_webhook(NUMBER_A, "393332222222", "wamid.o2", "assistenza")).await;
+    let patch = Some(json!({ "marketing": "opted_out" }));
+    let reply =
+        call_documented(&system, &doc, "PUT", "/v1/contacts/{phone}", &[("phone", "393333333333")], patch).await;
+    assert_eq!((reply.0, &reply.1["marketing"]), (201, &json!("opted_out")), "{}", reply.1);
+    system.settle().await;
+    let runs = documented_runs(&system, &doc).await;
+    let causes: BTreeSet<String> = runs.iter().map(|r| r["cause"].to_string()).collect();
+    let smista = runs.iter().find(|r| r["automation"] == "smista").unwrap()["id"].clone();
+    let expected: BTreeSet<String> = [
+        json!({ "type": "message", "wamid": "wamid.o1" }),
+        json!({ "type": "message", "wamid": "wamid.o2" }),
+        json!({ "type": "started", "by_run": smista }),
+        json!({ "type": "consent", "by_run": smista }),
+        json!({ "type": "consent", "by_run": null }),
+    ]
+    .iter()
+    .map(Value::to_string)
+    .collect();
+    assert_eq!(causes, expected);
+    let records: Vec<&Value> = runs.iter().flat_map(|r| r["steps"].as_array().unwrap()).collect();
+    let waiting = records.iter().find(|s| s["status"] == "waiting").expect("the wait is recorded");
+    assert_eq!((&waiting["step"], waiting["until"].is_string()), (&json!("steps[1]"), true));
+    let held = records.iter().find(|s| s["action"] == "wait_until").expect("the wait_until is recorded");
+    assert_eq!(held["step"], "steps[0].action.otherwise[2]");
+    assert!(held["until"].is_string(), "{held}");
+    let condition = records.iter().find(|s| s["action"] == "condition").unwrap();
+    assert_eq!(condition["branch"], "otherwise");
+
+    // The reply matches no branch: `otherwise` takes it.
+    system.webhook(text_webhook(NUMBER_A, "393331111111", "wamid.o3", "non so")).await;
+    system.settle().await;
+    let runs = documented_runs(&system, &doc).await;
+    let flow = runs.iter().find(|r| r["automation"] == "conferma").unwrap();
+    let steps: Vec<(&Value, &Value)> =
+        flow["steps"].as_array().unwrap().iter().map(|s| (&s["step"], &s["status"])).collect();
+    assert_eq!(
+        steps,
+        [
+            (&json!("steps[0]"), &json!("done")),
+            (&json!("steps[1]"), &json!("done")),
+            (&json!("steps[1].action.otherwise[0]"), &json!("done"))
+        ]
+    );
+    assert_eq!(flow["steps"][1]["branch"], "otherwise");
+
+    // Contacts show their consent; the workspace its consent phrases.
+    let reply = system.call("GET", "/v1/contacts", Some(KEY_A), None).await;
+    assert_documented(&doc, &operation(&doc, "GET", "/v1/contacts"), &reply);
+    let consents: Vec<&Value> = reply.1["contacts"].as_array().unwrap().iter().map(|c| &c["marketing"]).collect();
+    assert_eq!(consents, [&json!("unknown"), &json!("opted_out"), &json!("opted_out")]);
+    let reply = call_documented(&system, &doc, "GET", "/v1/workspace", &[], None).await;
+    assert_eq!(reply.1["consent"], json!({ "opt_out_phrases": ["STOP"], "opt_in_phrases": ["START"] }));
+    let reply = call_documented(&system, &doc, "GET", "/v1/templates", &[], None).await;
+    let categories: Vec<&Value> = reply.1["templates"].as_array().unwrap().iter().map(|t| &t["category"]).collect();
+    assert_eq!(categories, [&json!("marketing"), &json!("utility")]);
+}
+
+/// Every run of workspace `a`, each read as `GET /v1/runs` and `GET /v1/runs/{id}` show it,
+/// both checked against the document; step paths and branches (whose patterns [`conforms`]
+/// does not check) are checked by reading them back.
+async fn documented_runs(system: &System, doc: &Value) -> Vec<Value> {
+    let reply = system.call("GET", "/v1/runs", Some(KEY_A), None).await;
+    assert_documented(doc, &operation(doc, "GET", "/v1/runs"), &reply);
+    let mut runs = Vec::new();
+    for run in reply.1["runs"].as_array().unwrap() {
+        let id = run["id"].as_str().unwrap();
+        let (status, one) = call_documented(system, doc, "GET", "/v1/runs/{id}", &[("id", id)], None).await;
+        assert_eq!((status, &one), (200, run));
+        for record in one["steps"].as_array().unwrap() {
+            let step = record["step"].as_str().unwrap();
+            assert_eq!(step.parse::<StepPath>().map(|p| p.to_string()).as_deref(), Ok(step), "{record}");
+            if let Some(branch) = record.get("branch").and_then(Value::as_str) {
+                assert_eq!(branch.parse::<Branch>().map(|b| b.to_string()).as_deref(), Ok(branch), "{record}");
+            }
+        }
+        runs.push(one);
+    }
+    runs
+}
+
+#[tokio::test]
+async fn the_documented_422_examples_are_what_a_broken_flow_is_answered() {
+    let system = start().await;
+    let doc = document();
+    let examples = &doc["components"]["responses"]["Invalid"]["content"]["application/json"]["examples"];
+    let flow = || appointment_flow("conferma", json!({ "type": "integration" }));
+
+    let mut deep = flow();
+    let tag = json!({ "after": "0s", "action": { "type": "add_tag", "tag": "confermato" } });
+    let blank = json!({ "after": "0s", "action": { "type": "send_text", "text": " " } });
+    deep["steps"][1]["action"]["branches"][0]["steps"] = json!([tag, tag, blank]);
+    let mut unreachable = flow();
+    unreachable["steps"].as_array_mut().unwrap().push(tag);
+
+    for (name, body) in [("deep_in_a_branch", deep), ("unreachable_step", unreachable)] {
+        let reply = call_documented(&system, &doc, "POST", "/v1/automations", &[], Some(body)).await;
+        assert_eq!((reply.0, &reply.1), (422, &examples[name]["value"]), "{name}");
+    }
 }

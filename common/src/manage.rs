@@ -4,7 +4,7 @@
 //! [`ManageError`] to a status; every decision is here, over the [`Management`] port.
 
 use crate::domain::automation::{Automation, Trigger};
-use crate::domain::contact::Contact;
+use crate::domain::contact::{Contact, MarketingConsent};
 use crate::domain::ids::{AutomationId, Language, ListName, RunId, Tag, TemplateName, WorkspaceId};
 use crate::domain::phone::{ContactKey, WaId};
 use crate::domain::run::Run;
@@ -281,8 +281,18 @@ pub async fn delete_template<S: Management>(
 // ---------------------------------------------------------------------------
 
 /// Reads and checks an automation document against the workspace's templates.
-fn read_automation(body: Value, workspace: Option<&Workspace>) -> Result<Automation, ManageError> {
-    let automation: Automation = parse_document(body).map_err(ManageError::Invalid)?;
+/// `id`: the automation's id when the URL names it (an update): the document's must agree,
+/// and an absent one is filled in before the checks (which compare steps with the id).
+fn read_automation(body: Value, id: Option<&AutomationId>, workspace: Option<&Workspace>) -> Result<Automation, ManageError> {
+    let mut automation: Automation = parse_document(body).map_err(ManageError::Invalid)?;
+    if let Some(id) = id {
+        match &automation.id {
+            Some(given) if given != id => {
+                return Err(ManageError::invalid("invalid_value", "id", "the id differs from the one in the URL"));
+            }
+            _ => automation.id = Some(id.clone()),
+        }
+    }
     match check_automation(&automation, workspace).into_iter().next() {
         Some(issue) => Err(ManageError::Invalid(issue)),
         None => Ok(automation),
@@ -298,7 +308,7 @@ pub async fn create_automation<S: Management>(
     now: Time,
 ) -> Result<Arc<Automation>, ManageError> {
     let workspace = store.workspace(ws).await?;
-    let mut automation = read_automation(body, workspace.as_deref())?;
+    let mut automation = read_automation(body, None, workspace.as_deref())?;
     if automation.id.is_none() {
         automation.id = Some(AutomationId::parse(fresh_token("a-")).expect("a valid id"));
     }
@@ -325,13 +335,7 @@ pub async fn update_automation<S: Management>(
     let previous =
         store.automation(ws, &id).await?.ok_or_else(|| ManageError::NotFound(format!("no automation `{id}`")))?;
     let workspace = store.workspace(ws).await?;
-    let mut automation = read_automation(body, workspace.as_deref())?;
-    match &automation.id {
-        Some(given) if given != &id => {
-            return Err(ManageError::invalid("invalid_value", "id", "the id differs from the one in the URL"));
-        }
-        _ => automation.id = Some(id),
-    }
+    let mut automation = read_automation(body, Some(&id), workspace.as_deref())?;
     if let Trigger::Integration { secret: secret @ None } = &mut automation.trigger {
         *secret = previous.trigger.integration_secret().map(str::to_string).or_else(|| Some(fresh_token("")));
     }
@@ -426,8 +430,8 @@ pub struct ContactPut {
     pub created: bool,
     pub contact: Contact,
     /// When the consent changed: the event that starts its `consent` automations, for the
-    /// caller to queue.
-    pub consent_changed: Option<PipelineEvent>,
+    /// caller to queue (and the consent before, for [`undo_consent`] when it cannot).
+    pub consent_changed: Option<(PipelineEvent, MarketingConsent)>,
 }
 
 /// `PUT /v1/contacts/{phone}`: creates or changes a contact. `name` and `operator`
@@ -444,24 +448,44 @@ pub async fn put_contact<S: Management>(
     let key = contact_key(key)?;
     let patch: ContactPatch = parse_document(body).map_err(ManageError::Invalid)?;
     let workspace = stored_workspace(store, ws).await?.item;
-    let (created, contact, consent) = retrying(|| async {
+    let (created, contact, consent, before) = retrying(|| async {
         let (mut contact, revision) = match store.contact(ws, &key).await? {
             Some(Versioned { item, revision }) => (item, revision),
             None => (Contact::new(&key), None),
         };
+        let before = contact.marketing;
         let consent = patch.clone().apply(&mut contact);
         store.put_contact(ws, &contact, revision).await?;
-        Ok((revision.is_none(), contact, consent))
+        Ok((revision.is_none(), contact, consent, before))
     })
     .await?;
     crate::stages::refresh_dates(store, ws, &workspace, &contact, now).await?;
-    let consent_changed = consent.map(|marketing| PipelineEvent::ConsentChanged {
-        workspace: ws.clone(),
-        contact: contact.key(),
-        marketing,
-        request_id: fresh_token("req-"),
+    let consent_changed = consent.map(|marketing| {
+        let event = PipelineEvent::ConsentChanged {
+            workspace: ws.clone(),
+            contact: contact.key(),
+            marketing,
+            request_id: fresh_token("req-"),
+        };
+        (event, before)
     });
     Ok(ContactPut { created, contact, consent_changed })
+}
+
+/// Puts a contact's consent back to `before` when the event of its change could not be
+/// queued, so that a retry of the request changes it (and queues the event) again. Best
+/// effort: a contact changed meanwhile is left as it is.
+pub async fn undo_consent<S: Management>(store: &S, ws: &WorkspaceId, put: &ContactPut) -> Result<(), ManageError> {
+    let Some((PipelineEvent::ConsentChanged { contact: key, marketing, .. }, before)) = &put.consent_changed else {
+        return Ok(());
+    };
+    if let Some(Versioned { item: mut contact, revision }) = store.contact(ws, key).await?
+        && contact.marketing == MarketingConsent::from(*marketing)
+    {
+        contact.marketing = *before;
+        store.put_contact(ws, &contact, revision).await?;
+    }
+    Ok(())
 }
 
 /// `DELETE /v1/contacts/{phone}`: the contact, its keys and its date triggers. Its pending steps find no contact and do nothing.

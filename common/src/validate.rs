@@ -63,7 +63,7 @@ pub fn parse_document<T: serde::de::DeserializeOwned>(value: serde_json::Value) 
             "unknown_field"
         } else if message.starts_with("missing field") {
             "missing_field"
-        } else if message.starts_with("unknown variant") {
+        } else if message.starts_with("unknown variant") && (path == "type" || path.ends_with(".type")) {
             "unknown_type"
         } else {
             "invalid_value"
@@ -223,14 +223,8 @@ fn check_flow(action: &Action, path: &str, depth: usize, context: &Context<'_>, 
             )),
             _ => {}
         },
-        Action::StartAutomation { automation } => {
-            if context.automation.id.as_ref() == Some(automation) {
-                issues.push(Issue::new(
-                    "invalid_value",
-                    format!("{path}.automation"),
-                    "an automation cannot start itself",
-                ));
-            }
+        Action::StartAutomation { automation } if context.automation.id.as_ref() == Some(automation) => {
+            issues.push(Issue::new("invalid_value", format!("{path}.automation"), "an automation cannot start itself"));
         }
         _ => {}
     }

@@ -501,3 +501,26 @@ fn a_timeout_delivered_early_goes_back_to_the_queue_and_a_late_reply_does_not_ta
         assert!(mario_tags(&deps, &ws).await.is_empty());
     });
 }
+
+#[test]
+fn a_blocked_contacts_consent_changes_but_starts_no_consent_automation() {
+    rt().block_on(async {
+        let blocker = automation(json!({ "id": "blocca", "name": "blocca",
+            "trigger": { "type": "customer_message", "phrase": "Blocca" },
+            "steps": [ { "after": "0s", "action": { "type": "block_contact" } } ] }));
+        let (deps, ws) = system_with(blocker);
+        let consent = automation(json!({ "id": "disiscritto", "name": "disiscritto",
+            "trigger": { "type": "consent", "marketing": "opted_out" },
+            "steps": [ { "after": "0s", "action": { "type": "add_tag", "tag": "disiscritto" } } ] }));
+        deps.store.with_catalog(&ws, |c| c.create(consent)).unwrap();
+        say(&deps, "wamid.b", "2026-11-23T09:00:00Z", "Blocca").await;
+
+        say(&deps, "wamid.s", "2026-11-23T09:01:00Z", "STOP").await;
+        run_due(&deps, "2026-11-23T09:01:00Z").await;
+        let key = avvio_common::domain::ContactKey::parse(MARIO).unwrap();
+        let contact = deps.store.contact(&ws, &key).await.unwrap().unwrap().item;
+        assert_eq!(contact.marketing, avvio_common::domain::contact::MarketingConsent::OptedOut);
+        assert!(contact.tags.is_empty(), "no consent automation ran");
+        assert_eq!(deps.store.all_runs(&ws).len(), 1, "only the blocking run");
+    });
+}

@@ -1,6 +1,7 @@
 //! The whole system in the test process: the router on a random port over the
 //! in-memory adapters, and [`System::settle`] to run the matcher and every due
 //! step deterministically (no sleeps). Two workspaces, each with its own API key.
+//! [`System::queued`] shows what the API queued for the matcher before it runs.
 
 #![allow(dead_code)]
 
@@ -26,6 +27,8 @@ pub struct System {
     pub http: reqwest::Client,
     pub deps: Arc<Deps<MemoryStore, MemoryStepQueue, MemorySender, MemoryPoster>>,
     events: UnboundedReceiver<PipelineEvent>,
+    /// Events taken off the queue by [`System::queued`], not handled yet.
+    pending: Vec<PipelineEvent>,
 }
 
 fn workspace(number: &str) -> Value {
@@ -61,7 +64,7 @@ pub async fn start() -> System {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router(app)).await.unwrap() });
-    System { base, http: reqwest::Client::new(), deps, events }
+    System { base, http: reqwest::Client::new(), deps, events, pending: Vec::new() }
 }
 
 /// A status and a JSON body (`null` when empty).
@@ -117,12 +120,21 @@ impl System {
         response.status().as_u16()
     }
 
+    /// The events queued for the matcher and not handled yet, oldest first.
+    pub fn queued(&mut self) -> &[PipelineEvent] {
+        while let Ok(event) = self.events.try_recv() {
+            self.pending.push(event);
+        }
+        &self.pending
+    }
+
     /// Runs the matcher on every queued event and the executor on every step due now,
     /// until nothing is left to do.
     pub async fn settle(&mut self) {
         loop {
             let mut worked = false;
-            while let Ok(event) = self.events.try_recv() {
+            self.queued();
+            for event in std::mem::take(&mut self.pending) {
                 self.deps.handle_event(&event, chrono::Utc::now()).await.unwrap();
                 worked = true;
             }
@@ -162,4 +174,25 @@ pub fn text_webhook(number: &str, from: &str, wamid: &str, text: &str) -> Vec<u8
 pub fn phrase_automation(id: &str, phrase: &str) -> Value {
     json!({ "id": id, "name": format!("{id}"), "trigger": { "type": "customer_message", "phrase": phrase },
             "steps": [ { "after": "0s", "action": { "type": "send_text", "text": "Ciao {{name}}!" } } ] })
+}
+
+/// SPEC §2.3's appointment confirmation as a whole automation: a `send_buttons`, then a
+/// `wait_for_reply` with two reply branches, `otherwise` and `on_timeout` (which sends the
+/// template `promemoria`, no params).
+pub fn appointment_flow(id: &str, trigger: Value) -> Value {
+    json!({ "id": id, "name": "Conferma appuntamento", "trigger": trigger, "steps": [
+        { "after": "0s", "action": { "type": "send_buttons", "text": "Confermi l'appuntamento di domani?",
+            "buttons": [ { "id": "si", "title": "Confermo" }, { "id": "no", "title": "Annulla" } ] } },
+        { "after": "0s", "action": { "type": "wait_for_reply", "timeout": "24h", "save_to": "conferma",
+            "branches": [
+              { "reply": ["Confermo", "si"], "steps": [ { "after": "0s", "action": { "type": "add_tag", "tag": "confermato" } } ] },
+              { "reply": ["Annulla", "no"],  "steps": [ { "after": "0s", "action": { "type": "send_text", "text": "Va bene, a presto!" } } ] } ],
+            "otherwise":  [ { "after": "0s", "action": { "type": "assign_operator", "operator": "anna@example.com" } } ],
+            "on_timeout": [ { "after": "0s", "action": { "type": "send_template", "template": "promemoria", "language": "it", "params": [] } } ] } }
+    ] })
+}
+
+/// The template SPEC §2.3's example sends on timeout: a utility reminder without params.
+pub fn promemoria() -> Value {
+    json!({ "status": "approved", "category": "utility", "body": "Ti ricordiamo l'appuntamento di domani." })
 }

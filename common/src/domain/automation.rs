@@ -106,9 +106,13 @@ impl Serialize for LocalTime {
 impl<'de> Deserialize<'de> for LocalTime {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
+        // Exactly `HH:MM` (chrono alone would also take `9:00` and ` 9:00`).
+        let shaped = raw.len() == 5 && raw.as_bytes()[2] == b':';
         NaiveTime::parse_from_str(&raw, "%H:%M")
+            .ok()
+            .filter(|_| shaped)
             .map(LocalTime)
-            .map_err(|_| serde::de::Error::custom(format!("`{raw}` is not a time of day: write HH:MM, e.g. \"09:30\"")))
+            .ok_or_else(|| serde::de::Error::custom(format!("`{raw}` is not a time of day: write HH:MM, e.g. \"09:30\"")))
     }
 }
 

@@ -36,7 +36,7 @@ pub enum Branch {
 impl Branch {
     /// The `branches[i]` branch; `None` past [`MAX_BRANCHES`].
     pub fn numbered(index: usize) -> Option<Self> {
-        (index < MAX_BRANCHES).then(|| Self::Branches(index as u8))
+        (index < MAX_BRANCHES).then_some(Self::Branches(index as u8))
     }
 
     /// The code a path segment stores for this branch (0 is the top level).

@@ -81,7 +81,9 @@ impl ContactPatch {
     }
 }
 
-/// Starts every `consent` automation of the value a contact's consent just changed to, at `depth`.
+/// Starts every `consent` automation of the value a contact's consent just changed to, at
+/// `depth`. A blocked contact's consent changes, but starts nothing (as no date trigger or
+/// fallback fires for it).
 pub fn consent_runs(
     automations: &[Arc<Automation>],
     contact: &Contact,
@@ -90,5 +92,8 @@ pub fn consent_runs(
     depth: u8,
     now: Time,
 ) -> Result<Vec<RunStart>, &'static str> {
+    if contact.blocked {
+        return Ok(Vec::new());
+    }
     start_list_runs(automations, contact, cause, cause_key, depth, now)
 }

@@ -120,7 +120,7 @@ fn offer_to_waits(
     let mut waits = contact.engine.waits.clone();
     // Stable: of two waits that started at one instant, the one recorded later goes first.
     waits.reverse();
-    waits.sort_by(|a, b| b.since.cmp(&a.since));
+    waits.sort_by_key(|w| std::cmp::Reverse(w.since));
     let unread = Waiting::default();
     for wait in &waits {
         let read = waiting.iter().find(|(id, _)| *id == wait.run).map_or(&unread, |(_, w)| w);

@@ -3,7 +3,7 @@
 //! started, first steps queued.
 
 use super::{Deps, Report, StageError, retry_conflicts};
-use crate::domain::automation::Trigger;
+use crate::domain::automation::{Automation, Trigger};
 use crate::domain::contact::{ConsentChoice, Contact};
 use crate::domain::ids::{AutomationId, ListName, RunId, WorkspaceId};
 use crate::domain::phone::{ContactKey, WaId};
@@ -197,27 +197,30 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                 .find(|a| a.id() == &start.run.automation && a.version == start.run.version)
                 .map(|automation| (start, automation))
         });
-        let first = match started {
-            Some((start, automation)) if start.first.due <= now => {
-                let related = self.related_automations(ws, automation, &start.first.step).await?;
-                Some(engine::execute_step(StepInput {
-                    workspace: &workspace,
-                    automation,
-                    live: Some(Liveness::of_current(automation)),
-                    run: start.run.clone(),
-                    step: start.first.step,
-                    contact: &outcome.contact,
-                    related: &related,
-                    workspace_id: ws.as_str(),
-                    now,
-                }))
+        // A step due at once runs here, claimed in the message's own write: step 0 of the run
+        // the message starts (the reply to a phrase), or the first step of the branch a reply
+        // chose (the answer to an answer). The revision is the run's once the write is done.
+        let (inline, inline_revision) = match (started, outcome.resolved.last()) {
+            (Some((start, automation)), _) if start.first.due <= now => {
+                let live = Some(Liveness::of_current(automation));
+                let step = start.first.clone();
+                (Some(self.run_inline(ws, &workspace, automation, live, &start.run, step, &outcome.contact, now).await?), StoredRun::CREATED)
             }
-            _ => None,
+            (None, Some(resolved)) if resolved.next.as_ref().is_some_and(|next| next.due <= now) => {
+                let (_, read, revision) = waiting.iter().find(|(id, ..)| *id == resolved.run.id).expect("resolved runs were read");
+                let automation = read.automation.as_deref().expect("a resolved run's version was read");
+                let step = resolved.next.clone().expect("checked above");
+                (Some(self.run_inline(ws, &workspace, automation, read.live, &resolved.run, step, &outcome.contact, now).await?), revision + 1)
+            }
+            _ => (None, 0),
         };
-        let run = first.as_ref().and_then(Execution::intent).or(outcome.start.as_ref().map(|s| &s.run));
-        let created: Vec<&Run> = run.into_iter().chain(consent_starts.iter().map(|s| &s.run)).collect();
+        let intent = inline.as_ref().and_then(|(execution, _)| execution.intent());
+        let intent_of = |run: &Run| intent.filter(|i| i.id == run.id);
+        let started_run = outcome.start.as_ref().map(|s| intent_of(&s.run).unwrap_or(&s.run));
+        let created: Vec<&Run> = started_run.into_iter().chain(consent_starts.iter().map(|s| &s.run)).collect();
         let revision_of = |id: &RunId| waiting.iter().find(|(w, ..)| w == id).map_or(0, |(.., revision)| *revision);
-        let updated: Vec<(&Run, u64)> = outcome.resolved.iter().map(|r| (&r.run, revision_of(&r.run.id))).collect();
+        let updated: Vec<(&Run, u64)> =
+            outcome.resolved.iter().map(|r| (intent_of(&r.run).unwrap_or(&r.run), revision_of(&r.run.id))).collect();
         let queued: Vec<StepDue> = (outcome.start.iter().map(|s| s.first.clone()))
             .chain(consent_starts.iter().map(|s| s.first.clone()))
             .chain(outcome.resolved.iter().filter_map(|r| r.next.clone()))
@@ -235,26 +238,23 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             MessageCommit::Duplicate => return Ok(Report::ignored("duplicate message")),
         };
         let mut report = Report { effects: outcome.effects, ignored: None };
-        match (outcome.start, first) {
-            // The run was created by the commit.
-            (Some(start), Some(first)) => {
-                match Box::pin(self.perform(ws, &workspace, first, &written, StoredRun::CREATED, now)).await {
-                    Ok(done) => report.effects.extend(done.effects),
-                    // Nothing is lost: the step was given back (or its send is recorded as under
-                    // way) and the executor takes it from here, with the queue's retries.
-                    Err(e) if e.retry() == Retry::Retryable => {
-                        let step = StepDue { run: start.run.id, step: start.first.step, due: now + FIRST_STEP_RETRY };
-                        self.steps.schedule(StepMessage { workspace: ws.clone(), step }, now).await?;
-                    }
-                    Err(e) => return Err(e),
+        let inline_step = inline.as_ref().map(|(_, step)| step.clone());
+        if let Some((execution, step)) = inline {
+            match Box::pin(self.perform(ws, &workspace, execution, &written, inline_revision, now)).await {
+                Ok(done) => report.effects.extend(done.effects),
+                // Nothing is lost: the step was given back (or its send is recorded as under
+                // way) and the executor takes it from here, with the queue's retries.
+                Err(e) if e.retry() == Retry::Retryable => {
+                    let step = StepDue { due: now + FIRST_STEP_RETRY, ..step };
+                    self.steps.schedule(StepMessage { workspace: ws.clone(), step }, now).await?;
                 }
+                Err(e) => return Err(e),
             }
-            (Some(start), None) => {
-                self.steps.schedule(StepMessage { workspace: ws.clone(), step: start.first }, now).await?;
-            }
-            (None, _) => {}
         }
-        let later = consent_starts.into_iter().map(|s| s.first).chain(outcome.resolved.into_iter().filter_map(|r| r.next));
+        let later = (outcome.start.into_iter().map(|s| s.first))
+            .chain(consent_starts.into_iter().map(|s| s.first))
+            .chain(outcome.resolved.into_iter().filter_map(|r| r.next))
+            .filter(|step| Some(step) != inline_step.as_ref());
         for step in later {
             self.steps.schedule(StepMessage { workspace: ws.clone(), step }, now).await?;
         }
@@ -264,6 +264,34 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             self.refresh_dates(ws, &workspace, &written.contact, now).await?;
         }
         Ok(report)
+    }
+
+    /// Decides a step the message's write claims and this stage performs at once.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_inline(
+        &self,
+        ws: &WorkspaceId,
+        workspace: &Workspace,
+        automation: &Automation,
+        live: Option<Liveness>,
+        run: &Run,
+        step: StepDue,
+        contact: &Contact,
+        now: Time,
+    ) -> Result<(Execution, StepDue), StageError> {
+        let related = self.related_automations(ws, automation, &step.step).await?;
+        let execution = engine::execute_step(StepInput {
+            workspace,
+            automation,
+            live,
+            run: run.clone(),
+            step: step.step,
+            contact,
+            related: &related,
+            workspace_id: ws.as_str(),
+            now,
+        });
+        Ok((execution, step))
     }
 
     /// The contact's waiting runs, each with what deciding a reply needs and its revision.

@@ -1,7 +1,7 @@
-//! Meta's WhatsApp Cloud API webhooks: the POST body of the `messages` field,
-//! read into [`InboundEvent`]s.
+//! Meta's WhatsApp Cloud API webhooks: the POST body of the `messages` and
+//! `user_preferences` fields, read into [`InboundEvent`]s.
 //!
-//! A body looks like this (fields Avvio does not read left out):
+//! A `messages` body looks like this (fields Avvio does not read left out):
 //!
 //! ```json
 //! {
@@ -25,34 +25,64 @@
 //! }
 //! ```
 //!
-//! One body may hold several entries, changes, messages and statuses: every one
-//! becomes an event, in body order (within one change, its messages before its
-//! statuses). Changes of any other `field` are skipped.
+//! A `user_preferences` change reports a user who stopped or resumed marketing
+//! messages; each `user_preferences[]` item becomes an
+//! [`InboundEvent::Preference`], its user found as a message's sender is:
+//!
+//! ```json
+//! {
+//!   "field": "user_preferences",
+//!   "value": {
+//!     "metadata": { "phone_number_id": "106540352242922" },
+//!     "contacts": [{ "profile": { "name": "Giulia Rossi" },
+//!                    "wa_id": "393331234567", "user_id": "IT.13491208655302741918" }],
+//!     "user_preferences": [{ "wa_id": "393331234567", "user_id": "IT.13491208655302741918",
+//!                            "category": "marketing_messages", "value": "stop",
+//!                            "detail": "User requested to stop marketing messages",
+//!                            "timestamp": 1731705721 }]
+//!   }
+//! }
+//! ```
+//!
+//! One body may hold several entries, changes, messages, statuses and
+//! preferences: every one becomes an event, in body order (within one
+//! `messages` change, its messages before its statuses). Changes of any other
+//! `field` are skipped.
 //!
 //! # Who sent it
 //!
 //! Since 2026 Meta also sends each user's business-scoped user id (BSUID):
-//! `contacts[].user_id`, `messages[].from_user_id` and `statuses[].recipient_user_id`.
-//! For a user who adopted a WhatsApp username the phone may be left out
-//! (`contacts[].wa_id`, `messages[].from`, `statuses[].recipient_id`), and the
-//! username comes in `contacts[].profile.username`. A message's [`Sender`] joins
-//! the message's own ids with its `contacts[]` entry; an event must end up with
-//! a phone or a BSUID, or the body is refused.
+//! `contacts[].user_id`, `messages[].from_user_id`, `statuses[].recipient_user_id`
+//! and `user_preferences[].user_id`. For a user who adopted a WhatsApp username
+//! the phone may be left out (`contacts[].wa_id`, `messages[].from`,
+//! `statuses[].recipient_id`, `user_preferences[].wa_id`), and the username
+//! comes in `contacts[].profile.username`. An event's [`Sender`] joins the
+//! event's own ids with its `contacts[]` entry; a message or status must end up
+//! with a phone or a BSUID, or the body is refused.
 //!
 //! # Tolerance
 //!
 //! Meta adds fields over time, so unknown fields are ignored, unknown message
-//! types become [`MessageContent::Other`] and unknown statuses
-//! [`DeliveryStatus::Other`]. Beyond Meta's reference the parser also accepts a
-//! `timestamp` sent as a JSON number, a BSUID found in a phone field (`from`,
-//! `wa_id`, `recipient_id`), and a username at `contacts[].username`, where some
-//! providers document it.
+//! types become [`MessageContent::Other`], unknown statuses
+//! [`DeliveryStatus::Other`], and unknown preference categories and values
+//! [`PreferenceCategory::Other`] and [`PreferenceValue::Other`]. Beyond Meta's
+//! reference the parser also accepts a `timestamp` sent as a JSON number, a
+//! BSUID found in a phone field (`from`, `wa_id`, `recipient_id`), and a
+//! username at `contacts[].username`, where some providers document it.
+//!
+//! A `user_preferences` change is newer and rarer than messages, and losing
+//! the messages beside it would cost more than losing it: a change or item
+//! Avvio cannot read (no `user_preferences`, an item without `category`,
+//! `value` or `timestamp`, a value of the wrong type, no user id) is skipped,
+//! not the body refused, and [`parse_webhook_noting`] says what it skipped.
 //!
 //! # Errors
 //!
 //! A [`WebhookError`] names the place it found wrong, written the way the body
 //! nests: `entry[0].changes[0].value.messages[1]`, or down to the field for a
 //! value of the wrong type: `entry[0].changes[0].value.messages[1].text.body`.
+//! A note about a skipped preference names its place the same way:
+//! `entry[0].changes[1].value.user_preferences[0]: no user id: …`.
 
 mod fast;
 
@@ -79,6 +109,9 @@ const WHATSAPP_BUSINESS_ACCOUNT: &str = "whatsapp_business_account";
 /// The change `field` that carries messages and statuses.
 const MESSAGES_FIELD: &str = "messages";
 
+/// The change `field` that carries users' message preferences.
+const PREFERENCES_FIELD: &str = "user_preferences";
+
 /// One thing a webhook reports.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -87,6 +120,61 @@ pub enum InboundEvent {
     Message(InboundMessage),
     /// A message the business sent was sent, delivered, read or failed.
     Status(StatusUpdate),
+    /// A user stopped or resumed a category of messages (the `user_preferences` field).
+    Preference(PreferenceUpdate),
+}
+
+/// A user's change of a message preference (`user_preferences[]` of a `user_preferences` change).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PreferenceUpdate {
+    /// The business number the user changed it for (`value.metadata.phone_number_id`).
+    pub phone_number_id: String,
+    /// The user: its phone (`wa_id`) and BSUID (`user_id`) when given, at least one of them.
+    pub user: Sender,
+    /// Which messages: Meta sends `marketing_messages`; any other category is kept as sent.
+    pub category: PreferenceCategory,
+    /// `stop` or `resume`.
+    pub value: PreferenceValue,
+    /// When the user changed it.
+    pub timestamp: Time,
+}
+
+/// A preference's `category`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PreferenceCategory {
+    MarketingMessages,
+    /// Any other category, kept as sent (Avvio acts on marketing messages only).
+    Other(String),
+}
+
+/// A preference's `value`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PreferenceValue {
+    Stop,
+    Resume,
+    /// Any other value, kept as sent (nothing changes for it).
+    Other(String),
+}
+
+impl PreferenceCategory {
+    fn from_meta(category: Str<'_>) -> Self {
+        match category.as_str() {
+            "marketing_messages" => Self::MarketingMessages,
+            _ => Self::Other(category.into_owned()),
+        }
+    }
+}
+
+impl PreferenceValue {
+    fn from_meta(value: Str<'_>) -> Self {
+        match value.as_str() {
+            "stop" => Self::Stop,
+            "resume" => Self::Resume,
+            _ => Self::Other(value.into_owned()),
+        }
+    }
 }
 
 /// A message a WhatsApp user sent to the business.
@@ -256,7 +344,8 @@ pub enum WebhookError {
     InvalidUserId { path: String, reason: IdentityError },
 }
 
-/// Reads a webhook POST body into its events, in body order.
+/// Reads a webhook POST body into its events, in body order. A preference it
+/// cannot read is skipped silently: [`parse_webhook_noting`] says which.
 ///
 /// # Errors
 ///
@@ -285,21 +374,61 @@ pub enum WebhookError {
 /// # Ok::<(), avvio_common::webhook::WebhookError>(())
 /// ```
 pub fn parse_webhook(body: &[u8]) -> Result<Vec<InboundEvent>, WebhookError> {
+    parse_webhook_noting(body, &mut Vec::new())
+}
+
+/// Reads a webhook POST body into its events, in body order, as [`parse_webhook`] does,
+/// and appends to `notes` one line per part of the body it skipped rather than refused:
+/// a `user_preferences` change or item it cannot read, named by its place and then why,
+/// e.g. `entry[0].changes[1].value.user_preferences[0]: missing field `value``.
+///
+/// # Errors
+///
+/// As [`parse_webhook`]; `notes` may then hold notes about the parts read before.
+///
+/// # Examples
+///
+/// ```
+/// use avvio_common::webhook::{InboundEvent, PreferenceValue, parse_webhook_noting};
+///
+/// let body = br#"{"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{
+///     "field": "user_preferences",
+///     "value": {
+///         "metadata": {"display_phone_number": "393401122334", "phone_number_id": "106540352242922"},
+///         "user_preferences": [
+///             {"wa_id": "393331234567", "category": "marketing_messages", "value": "stop", "timestamp": 1731705721},
+///             {"category": "marketing_messages", "value": "stop", "timestamp": 1731705721}
+///         ]
+///     }
+/// }]}]}"#;
+/// let mut notes = Vec::new();
+/// let events = parse_webhook_noting(body, &mut notes)?;
+/// let [InboundEvent::Preference(preference)] = events.as_slice() else { panic!("one preference expected") };
+/// assert_eq!(preference.value, PreferenceValue::Stop);
+/// assert_eq!(
+///     notes,
+///     ["entry[0].changes[0].value.user_preferences[1]: no user id: neither `wa_id` nor `user_id` gives a phone or BSUID"]
+/// );
+/// # Ok::<(), avvio_common::webhook::WebhookError>(())
+/// ```
+pub fn parse_webhook_noting(body: &[u8], notes: &mut Vec<String>) -> Result<Vec<InboundEvent>, WebhookError> {
     // Checked once here, so serde can borrow strings without checking each one.
     let json = std::str::from_utf8(body).map_err(|_| not_utf8(body))?;
     // Meta's usual form, read in one strict pass over the bytes.
     if let Some(envelope) = fast::envelope(json) {
-        return read_envelope(envelope);
+        return read_envelope(envelope, notes);
     }
     // One typed pass, reading every change's `value` as a `messages` value:
     // Meta sends `value` before `field`, so the field is not known yet.
-    if let Ok(envelope) = serde_json::from_str::<RawEnvelope<'_, RawChangeValue<'_>>>(json) {
-        return read_envelope(envelope);
+    let typed = serde_json::from_str::<RawEnvelope<'_, RawChangeValue<'_>>>(json).ok();
+    if let Some(envelope) = typed.filter(|envelope| !envelope.has_preferences()) {
+        return read_envelope(envelope, notes);
     }
-    // A change of another field with another shape, or a malformed body: this
-    // pass only delimits each `value`, read later if its `field` is `messages`.
+    // A change of another field with another shape, a `user_preferences` change
+    // (left to this pass by the two before), or a malformed body: this pass only
+    // delimits each `value`, read later as its `field` says.
     let envelope = serde_json::from_str::<RawEnvelope<'_, &RawValue>>(json).map_err(|error| refusal(json, error))?;
-    read_envelope(envelope)
+    read_envelope(envelope, notes)
 }
 
 /// A webhook body read by the strict reader [`parse_webhook`] tries first, borrowing from
@@ -318,12 +447,21 @@ impl<'a> TypedWebhook<'a> {
 
     /// The events of the body, exactly as [`parse_webhook`] reads them.
     pub fn events(self) -> Result<Vec<InboundEvent>, WebhookError> {
-        read_envelope(self.0)
+        self.events_noting(&mut Vec::new())
+    }
+
+    /// The events of the body, exactly as [`parse_webhook_noting`] reads them and notes
+    /// what it skips.
+    pub fn events_noting(self, notes: &mut Vec<String>) -> Result<Vec<InboundEvent>, WebhookError> {
+        read_envelope(self.0, notes)
     }
 }
 
-/// Reads the events out of a body read into its envelope.
-fn read_envelope<'a, V: ChangeValue<'a>>(envelope: RawEnvelope<'a, V>) -> Result<Vec<InboundEvent>, WebhookError> {
+/// Reads the events out of a body read into its envelope, noting the preferences it skips.
+fn read_envelope<'a, V: ChangeValue<'a>>(
+    envelope: RawEnvelope<'a, V>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<InboundEvent>, WebhookError> {
     if envelope.object.as_str() != WHATSAPP_BUSINESS_ACCOUNT {
         return Err(WebhookError::NotWhatsApp { object: envelope.object.into_owned() });
     }
@@ -333,13 +471,16 @@ fn read_envelope<'a, V: ChangeValue<'a>>(envelope: RawEnvelope<'a, V>) -> Result
     for (i, entry) in entries.into_iter().enumerate() {
         let entry_path = top.item("entry", i);
         for (j, change) in entry.changes.into_iter().enumerate() {
-            if change.field.as_str() != MESSAGES_FIELD {
-                continue;
-            }
             let change_path = entry_path.item("changes", j);
-            let value = change.value.ok_or_else(|| missing_field("value", &change_path))?;
-            let value_path = change_path.field("value");
-            read_value(value.read(&value_path)?, &value_path, &mut events)?;
+            match change.field.as_str() {
+                MESSAGES_FIELD => {
+                    let value = change.value.ok_or_else(|| missing_field("value", &change_path))?;
+                    let value_path = change_path.field("value");
+                    read_value(value.read(&value_path)?, &value_path, &mut events)?;
+                }
+                PREFERENCES_FIELD => read_preferences(change.value, &change_path, &mut events, notes),
+                _ => {}
+            }
         }
     }
     Ok(events)
@@ -378,13 +519,7 @@ fn refusal(json: &str, error: serde_json::Error) -> WebhookError {
 /// Reads one `messages` change's `value`, appending its messages, then its statuses.
 fn read_value(value: RawChangeValue<'_>, path: &Path<'_>, events: &mut Vec<InboundEvent>) -> Result<(), WebhookError> {
     let phone_number_id = value.metadata.phone_number_id.as_str();
-    let contacts = value
-        .contacts
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-        .map(|(k, contact)| Contact::read(contact, &path.item("contacts", k)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let contacts = read_contacts(value.contacts, path)?;
     let (messages, statuses) = (value.messages.unwrap_or_default(), value.statuses.unwrap_or_default());
     // Exactly: a body usually holds one event, and a simulation keeps every body's events.
     events.reserve_exact(messages.len() + statuses.len());
@@ -397,6 +532,101 @@ fn read_value(value: RawChangeValue<'_>, path: &Path<'_>, events: &mut Vec<Inbou
         events.push(InboundEvent::Status(status));
     }
     Ok(())
+}
+
+/// Reads a change value's `contacts[]`, `path` naming the value.
+#[inline(always)] // Read in `read_value` as if written there, as before preferences read contacts too.
+fn read_contacts<'a>(contacts: Option<Vec<RawContact<'a>>>, path: &Path<'_>) -> Result<Vec<Contact<'a>>, WebhookError> {
+    contacts
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(k, contact)| Contact::read(contact, &path.item("contacts", k)))
+        .collect()
+}
+
+/// Reads one `user_preferences` change, appending an event per item it reads and noting
+/// each item it skips, or the whole change when its value is not one Avvio can read.
+// Cold: rare beside messages, and kept out of `read_envelope`, on the path of every message.
+#[cold]
+fn read_preferences<'a, V: ChangeValue<'a>>(
+    value: Option<V>,
+    path: &Path<'_>,
+    events: &mut Vec<InboundEvent>,
+    notes: &mut Vec<String>,
+) {
+    let value_path = path.field("value");
+    let read = match value {
+        Some(value) => value.preferences(&value_path).map_err(Skipped::from),
+        None => Err(Skipped::from(missing_field("value", path))),
+    };
+    if let Err(Skipped(note)) = read.and_then(|value| read_preference_value(value, &value_path, events, notes)) {
+        notes.push(note);
+    }
+}
+
+/// Reads a `user_preferences` change's `value`, as [`read_preferences`] says; `Err` skips it.
+fn read_preference_value(
+    value: RawPreferenceValue<'_>,
+    path: &Path<'_>,
+    events: &mut Vec<InboundEvent>,
+    notes: &mut Vec<String>,
+) -> Result<(), Skipped> {
+    let contacts = read_contacts(value.contacts, path)?;
+    let items = value.user_preferences.ok_or_else(|| missing_field("user_preferences", path))?;
+    for (k, item) in items.into_iter().enumerate() {
+        match read_preference(item, &path.item("user_preferences", k), &value.metadata.phone_number_id, &contacts) {
+            Ok(preference) => events.push(InboundEvent::Preference(preference)),
+            Err(Skipped(note)) => notes.push(note),
+        }
+    }
+    Ok(())
+}
+
+fn read_preference(
+    raw: JsonText<'_>,
+    path: &Path<'_>,
+    phone_number_id: &Str<'_>,
+    contacts: &[Contact<'_>],
+) -> Result<PreferenceUpdate, Skipped> {
+    let RawPreferenceObject(raw) = decode(raw.0, path)?;
+    let timestamp = read_timestamp(raw.timestamp, path)?;
+    let ids =
+        Ids::new(read_key(raw.wa_id.as_ref(), path, "wa_id")?, read_bsuid(raw.user_id.as_ref(), path, "user_id")?);
+    let contact = ids.contact_in(contacts);
+    let ids = ids.completed_by(contact);
+    if ids.is_empty() {
+        return Err(Skipped::at(path, "no user id: neither `wa_id` nor `user_id` gives a phone or BSUID"));
+    }
+    Ok(PreferenceUpdate {
+        phone_number_id: phone_number_id.as_str().to_owned(),
+        user: ids.into_sender(contact),
+        category: PreferenceCategory::from_meta(raw.category),
+        value: PreferenceValue::from_meta(raw.value),
+        timestamp,
+    })
+}
+
+/// A part of a body skipped rather than refused, as its note says it: where, then why.
+#[derive(Debug)]
+struct Skipped(String);
+
+impl Skipped {
+    fn at(path: &Path<'_>, reason: &str) -> Self {
+        Self(format!("{path}: {reason}"))
+    }
+}
+
+impl From<WebhookError> for Skipped {
+    fn from(error: WebhookError) -> Self {
+        Self(match error {
+            WebhookError::Malformed { path, reason } => format!("{path}: {reason}"),
+            WebhookError::BadTimestamp { path, raw } => format!("{path}: {raw} is not Unix seconds"),
+            WebhookError::InvalidUserId { path, reason } => format!("{path}: {reason}"),
+            // Not met reading a preference: worded as the error is.
+            error => error.to_string(),
+        })
+    }
 }
 
 fn read_message(
@@ -420,12 +650,7 @@ fn read_message(
     Ok(InboundMessage {
         phone_number_id: phone_number_id.to_owned(),
         wamid,
-        sender: Sender {
-            phone: ids.phone,
-            bsuid: ids.bsuid,
-            name: contact.and_then(|c| c.name.as_ref()).map(|name| name.as_str().to_owned()),
-            username: contact.and_then(|c| c.username.as_ref()).map(|username| username.as_str().to_owned()),
-        },
+        sender: ids.into_sender(contact),
         timestamp,
         content,
     })
@@ -507,6 +732,17 @@ impl Ids {
         agree(self.phone.as_ref(), contact.phone.as_ref()) && agree(self.bsuid.as_ref(), contact.bsuid.as_ref())
     }
 
+    /// The user these ids are, named as its contact names it.
+    #[inline(always)] // As `read_contacts`.
+    fn into_sender(self, contact: Option<&Contact<'_>>) -> Sender {
+        Sender {
+            phone: self.phone,
+            bsuid: self.bsuid,
+            name: contact.and_then(|c| c.name.as_ref()).map(|name| name.as_str().to_owned()),
+            username: contact.and_then(|c| c.username.as_ref()).map(|username| username.as_str().to_owned()),
+        }
+    }
+
     /// Fills the ids this object left out from its contact.
     fn completed_by(self, contact: Option<&Contact<'_>>) -> Self {
         match contact {
@@ -528,6 +764,7 @@ struct Contact<'a> {
 }
 
 impl<'a> Contact<'a> {
+    #[inline(always)] // As `read_contacts`.
     fn read(raw: RawContact<'a>, path: &Path<'_>) -> Result<Self, WebhookError> {
         let ids =
             Ids::new(read_key(raw.wa_id.as_ref(), path, "wa_id")?, read_bsuid(raw.user_id.as_ref(), path, "user_id")?);
@@ -812,6 +1049,14 @@ struct RawEnvelope<'a, V> {
     entry: Option<Vec<RawEntry<'a, V>>>,
 }
 
+impl<V> RawEnvelope<'_, V> {
+    /// Whether a change is of the `user_preferences` field.
+    fn has_preferences(&self) -> bool {
+        let mut changes = self.entry.iter().flatten().flat_map(|entry| &entry.changes);
+        changes.any(|change| change.field.as_str() == PREFERENCES_FIELD)
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(expecting = "an entry object with `changes`")]
 struct RawEntry<'a, V> {
@@ -832,16 +1077,31 @@ struct RawChange<'a, V> {
 trait ChangeValue<'a> {
     /// The `messages` value this is, `path` naming it.
     fn read(self, path: &Path<'_>) -> Result<RawChangeValue<'a>, WebhookError>;
+
+    /// The `user_preferences` value this is, `path` naming it.
+    fn preferences(self, path: &Path<'_>) -> Result<RawPreferenceValue<'a>, WebhookError>;
 }
 
 impl<'a> ChangeValue<'a> for RawChangeValue<'a> {
     fn read(self, _: &Path<'_>) -> Result<RawChangeValue<'a>, WebhookError> {
         Ok(self)
     }
+
+    /// Not met: a body with a `user_preferences` change is read by the pass that only
+    /// delimits values ([`parse_webhook_noting`]). Were it met, the change would be skipped
+    /// with this note, not the body refused.
+    fn preferences(self, path: &Path<'_>) -> Result<RawPreferenceValue<'a>, WebhookError> {
+        let reason = serde_json::Error::custom("read as a `messages` value, its `user_preferences` not kept");
+        Err(WebhookError::Malformed { path: path.to_string(), reason })
+    }
 }
 
 impl<'a> ChangeValue<'a> for &'a RawValue {
     fn read(self, path: &Path<'_>) -> Result<RawChangeValue<'a>, WebhookError> {
+        decode(self.get(), path)
+    }
+
+    fn preferences(self, path: &Path<'_>) -> Result<RawPreferenceValue<'a>, WebhookError> {
         decode(self.get(), path)
     }
 }
@@ -857,6 +1117,19 @@ struct RawChangeValue<'a> {
     messages: Option<Vec<RawMessageObject<'a>>>,
     #[serde(borrow)]
     statuses: Option<Vec<RawStatus<'a>>>,
+}
+
+/// A `user_preferences` change's `value`.
+#[derive(Deserialize)]
+#[serde(expecting = "a change value with `metadata`")]
+struct RawPreferenceValue<'a> {
+    #[serde(borrow)]
+    metadata: RawMetadata<'a>,
+    #[serde(borrow)]
+    contacts: Option<Vec<RawContact<'a>>>,
+    /// Each item only delimited here, so that one Avvio cannot read is skipped alone.
+    #[serde(borrow)]
+    user_preferences: Option<Vec<JsonText<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -1085,6 +1358,46 @@ impl RawStatusError<'_> {
     }
 }
 
+/// A `user_preferences[]` item, which must be a JSON object: serde would also read
+/// a [`RawPreference`] from an array, by position.
+struct RawPreferenceObject<'a>(RawPreference<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawPreferenceObject<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = RawPreferenceObject<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a preference object")
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                RawPreference::deserialize(MapAccessDeserializer::new(map)).map(RawPreferenceObject)
+            }
+        }
+
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "a preference object with `category`, `value` and `timestamp`")]
+struct RawPreference<'a> {
+    #[serde(borrow)]
+    wa_id: Option<Str<'a>>,
+    #[serde(borrow)]
+    user_id: Option<Str<'a>>,
+    #[serde(borrow)]
+    category: Str<'a>,
+    #[serde(borrow)]
+    value: Str<'a>,
+    /// Any JSON, as a message's `timestamp`.
+    #[serde(borrow)]
+    timestamp: JsonText<'a>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1105,6 +1418,8 @@ mod tests {
     const STATUS_FAILED: &str = include_str!("../../../tests/fixtures/meta/status_failed.json");
     const BATCH: &str = include_str!("../../../tests/fixtures/meta/batch.json");
     const NOT_WHATSAPP: &str = include_str!("../../../tests/fixtures/meta/not_whatsapp.json");
+    const USER_PREFERENCES_STOP: &str = include_str!("../../../tests/fixtures/meta/user_preferences_stop.json");
+    const USER_PREFERENCES_RESUME: &str = include_str!("../../../tests/fixtures/meta/user_preferences_resume.json");
 
     const BUSINESS_NUMBER: &str = "106540352242922";
     const GIULIA_PHONE: &str = "393331234567";
@@ -1127,6 +1442,21 @@ mod tests {
         match parse(body).as_slice() {
             [InboundEvent::Status(status)] => status.clone(),
             other => panic!("expected one status, got {other:?}"),
+        }
+    }
+
+    /// A body's events and the notes about what it skipped.
+    fn parse_noting(body: &Value) -> (Vec<InboundEvent>, Vec<String>) {
+        let mut notes = Vec::new();
+        let events =
+            parse_webhook_noting(body.to_string().as_bytes(), &mut notes).unwrap_or_else(|e| panic!("refused: {e}"));
+        (events, notes)
+    }
+
+    fn only_preference(body: &str) -> PreferenceUpdate {
+        match parse(body).as_slice() {
+            [InboundEvent::Preference(preference)] => preference.clone(),
+            other => panic!("expected one preference, got {other:?}"),
         }
     }
 
@@ -1199,6 +1529,30 @@ mod tests {
     /// A body with these statuses, and no contacts.
     fn body_with_statuses(statuses: Value) -> Value {
         body_with(json!({ "metadata": { "phone_number_id": BUSINESS_NUMBER }, "statuses": statuses }))
+    }
+
+    /// A body with one entry holding these changes.
+    fn body_with_changes(changes: Value) -> Value {
+        json!({ "object": "whatsapp_business_account", "entry": [{ "id": "102290129340398", "changes": changes }] })
+    }
+
+    /// A `messages` change with one text from Giulia.
+    fn message_change(body: &str) -> Value {
+        let metadata = json!({ "phone_number_id": BUSINESS_NUMBER });
+        json!({ "field": "messages", "value": { "metadata": metadata, "messages": [text_from(GIULIA_PHONE, body)] } })
+    }
+
+    /// A `user_preferences` change holding these items, and no contacts.
+    fn preference_change(items: Value) -> Value {
+        let metadata = json!({ "display_phone_number": "393401122334", "phone_number_id": BUSINESS_NUMBER });
+        json!({ "field": "user_preferences", "value": { "messaging_product": "whatsapp", "metadata": metadata, "user_preferences": items } })
+    }
+
+    fn marketing(wa_id: Option<&str>, user_id: Option<&str>, value: &str) -> Value {
+        json!({
+            "wa_id": wa_id, "user_id": user_id, "detail": format!("User requested to {value} marketing messages"),
+            "category": "marketing_messages", "value": value, "timestamp": 1_778_751_600
+        })
     }
 
     fn text_from(from: &str, body: &str) -> Value {
@@ -1315,6 +1669,28 @@ mod tests {
     }
 
     #[test]
+    fn a_marketing_stop_carries_the_users_phone_bsuid_name_and_time() {
+        let expected = PreferenceUpdate {
+            phone_number_id: BUSINESS_NUMBER.into(),
+            user: giulia(),
+            category: PreferenceCategory::MarketingMessages,
+            value: PreferenceValue::Stop,
+            timestamp: at(1_778_751_600),
+        };
+        assert_eq!(only_preference(USER_PREFERENCES_STOP), expected);
+    }
+
+    #[test]
+    fn a_marketing_resume_carries_the_users_phone_bsuid_name_and_time() {
+        let preference = only_preference(USER_PREFERENCES_RESUME);
+        assert_eq!(preference.value, PreferenceValue::Resume);
+        assert_eq!(preference.category, PreferenceCategory::MarketingMessages);
+        assert_eq!(preference.user, giulia());
+        assert_eq!(preference.timestamp, at(1_779_356_400));
+        assert_eq!(preference.phone_number_id, BUSINESS_NUMBER);
+    }
+
+    #[test]
     fn a_body_for_another_meta_product_is_refused_naming_its_object() {
         let error = parse_webhook(NOT_WHATSAPP.as_bytes()).unwrap_err();
         assert!(matches!(&error, WebhookError::NotWhatsApp { object } if object == "page"), "{error:?}");
@@ -1410,7 +1786,7 @@ mod tests {
             .into_iter()
             .map(|event| match event {
                 InboundEvent::Message(message) => message.content,
-                InboundEvent::Status(status) => panic!("unexpected {status:?}"),
+                other => panic!("unexpected {other:?}"),
             })
             .collect();
         assert_eq!(contents, [media("audio", None), other("interactive")]);
@@ -1431,6 +1807,200 @@ mod tests {
               "recipient_id": "120363418770915618@g.us", "recipient_participant_id": GIULIA_PHONE }
         ]));
         assert_eq!(only_status(&body.to_string()).recipient_phone, phone(GIULIA_PHONE));
+    }
+
+    // --- preferences --------------------------------------------------------
+
+    #[test]
+    fn a_message_and_a_preference_in_one_body_come_in_body_order() {
+        let body = body_with_changes(json!([
+            message_change("INFO"),
+            preference_change(json!([marketing(Some(GIULIA_PHONE), None, "stop")])),
+            message_change("START"),
+        ]));
+        let contents: Vec<String> = parse(&body.to_string())
+            .into_iter()
+            .map(|event| match event {
+                InboundEvent::Message(message) => message.content.capture_value(),
+                InboundEvent::Preference(preference) => format!("{:?}", preference.value),
+                InboundEvent::Status(status) => panic!("unexpected {status:?}"),
+            })
+            .collect();
+        assert_eq!(contents, ["INFO", "Stop", "START"]);
+    }
+
+    #[test]
+    fn every_item_of_a_preference_change_is_an_event_in_order() {
+        let items = json!([marketing(Some(GIULIA_PHONE), None, "stop"), marketing(Some(GIULIA_PHONE), None, "resume")]);
+        let values: Vec<_> = parse(&body_with_changes(json!([preference_change(items)])).to_string())
+            .into_iter()
+            .map(|event| match event {
+                InboundEvent::Preference(preference) => preference.value,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(values, [PreferenceValue::Stop, PreferenceValue::Resume]);
+    }
+
+    #[test]
+    fn an_unknown_preference_category_and_value_are_kept_as_sent() {
+        let mut item = marketing(Some(GIULIA_PHONE), None, "stop");
+        item["category"] = json!("utility_messages");
+        item["value"] = json!("pause");
+        let preference = only_preference(&body_with_changes(json!([preference_change(json!([item]))])).to_string());
+        assert_eq!(preference.category, PreferenceCategory::Other("utility_messages".into()));
+        assert_eq!(preference.value, PreferenceValue::Other("pause".into()));
+    }
+
+    #[test]
+    fn a_preference_timestamp_sent_as_a_string_is_accepted() {
+        let mut item = marketing(Some(GIULIA_PHONE), None, "stop");
+        item["timestamp"] = json!("1778751600");
+        let preference = only_preference(&body_with_changes(json!([preference_change(json!([item]))])).to_string());
+        assert_eq!(preference.timestamp, at(1_778_751_600));
+    }
+
+    #[test]
+    fn a_username_users_preference_is_known_by_bsuid_and_completed_from_its_contact() {
+        let mut change = preference_change(json!([marketing(None, Some(GIULIA_BSUID), "stop")]));
+        change["value"]["contacts"] =
+            json!([{ "profile": { "name": "Giulia Rossi", "username": "@giulia.rossi" }, "user_id": GIULIA_BSUID }]);
+        let user = only_preference(&body_with_changes(json!([change.clone()])).to_string()).user;
+        let username = Some("@giulia.rossi".to_owned());
+        assert_eq!(user, Sender { phone: None, username: username.clone(), ..giulia() });
+        // The contact gives the phone the item leaves out.
+        change["value"]["contacts"][0]["wa_id"] = json!(GIULIA_PHONE);
+        let user = only_preference(&body_with_changes(json!([change])).to_string()).user;
+        assert_eq!(user, Sender { username, ..giulia() });
+    }
+
+    #[test]
+    fn a_malformed_preference_is_skipped_with_a_note_and_the_rest_of_the_body_still_read() {
+        let good = marketing(Some(GIULIA_PHONE), Some(GIULIA_BSUID), "stop");
+        let without_value = {
+            let mut item = good.clone();
+            item.as_object_mut().unwrap().remove("value");
+            item
+        };
+        let without_category = {
+            let mut item = good.clone();
+            item.as_object_mut().unwrap().remove("category");
+            item
+        };
+        let numeric_value = {
+            let mut item = good.clone();
+            item["value"] = json!(1);
+            item
+        };
+        let bad_time = {
+            let mut item = good.clone();
+            item["timestamp"] = json!("soon");
+            item
+        };
+        let bad_phone = {
+            let mut item = good.clone();
+            item["wa_id"] = json!("12ab");
+            item
+        };
+        let items = json!([
+            without_value,
+            good,
+            marketing(None, None, "stop"),
+            without_category,
+            numeric_value,
+            bad_time,
+            bad_phone,
+            ["393331234567", "marketing_messages", "stop", 1_778_751_600],
+            "stop"
+        ]);
+        let body = body_with_changes(json!([preference_change(items), message_change("INFO")]));
+        let (events, notes) = parse_noting(&body);
+        let [InboundEvent::Preference(preference), InboundEvent::Message(message)] = events.as_slice() else {
+            panic!("expected the good preference then the message, got {events:?}");
+        };
+        assert_eq!(preference.user.bsuid, bsuid(GIULIA_BSUID));
+        assert_eq!(message.content, text("INFO"));
+        let at = "entry[0].changes[0].value.user_preferences";
+        let expected = [
+            format!("{at}[0]: missing field `value`"),
+            format!("{at}[2]: no user id: neither `wa_id` nor `user_id` gives a phone or BSUID"),
+            format!("{at}[3]: missing field `category`"),
+            format!("{at}[4].value: invalid type: integer `1`, expected a string"),
+            format!("{at}[5].timestamp: \"soon\" is not Unix seconds"),
+            format!(
+                "{at}[6].wa_id: `12ab` is not a phone number: use digits with the country code, e.g. +39 333 123 4567"
+            ),
+            format!("{at}[7]: invalid type: sequence, expected a preference object"),
+            format!("{at}[8]: invalid type: string \"stop\", expected a preference object"),
+        ];
+        assert_eq!(notes, expected);
+        // `parse_webhook` skips the same, silently.
+        assert_eq!(parse(&body.to_string()), events);
+    }
+
+    #[test]
+    fn a_preference_change_of_an_unknown_shape_is_skipped_with_a_note_and_the_rest_of_the_body_still_read() {
+        let items = json!([marketing(Some(GIULIA_PHONE), None, "stop")]);
+        let shape = |edit: fn(&mut Value)| {
+            let mut change = preference_change(items.clone());
+            edit(&mut change);
+            change
+        };
+        let not_a_phone = "`12ab` is not a phone number: use digits with the country code, e.g. +39 333 123 4567";
+        #[rustfmt::skip]
+        let cases = [
+            (shape(|c| drop(c["value"].as_object_mut().unwrap().remove("user_preferences"))),
+             "entry[0].changes[1].value: missing field `user_preferences`".to_owned()),
+            (shape(|c| c["value"]["user_preferences"] = Value::Null),
+             "entry[0].changes[1].value: missing field `user_preferences`".to_owned()),
+            (shape(|c| c["value"]["user_preferences"] = json!({ "value": "stop" })),
+             "entry[0].changes[1].value.user_preferences: invalid type: map, expected a sequence".to_owned()),
+            (shape(|c| drop(c["value"].as_object_mut().unwrap().remove("metadata"))),
+             "entry[0].changes[1].value: missing field `metadata`".to_owned()),
+            (shape(|c| c["value"]["metadata"]["phone_number_id"] = json!(106_540_352_242_922_u64)),
+             "entry[0].changes[1].value.metadata.phone_number_id: \
+              invalid type: integer `106540352242922`, expected a string".to_owned()),
+            (shape(|c| c["value"]["contacts"] = json!([{ "wa_id": "12ab" }])),
+             format!("entry[0].changes[1].value.contacts[0].wa_id: {not_a_phone}")),
+            (shape(|c| c["value"] = json!("stop")),
+             "entry[0].changes[1].value: invalid type: string \"stop\", expected a change value with `metadata`".to_owned()),
+            (shape(|c| drop(c.as_object_mut().unwrap().remove("value"))),
+             "entry[0].changes[1]: missing field `value`".to_owned()),
+        ];
+        for (change, note) in cases {
+            let body = body_with_changes(json!([message_change("INFO"), change, message_change("STOP")]));
+            let (events, notes) = parse_noting(&body);
+            let texts: Vec<_> = events
+                .iter()
+                .map(|event| match event {
+                    InboundEvent::Message(message) => message.content.capture_value(),
+                    other => panic!("unexpected {other:?}"),
+                })
+                .collect();
+            assert_eq!(texts, ["INFO", "STOP"], "{body}");
+            assert_eq!(notes, [note], "{body}");
+        }
+    }
+
+    #[test]
+    fn a_preference_list_beside_a_messages_changes_messages_is_ignored() {
+        let mut body = body_with_messages(json!([text_from(GIULIA_PHONE, "INFO")]));
+        body["entry"][0]["changes"][0]["value"]["user_preferences"] = json!("not a list");
+        let (events, notes) = parse_noting(&body);
+        assert_eq!(events.len(), 1);
+        assert_eq!(notes, Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_malformed_message_beside_a_preference_still_refuses_the_body() {
+        let mut message = message_change("INFO");
+        message["value"]["messages"][0].as_object_mut().unwrap().remove("id");
+        let body = body_with_changes(json!([
+            preference_change(json!([marketing(Some(GIULIA_PHONE), None, "stop")])),
+            message
+        ]));
+        let expected = "malformed webhook JSON at entry[0].changes[1].value.messages[0]: missing field `id`";
+        assert_eq!(refusal(&body).to_string(), expected);
     }
 
     // --- content helpers ----------------------------------------------------
@@ -1566,7 +2136,7 @@ mod tests {
         "id", "from", "from_user_id", "timestamp", "type", "text", "body", "button", "payload", "interactive",
         "button_reply", "list_reply", "title", "description", "image", "audio", "caption", "status", "errors",
         "code", "message", "recipient_id", "recipient_user_id", "recipient_type", "recipient_participant_id",
-        "wa_id", "user_id", "profile", "name", "username",
+        "wa_id", "user_id", "profile", "name", "username", "category", "value", "detail",
     ];
 
     /// Values of phone fields (`from`, `wa_id`, `recipient_id`): valid, then odd or wrong.
@@ -1585,6 +2155,10 @@ mod tests {
     const SUBTYPES: &[&str] = &["button_reply", "list_reply", "nfm_reply", ""];
 
     const STATUSES: &[&str] = &["sent", "delivered", "read", "failed", "played", ""];
+
+    const CATEGORIES: &[&str] = &["marketing_messages", "marketing_messages", "utility_messages", ""];
+
+    const PREFERENCE_VALUES: &[&str] = &["stop", "resume", "pause", ""];
 
     fn json_value() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
@@ -1664,22 +2238,55 @@ mod tests {
         })
     }
 
+    fn plausible_preference() -> impl Strategy<Value = Value> {
+        let ids = (optional(PHONES), optional(BSUIDS));
+        let kind = (prop::sample::select(CATEGORIES), prop::sample::select(PREFERENCE_VALUES));
+        (ids, kind, timestamp(), "\\PC{0,12}").prop_map(|((phone, user), (category, value), timestamp, detail)| {
+            let mut preference =
+                json!({ "category": category, "value": value, "timestamp": timestamp, "detail": detail });
+            // Meta leaves an id out rather than sending `null`, which the strict reader leaves to serde.
+            for (field, id) in [("wa_id", phone), ("user_id", user)] {
+                if let Some(id) = id {
+                    preference[field] = json!(id);
+                }
+            }
+            preference
+        })
+    }
+
+    /// A `user_preferences` list: mostly plausible items with noise, sometimes any JSON at all.
+    fn plausible_preferences() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            6 => prop::collection::vec(with_noise(plausible_preference()), 0..3).prop_map(Value::from),
+            1 => json_value(),
+        ]
+    }
+
     fn plausible_contact() -> impl Strategy<Value = Value> {
         (optional(PHONES), optional(BSUIDS), "\\PC{0,12}").prop_map(|(phone, user, name)| {
             json!({ "wa_id": phone, "user_id": user, "profile": { "name": name, "username": name } })
         })
     }
 
-    /// Bodies shaped like Meta's: plausible contacts, messages and statuses, with noise.
+    /// Bodies shaped like Meta's: plausible contacts, messages, statuses and preferences, with noise.
     fn webhook_shaped() -> impl Strategy<Value = Value> {
-        let field = prop::sample::select(&["messages", "messages", "account_update"][..]);
+        let field = prop::sample::select(&["messages", "messages", "user_preferences", "account_update"][..]);
         let contacts = prop::collection::vec(with_noise(plausible_contact()), 0..3);
         let messages = prop::collection::vec(with_noise(plausible_message()), 0..3);
         let statuses = prop::collection::vec(with_noise(plausible_status()), 0..3);
-        let change = (field, contacts, messages, statuses).prop_map(|(field, contacts, messages, statuses)| {
+        let preferences = prop::option::weighted(0.7, plausible_preferences());
+        let events = (messages, statuses, preferences);
+        let change = (field, contacts, events).prop_map(|(field, contacts, (messages, statuses, preferences))| {
             let metadata = json!({ "phone_number_id": BUSINESS_NUMBER });
-            let value =
-                json!({ "metadata": metadata, "contacts": contacts, "messages": messages, "statuses": statuses });
+            let mut value = json!({ "metadata": metadata, "contacts": contacts });
+            // Each change holds what its field carries, and sometimes what another one does.
+            if field != PREFERENCES_FIELD || messages.len() > 1 {
+                value["messages"] = json!(messages);
+                value["statuses"] = json!(statuses);
+            }
+            if let Some(preferences) = preferences.filter(|_| field == PREFERENCES_FIELD || statuses.len() > 1) {
+                value["user_preferences"] = preferences;
+            }
             json!({ "field": field, "value": value })
         });
         prop::collection::vec(prop::collection::vec(change, 0..3), 0..3).prop_map(|entries| {
@@ -1688,15 +2295,59 @@ mod tests {
         })
     }
 
-    /// A body's events as the typed serde pass reads them, or `None` when it does not.
-    fn read_by_serde(json: &str) -> Option<Result<Vec<InboundEvent>, String>> {
-        let envelope = serde_json::from_str::<RawEnvelope<'_, RawChangeValue<'_>>>(json).ok()?;
-        Some(read_envelope(envelope).map_err(|e| e.to_string()))
+    /// Bodies of `user_preferences` changes as Meta writes them (ids left out, not `null`),
+    /// some beside a message, some items with noise: mostly read without a note.
+    fn preference_shaped() -> impl Strategy<Value = Value> {
+        let contact = (optional(PHONES), optional(BSUIDS), "\\PC{0,12}").prop_map(|(phone, user, name)| {
+            let mut contact = json!({ "profile": { "name": name } });
+            for (field, id) in [("wa_id", phone), ("user_id", user)] {
+                if let Some(id) = id {
+                    contact[field] = json!(id);
+                }
+            }
+            contact
+        });
+        let items = prop::collection::vec(
+            prop_oneof![3 => plausible_preference(), 1 => with_noise(plausible_preference())],
+            0..3,
+        );
+        let preferences = (prop::collection::vec(contact, 0..2), items).prop_map(|(contacts, items)| {
+            let mut change = preference_change(json!(items));
+            change["value"]["contacts"] = json!(contacts);
+            change
+        });
+        let change = prop_oneof![3 => preferences, 1 => "\\PC{0,12}".prop_map(|text| message_change(&text))];
+        prop::collection::vec(change, 1..3).prop_map(|changes| body_with_changes(json!(changes)))
     }
 
-    /// A body's events as the strict reader reads them, or `None` when it gives up.
-    fn read_strictly(json: &str) -> Option<Result<Vec<InboundEvent>, String>> {
-        fast::envelope(json).map(|envelope| read_envelope(envelope).map_err(|e| e.to_string()))
+    /// Bodies of either shape. The strict reader gives up on preference bodies, but not
+    /// always on a damaged one (its `field` damaged, say): the properties hold it to serde.
+    fn any_shaped() -> impl Strategy<Value = Value> {
+        prop_oneof![3 => webhook_shaped(), 1 => preference_shaped()]
+    }
+
+    /// What reading a body gives: its events and notes, or the refusal, worded.
+    type Reading = Result<(Vec<InboundEvent>, Vec<String>), String>;
+
+    fn read<'a, V: ChangeValue<'a>>(envelope: RawEnvelope<'a, V>) -> Reading {
+        let mut notes = Vec::new();
+        read_envelope(envelope, &mut notes).map(|events| (events, notes)).map_err(|e| e.to_string())
+    }
+
+    /// A body as the typed serde pass reads it, or `None` when it does not.
+    fn read_by_serde(json: &str) -> Option<Reading> {
+        serde_json::from_str::<RawEnvelope<'_, RawChangeValue<'_>>>(json).ok().map(read)
+    }
+
+    /// A body as the strict reader reads it, or `None` when it gives up.
+    fn read_strictly(json: &str) -> Option<Reading> {
+        fast::envelope(json).map(read)
+    }
+
+    /// A body as [`parse_webhook_noting`] reads it, by whichever pass.
+    fn read_by_any_pass(json: &str) -> Reading {
+        let mut notes = Vec::new();
+        parse_webhook_noting(json.as_bytes(), &mut notes).map(|events| (events, notes)).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -1705,6 +2356,25 @@ mod tests {
             assert_eq!(read_strictly(body), read_by_serde(body), "{body}");
             assert!(read_strictly(body).is_some_and(|events| events.is_ok()), "{body}");
         }
+    }
+
+    #[test]
+    fn bodies_with_a_preference_change_are_left_to_the_pass_that_delimits_values() {
+        let beside_a_message = body_with_changes(json!([
+            message_change("INFO"),
+            preference_change(json!([marketing(Some(GIULIA_PHONE), None, "stop")]))
+        ]))
+        .to_string();
+        for body in [USER_PREFERENCES_STOP, USER_PREFERENCES_RESUME, &beside_a_message] {
+            assert_eq!(read_strictly(body), None, "{body}");
+            let typed = serde_json::from_str::<RawEnvelope<'_, RawChangeValue<'_>>>(body).unwrap();
+            assert!(typed.has_preferences(), "{body}");
+            let (events, notes) = read_by_any_pass(body).unwrap();
+            assert!(events.iter().any(|event| matches!(event, InboundEvent::Preference(_))), "{body}");
+            assert_eq!(notes, Vec::<String>::new());
+        }
+        // A `messages` body is still the strict reader's.
+        assert!(read_strictly(&body_with_changes(json!([message_change("INFO")])).to_string()).is_some());
     }
 
     #[test]
@@ -1732,7 +2402,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn what_the_strict_reader_reads_serde_reads_the_same(body in webhook_shaped(), pretty in any::<bool>()) {
+        fn what_the_strict_reader_reads_serde_reads_the_same(body in any_shaped(), pretty in any::<bool>()) {
             let json = if pretty { serde_json::to_string_pretty(&body).unwrap() } else { body.to_string() };
             if let Some(strict) = read_strictly(&json) {
                 prop_assert_eq!(Some(strict), read_by_serde(&json));
@@ -1741,7 +2411,7 @@ mod tests {
 
         #[test]
         fn a_damaged_body_the_strict_reader_reads_serde_reads_the_same(
-            body in webhook_shaped(),
+            body in any_shaped(),
             at in any::<prop::sample::Index>(),
             cut in 0usize..3,
             insert in prop::sample::select(&["", ",", "}", "]", "[", "{", "\"", ":", "null", "\\", " ", "0", "-", "-0", "01", "1e5", "1.5", "tru", "\u{1}", "é"][..]),
@@ -1754,6 +2424,25 @@ mod tests {
             if let Some(strict) = read_strictly(&damaged) {
                 prop_assert_eq!(Some(strict), read_by_serde(&damaged), "{}", damaged);
             }
+        }
+
+        #[test]
+        fn preference_changes_never_change_how_the_rest_of_a_body_reads(body in any_shaped()) {
+            let mut without = body.clone();
+            for entry in without["entry"].as_array_mut().into_iter().flatten() {
+                for change in entry["changes"].as_array_mut().into_iter().flatten() {
+                    if change["field"] == PREFERENCES_FIELD {
+                        change["field"] = json!("account_update");
+                    }
+                }
+            }
+            let not_preferences = |reading: Reading| {
+                reading.map(|(events, _)| {
+                    events.into_iter().filter(|e| !matches!(e, InboundEvent::Preference(_))).collect::<Vec<_>>()
+                })
+            };
+            let (with, without) = (read_by_any_pass(&body.to_string()), read_by_any_pass(&without.to_string()));
+            prop_assert_eq!(not_preferences(with), not_preferences(without));
         }
 
         #[test]
