@@ -48,6 +48,10 @@ fn start_dev(graph_base: &str, automations: Option<&std::path::Path>) -> Dev {
 const API_KEY: &str = "dev-test-api-key";
 
 fn signed_text(body_text: &str) -> (Vec<u8>, String) {
+    signed_text_with_id(body_text, &format!("wamid.dev.{}", chrono::Utc::now().timestamp()))
+}
+
+fn signed_text_with_id(body_text: &str, wamid: &str) -> (Vec<u8>, String) {
     let ts = chrono::Utc::now().timestamp();
     let body = serde_json::json!({
         "object": "whatsapp_business_account",
@@ -55,7 +59,7 @@ fn signed_text(body_text: &str) -> (Vec<u8>, String) {
             "messaging_product": "whatsapp",
             "metadata": { "display_phone_number": "390212345678", "phone_number_id": "106540352242922" },
             "contacts": [{ "profile": { "name": "Mario Rossi" }, "wa_id": "393331234567" }],
-            "messages": [{ "from": "393331234567", "id": format!("wamid.dev.{ts}"), "timestamp": ts.to_string(),
+            "messages": [{ "from": "393331234567", "id": wamid, "timestamp": ts.to_string(),
                            "type": "text", "text": { "body": body_text } }]
         } }] }]
     })
@@ -67,7 +71,10 @@ fn signed_text(body_text: &str) -> (Vec<u8>, String) {
 
 /// Posts Meta's webhook with one text, signed; `avvio dev` must answer 200.
 async fn post_signed_text(dev: &Dev, text: &str) {
-    let (body, signature) = signed_text(text);
+    post_signed(dev, signed_text(text)).await;
+}
+
+async fn post_signed(dev: &Dev, (body, signature): (Vec<u8>, String)) {
     let response = reqwest::Client::new()
         .post(format!("{}/webhooks/whatsapp", dev.base))
         .header("X-Hub-Signature-256", signature)
@@ -175,4 +182,33 @@ async fn a_graph_api_answering_131047_fails_the_step_with_the_code_and_the_run_g
     );
     assert_eq!(run["steps"][1]["status"], "done", "the run goes on: {run}");
     assert_eq!(graph.sent().len(), 1, "a fatal error is not retried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_to_a_waiting_run_in_avvio_dev_runs_its_branch() {
+    let graph = StandInGraph::start().await;
+    let flow = serde_json::json!([{ "id": "domanda", "name": "domanda",
+        "trigger": { "type": "customer_message", "phrase": "Vorrei informazioni" },
+        "steps": [
+            { "after": "0s", "action": { "type": "send_text", "text": "Confermi?" } },
+            { "after": "0s", "action": { "type": "wait_for_reply", "timeout": "1h",
+                "branches": [ { "reply": ["si"], "steps": [ { "after": "0s", "action": { "type": "send_text", "text": "Perfetto!" } } ] } ] } }
+        ] }]);
+    let dev = start_dev(&graph.base, Some(&automations_file("flow", flow)));
+    post_signed(&dev, signed_text_with_id("Vorrei informazioni", "wamid.dev.flow.1")).await;
+    graph.wait_for(1, Duration::from_secs(10)).await;
+    post_signed(&dev, signed_text_with_id("  SI ", "wamid.dev.flow.2")).await;
+    let sent = graph.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(sent[1].body["text"]["body"], "Perfetto!");
+    let runs = reqwest::Client::new()
+        .get(format!("{}/v1/runs?phone=393331234567", dev.base))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&runs.bytes().await.unwrap()).unwrap();
+    let run = &runs["runs"][0];
+    assert_eq!(run["status"]["state"], "completed", "{run}");
+    assert_eq!(run["steps"][1]["branch"], "branches[0]", "{run}");
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "the reply started no other run");
 }
