@@ -806,8 +806,9 @@ async fn a_consent_change_whose_event_cannot_be_queued_is_put_back() {
     let contact = store.contact(&ws, &key).await.unwrap().unwrap().item;
     assert_eq!(contact.marketing, avvio_common::domain::contact::MarketingConsent::Unknown);
     // So a retry changes it again and queues its event.
-    let retry = avvio_common::manage::put_contact(&store, &ws, "393331234567", json!({ "marketing": "opted_out" }), now)
-        .await
-        .unwrap();
+    let retry =
+        avvio_common::manage::put_contact(&store, &ws, "393331234567", json!({ "marketing": "opted_out" }), now)
+            .await
+            .unwrap();
     assert!(retry.consent_changed.is_some(), "the retry queues the consent automations");
 }

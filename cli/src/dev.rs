@@ -5,8 +5,8 @@
 
 use anyhow::Context;
 use avvio_api::{App, IngestConfig, router};
-use avvio_common::domain::{StepPath, WorkspaceId};
 use avvio_common::domain::workspace::Workspace;
+use avvio_common::domain::{StepPath, WorkspaceId};
 use avvio_common::memory::{MemoryEventQueue, MemoryStepQueue, MemoryStore};
 use avvio_common::outbound::Mode;
 use avvio_common::ports::{KeyHash, Management, Retry, StepMessage, StepQueue};

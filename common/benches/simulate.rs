@@ -42,7 +42,9 @@ enum Workload {
 
 fn automations(count: usize, workload: Workload) -> Vec<Document> {
     let steps = match workload {
-        Workload::Phrase => json!([ { "after": "0s", "action": { "type": "send_text", "text": "Ciao {{name|amico}}, grazie!" } } ]),
+        Workload::Phrase => {
+            json!([ { "after": "0s", "action": { "type": "send_text", "text": "Ciao {{name|amico}}, grazie!" } } ])
+        }
         Workload::Flow => json!([ { "after": "0s", "action": { "type": "wait_for_reply", "timeout": "1h",
             "branches": [ { "reply": ["si", "certo"], "steps": [ { "after": "0s", "action": { "type": "send_text", "text": "Perfetto {{name|amico}}!" } } ] } ],
             "otherwise": [ { "after": "0s", "action": { "type": "send_text", "text": "Ti richiamiamo noi." } } ] } } ]),

@@ -283,7 +283,11 @@ pub async fn delete_template<S: Management>(
 /// Reads and checks an automation document against the workspace's templates.
 /// `id`: the automation's id when the URL names it (an update): the document's must agree,
 /// and an absent one is filled in before the checks (which compare steps with the id).
-fn read_automation(body: Value, id: Option<&AutomationId>, workspace: Option<&Workspace>) -> Result<Automation, ManageError> {
+fn read_automation(
+    body: Value,
+    id: Option<&AutomationId>,
+    workspace: Option<&Workspace>,
+) -> Result<Automation, ManageError> {
     let mut automation: Automation = parse_document(body).map_err(ManageError::Invalid)?;
     if let Some(id) = id {
         match &automation.id {

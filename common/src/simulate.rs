@@ -3,8 +3,8 @@
 //! anything runs, then walks time forward: events, due steps and date triggers
 //! in time order, printing one line per effect.
 
-use crate::domain::ids::{AutomationId, ListName, Tag, WorkspaceId};
 use crate::domain::contact::ConsentChoice;
+use crate::domain::ids::{AutomationId, ListName, Tag, WorkspaceId};
 use crate::domain::ids::{FieldKey, Operator};
 use crate::domain::phone::ContactKey;
 use crate::domain::workspace::{WhatsAppAccount, Workspace};

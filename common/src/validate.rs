@@ -255,7 +255,11 @@ fn check_predicate(predicate: &Predicate, path: &str, issues: &mut Vec<Issue>) {
         Predicate::All(list) | Predicate::Any(list) => {
             let key = if matches!(predicate, Predicate::All(_)) { "all" } else { "any" };
             if list.is_empty() {
-                issues.push(Issue::new("invalid_value", format!("{path}.{key}"), format!("`{key}` needs at least one predicate")));
+                issues.push(Issue::new(
+                    "invalid_value",
+                    format!("{path}.{key}"),
+                    format!("`{key}` needs at least one predicate"),
+                ));
             }
             for (i, inner) in list.iter().enumerate() {
                 check_predicate(inner, &format!("{path}.{key}[{i}]"), issues);
@@ -582,8 +586,14 @@ mod tests {
     #[test]
     fn a_step_after_a_branching_step_is_unreachable() {
         let mut doc = with_action(wait(json!({})));
-        doc["steps"].as_array_mut().unwrap().push(json!({ "after": "0s", "action": { "type": "add_tag", "tag": "x" } }));
-        doc["steps"].as_array_mut().unwrap().push(json!({ "after": "0s", "action": { "type": "add_tag", "tag": "y" } }));
+        doc["steps"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({ "after": "0s", "action": { "type": "add_tag", "tag": "x" } }));
+        doc["steps"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({ "after": "0s", "action": { "type": "add_tag", "tag": "y" } }));
         assert_eq!(codes_and_paths(&issues_of(doc)), [("unreachable_step", "steps[2]")]);
     }
 
@@ -600,7 +610,9 @@ mod tests {
 
     #[test]
     fn a_shape_error_deep_in_a_branch_names_its_full_path() {
-        let doc = with_action(wait(json!({ "on_timeout": [ { "after": "soon", "action": { "type": "add_tag", "tag": "x" } } ] })));
+        let doc = with_action(wait(
+            json!({ "on_timeout": [ { "after": "soon", "action": { "type": "add_tag", "tag": "x" } } ] }),
+        ));
         assert_eq!(codes_and_paths(&issues_of(doc)), [("invalid_value", "steps[1].action.on_timeout[0].after")]);
     }
 
@@ -639,7 +651,10 @@ mod tests {
             (json!({ "field": "city" }), "steps[1].action.branches[0].if"),
             (json!({ "equals": "Milano" }), "steps[1].action.branches[0].if"),
             (json!({}), "steps[1].action.branches[0].if"),
-            (json!({ "all": [ { "not": { "field": "city", "equals": "x", "exists": true } } ] }), "steps[1].action.branches[0].if.all[0].not"),
+            (
+                json!({ "all": [ { "not": { "field": "city", "equals": "x", "exists": true } } ] }),
+                "steps[1].action.branches[0].if.all[0].not",
+            ),
         ] {
             let issues = issues_of(condition(when.clone()));
             assert_eq!(codes_and_paths(&issues), [("invalid_value", path)], "{when}");
@@ -670,7 +685,9 @@ mod tests {
         assert_eq!(codes_and_paths(&no_days), [("invalid_value", "steps[1].action.days")]);
         let bad_day = issues_of(with_action(json!({ "type": "wait_until", "time": "09:00", "days": ["lun"] })));
         assert_eq!(codes_and_paths(&bad_day), [("invalid_value", "steps[1].action.days[0]")]);
-        assert!(issues_of(with_action(json!({ "type": "wait_until", "time": "09:00", "days": ["mon", "fri"] }))).is_empty());
+        assert!(
+            issues_of(with_action(json!({ "type": "wait_until", "time": "09:00", "days": ["mon", "fri"] }))).is_empty()
+        );
     }
 
     #[test]
@@ -698,10 +715,14 @@ mod tests {
 
     #[test]
     fn steps_are_counted_in_all_branches() {
-        let tags: Vec<_> = (0..100).map(|i| json!({ "after": "0s", "action": { "type": "add_tag", "tag": format!("t{i}") } })).collect();
-        let doc = |otherwise: &[serde_json::Value]| json!({ "id": "a", "name": "A", "trigger": { "type": "integration" },
+        let tags: Vec<_> = (0..100)
+            .map(|i| json!({ "after": "0s", "action": { "type": "add_tag", "tag": format!("t{i}") } }))
+            .collect();
+        let doc = |otherwise: &[serde_json::Value]| {
+            json!({ "id": "a", "name": "A", "trigger": { "type": "integration" },
             "steps": [ { "after": "0s", "action": { "type": "condition",
-                "branches": [ { "if": { "has_tag": "x" }, "steps": tags } ], "otherwise": otherwise } } ] });
+                "branches": [ { "if": { "has_tag": "x" }, "steps": tags } ], "otherwise": otherwise } } ] })
+        };
         assert!(issues_of(doc(&tags[..99])).is_empty(), "200 steps in all are allowed");
         assert_eq!(codes_and_paths(&issues_of(doc(&tags))), [("too_long", "steps")]);
     }

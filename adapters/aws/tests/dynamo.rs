@@ -641,14 +641,8 @@ async fn pipeline_story<S: Management>(store: &S) -> Vec<String> {
         due: now + chrono::Duration::hours(1),
     }];
     let created = [&started];
-    let write = MessageWrite {
-        wamid: &wamid,
-        before: None,
-        contact: &mario,
-        started: &created,
-        updated: &[],
-        queued: &first,
-    };
+    let write =
+        MessageWrite { wamid: &wamid, before: None, contact: &mario, started: &created, updated: &[], queued: &first };
     let written = match store.commit_message(&negozio, write, now).await.unwrap() {
         MessageCommit::Written { revision, home } => Snapshot { contact: mario.clone(), revision, home },
         MessageCommit::Duplicate => panic!("the first write of a message is no duplicate"),
@@ -690,7 +684,12 @@ async fn pipeline_story<S: Management>(store: &S) -> Vec<String> {
     let mut done = started.clone();
     done.status = RunStatus::Completed;
     let sent = Wamid::parse("wamid.out.1").unwrap();
-    let result = StepWrite { run: &done, expected: 2, contact: Some((&tagged, &written)), sent: Some((&sent, StepPath::first())) };
+    let result = StepWrite {
+        run: &done,
+        expected: 2,
+        contact: Some((&tagged, &written)),
+        sent: Some((&sent, StepPath::first())),
+    };
     say(format!("a step result over a stale revision: {:?}", store.commit_step(&negozio, result, now).await));
     say(format!("the contact after it: {:?}", store.contact(&negozio, &keys[0]).await.unwrap().map(|c| c.revision)));
     let result = StepWrite { expected: 3, ..result };

@@ -73,7 +73,11 @@ async fn an_event_queued_twice_is_delivered_once_in_its_contacts_group() {
 fn step(due: avvio_common::time::Time) -> StepMessage {
     StepMessage {
         workspace: WorkspaceId::parse("negozio").unwrap(),
-        step: StepDue { run: RunId::parse("r-0123456789abcdef").unwrap(), step: avvio_common::domain::StepPath::top(1), due },
+        step: StepDue {
+            run: RunId::parse("r-0123456789abcdef").unwrap(),
+            step: avvio_common::domain::StepPath::top(1),
+            due,
+        },
     }
 }
 

@@ -108,11 +108,9 @@ impl<'de> Deserialize<'de> for LocalTime {
         let raw = String::deserialize(d)?;
         // Exactly `HH:MM` (chrono alone would also take `9:00` and ` 9:00`).
         let shaped = raw.len() == 5 && raw.as_bytes()[2] == b':';
-        NaiveTime::parse_from_str(&raw, "%H:%M")
-            .ok()
-            .filter(|_| shaped)
-            .map(LocalTime)
-            .ok_or_else(|| serde::de::Error::custom(format!("`{raw}` is not a time of day: write HH:MM, e.g. \"09:30\"")))
+        NaiveTime::parse_from_str(&raw, "%H:%M").ok().filter(|_| shaped).map(LocalTime).ok_or_else(|| {
+            serde::de::Error::custom(format!("`{raw}` is not a time of day: write HH:MM, e.g. \"09:30\""))
+        })
     }
 }
 

@@ -80,7 +80,9 @@ impl FromStr for Branch {
                     .strip_prefix("branches[")
                     .and_then(|rest| rest.strip_suffix(']'))
                     .and_then(|digits| digits.parse::<usize>().ok())
-                    .ok_or_else(|| PathError(format!("`{raw}` is not a branch: branches[N], otherwise or on_timeout")))?;
+                    .ok_or_else(|| {
+                        PathError(format!("`{raw}` is not a branch: branches[N], otherwise or on_timeout"))
+                    })?;
                 Self::numbered(index).ok_or_else(|| PathError(format!("`{raw}`: at most {MAX_BRANCHES} branches")))
             }
         }

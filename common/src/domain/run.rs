@@ -80,15 +80,25 @@ impl StepRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum RunCause {
-    Message { wamid: Wamid },
+    Message {
+        wamid: Wamid,
+    },
     Integration,
-    List { by_run: Option<RunId> },
-    Date { date: chrono::NaiveDate },
+    List {
+        by_run: Option<RunId>,
+    },
+    Date {
+        date: chrono::NaiveDate,
+    },
     Manual,
     /// A `start_automation` step of run `by_run`.
-    Started { by_run: RunId },
+    Started {
+        by_run: RunId,
+    },
     /// The contact's consent changed (by a step of `by_run`, or from outside a run).
-    Consent { by_run: Option<RunId> },
+    Consent {
+        by_run: Option<RunId>,
+    },
 }
 
 /// One execution of one automation version for one contact.

@@ -10,7 +10,6 @@ use crate::domain::workspace::Workspace;
 use crate::time::Time;
 use chrono::NaiveDate;
 
-
 /// The field and rule of a `date` trigger.
 pub fn date_rule(trigger: &Trigger) -> Option<(&FieldKey, DateRule)> {
     match trigger {

@@ -80,7 +80,13 @@ pub(super) fn execute(flow: FlowStep<'_, '_>) -> Execution {
             // The timeout: this step again, at `until`.
             let timeout = StepDue { run: run.id.clone(), step, due: until };
             let contact = Some(contact.into_owned());
-            return Execution::Finished(Box::new(StepResult { run, contact, effect, next: Some(timeout), starts: Vec::new() }));
+            return Execution::Finished(Box::new(StepResult {
+                run,
+                contact,
+                effect,
+                next: Some(timeout),
+                starts: Vec::new(),
+            }));
         }
         _ => unreachable!("flows::execute runs flow steps only"),
     };
@@ -227,8 +233,8 @@ pub fn offer_reply(offer: ReplyOffer<'_>, contact: &mut Contact) -> ReplyOutcome
         ReplyOutcome::Ended { run: None, effect: None }
     };
     let (Some(run), Some(automation)) = (&waiting.run, waiting.automation.as_deref()) else { return stale(contact) };
-    let waiting_here = run.status == RunStatus::Active
-        && run.step(&wait.step).is_some_and(|r| r.status == StepStatus::Waiting);
+    let waiting_here =
+        run.status == RunStatus::Active && run.step(&wait.step).is_some_and(|r| r.status == StepStatus::Waiting);
     let Some(Action::WaitForReply { branches, otherwise, save_to, .. }) =
         automation.step(&wait.step).map(|s| &s.action).filter(|_| waiting_here)
     else {
@@ -285,7 +291,8 @@ fn field_equals(contact: &Contact, field: &FieldKey, value: &Phrase) -> bool {
 /// Inside working hours and not on a holiday.
 fn is_open(workspace: &Workspace, now: Time) -> bool {
     let local = calendar::local(workspace.timezone, now);
-    !calendar::is_holiday(&workspace.holidays, local.date()) && calendar::is_open(workspace.working_hours.as_ref(), local)
+    !calendar::is_holiday(&workspace.holidays, local.date())
+        && calendar::is_open(workspace.working_hours.as_ref(), local)
 }
 
 /// When the workspace is next open: `now` when it is; a workspace closed for a whole year

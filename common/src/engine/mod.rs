@@ -116,14 +116,35 @@ pub struct Effect {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Detail {
-    Request { request: crate::graph::GraphRequest },
-    Tag { tag: Tag },
-    List { list: ListName },
-    Operator { operator: Option<Operator> },
-    Field { field: FieldKey, value: String },
-    Capture { field: FieldKey, from: SetFieldSource },
-    Webhook { url: String, body: Value },
-    Delivery { wamid: Wamid, status: String, meta_errors: Vec<Value> },
+    Request {
+        request: crate::graph::GraphRequest,
+    },
+    Tag {
+        tag: Tag,
+    },
+    List {
+        list: ListName,
+    },
+    Operator {
+        operator: Option<Operator>,
+    },
+    Field {
+        field: FieldKey,
+        value: String,
+    },
+    Capture {
+        field: FieldKey,
+        from: SetFieldSource,
+    },
+    Webhook {
+        url: String,
+        body: Value,
+    },
+    Delivery {
+        wamid: Wamid,
+        status: String,
+        meta_errors: Vec<Value>,
+    },
     /// A `wait_for_reply` started (`until`: its timeout), or a `wait_until` holds the run.
     Until {
         #[serde(with = "crate::time::rfc3339")]
@@ -138,11 +159,17 @@ pub enum Detail {
         field: Option<FieldKey>,
     },
     /// A `condition`: the branch taken, `null` when none ran.
-    Chosen { branch: Option<Branch> },
+    Chosen {
+        branch: Option<Branch>,
+    },
     /// A `start_automation`: the run it started.
-    Started { started: RunId },
+    Started {
+        started: RunId,
+    },
     /// A `set_consent`.
-    Consent { marketing: ConsentChoice },
+    Consent {
+        marketing: ConsentChoice,
+    },
     Nothing {},
 }
 

@@ -45,13 +45,22 @@ pub enum Execution {
     /// This step already ran but its successor never did, or it holds the run until later:
     /// queue `next` again, at the time it is due (a first delivery may have stopped between
     /// recording the step and queueing its successor; a wait's timeout may come early).
-    Requeue { next: StepDue },
+    Requeue {
+        next: StepDue,
+    },
     Finished(Box<StepResult>),
     /// Send [`Pending::request`] to the Graph API, then [`Pending::finish`]. Persist
     /// `pending.run` (which records the intent) before sending.
-    Send { pending: Pending },
+    Send {
+        pending: Pending,
+    },
     /// Post `body` to `url` signed with `signature`, then [`Pending::finish`].
-    Webhook { url: String, body: Value, signature: Option<String>, pending: Pending },
+    Webhook {
+        url: String,
+        body: Value,
+        signature: Option<String>,
+        pending: Pending,
+    },
 }
 
 impl Execution {
@@ -197,7 +206,13 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
         run.status = RunStatus::Cancelled { reason: reason.to_string() };
         run.record(StepRecord::new(step, action.kind(), StepStatus::Skipped, now, Some(reason)));
         effect.error = Some(reason.to_string());
-        return Execution::Finished(Box::new(StepResult { run, contact: None, effect, next: None, starts: Vec::new() }));
+        return Execution::Finished(Box::new(StepResult {
+            run,
+            contact: None,
+            effect,
+            next: None,
+            starts: Vec::new(),
+        }));
     }
 
     let next = successor(automation, &step);
@@ -269,7 +284,12 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
         Action::SetField { field, value: None, .. } => {
             let captures = &mut contact.to_mut().engine.captures;
             captures.retain(|c| c.field != *field);
-            captures.push(Capture { field: field.clone(), run: run.id.clone(), automation: run.automation.clone(), step });
+            captures.push(Capture {
+                field: field.clone(),
+                run: run.id.clone(),
+                automation: run.automation.clone(),
+                step,
+            });
             effect.detail = Detail::Capture { field: field.clone(), from: SetFieldSource::NextReply };
             finished(run, Some(contact.into_owned()), effect, Ok(()), Vec::new())
         }
@@ -334,7 +354,12 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
                         crate::outbound::signature(secret.expose().as_bytes(), body.to_string().as_bytes())
                     });
                     run.record(StepRecord::new(step, action.kind(), StepStatus::Sending, now, None));
-                    Execution::Webhook { url: url.clone(), body, signature, pending: Pending { run, step, effect, next } }
+                    Execution::Webhook {
+                        url: url.clone(),
+                        body,
+                        signature,
+                        pending: Pending { run, step, effect, next },
+                    }
                 }
                 Err(code) => finished(run, None, effect, Err(code), Vec::new()),
             }

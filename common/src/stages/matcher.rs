@@ -16,7 +16,9 @@ use crate::ports::{
     WhatsAppSender,
 };
 use crate::time::Time;
-use crate::webhook::{InboundEvent, InboundMessage, PreferenceCategory, PreferenceUpdate, PreferenceValue, StatusUpdate};
+use crate::webhook::{
+    InboundEvent, InboundMessage, PreferenceCategory, PreferenceUpdate, PreferenceValue, StatusUpdate,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -204,13 +206,35 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             (Some((start, automation)), _) if start.first.due <= now => {
                 let live = Some(Liveness::of_current(automation));
                 let step = start.first.clone();
-                (Some(self.run_inline(ws, &workspace, automation, live, &start.run, step, &outcome.contact, now).await?), StoredRun::CREATED)
+                (
+                    Some(
+                        self.run_inline(ws, &workspace, automation, live, &start.run, step, &outcome.contact, now)
+                            .await?,
+                    ),
+                    StoredRun::CREATED,
+                )
             }
             (None, Some(resolved)) if resolved.next.as_ref().is_some_and(|next| next.due <= now) => {
-                let (_, read, revision) = waiting.iter().find(|(id, ..)| *id == resolved.run.id).expect("resolved runs were read");
+                let (_, read, revision) =
+                    waiting.iter().find(|(id, ..)| *id == resolved.run.id).expect("resolved runs were read");
                 let automation = read.automation.as_deref().expect("a resolved run's version was read");
                 let step = resolved.next.clone().expect("checked above");
-                (Some(self.run_inline(ws, &workspace, automation, read.live, &resolved.run, step, &outcome.contact, now).await?), revision + 1)
+                (
+                    Some(
+                        self.run_inline(
+                            ws,
+                            &workspace,
+                            automation,
+                            read.live,
+                            &resolved.run,
+                            step,
+                            &outcome.contact,
+                            now,
+                        )
+                        .await?,
+                    ),
+                    revision + 1,
+                )
             }
             _ => (None, 0),
         };
@@ -295,7 +319,11 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
     }
 
     /// The contact's waiting runs, each with what deciding a reply needs and its revision.
-    async fn read_waiting(&self, ws: &WorkspaceId, contact: &Contact) -> Result<Vec<(RunId, Waiting, u64)>, StageError> {
+    async fn read_waiting(
+        &self,
+        ws: &WorkspaceId,
+        contact: &Contact,
+    ) -> Result<Vec<(RunId, Waiting, u64)>, StageError> {
         let mut read: Vec<(RunId, Waiting, u64)> = Vec::with_capacity(contact.engine.waits.len());
         for wait in &contact.engine.waits {
             if read.iter().any(|(id, ..)| *id == wait.run) {
@@ -420,7 +448,8 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
     ) -> Result<(), StageError> {
         let automations = self.store.consent_automations(ws, choice).await?;
         let cause = RunCause::Consent { by_run: None };
-        for start in engine::consent_runs(&automations, contact, cause, cause_key, 0, now).expect("depth 0 is never a loop")
+        for start in
+            engine::consent_runs(&automations, contact, cause, cause_key, 0, now).expect("depth 0 is never a loop")
         {
             self.begin_run(ws, start, now).await?;
         }
