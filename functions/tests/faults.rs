@@ -37,20 +37,8 @@ async fn a_webhook_redelivered_after_the_dedupe_window_still_sends_one_reply() {
     system.webhook(&webhook).await.expect_status(200);
     system.settle().await;
     // SQS FIFO forgets deduplication ids after 5 minutes: a redelivery past that window is
-    // queued again (here under a fresh deduplication id) and reaches the matcher a second time.
-    for inbound in avvio_common::webhook::parse_webhook(&webhook).unwrap() {
-        let event = avvio_common::ports::PipelineEvent::Whatsapp { event: inbound };
-        system
-            .sqs
-            .send_message()
-            .queue_url(&system.resources.events.url)
-            .message_body(serde_json::to_string(&event).unwrap())
-            .message_group_id(event.group_key())
-            .message_deduplication_id("after-the-window")
-            .send()
-            .await
-            .unwrap();
-    }
+    // queued again and reaches the matcher a second time.
+    system.redeliver_after_the_dedupe_window(&webhook).await;
     assert_eq!(system.match_once().await, 1, "the matcher gets the event again");
     system.settle().await;
     assert_eq!(system.graph.sent().len(), 1, "the wamid claim keeps the second delivery from replying");

@@ -23,24 +23,6 @@ fn confirmation(timeout: &str) -> Value {
             ] })
 }
 
-/// Queues Mario's message again under a fresh deduplication id: Meta redelivering it after
-/// SQS FIFO's 5-minute window.
-async fn redeliver(system: &System, webhook: &[u8]) {
-    for inbound in avvio_common::webhook::parse_webhook(webhook).unwrap() {
-        let event = avvio_common::ports::PipelineEvent::Whatsapp { event: inbound };
-        system
-            .sqs
-            .send_message()
-            .queue_url(&system.resources.events.url)
-            .message_body(serde_json::to_string(&event).unwrap())
-            .message_group_id(event.group_key())
-            .message_deduplication_id("after-the-window")
-            .send()
-            .await
-            .unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_resolves_a_wait_once_however_often_it_or_the_timeout_is_delivered() {
     let system = System::start().await;
@@ -57,7 +39,7 @@ async fn a_reply_resolves_a_wait_once_however_often_it_or_the_timeout_is_deliver
     assert_eq!(sent.len(), 2);
     assert_eq!(sent[1].body["text"]["body"], "Perfetto, a domani!");
 
-    redeliver(&system, &reply).await;
+    system.redeliver_after_the_dedupe_window(&reply).await;
     system.settle().await;
     let past_the_timeout = chrono::Duration::hours(2) + chrono::Duration::minutes(1);
     assert_eq!(system.advance(past_the_timeout).await, 1, "the timeout's schedule fires (within the minute)");

@@ -149,7 +149,7 @@ type_tagged! {
             #[serde(default = "one_day")]
             cooldown: Duration,
         },
-    /// The contact's marketing consent changed to `marketing`.
+        /// The contact's marketing consent changed to `marketing`.
         Consent = "consent" {
             marketing: ConsentChoice,
         },
@@ -268,7 +268,7 @@ type_tagged! {
         SetConsent = "set_consent" {
             marketing: ConsentChoice,
         },
-    /// Waits for the contact's next message and goes on by what it says (SPEC §2.3).
+        /// Waits for the contact's next message and goes on by what it says (SPEC §2.3).
         WaitForReply = "wait_for_reply" {
             timeout: Duration,
             /// The field the reply is saved into, as `next_reply` would save it.
@@ -282,13 +282,13 @@ type_tagged! {
             #[serde(default, skip_serializing_if = "Option::is_none")]
             on_timeout: Option<Vec<Step>>,
         },
-    /// Goes on with the first branch whose predicate holds when the step runs.
+        /// Goes on with the first branch whose predicate holds when the step runs.
         Condition = "condition" {
             branches: Vec<ConditionBranch>,
             #[serde(default, skip_serializing_if = "Option::is_none")]
             otherwise: Option<Vec<Step>>,
         },
-    /// Holds the run until a workspace-local time, or until the workspace is open.
+        /// Holds the run until a workspace-local time, or until the workspace is open.
         WaitUntil = "wait_until" {
             #[serde(default, skip_serializing_if = "Option::is_none")]
             time: Option<LocalTime>,
@@ -298,7 +298,7 @@ type_tagged! {
             #[serde(default, skip_serializing_if = "std::ops::Not::not")]
             working_hours: bool,
         },
-    /// Starts another automation for the contact, one level deeper.
+        /// Starts another automation for the contact, one level deeper.
         StartAutomation = "start_automation" {
             automation: AutomationId,
         },

@@ -32,9 +32,11 @@ pub fn join_list(contact: &mut Contact, list: &ListName) -> Join {
     }
 }
 
-/// Starts every `list` automation for a contact who just joined, at `depth` (and every
-/// `consent` automation of a changed consent: [`consent_runs`]).
-pub fn start_list_runs(
+/// Starts `automations` for a contact that just fired their trigger, at `depth`: the `list`
+/// automations of a list it joined, the `consent` automations of the consent it changed to.
+/// A blocked contact starts none (it joins no list; its consent changes but starts nothing,
+/// as no date trigger or fallback fires for it).
+pub fn start_triggered_runs(
     automations: &[Arc<Automation>],
     contact: &Contact,
     cause: RunCause,
@@ -42,6 +44,9 @@ pub fn start_list_runs(
     depth: u8,
     now: Time,
 ) -> Result<Vec<RunStart>, &'static str> {
+    if contact.blocked {
+        return Ok(Vec::new());
+    }
     automations.iter().map(|a| start_run(a, contact, cause.clone(), cause_key, depth, now)).collect()
 }
 
@@ -79,21 +84,4 @@ impl ContactPatch {
         }
         self.marketing.filter(|choice| contact.set_consent(*choice))
     }
-}
-
-/// Starts every `consent` automation of the value a contact's consent just changed to, at
-/// `depth`. A blocked contact's consent changes, but starts nothing (as no date trigger or
-/// fallback fires for it).
-pub fn consent_runs(
-    automations: &[Arc<Automation>],
-    contact: &Contact,
-    cause: RunCause,
-    cause_key: &str,
-    depth: u8,
-    now: Time,
-) -> Result<Vec<RunStart>, &'static str> {
-    if contact.blocked {
-        return Ok(Vec::new());
-    }
-    start_list_runs(automations, contact, cause, cause_key, depth, now)
 }

@@ -260,7 +260,7 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
                 super::Join::AlreadyMember => finished(run, None, effect, Ok(()), Vec::new()),
                 super::Join::Joined => {
                     let cause = RunCause::List { by_run: Some(run.id.clone()) };
-                    match super::start_list_runs(related, &contact, cause, &cause_key(), run.depth + 1, now) {
+                    match super::start_triggered_runs(related, &contact, cause, &cause_key(), run.depth + 1, now) {
                         Ok(starts) => finished(run, Some(contact.into_owned()), effect, Ok(()), starts),
                         // The contact stays in the list; only the runs it would start are refused.
                         Err(code) => finished(run, Some(contact.into_owned()), effect, Err(code), Vec::new()),
@@ -323,7 +323,7 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
                 return finished(run, None, effect, Ok(()), Vec::new());
             }
             let cause = RunCause::Consent { by_run: Some(run.id.clone()) };
-            match super::consent_runs(related, &contact, cause, &cause_key(), run.depth + 1, now) {
+            match super::start_triggered_runs(related, &contact, cause, &cause_key(), run.depth + 1, now) {
                 Ok(starts) => finished(run, Some(contact.into_owned()), effect, Ok(()), starts),
                 // The consent changes; only the runs it would start are refused.
                 Err(code) => finished(run, Some(contact.into_owned()), effect, Err(code), Vec::new()),

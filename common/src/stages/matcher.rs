@@ -186,7 +186,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             Some(choice) => {
                 let automations = self.store.consent_automations(ws, choice).await?;
                 let cause = RunCause::Consent { by_run: None };
-                engine::consent_runs(&automations, &outcome.contact, cause, message.wamid.as_str(), 0, now)
+                engine::start_triggered_runs(&automations, &outcome.contact, cause, message.wamid.as_str(), 0, now)
                     .expect("depth 0 is never a loop")
             }
             None => Vec::new(),
@@ -448,8 +448,8 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
     ) -> Result<(), StageError> {
         let automations = self.store.consent_automations(ws, choice).await?;
         let cause = RunCause::Consent { by_run: None };
-        for start in
-            engine::consent_runs(&automations, contact, cause, cause_key, 0, now).expect("depth 0 is never a loop")
+        for start in engine::start_triggered_runs(&automations, contact, cause, cause_key, 0, now)
+            .expect("depth 0 is never a loop")
         {
             self.begin_run(ws, start, now).await?;
         }
@@ -560,9 +560,15 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             }
             self.store.put_contact(ws, &contact, revision).await?;
             let automations = self.store.list_automations(ws, list).await?;
-            let starts =
-                engine::start_list_runs(&automations, &contact, RunCause::List { by_run: None }, cause_key, 0, now)
-                    .expect("depth 0 is never a loop");
+            let starts = engine::start_triggered_runs(
+                &automations,
+                &contact,
+                RunCause::List { by_run: None },
+                cause_key,
+                0,
+                now,
+            )
+            .expect("depth 0 is never a loop");
             for start in starts {
                 self.begin_run(ws, start, now).await?;
             }

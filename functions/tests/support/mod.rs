@@ -265,6 +265,23 @@ impl System {
         reply.body["runs"].as_array().cloned().unwrap_or_default()
     }
 
+    /// Queues the events of `webhook` again under a fresh deduplication id: Meta redelivering
+    /// it after SQS FIFO's 5-minute deduplication window.
+    pub async fn redeliver_after_the_dedupe_window(&self, webhook: &[u8]) {
+        for inbound in avvio_common::webhook::parse_webhook(webhook).unwrap() {
+            let event = avvio_common::ports::PipelineEvent::Whatsapp { event: inbound };
+            self.sqs
+                .send_message()
+                .queue_url(&self.resources.events.url)
+                .message_body(serde_json::to_string(&event).unwrap())
+                .message_group_id(event.group_key())
+                .message_deduplication_id("after-the-window")
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
     /// How many messages wait in the queue at `url`.
     pub async fn messages_in(&self, url: &str) -> u64 {
         avvio_functions::local::depth(&self.sqs, url).await.unwrap().total()
