@@ -140,3 +140,26 @@ async fn a_body_over_one_mebibyte_is_refused_with_413() {
     assert!(app.queued().is_empty());
     app.assert_still_up().await;
 }
+
+#[tokio::test]
+async fn a_preference_change_of_an_unknown_shape_is_acknowledged_and_the_rest_of_the_body_queued() {
+    let mut app = spawn_app().await;
+    let body = serde_json::json!({ "object": "whatsapp_business_account", "entry": [ { "id": "102290129340398", "changes": [
+        { "field": "user_preferences", "value": { "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "390212345678", "phone_number_id": "106540352242922" },
+            "user_preferences": [ { "wa_id": "393331234567", "category": "marketing_messages" },
+                                  { "detail": "no user at all", "category": "marketing_messages", "value": "stop", "timestamp": 1731705721 } ] } },
+        { "field": "user_preferences", "value": { "something": "else" } },
+        { "field": "user_preferences", "value": { "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "390212345678", "phone_number_id": "106540352242922" },
+            "user_preferences": [ { "wa_id": "393331234567", "category": "marketing_messages", "value": "stop", "timestamp": 1731705721 } ] } }
+    ] } ] })
+    .to_string()
+    .into_bytes();
+    let response = app.post_webhook(body.clone(), Some(sign(&body))).await;
+    assert_eq!(response.status(), 200, "never a 4xx or 5xx for Meta's newer, rarer changes");
+    let queued = app.queued();
+    assert_eq!(queued.len(), 1, "the readable preference is queued, the others skipped: {queued:?}");
+    assert!(matches!(&queued[0], PipelineEvent::Whatsapp { event: InboundEvent::Preference(_) }));
+    app.assert_still_up().await;
+}

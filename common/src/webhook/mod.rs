@@ -445,15 +445,10 @@ impl<'a> TypedWebhook<'a> {
         reader.envelope().map(TypedWebhook)
     }
 
-    /// The events of the body, exactly as [`parse_webhook`] reads them.
+    /// The events of the body, exactly as [`parse_webhook`] reads them. (The strict reader
+    /// gives up on a body with a `user_preferences` change, so none is skipped here.)
     pub fn events(self) -> Result<Vec<InboundEvent>, WebhookError> {
-        self.events_noting(&mut Vec::new())
-    }
-
-    /// The events of the body, exactly as [`parse_webhook_noting`] reads them and notes
-    /// what it skips.
-    pub fn events_noting(self, notes: &mut Vec<String>) -> Result<Vec<InboundEvent>, WebhookError> {
-        read_envelope(self.0, notes)
+        read_envelope(self.0, &mut Vec::new())
     }
 }
 
