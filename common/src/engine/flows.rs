@@ -38,9 +38,9 @@ pub(super) struct FlowStep<'a, 'c> {
 
 /// Runs a `condition`, starts a `wait_for_reply` or holds the run for a `wait_until`.
 pub(super) fn execute(flow: FlowStep<'_, '_>) -> Execution {
-    let FlowStep { workspace, automation, action, mut run, step, mut contact, mut effect, now } = flow;
+    let FlowStep { workspace, automation, action, mut run, step, contact, mut effect, now } = flow;
     let mut record = StepRecord::new(step, action.kind(), StepStatus::Done, now, None);
-    let (next, changed) = match action {
+    let next = match action {
         Action::Condition { branches, otherwise } => {
             let chosen = branches
                 .iter()
@@ -49,7 +49,7 @@ pub(super) fn execute(flow: FlowStep<'_, '_>) -> Execution {
                 .or(otherwise.as_ref().map(|_| Branch::Otherwise));
             effect.detail = Detail::Chosen { branch: chosen };
             record.branch = chosen;
-            (chosen.and_then(|b| branch_start(automation, &step, b)), false)
+            chosen.and_then(|b| branch_start(automation, &step, b))
         }
         Action::WaitUntil { time, days, working_hours } => {
             let until = if *working_hours {
@@ -61,39 +61,49 @@ pub(super) fn execute(flow: FlowStep<'_, '_>) -> Execution {
             effect.detail = Detail::Until { until };
             record.until = Some(until);
             // The next step's delay counts from `until`: the run is held until then.
-            let next = automation.successor(&step).map(|(path, s)| (path, until - now + s.after.to_chrono()));
-            (next, false)
+            automation.successor(&step).map(|(path, s)| (path, until - now + s.after.to_chrono()))
         }
         Action::WaitForReply { timeout, .. } => {
-            let until = now + timeout.to_chrono();
-            record.status = StepStatus::Waiting;
-            record.until = Some(until);
-            effect.detail = Detail::Until { until };
-            contact.to_mut().engine.waits.push(Wait {
-                run: run.id.clone(),
-                automation: run.automation.clone(),
-                step,
-                since: now,
-                until,
-            });
-            run.record(record);
-            // The timeout: this step again, at `until`.
-            let timeout = StepDue { run: run.id.clone(), step, due: until };
-            let contact = Some(contact.into_owned());
-            return Execution::Finished(Box::new(StepResult {
-                run,
-                contact,
-                effect,
-                next: Some(timeout),
-                starts: Vec::new(),
-            }));
+            return start_wait(run, step, contact.into_owned(), effect, now, *timeout);
         }
         _ => unreachable!("flows::execute runs flow steps only"),
     };
     run.record(record);
     let next = advance(&mut run, next, now);
-    let contact = changed.then(|| contact.into_owned());
-    Execution::Finished(Box::new(StepResult { run, contact, effect, next, starts: Vec::new() }))
+    Execution::Finished(Box::new(StepResult { run, contact: None, effect, next, starts: Vec::new() }))
+}
+
+/// A `wait_for_reply` starts: recorded `waiting` on the run and on the contact, and queued
+/// again for its timeout.
+fn start_wait(
+    mut run: Run,
+    step: StepPath,
+    mut contact: Contact,
+    mut effect: Effect,
+    now: Time,
+    timeout: crate::domain::duration::Duration,
+) -> Execution {
+    let until = now + timeout.to_chrono();
+    let mut record = StepRecord::new(step, ActionKind::WaitForReply, StepStatus::Waiting, now, None);
+    record.until = Some(until);
+    run.record(record);
+    effect.detail = Detail::Until { until };
+    contact.engine.waits.push(Wait {
+        run: run.id.clone(),
+        automation: run.automation.clone(),
+        step,
+        since: now,
+        until,
+    });
+    // The timeout: this step again, at `until`.
+    let timeout = StepDue { run: run.id.clone(), step, due: until };
+    Execution::Finished(Box::new(StepResult {
+        run,
+        contact: Some(contact),
+        effect,
+        next: Some(timeout),
+        starts: Vec::new(),
+    }))
 }
 
 /// The first step of `branch` of the flow step at `step`, with its delay (none: the run ends).
