@@ -35,10 +35,33 @@ struct Tenant {
     contacts: Vec<(Contact, u64)>,
     keys: HashMap<ContactKey, usize>,
     /// Claimed inbound wamids, with the steps each one queued.
-    seen: HashMap<Wamid, Vec<StepDue>>,
+    seen: HashMap<Wamid, Claimed>,
     /// Boxed: the table stays small as it grows (a rehash moves pointers, not runs).
     runs: HashMap<RunId, Box<StoredRun>>,
     outbound: HashMap<Wamid, (RunId, StepPath)>,
+}
+
+/// The steps a claimed message queued: usually one, kept without a list.
+#[derive(Debug, Clone)]
+enum Claimed {
+    One(StepDue),
+    Many(Vec<StepDue>),
+}
+
+impl Claimed {
+    fn of(steps: &[StepDue]) -> Self {
+        match steps {
+            [one] => Self::One(one.clone()),
+            many => Self::Many(many.to_vec()),
+        }
+    }
+
+    fn to_vec(&self) -> Vec<StepDue> {
+        match self {
+            Self::One(one) => vec![one.clone()],
+            Self::Many(many) => many.clone(),
+        }
+    }
 }
 
 impl Tenant {
@@ -221,7 +244,7 @@ impl Store for MemoryStore {
         };
         Ok(MessageView {
             workspace: t.doc.clone(),
-            claimed: t.seen.get(wamid).cloned(),
+            claimed: t.seen.get(wamid).map(Claimed::to_vec),
             contact: t.snapshot(keys),
             phrases: phrases.iter().map(|p| t.catalog.by_phrase(p).cloned()).collect(),
             fallbacks: t.catalog.fallbacks(),
@@ -248,7 +271,7 @@ impl Store for MemoryStore {
         }
         let slot = t.contact_slot(contact, before.map(|b| b.revision))?;
         let revision = t.write_contact(contact, slot);
-        t.seen.insert(wamid.clone(), queued.to_vec());
+        t.seen.insert(wamid.clone(), Claimed::of(queued));
         for run in started {
             t.runs.insert(run.id.clone(), Box::new(StoredRun::created(Run::clone(run))));
         }

@@ -136,9 +136,10 @@ pub enum Detail {
         field: FieldKey,
         from: SetFieldSource,
     },
+    /// Boxed: a JSON value is large, and every line holds a `Detail`.
     Webhook {
         url: String,
-        body: Value,
+        body: Box<Value>,
     },
     Delivery {
         wamid: Wamid,

@@ -57,7 +57,7 @@ pub enum Execution {
     /// Post `body` to `url` signed with `signature`, then [`Pending::finish`].
     Webhook {
         url: String,
-        body: Value,
+        body: Box<Value>,
         signature: Option<String>,
         pending: Pending,
     },
@@ -349,14 +349,14 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
             };
             match body {
                 Ok(body) => {
-                    effect.detail = Detail::Webhook { url: url.clone(), body: body.clone() };
+                    effect.detail = Detail::Webhook { url: url.clone(), body: Box::new(body.clone()) };
                     let signature = workspace.webhook_secret.as_ref().map(|secret| {
                         crate::outbound::signature(secret.expose().as_bytes(), body.to_string().as_bytes())
                     });
                     run.record(StepRecord::new(step, action.kind(), StepStatus::Sending, now, None));
                     Execution::Webhook {
                         url: url.clone(),
-                        body,
+                        body: Box::new(body),
                         signature,
                         pending: Pending { run, step, effect, next },
                     }

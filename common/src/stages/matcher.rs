@@ -139,8 +139,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         let Some(ws) = self.store.workspace_for_number(&message.phone_number_id).await? else {
             return Ok(Report::ignored("unknown phone_number_id"));
         };
-        // Boxed: deciding a message is a large future, kept off the caller's stack.
-        retry_conflicts(|| Box::pin(self.decide_message(&ws, message, now))).await
+        retry_conflicts(|| self.decide_message(&ws, message, now)).await
     }
 
     async fn decide_message(
@@ -204,13 +203,12 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         // chose (the answer to an answer). The revision is the run's once the write is done.
         let (inline, inline_revision) = match (started, outcome.resolved.last()) {
             (Some((start, automation)), _) if start.first.due <= now => {
+                let related = self.related_automations(ws, automation, &start.first.step).await?;
                 let live = Some(Liveness::of_current(automation));
+                let run = start.run.clone();
                 let step = start.first.clone();
                 (
-                    Some(
-                        self.run_inline(ws, &workspace, automation, live, &start.run, step, &outcome.contact, now)
-                            .await?,
-                    ),
+                    Some(decide_inline(ws, &workspace, automation, live, run, step, &outcome.contact, &related, now)),
                     StoredRun::CREATED,
                 )
             }
@@ -219,20 +217,20 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                     waiting.iter().find(|(id, ..)| *id == resolved.run.id).expect("resolved runs were read");
                 let automation = read.automation.as_deref().expect("a resolved run's version was read");
                 let step = resolved.next.clone().expect("checked above");
+                let related = self.related_automations(ws, automation, &step.step).await?;
+                let run = resolved.run.clone();
                 (
-                    Some(
-                        self.run_inline(
-                            ws,
-                            &workspace,
-                            automation,
-                            read.live,
-                            &resolved.run,
-                            step,
-                            &outcome.contact,
-                            now,
-                        )
-                        .await?,
-                    ),
+                    Some(decide_inline(
+                        ws,
+                        &workspace,
+                        automation,
+                        read.live,
+                        run,
+                        step,
+                        &outcome.contact,
+                        &related,
+                        now,
+                    )),
                     revision + 1,
                 )
             }
@@ -241,21 +239,28 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         let intent = inline.as_ref().and_then(|(execution, _)| execution.intent());
         let intent_of = |run: &Run| intent.filter(|i| i.id == run.id);
         let started_run = outcome.start.as_ref().map(|s| intent_of(&s.run).unwrap_or(&s.run));
-        let created: Vec<&Run> = started_run.into_iter().chain(consent_starts.iter().map(|s| &s.run)).collect();
         let revision_of = |id: &RunId| waiting.iter().find(|(w, ..)| w == id).map_or(0, |(.., revision)| *revision);
         let updated: Vec<(&Run, u64)> =
             outcome.resolved.iter().map(|r| (intent_of(&r.run).unwrap_or(&r.run), revision_of(&r.run.id))).collect();
-        let queued: Vec<StepDue> = (outcome.start.iter().map(|s| s.first.clone()))
-            .chain(consent_starts.iter().map(|s| s.first.clone()))
-            .chain(outcome.resolved.iter().filter_map(|r| r.next.clone()))
-            .collect();
+        // The usual message starts one run and queues its first step: no lists built for it.
+        let (created, queued): (Vec<&Run>, Vec<StepDue>);
+        let (created, queued) = if consent_starts.is_empty() && outcome.resolved.is_empty() {
+            (started_run.as_slice(), outcome.start.as_ref().map_or(&[][..], |s| std::slice::from_ref(&s.first)))
+        } else {
+            created = started_run.into_iter().chain(consent_starts.iter().map(|s| &s.run)).collect();
+            queued = (outcome.start.iter().map(|s| s.first.clone()))
+                .chain(consent_starts.iter().map(|s| s.first.clone()))
+                .chain(outcome.resolved.iter().filter_map(|r| r.next.clone()))
+                .collect();
+            (created.as_slice(), queued.as_slice())
+        };
         let write = MessageWrite {
             wamid: &message.wamid,
             before: before.as_ref(),
             contact: &outcome.contact,
-            started: &created,
+            started: created,
             updated: &updated,
-            queued: &queued,
+            queued,
         };
         let written = match self.store.commit_message(ws, write, now).await? {
             MessageCommit::Written { revision, home } => Snapshot { contact: outcome.contact, revision, home },
@@ -264,7 +269,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         let mut report = Report { effects: outcome.effects, ignored: None };
         let inline_step = inline.as_ref().map(|(_, step)| step.clone());
         if let Some((execution, step)) = inline {
-            match Box::pin(self.perform(ws, &workspace, execution, &written, inline_revision, now)).await {
+            match self.perform(ws, &workspace, execution, &written, inline_revision, now).await {
                 Ok(done) => report.effects.extend(done.effects),
                 // Nothing is lost: the step was given back (or its send is recorded as under
                 // way) and the executor takes it from here, with the queue's retries.
@@ -275,12 +280,12 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                 Err(e) => return Err(e),
             }
         }
-        let later = (outcome.start.into_iter().map(|s| s.first))
-            .chain(consent_starts.into_iter().map(|s| s.first))
-            .chain(outcome.resolved.into_iter().filter_map(|r| r.next))
-            .filter(|step| Some(step) != inline_step.as_ref());
+        let later = (outcome.start.iter().map(|s| &s.first))
+            .chain(consent_starts.iter().map(|s| &s.first))
+            .chain(outcome.resolved.iter().filter_map(|r| r.next.as_ref()))
+            .filter(|step| Some(*step) != inline_step.as_ref());
         for step in later {
-            self.steps.schedule(StepMessage { workspace: ws.clone(), step }, now).await?;
+            self.steps.schedule(StepMessage { workspace: ws.clone(), step: step.clone() }, now).await?;
         }
         // After the reply: date triggers follow the fields a capture filled (a new contact has none yet).
         let fields_before = before.as_ref().map(|b| &b.contact.fields);
@@ -288,34 +293,6 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             self.refresh_dates(ws, &workspace, &written.contact, now).await?;
         }
         Ok(report)
-    }
-
-    /// Decides a step the message's write claims and this stage performs at once.
-    #[allow(clippy::too_many_arguments)]
-    async fn run_inline(
-        &self,
-        ws: &WorkspaceId,
-        workspace: &Workspace,
-        automation: &Automation,
-        live: Option<Liveness>,
-        run: &Run,
-        step: StepDue,
-        contact: &Contact,
-        now: Time,
-    ) -> Result<(Execution, StepDue), StageError> {
-        let related = self.related_automations(ws, automation, &step.step).await?;
-        let execution = engine::execute_step(StepInput {
-            workspace,
-            automation,
-            live,
-            run: run.clone(),
-            step: step.step,
-            contact,
-            related: &related,
-            workspace_id: ws.as_str(),
-            now,
-        });
-        Ok((execution, step))
     }
 
     /// The contact's waiting runs, each with what deciding a reply needs and its revision.
@@ -627,4 +604,32 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             None => (Contact::new(key), None),
         })
     }
+}
+
+/// Decides a step the message's write claims and the matcher performs at once: step 0 of the
+/// run the message starts, or the first step of the branch a reply chose.
+#[allow(clippy::too_many_arguments)]
+fn decide_inline(
+    ws: &WorkspaceId,
+    workspace: &Workspace,
+    automation: &Automation,
+    live: Option<Liveness>,
+    run: Run,
+    step: StepDue,
+    contact: &Contact,
+    related: &[std::sync::Arc<Automation>],
+    now: Time,
+) -> (Execution, StepDue) {
+    let execution = engine::execute_step(StepInput {
+        workspace,
+        automation,
+        live,
+        run,
+        step: step.step,
+        contact,
+        related,
+        workspace_id: ws.as_str(),
+        now,
+    });
+    (execution, step)
 }
