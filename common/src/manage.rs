@@ -4,7 +4,7 @@
 //! [`ManageError`] to a status; every decision is here, over the [`Management`] port.
 
 use crate::domain::automation::{Automation, Trigger};
-use crate::domain::contact::{Contact, MarketingConsent};
+use crate::domain::contact::{ConsentChoice, Contact, MarketingConsent};
 use crate::domain::ids::{AutomationId, Language, ListName, RunId, Tag, TemplateName, WorkspaceId};
 use crate::domain::phone::{ContactKey, WaId};
 use crate::domain::run::Run;
@@ -463,7 +463,13 @@ pub async fn put_contact<S: Management>(
         Ok((revision.is_none(), contact, consent, before))
     })
     .await?;
-    crate::stages::refresh_dates(store, ws, &workspace, &contact, now).await?;
+    if let Err(e) = crate::stages::refresh_dates(store, ws, &workspace, &contact, now).await {
+        // Refused: a changed consent is put back, so a retry changes it (and queues its event).
+        if let Some(marketing) = consent {
+            let _ = put_back_consent(store, ws, &contact.key(), marketing, before).await;
+        }
+        return Err(e.into());
+    }
     let consent_changed = consent.map(|marketing| {
         let event = PipelineEvent::ConsentChanged {
             workspace: ws.clone(),
@@ -480,13 +486,26 @@ pub async fn put_contact<S: Management>(
 /// queued, so that a retry of the request changes it (and queues the event) again. Best
 /// effort: a contact changed meanwhile is left as it is.
 pub async fn undo_consent<S: Management>(store: &S, ws: &WorkspaceId, put: &ContactPut) -> Result<(), ManageError> {
-    let Some((PipelineEvent::ConsentChanged { contact: key, marketing, .. }, before)) = &put.consent_changed else {
-        return Ok(());
-    };
+    match &put.consent_changed {
+        Some((PipelineEvent::ConsentChanged { contact, marketing, .. }, before)) => {
+            put_back_consent(store, ws, contact, *marketing, *before).await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Sets a contact's consent back to `before` if it still is `changed_to`.
+async fn put_back_consent<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    key: &ContactKey,
+    changed_to: ConsentChoice,
+    before: MarketingConsent,
+) -> Result<(), ManageError> {
     if let Some(Versioned { item: mut contact, revision }) = store.contact(ws, key).await?
-        && contact.marketing == MarketingConsent::from(*marketing)
+        && contact.marketing == MarketingConsent::from(changed_to)
     {
-        contact.marketing = *before;
+        contact.marketing = before;
         store.put_contact(ws, &contact, revision).await?;
     }
     Ok(())

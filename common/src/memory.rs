@@ -319,12 +319,15 @@ impl Store for MemoryStore {
         write: StepWrite<'_>,
         _now: Time,
     ) -> Result<Option<Snapshot>, StoreError> {
-        let StepWrite { run, expected, contact, sent } = write;
+        let StepWrite { run, expected, contact, sent, started } = write;
         let mut state = self.lock();
         let t = state.tenants.entry(ws.clone()).or_default();
         // All or nothing: the run's revision and the contact's are checked before either is written.
         if t.runs.get(&run.id).is_none_or(|stored| stored.revision != expected) {
             return Err(StoreError::Conflict(format!("run {}", run.id)));
+        }
+        if let Some(taken) = started.iter().find(|r| t.runs.contains_key(&r.id)) {
+            return Err(StoreError::Conflict(format!("run {}", taken.id)));
         }
         let slot = contact.map(|(contact, before)| t.contact_slot(contact, Some(before.revision))).transpose()?;
         let written = contact.zip(slot).map(|((contact, before), slot)| {
@@ -332,6 +335,9 @@ impl Store for MemoryStore {
             Snapshot { contact: contact.clone(), revision, home: before.home.clone() }
         });
         replace_run(&mut t.runs, run, expected)?;
+        for started in started {
+            t.runs.insert(started.id.clone(), Box::new(StoredRun::created(Run::clone(started))));
+        }
         if let Some((wamid, step)) = sent {
             t.outbound.insert(wamid.clone(), (run.id.clone(), step));
         }

@@ -157,6 +157,9 @@ pub struct StepWrite<'a> {
     pub contact: Option<(&'a Contact, &'a Snapshot)>,
     /// The message the step sent (its delivery statuses come back by this wamid).
     pub sent: Option<(&'a Wamid, StepPath)>,
+    /// The runs the step starts, created with its result (each must not exist yet: its id
+    /// comes from this step, which records its result once).
+    pub started: &'a [&'a Run],
 }
 
 /// Persistent state, every key scoped by workspace.

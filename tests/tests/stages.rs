@@ -224,7 +224,7 @@ fn a_message_delivered_again_hands_its_first_step_to_the_executor_which_sends_no
 
         // Step 0 is done; step 1 was never run, so it is queued again at the time it was due.
         let report = deps.handle_step(&handed, t("2026-11-23T09:20:00Z")).await.unwrap();
-        assert_eq!(report.ignored, Some("step already executed; its successor queued again"));
+        assert_eq!(report.ignored, Some("step already executed; what follows it queued again"));
         let requeued = deps.steps.pop_due(t("2026-11-23T10:00:00Z")).expect("step 1 queued again");
         assert_eq!(requeued, second);
 
@@ -522,5 +522,37 @@ fn a_blocked_contacts_consent_changes_but_starts_no_consent_automation() {
         assert_eq!(contact.marketing, avvio_common::domain::contact::MarketingConsent::OptedOut);
         assert!(contact.tags.is_empty(), "no consent automation ran");
         assert_eq!(deps.store.all_runs(&ws).len(), 1, "only the blocking run");
+    });
+}
+
+#[test]
+fn a_run_started_by_a_step_is_queued_again_when_the_step_is_redelivered() {
+    rt().block_on(async {
+        let parent = automation(json!({ "id": "avvia", "name": "avvia",
+            "trigger": { "type": "customer_message", "phrase": "Info" },
+            "steps": [ { "after": "0s", "action": { "type": "start_automation", "automation": "figlio" } } ] }));
+        let (deps, ws) = system_with(parent);
+        let child = automation(json!({ "id": "figlio", "name": "figlio", "trigger": { "type": "integration" },
+            "steps": [ { "after": "1h", "action": { "type": "add_tag", "tag": "figlio" } } ] }));
+        deps.store.with_catalog(&ws, |c| c.create(child)).unwrap();
+        deliver_info(&deps, "2026-11-23T09:00:00Z").await;
+        // The child run exists with the parent's result, its first step queued for 10:00.
+        let child_step = deps.steps.pop_due(t("2026-11-23T10:00:00Z")).expect("the child's first step");
+        assert!(deps.store.run(&ws, &child_step.step.run).await.unwrap().is_some());
+        // The first delivery stopped before queueing it (it was popped above and lost): the
+        // parent step, delivered again, queues it again at its time.
+        let parent_run = deps.store.all_runs(&ws).into_iter().find(|r| r.automation.as_str() == "avvia").unwrap();
+        let parent_step = StepMessage {
+            workspace: ws.clone(),
+            step: avvio_common::engine::StepDue {
+                run: parent_run.id,
+                step: StepPath::first(),
+                due: t("2026-11-23T09:00:00Z"),
+            },
+        };
+        deps.handle_step(&parent_step, t("2026-11-23T09:30:00Z")).await.unwrap();
+        assert_eq!(deps.steps.pop_due(t("2026-11-23T10:00:00Z")), Some(child_step.clone()));
+        deps.handle_step(&child_step, t("2026-11-23T10:00:00Z")).await.unwrap();
+        assert_eq!(mario_tags(&deps, &ws).await, ["figlio"]);
     });
 }

@@ -684,11 +684,15 @@ async fn pipeline_story<S: Management>(store: &S) -> Vec<String> {
     let mut done = started.clone();
     done.status = RunStatus::Completed;
     let sent = Wamid::parse("wamid.out.1").unwrap();
+    // A run the step starts (a start_automation), created with its result.
+    let child = run("r-child", "info", &keys[0], now);
+    let children = [&child];
     let result = StepWrite {
         run: &done,
         expected: 2,
         contact: Some((&tagged, &written)),
         sent: Some((&sent, StepPath::first())),
+        started: &children,
     };
     say(format!("a step result over a stale revision: {:?}", store.commit_step(&negozio, result, now).await));
     say(format!("the contact after it: {:?}", store.contact(&negozio, &keys[0]).await.unwrap().map(|c| c.revision)));
@@ -699,6 +703,7 @@ async fn pipeline_story<S: Management>(store: &S) -> Vec<String> {
     say(format!("run: {:?}", store.run(&negozio, &done.id).await.unwrap().map(|r| (r.run.status, r.revision))));
     say(format!("link: {:?}", store.outbound(&negozio, &sent).await));
     say(format!("other workspace's link: {:?}", store.outbound(&ws("altro"), &sent).await));
+    say(format!("started run: {:?}", store.run(&negozio, &child.id).await.unwrap().map(|r| r.revision)));
     log
 }
 
@@ -724,6 +729,7 @@ async fn the_pipelines_reads_and_writes_answer_like_the_in_memory_store() {
     assert!(memory[15].ends_with("Some(Some(1))"), "… and writes no contact: {}", memory[15]);
     assert!(memory[17].contains("Err(Conflict"), "{}", memory[17]);
     assert!(memory[18].ends_with("Some((Completed, 4))"), "{}", memory[18]);
+    assert!(memory[21].ends_with("Some(1)"), "the started run is created with the step's result: {}", memory[21]);
 }
 
 #[tokio::test]

@@ -55,6 +55,10 @@ pub struct EngineState {
     /// contact so a message from a contact with no waiting run costs no extra read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waits: Vec<Wait>,
+    /// The cause of the last consent change from outside a run (a preference webhook, a
+    /// contact event): its redelivery starts the `consent` automations again, not nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_cause: Option<String>,
     /// When each fallback automation (`outside_hours`, `holiday`) last fired for this contact.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fallback_fired: BTreeMap<AutomationId, Time>,

@@ -221,7 +221,13 @@ impl FromStr for StepPath {
 
     fn from_str(raw: &str) -> Result<Self, PathError> {
         let bad = || PathError(format!("`{raw}` is not a step path (e.g. steps[2].action.branches[1].steps[0])"));
-        let index = |digits: &str| digits.parse::<usize>().ok().filter(|i| *i <= usize::from(u8::MAX));
+        // Plain digits only, as the path is written (`parse` alone would take `+1` and `01`).
+        let index = |digits: &str| {
+            let canonical = !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && (digits == "0" || !digits.starts_with('0'));
+            digits.parse::<usize>().ok().filter(|i| canonical && *i <= usize::from(u8::MAX))
+        };
         // `steps[N]` then any number of `.action.LIST[N]`, where LIST is `branches[B].steps`,
         // `otherwise` or `on_timeout`.
         let rest = raw.strip_prefix("steps[").ok_or_else(bad)?;
@@ -331,6 +337,8 @@ mod tests {
             "steps[1].action.branches[0]",
             "steps[1].action.nope[0]",
             "steps[1]x",
+            "steps[+1]",
+            "steps[01]",
         ] {
             assert!(raw.parse::<StepPath>().is_err(), "{raw} was read");
         }

@@ -57,6 +57,19 @@ pub struct StepRecord {
     /// Until when the step holds the run: a `wait_for_reply`'s timeout, a `wait_until`'s instant.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::optional_rfc3339")]
     pub until: Option<Time>,
+    /// The runs the step started (a list joined, an automation started, a consent changed),
+    /// by run and first step: created with the step's result, queued after it, and queued
+    /// again by a redelivery of the step (the first delivery may have stopped in between).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub started: Vec<Started>,
+}
+
+/// A run a step started, and when its first step was due.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Started {
+    pub run: RunId,
+    #[serde(with = "crate::time::rfc3339")]
+    pub due: Time,
 }
 
 impl StepRecord {
@@ -72,6 +85,7 @@ impl StepRecord {
             delivery: None,
             branch: None,
             until: None,
+            started: Vec::new(),
         }
     }
 }

@@ -144,7 +144,7 @@ pub(super) fn wait_timed_out(timeout: Timeout<'_>) -> Execution {
     let Timeout { automation, live, mut run, step, contact, now } = timeout;
     let Some(until) = run.step(&step).and_then(|r| r.until) else { return Execution::Ignore };
     if now < until {
-        return Execution::Requeue { next: StepDue { run: run.id.clone(), step, due: until } };
+        return Execution::Requeue { next: vec![StepDue { run: run.id.clone(), step, due: until }] };
     }
     let Some(Action::WaitForReply { save_to, .. }) = automation.step(&step).map(|s| &s.action) else {
         return Execution::Ignore;
@@ -235,7 +235,9 @@ pub enum ReplyOutcome {
 pub fn offer_reply(offer: ReplyOffer<'_>, contact: &mut Contact) -> ReplyOutcome {
     let ReplyOffer { wait, waiting, message, phrases, now } = offer;
     // Sent at or after the timeout: the timeout resolves the wait, whenever it is processed.
-    if message.timestamp >= wait.until {
+    // Sent before the wait started (a webhook delivered late): not an answer to it. Meta's
+    // timestamps are whole seconds: a reply within the second the wait started is in time.
+    if message.timestamp >= wait.until || message.timestamp < chrono::SubsecRound::trunc_subsecs(wait.since, 0) {
         return ReplyOutcome::Declined;
     }
     let stale = |contact: &mut Contact| {

@@ -42,11 +42,12 @@ pub struct StepInput<'a> {
 pub enum Execution {
     /// Nothing to do: the run is over, or this step and its successor already ran (a redelivery).
     Ignore,
-    /// This step already ran but its successor never did, or it holds the run until later:
-    /// queue `next` again, at the time it is due (a first delivery may have stopped between
-    /// recording the step and queueing its successor; a wait's timeout may come early).
+    /// This step already ran but its successor (or a run it started) never did, or it holds
+    /// the run until later: queue `next` again, each at the time it is due (a first delivery
+    /// may have stopped between recording the step and queueing what follows; a wait's
+    /// timeout may come early).
     Requeue {
-        next: StepDue,
+        next: Vec<StepDue>,
     },
     Finished(Box<StepResult>),
     /// Send [`Pending::request`] to the Graph API, then [`Pending::finish`]. Persist
@@ -172,6 +173,16 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
     // Borrowed: only the steps that change the contact copy it.
     let mut contact = Cow::Borrowed(contact);
     let Some(action) = automation.step(&step).map(|s| &s.action) else { return Execution::Ignore };
+    // A step recorded already (a redelivery): what follows it, queued again if it never ran.
+    if let Some(record) = run.step(&step).filter(|r| !matches!(r.status, StepStatus::Sending | StepStatus::Waiting)) {
+        let successor = flows::continuation(automation, record)
+            .filter(|(path, _)| run.status == RunStatus::Active && run.step(path).is_none())
+            .map(|(path, due)| StepDue { run: run.id.clone(), step: path, due });
+        let started =
+            record.started.iter().map(|s| StepDue { run: s.run.clone(), step: StepPath::first(), due: s.due });
+        let next: Vec<StepDue> = successor.into_iter().chain(started).collect();
+        return if next.is_empty() { Execution::Ignore } else { Execution::Requeue { next } };
+    }
     if run.status != RunStatus::Active {
         return Execution::Ignore;
     }
@@ -189,16 +200,8 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
             ));
         }
         // A wait whose timeout came due (or came early: it goes back to the queue).
-        Some(r) if r.status == StepStatus::Waiting => {
+        Some(_) => {
             return flows::wait_timed_out(flows::Timeout { automation, live, run, step, contact: &contact, now });
-        }
-        Some(record) => {
-            return match flows::continuation(automation, record) {
-                Some(next) if run.step(&next.0).is_none() => {
-                    Execution::Requeue { next: StepDue { run: run.id.clone(), step: next.0, due: next.1 } }
-                }
-                _ => Execution::Ignore,
-            };
         }
     }
 
@@ -216,7 +219,11 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
     }
 
     let next = successor(automation, &step);
-    let finished = |mut run: Run, contact: Option<Contact>, mut effect: Effect, outcome: Result<(), &str>, starts| {
+    let finished = |mut run: Run,
+                    contact: Option<Contact>,
+                    mut effect: Effect,
+                    outcome: Result<(), &str>,
+                    starts: Vec<RunStart>| {
         let (status, error) = match outcome {
             Ok(()) => (StepStatus::Done, None),
             Err(code) if code == codes::CONTACT_BLOCKED || code == codes::MARKETING_OPT_OUT => {
@@ -225,7 +232,10 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
             Err(code) => (StepStatus::Failed, Some(code)),
         };
         effect.error = error.map(str::to_string);
-        run.record(StepRecord::new(step, action.kind(), status, now, error));
+        let mut record = StepRecord::new(step, action.kind(), status, now, error);
+        record.started =
+            starts.iter().map(|s| crate::domain::run::Started { run: s.run.id.clone(), due: s.first.due }).collect();
+        run.record(record);
         let next = advance(&mut run, next, now);
         Execution::Finished(Box::new(StepResult { run, contact, effect, next, starts }))
     };

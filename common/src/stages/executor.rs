@@ -114,8 +114,10 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         let (result, sent) = match execution {
             Execution::Ignore => return Ok(Report::ignored("step already executed or run over")),
             Execution::Requeue { next } => {
-                self.steps.schedule(StepMessage { workspace: ws.clone(), step: next }, now).await?;
-                return Ok(Report::ignored("step already executed; its successor queued again"));
+                for step in next {
+                    self.steps.schedule(StepMessage { workspace: ws.clone(), step }, now).await?;
+                }
+                return Ok(Report::ignored("step already executed; what follows it queued again"));
             }
             Execution::Finished(result) => (*result, None),
             Execution::Send { pending } => {
@@ -199,9 +201,17 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         let StepResult { run, contact, effect, next, starts } = result;
         let changed = contact.as_ref().map(|c| (c, before));
         let link = sent.as_ref().map(|wamid| (wamid, effect.step));
+        // The runs the step starts are created with its result (and queued after it).
+        let started: Vec<&Run> = starts.iter().map(|s| &s.run).collect();
         let (mut rebased, mut expected, mut attempts) = (None::<Run>, at.revision, 0);
         let written = loop {
-            let write = StepWrite { run: rebased.as_ref().unwrap_or(&run), expected, contact: changed, sent: link };
+            let write = StepWrite {
+                run: rebased.as_ref().unwrap_or(&run),
+                expected,
+                contact: changed,
+                sent: link,
+                started: &started,
+            };
             match self.store.commit_step(ws, write, now).await {
                 // A step without I/O is decided again from the start (`retry_conflicts`); one
                 // whose send or webhook went out keeps its outcome, carried onto the run as it is
@@ -229,7 +239,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             self.refresh_dates(ws, workspace, &written.contact, now).await?;
         }
         for start in starts {
-            self.begin_run(ws, start, now).await?;
+            self.steps.schedule(StepMessage { workspace: ws.clone(), step: start.first }, now).await?;
         }
         if let Some(next) = next {
             self.steps.schedule(StepMessage { workspace: ws.clone(), step: next }, now).await?;

@@ -377,21 +377,58 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         let keys: Vec<ContactKey> = (user.phone.clone().map(ContactKey::Phone).into_iter())
             .chain(user.bsuid.clone().map(ContactKey::Bsuid))
             .collect();
-        let Some(key) = keys.first() else { return Ok(Report::ignored("a preference of no user")) };
+        if keys.is_empty() {
+            return Ok(Report::ignored("a preference of no user"));
+        }
         let cause_key = format!("preference:{}:{}", choice.as_str(), preference.timestamp.timestamp());
         retry_conflicts(|| async {
-            let (mut contact, revision) = self.contact_or_new(&ws, key).await?;
-            if let Some(bsuid) = user.bsuid.as_ref().filter(|_| contact.bsuid.is_none()) {
-                contact.bsuid = Some(bsuid.clone());
+            // The contact by the first of its keys the store knows (a new one knows both).
+            let mut found = None;
+            for key in &keys {
+                if let Some(stored) = self.store.contact(&ws, key).await? {
+                    found = Some(stored);
+                    break;
+                }
             }
-            if !contact.set_consent(choice) {
+            let (mut contact, revision) = match found {
+                Some(Versioned { item, revision }) => (item, revision),
+                None => (Contact::new(&keys[0]), None),
+            };
+            let before = contact.clone();
+            contact.phone = contact.phone.take().or_else(|| user.phone.clone());
+            contact.bsuid = contact.bsuid.take().or_else(|| user.bsuid.clone());
+            if !self.change_consent(&ws, &mut contact, choice, &cause_key, (&before, revision), now).await? {
                 return Ok(Report::ignored("the consent is already that"));
             }
-            self.store.put_contact(&ws, &contact, revision).await?;
-            self.start_consent_runs(&ws, &contact, choice, &cause_key, now).await?;
             Ok(Report::default())
         })
         .await
+    }
+
+    /// Changes a contact's consent from outside a run (stored, with the cause on the contact)
+    /// and starts the `consent` automations. A redelivery of the same cause, which finds the
+    /// consent changed already, starts them again (their run ids make that idempotent): the
+    /// first delivery may have stopped between the write and the runs. `false` when the
+    /// consent already was `choice` for another reason: nothing starts.
+    async fn change_consent(
+        &self,
+        ws: &WorkspaceId,
+        contact: &mut Contact,
+        choice: ConsentChoice,
+        cause_key: &str,
+        (before, revision): (&Contact, Option<u64>),
+        now: Time,
+    ) -> Result<bool, StageError> {
+        if contact.set_consent(choice) {
+            contact.engine.consent_cause = Some(cause_key.to_string());
+        } else if contact.engine.consent_cause.as_deref() != Some(cause_key) {
+            return Ok(false);
+        }
+        if contact != before || revision.is_none() {
+            self.store.put_contact(ws, contact, revision).await?;
+        }
+        self.start_consent_runs(ws, contact, choice, cause_key, now).await?;
+        Ok(true)
     }
 
     /// `PUT /v1/contacts/{phone}` changed a contact's consent: its `consent` automations
@@ -587,12 +624,21 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         retry_conflicts(|| async {
             let workspace = self.workspace(ws).await?;
             let (mut contact, revision) = self.contact_or_new(ws, key).await?;
-            let consent = patch.clone().apply(&mut contact);
-            self.store.put_contact(ws, &contact, revision).await?;
-            self.refresh_dates(ws, &workspace, &contact, now).await?;
-            if let Some(choice) = consent {
-                self.start_consent_runs(ws, &contact, choice, cause_key, now).await?;
+            let before = contact.clone();
+            let mut patch = patch.clone();
+            // The consent goes through `change_consent`, which knows a redelivery from a no-change.
+            let consent = patch.marketing.take();
+            patch.apply(&mut contact);
+            let changed = match consent {
+                Some(choice) => {
+                    self.change_consent(ws, &mut contact, choice, cause_key, (&before, revision), now).await?
+                }
+                None => false,
+            };
+            if !changed {
+                self.store.put_contact(ws, &contact, revision).await?;
             }
+            self.refresh_dates(ws, &workspace, &contact, now).await?;
             Ok(Report::default())
         })
         .await

@@ -123,9 +123,12 @@ impl DynamoStore {
         write: StepWrite<'_>,
         now: Time,
     ) -> Result<Option<Snapshot>, StoreError> {
-        let StepWrite { run, expected, contact, sent } = write;
+        let StepWrite { run, expected, contact, sent, started } = write;
         let mut tx = Tx::default();
         tx.put(Part::Run, run_item(ws, run, expected + 1)?, Some(at_revision(expected)));
+        for started in started {
+            tx.put(Part::Waiting, run_item(ws, started, StoredRun::CREATED)?, Some(Cond::absent()));
+        }
         let after = match contact {
             Some((contact, before)) => Some(stage_contact(&mut tx, Part::Contact, ws, contact, Some(before))?),
             None => None,
