@@ -14,7 +14,7 @@ use super::{Detail, Effect, Execution, Liveness, RunStart, StepDue, StepResult, 
 use crate::calendar;
 use crate::domain::automation::{Action, ActionKind, Automation, Predicate};
 use crate::domain::contact::{Contact, Wait};
-use crate::domain::ids::FieldKey;
+use crate::domain::ids::{FieldKey, RunId};
 use crate::domain::path::{Branch, StepPath};
 use crate::domain::phrase::{Phrase, normalise};
 use crate::domain::run::{Run, RunCause, RunStatus, StepRecord, StepStatus};
@@ -150,9 +150,8 @@ pub(super) fn wait_timed_out(timeout: Timeout<'_>) -> Execution {
         return Execution::Ignore;
     };
     let mut contact = contact.clone();
-    let was_waiting = forget_wait(&mut contact, &run, &step);
-    let mut effect = Effect::of(&run, step, ActionKind::WaitForReply, now);
-    effect.contact = contact.key();
+    let was_waiting = forget_wait(&mut contact, &run.id, &step);
+    let mut effect = Effect::of(&run, contact.key(), step, ActionKind::WaitForReply, now);
     let next = match cancellation(live, &run, &contact) {
         Some(reason) => {
             end_wait(&mut run, &step, reason, now);
@@ -186,9 +185,9 @@ fn end_wait(run: &mut Run, step: &StepPath, reason: &str, now: Time) {
 }
 
 /// Removes the contact's wait of `run` at `step`; whether it had one.
-fn forget_wait(contact: &mut Contact, run: &Run, step: &StepPath) -> bool {
+fn forget_wait(contact: &mut Contact, run: &RunId, step: &StepPath) -> bool {
     let before = contact.engine.waits.len();
-    contact.engine.waits.retain(|w| !(w.run == run.id && w.step == *step));
+    contact.engine.waits.retain(|w| !(w.run == *run && w.step == *step));
     contact.engine.waits.len() != before
 }
 
@@ -241,7 +240,7 @@ pub fn offer_reply(offer: ReplyOffer<'_>, contact: &mut Contact) -> ReplyOutcome
         return ReplyOutcome::Declined;
     }
     let stale = |contact: &mut Contact| {
-        contact.engine.waits.retain(|w| w != wait);
+        forget_wait(contact, &wait.run, &wait.step);
         ReplyOutcome::Ended { run: None, effect: None }
     };
     let (Some(run), Some(automation)) = (&waiting.run, waiting.automation.as_deref()) else { return stale(contact) };
@@ -253,10 +252,9 @@ pub fn offer_reply(offer: ReplyOffer<'_>, contact: &mut Contact) -> ReplyOutcome
         return stale(contact);
     };
     let mut run = run.clone();
-    let mut effect = Effect::of(&run, wait.step, ActionKind::WaitForReply, now);
-    effect.contact = contact.key();
+    let mut effect = Effect::of(&run, contact.key(), wait.step, ActionKind::WaitForReply, now);
     if let Some(reason) = cancellation(waiting.live, &run, contact) {
-        forget_wait(contact, &run, &wait.step);
+        forget_wait(contact, &wait.run, &wait.step);
         end_wait(&mut run, &wait.step, reason, now);
         effect.error = Some(reason.to_string());
         return ReplyOutcome::Ended { run: Some(run), effect: Some(effect) };
@@ -265,7 +263,7 @@ pub fn offer_reply(offer: ReplyOffer<'_>, contact: &mut Contact) -> ReplyOutcome
     let Some(branch) = matched.and_then(Branch::numbered).or(otherwise.as_ref().map(|_| Branch::Otherwise)) else {
         return ReplyOutcome::Declined;
     };
-    forget_wait(contact, &run, &wait.step);
+    forget_wait(contact, &wait.run, &wait.step);
     let value = message.content.capture_value();
     if let Some(field) = save_to {
         contact.fields.insert(field.clone(), value.clone());

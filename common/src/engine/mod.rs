@@ -175,11 +175,12 @@ pub enum Detail {
 }
 
 impl Effect {
-    /// The line of `step` of `run` at `now`, with no detail yet.
-    pub fn of(run: &Run, step: StepPath, action: ActionKind, now: Time) -> Self {
+    /// The line of `step` of `run` at `now`, for `contact` (the key it is known by now), with
+    /// no detail yet.
+    pub fn of(run: &Run, contact: ContactKey, step: StepPath, action: ActionKind, now: Time) -> Self {
         Self {
             at: now,
-            contact: run.contact.clone(),
+            contact,
             automation: run.automation.clone(),
             run: run.id.clone(),
             step,

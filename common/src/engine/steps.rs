@@ -167,29 +167,30 @@ pub(super) fn cancellation(live: Option<Liveness>, run: &Run, contact: &Contact)
     }
 }
 
+/// What follows a step its run records already (a redelivery of it): its successor and the
+/// runs it started, queued again if they never ran.
+fn follow_up(automation: &Automation, run: &Run, record: &StepRecord) -> Execution {
+    let successor = flows::continuation(automation, record)
+        .filter(|(path, _)| run.status == RunStatus::Active && run.step(path).is_none())
+        .map(|(path, due)| StepDue { run: run.id.clone(), step: path, due });
+    let started = record.started.iter().map(|s| StepDue { run: s.run.clone(), step: StepPath::first(), due: s.due });
+    let next: Vec<StepDue> = successor.into_iter().chain(started).collect();
+    if next.is_empty() { Execution::Ignore } else { Execution::Requeue { next } }
+}
+
 /// Executes one step of a run, or says why it does not run.
 pub fn execute_step(input: StepInput<'_>) -> Execution {
     let StepInput { workspace, automation, live, mut run, step, contact, related, workspace_id, now } = input;
     // Borrowed: only the steps that change the contact copy it.
     let mut contact = Cow::Borrowed(contact);
     let Some(action) = automation.step(&step).map(|s| &s.action) else { return Execution::Ignore };
-    // A step recorded already (a redelivery): what follows it, queued again if it never ran.
-    if let Some(record) = run.step(&step).filter(|r| !matches!(r.status, StepStatus::Sending | StepStatus::Waiting)) {
-        let successor = flows::continuation(automation, record)
-            .filter(|(path, _)| run.status == RunStatus::Active && run.step(path).is_none())
-            .map(|(path, due)| StepDue { run: run.id.clone(), step: path, due });
-        let started =
-            record.started.iter().map(|s| StepDue { run: s.run.clone(), step: StepPath::first(), due: s.due });
-        let next: Vec<StepDue> = successor.into_iter().chain(started).collect();
-        return if next.is_empty() { Execution::Ignore } else { Execution::Requeue { next } };
-    }
-    if run.status != RunStatus::Active {
-        return Execution::Ignore;
-    }
-    let mut effect = Effect::of(&run, step, action.kind(), now);
-    effect.contact = contact.key();
-
+    let mut effect = Effect::of(&run, contact.key(), step, action.kind(), now);
     match run.step(&step) {
+        // A step recorded already (a redelivery): what follows it, queued again if it never ran.
+        Some(record) if !matches!(record.status, StepStatus::Sending | StepStatus::Waiting) => {
+            return follow_up(automation, &run, record);
+        }
+        _ if run.status != RunStatus::Active => return Execution::Ignore,
         None => {}
         // Recorded as being sent, never recorded as sent: it may have gone out, so it never goes again.
         Some(r) if r.status == StepStatus::Sending => {

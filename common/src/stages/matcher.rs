@@ -3,14 +3,14 @@
 //! started, first steps queued.
 
 use super::{Deps, Report, StageError, retry_conflicts};
-use crate::domain::automation::{Automation, Trigger};
+use crate::domain::automation::Trigger;
 use crate::domain::contact::{ConsentChoice, Contact};
 use crate::domain::ids::{AutomationId, ListName, RunId, WorkspaceId};
 use crate::domain::phone::{ContactKey, WaId};
 use crate::domain::phrase::Phrase;
 use crate::domain::run::{Run, RunCause};
 use crate::domain::workspace::Workspace;
-use crate::engine::{self, ContactPatch, Execution, Join, Liveness, MessageInput, StepDue, StepInput, Waiting};
+use crate::engine::{self, ContactPatch, Join, Liveness, MessageInput, RunStart, StepDue, StepInput, Waiting};
 use crate::ports::{
     MessageCommit, MessageWrite, Retry, Snapshot, StepMessage, StepQueue, Store, StoredRun, Versioned, WebhookPoster,
     WhatsAppSender,
@@ -148,10 +148,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         message: &InboundMessage,
         now: Time,
     ) -> Result<Report, StageError> {
-        let sender = &message.sender;
-        let keys: Vec<ContactKey> = (sender.phone.clone().map(ContactKey::Phone).into_iter())
-            .chain(sender.bsuid.clone().map(ContactKey::Bsuid))
-            .collect();
+        let keys = message.sender.keys();
         let phrases: Vec<Phrase> = message
             .content
             .phrase_candidates()
@@ -166,11 +163,10 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         let phrase_match = view.phrases.into_iter().flatten().find(|a| a.enabled);
         let before = view.contact;
         // Only a contact with waiting runs costs more reads: one step view per wait.
-        let waiting = match &before {
+        let (waiting, revisions) = match &before {
             Some(b) if !b.contact.engine.waits.is_empty() => self.read_waiting(ws, &b.contact).await?,
-            _ => Vec::new(),
+            _ => (Vec::new(), Vec::new()),
         };
-        let offered: Vec<(RunId, Waiting)> = waiting.iter().map(|(id, w, _)| (id.clone(), w.clone())).collect();
         let outcome = engine::on_message(MessageInput {
             workspace: &workspace,
             contact: before.as_ref().map(|b| b.contact.clone()),
@@ -178,16 +174,11 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             phrases: &phrases,
             phrase_match: phrase_match.as_ref(),
             fallbacks: &view.fallbacks,
-            waiting: &offered,
+            waiting: &waiting,
             now,
         });
         let consent_starts = match outcome.consent {
-            Some(choice) => {
-                let automations = self.store.consent_automations(ws, choice).await?;
-                let cause = RunCause::Consent { by_run: None };
-                engine::start_triggered_runs(&automations, &outcome.contact, cause, message.wamid.as_str(), 0, now)
-                    .expect("depth 0 is never a loop")
-            }
+            Some(choice) => self.consent_starts(ws, &outcome.contact, choice, message.wamid.as_str(), now).await?,
             None => Vec::new(),
         };
         // The automation a run started is the phrase match or a fallback: the one to run step 0 of.
@@ -201,45 +192,41 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         // A step due at once runs here, claimed in the message's own write: step 0 of the run
         // the message starts (the reply to a phrase), or the first step of the branch a reply
         // chose (the answer to an answer). The revision is the run's once the write is done.
-        let (inline, inline_revision) = match (started, outcome.resolved.last()) {
+        let revision_of = |id: &RunId| waiting.iter().position(|(w, _)| w == id).map_or(0, |i| revisions[i]);
+        let inline_target = match (started, outcome.resolved.last()) {
             (Some((start, automation)), _) if start.first.due <= now => {
-                let related = self.related_automations(ws, automation, &start.first.step).await?;
                 let live = Some(Liveness::of_current(automation));
-                let run = start.run.clone();
-                let step = start.first.clone();
-                (
-                    Some(decide_inline(ws, &workspace, automation, live, run, step, &outcome.contact, &related, now)),
-                    StoredRun::CREATED,
-                )
+                Some((&**automation, live, &start.run, &start.first, StoredRun::CREATED))
             }
             (None, Some(resolved)) if resolved.next.as_ref().is_some_and(|next| next.due <= now) => {
-                let (_, read, revision) =
-                    waiting.iter().find(|(id, ..)| *id == resolved.run.id).expect("resolved runs were read");
+                let (_, read) = waiting.iter().find(|(id, _)| *id == resolved.run.id).expect("resolved runs were read");
                 let automation = read.automation.as_deref().expect("a resolved run's version was read");
-                let step = resolved.next.clone().expect("checked above");
-                let related = self.related_automations(ws, automation, &step.step).await?;
-                let run = resolved.run.clone();
-                (
-                    Some(decide_inline(
-                        ws,
-                        &workspace,
-                        automation,
-                        read.live,
-                        run,
-                        step,
-                        &outcome.contact,
-                        &related,
-                        now,
-                    )),
-                    revision + 1,
-                )
+                let step = resolved.next.as_ref().expect("checked above");
+                Some((automation, read.live, &resolved.run, step, revision_of(&resolved.run.id) + 1))
             }
-            _ => (None, 0),
+            _ => None,
+        };
+        let (inline, inline_revision) = match inline_target {
+            Some((automation, live, run, step, revision)) => {
+                let related = self.related_automations(ws, automation, &step.step).await?;
+                let execution = engine::execute_step(StepInput {
+                    workspace: &workspace,
+                    automation,
+                    live,
+                    run: run.clone(),
+                    step: step.step,
+                    contact: &outcome.contact,
+                    related: &related,
+                    workspace_id: ws.as_str(),
+                    now,
+                });
+                (Some((execution, step.clone())), revision)
+            }
+            None => (None, 0),
         };
         let intent = inline.as_ref().and_then(|(execution, _)| execution.intent());
         let intent_of = |run: &Run| intent.filter(|i| i.id == run.id);
         let started_run = outcome.start.as_ref().map(|s| intent_of(&s.run).unwrap_or(&s.run));
-        let revision_of = |id: &RunId| waiting.iter().find(|(w, ..)| w == id).map_or(0, |(.., revision)| *revision);
         let updated: Vec<(&Run, u64)> =
             outcome.resolved.iter().map(|r| (intent_of(&r.run).unwrap_or(&r.run), revision_of(&r.run.id))).collect();
         // The usual message starts one run and queues its first step: no lists built for it.
@@ -295,23 +282,24 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         Ok(report)
     }
 
-    /// The contact's waiting runs, each with what deciding a reply needs and its revision.
+    /// The contact's waiting runs, each with what deciding a reply needs, and their revisions
+    /// (in the same order).
     async fn read_waiting(
         &self,
         ws: &WorkspaceId,
         contact: &Contact,
-    ) -> Result<Vec<(RunId, Waiting, u64)>, StageError> {
-        let mut read: Vec<(RunId, Waiting, u64)> = Vec::with_capacity(contact.engine.waits.len());
+    ) -> Result<(Vec<(RunId, Waiting)>, Vec<u64>), StageError> {
+        let (mut read, mut revisions) = (Vec::new(), Vec::new());
         for wait in &contact.engine.waits {
-            if read.iter().any(|(id, ..)| *id == wait.run) {
+            if read.iter().any(|(id, _): &(RunId, Waiting)| *id == wait.run) {
                 continue;
             }
             let view = self.store.step_view(ws, &wait.run).await?;
-            let revision = view.run.as_ref().map_or(0, |r| r.revision);
+            revisions.push(view.run.as_ref().map_or(0, |r| r.revision));
             let waiting = Waiting { run: view.run.map(|r| r.run), automation: view.automation, live: view.liveness };
-            read.push((wait.run.clone(), waiting, revision));
+            read.push((wait.run.clone(), waiting));
         }
-        Ok(read)
+        Ok((read, revisions))
     }
 
     /// A message claimed before. Its first delivery may have stopped after writing: before
@@ -374,26 +362,13 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             PreferenceValue::Other(_) => return Ok(Report::ignored("a preference value Avvio does not know")),
         };
         let user = &preference.user;
-        let keys: Vec<ContactKey> = (user.phone.clone().map(ContactKey::Phone).into_iter())
-            .chain(user.bsuid.clone().map(ContactKey::Bsuid))
-            .collect();
+        let keys = user.keys();
         if keys.is_empty() {
             return Ok(Report::ignored("a preference of no user"));
         }
         let cause_key = format!("preference:{}:{}", choice.as_str(), preference.timestamp.timestamp());
         retry_conflicts(|| async {
-            // The contact by the first of its keys the store knows (a new one knows both).
-            let mut found = None;
-            for key in &keys {
-                if let Some(stored) = self.store.contact(&ws, key).await? {
-                    found = Some(stored);
-                    break;
-                }
-            }
-            let (mut contact, revision) = match found {
-                Some(Versioned { item, revision }) => (item, revision),
-                None => (Contact::new(&keys[0]), None),
-            };
+            let (mut contact, revision) = self.contact_or_new(&ws, &keys).await?;
             let before = contact.clone();
             contact.phone = contact.phone.take().or_else(|| user.phone.clone());
             contact.bsuid = contact.bsuid.take().or_else(|| user.bsuid.clone());
@@ -451,6 +426,22 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         Ok(Report::default())
     }
 
+    /// The runs of the `consent` automations of `choice` for a contact whose consent just
+    /// changed to it from outside a run (depth 0).
+    async fn consent_starts(
+        &self,
+        ws: &WorkspaceId,
+        contact: &Contact,
+        choice: ConsentChoice,
+        cause_key: &str,
+        now: Time,
+    ) -> Result<Vec<RunStart>, StageError> {
+        let automations = self.store.consent_automations(ws, choice).await?;
+        let cause = RunCause::Consent { by_run: None };
+        Ok(engine::start_triggered_runs(&automations, contact, cause, cause_key, 0, now)
+            .expect("depth 0 is never a loop"))
+    }
+
     /// Starts the `consent` automations of `choice` for a contact whose consent just changed to it.
     async fn start_consent_runs(
         &self,
@@ -460,11 +451,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         cause_key: &str,
         now: Time,
     ) -> Result<(), StageError> {
-        let automations = self.store.consent_automations(ws, choice).await?;
-        let cause = RunCause::Consent { by_run: None };
-        for start in engine::start_triggered_runs(&automations, contact, cause, cause_key, 0, now)
-            .expect("depth 0 is never a loop")
-        {
+        for start in self.consent_starts(ws, contact, choice, cause_key, now).await? {
             self.begin_run(ws, start, now).await?;
         }
         Ok(())
@@ -491,7 +478,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         let key = ContactKey::Phone(phone);
         retry_conflicts(|| async {
             let workspace = self.workspace(ws).await?;
-            let (contact, revision) = self.contact_or_new(ws, &key).await?;
+            let (contact, revision) = self.contact_or_new(ws, std::slice::from_ref(&key)).await?;
             let mut contact = contact;
             // An integration call names no consent.
             let _ = patch.clone().apply(&mut contact);
@@ -527,7 +514,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             (Some(phone), _) => {
                 let key = ContactKey::Phone(phone.clone());
                 let contact = retry_conflicts(|| async {
-                    let (contact, revision) = self.contact_or_new(ws, &key).await?;
+                    let (contact, revision) = self.contact_or_new(ws, std::slice::from_ref(&key)).await?;
                     if revision.is_none() {
                         self.store.put_contact(ws, &contact, None).await?;
                     }
@@ -566,7 +553,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         now: Time,
     ) -> Result<Report, StageError> {
         retry_conflicts(|| async {
-            let (mut contact, revision) = self.contact_or_new(ws, key).await?;
+            let (mut contact, revision) = self.contact_or_new(ws, std::slice::from_ref(key)).await?;
             match engine::join_list(&mut contact, list) {
                 Join::Joined => {}
                 Join::AlreadyMember => return Ok(Report::ignored("already a member")),
@@ -623,7 +610,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
     ) -> Result<Report, StageError> {
         retry_conflicts(|| async {
             let workspace = self.workspace(ws).await?;
-            let (mut contact, revision) = self.contact_or_new(ws, key).await?;
+            let (mut contact, revision) = self.contact_or_new(ws, std::slice::from_ref(key)).await?;
             let before = contact.clone();
             let mut patch = patch.clone();
             // The consent goes through `change_consent`, which knows a redelivery from a no-change.
@@ -644,38 +631,24 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         .await
     }
 
-    async fn contact_or_new(&self, ws: &WorkspaceId, key: &ContactKey) -> Result<(Contact, Option<u64>), StageError> {
-        Ok(match self.store.contact(ws, key).await? {
-            Some(Versioned { item, revision }) => (item, revision),
-            None => (Contact::new(key), None),
-        })
+    /// The contact by the first of `keys` the store knows, or a new one known by them all.
+    async fn contact_or_new(
+        &self,
+        ws: &WorkspaceId,
+        keys: &[ContactKey],
+    ) -> Result<(Contact, Option<u64>), StageError> {
+        for key in keys {
+            if let Some(Versioned { item, revision }) = self.store.contact(ws, key).await? {
+                return Ok((item, revision));
+            }
+        }
+        let mut contact = Contact::new(&keys[0]);
+        for key in &keys[1..] {
+            match key {
+                ContactKey::Phone(phone) => contact.phone = Some(phone.clone()),
+                ContactKey::Bsuid(bsuid) => contact.bsuid = Some(bsuid.clone()),
+            }
+        }
+        Ok((contact, None))
     }
-}
-
-/// Decides a step the message's write claims and the matcher performs at once: step 0 of the
-/// run the message starts, or the first step of the branch a reply chose.
-#[allow(clippy::too_many_arguments)]
-fn decide_inline(
-    ws: &WorkspaceId,
-    workspace: &Workspace,
-    automation: &Automation,
-    live: Option<Liveness>,
-    run: Run,
-    step: StepDue,
-    contact: &Contact,
-    related: &[std::sync::Arc<Automation>],
-    now: Time,
-) -> (Execution, StepDue) {
-    let execution = engine::execute_step(StepInput {
-        workspace,
-        automation,
-        live,
-        run,
-        step: step.step,
-        contact,
-        related,
-        workspace_id: ws.as_str(),
-        now,
-    });
-    (execution, step)
 }

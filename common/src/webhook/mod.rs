@@ -205,6 +205,16 @@ pub struct Sender {
     pub username: Option<String>,
 }
 
+impl Sender {
+    /// Every id the user is known by: the phone first, then the BSUID.
+    pub fn keys(&self) -> Vec<ContactKey> {
+        let mut keys = Vec::with_capacity(2);
+        keys.extend(self.phone.clone().map(ContactKey::Phone));
+        keys.extend(self.bsuid.clone().map(ContactKey::Bsuid));
+        keys
+    }
+}
+
 /// The content of an inbound message, by Meta's message `type`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

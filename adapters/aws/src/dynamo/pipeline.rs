@@ -26,7 +26,7 @@ use std::sync::Arc;
 enum Part {
     Claim,
     Contact,
-    /// A run the message starts.
+    /// A run created (the message's, a step's) or the step's own run.
     Run,
     /// A waiting run the message resolves.
     Waiting,
@@ -127,7 +127,7 @@ impl DynamoStore {
         let mut tx = Tx::default();
         tx.put(Part::Run, run_item(ws, run, expected + 1)?, Some(at_revision(expected)));
         for started in started {
-            tx.put(Part::Waiting, run_item(ws, started, StoredRun::CREATED)?, Some(Cond::absent()));
+            tx.put(Part::Run, run_item(ws, started, StoredRun::CREATED)?, Some(Cond::absent()));
         }
         let after = match contact {
             Some((contact, before)) => Some(stage_contact(&mut tx, Part::Contact, ws, contact, Some(before))?),
