@@ -6,6 +6,7 @@ mod error;
 mod hooks;
 mod ingest;
 mod manage;
+pub mod simulate;
 
 pub use error::ApiError;
 
@@ -59,6 +60,10 @@ pub fn router<S: Management + 'static, E: EventQueue + 'static>(app: Arc<App<S, 
             get(m::get_automation::<S, E>).put(m::put_automation::<S, E>).delete(m::delete_automation::<S, E>),
         )
         .route("/v1/automations/{id}/run", post(m::run_automation::<S, E>))
+        .route("/v1/automations/{id}/versions", get(m::list_versions::<S, E>))
+        .route("/v1/automations/{id}/versions/{version}", get(m::get_version::<S, E>))
+        .route("/v1/automations/{id}/stats", get(m::stats::<S, E>))
+        .route("/v1/automations/{id}/diagram", get(m::diagram::<S, E>))
         .route("/v1/contacts", get(m::list_contacts::<S, E>))
         .route(
             "/v1/contacts/{phone}",
@@ -67,6 +72,7 @@ pub fn router<S: Management + 'static, E: EventQueue + 'static>(app: Arc<App<S, 
         .route("/v1/lists/{list}/contacts/{phone}", put(m::add_to_list::<S, E>).delete(m::remove_from_list::<S, E>))
         .route("/v1/runs", get(m::list_runs::<S, E>))
         .route("/v1/runs/{id}", get(m::get_run::<S, E>))
+        .route("/v1/simulate", post(simulate::run::<S, E>))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
@@ -104,11 +110,16 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromR
 
 /// Reads a request body of at most [`MAX_BODY_BYTES`].
 async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
+    read_body_up_to(body, MAX_BODY_BYTES).await
+}
+
+/// Reads a request body of at most `limit` bytes (a route that needs more than [`MAX_BODY_BYTES`]).
+async fn read_body_up_to(body: axum::body::Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
         ApiError::new(
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+            format!("the body is larger than {limit} bytes"),
         )
     })
 }

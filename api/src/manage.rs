@@ -183,6 +183,54 @@ pub async fn delete_automation<S: Management, E: EventQueue>(
     no_content()
 }
 
+/// `GET /v1/automations/{id}/versions`: each stored version's number and when it was saved.
+pub async fn list_versions<S: Management, E: EventQueue>(
+    State(app): Shared<S, E>,
+    Tenant(ws): Tenant,
+    Segments(id): Segments<String>,
+) -> Answer {
+    let versions = manage::versions(&app.store, &ws, &id).await?;
+    let listed: Vec<Value> = versions
+        .iter()
+        .map(|v| {
+            let saved_at = v.saved_at.map(avvio_common::time::format_rfc3339);
+            json!({ "version": v.version, "saved_at": saved_at, "enabled": v.enabled, "name": v.name })
+        })
+        .collect();
+    ok(json!({ "versions": listed }))
+}
+
+pub async fn get_version<S: Management, E: EventQueue>(
+    State(app): Shared<S, E>,
+    Tenant(ws): Tenant,
+    Segments((id, version)): Segments<(String, String)>,
+) -> Answer {
+    ok(to_json(&manage::version(&app.store, &ws, &id, &version).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsQuery {
+    since: Option<String>,
+    until: Option<String>,
+}
+
+/// `GET /v1/automations/{id}/stats?since=&until=`: read from counters, one item per day.
+pub async fn stats<S: Management, E: EventQueue>(
+    State(app): Shared<S, E>,
+    Tenant(ws): Tenant,
+    Segments(id): Segments<String>,
+    q: Result<Query<StatsQuery>, QueryRejection>,
+) -> Answer {
+    let q = query(q)?;
+    let days = avvio_common::stats::Days::from_query(q.since.as_deref(), q.until.as_deref(), now().date_naive())
+        .map_err(ApiError::bad_request)?;
+    let stats = manage::stats(&app.store, &ws, &id, days).await?;
+    let mut answer = json!({ "automation": id, "since": days.since, "until": days.until });
+    answer.as_object_mut().expect("an object").extend(to_json(&stats).as_object().cloned().unwrap_or_default());
+    ok(answer)
+}
+
 pub async fn run_automation<S: Management, E: EventQueue>(
     State(app): Shared<S, E>,
     Tenant(ws): Tenant,
@@ -192,6 +240,17 @@ pub async fn run_automation<S: Management, E: EventQueue>(
     let body = json_body(body).await?;
     let event = manage::manual_run(&app.store, &ws, &id, body, fresh_token("req-")).await?;
     accepted(&app, event).await
+}
+
+/// `GET /v1/automations/{id}/diagram`: the flow as a Mermaid flowchart.
+pub async fn diagram<S: Management, E: EventQueue>(
+    State(app): Shared<S, E>,
+    Tenant(ws): Tenant,
+    Segments(id): Segments<String>,
+) -> Answer {
+    let automation = manage::automation(&app.store, &ws, &id).await?;
+    let chart = avvio_common::diagram::mermaid(&automation);
+    Ok(([(header::CONTENT_TYPE, "text/vnd.mermaid; charset=utf-8")], chart).into_response())
 }
 
 // --- contacts and lists ------------------------------------------------------

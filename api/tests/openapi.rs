@@ -30,6 +30,10 @@ const SPEC_ROUTES: &[(&str, &str)] = &[
     ("PUT", "/v1/automations/{id}"),
     ("DELETE", "/v1/automations/{id}"),
     ("POST", "/v1/automations/{id}/run"),
+    ("GET", "/v1/automations/{id}/diagram"),
+    ("GET", "/v1/automations/{id}/versions"),
+    ("GET", "/v1/automations/{id}/versions/{version}"),
+    ("GET", "/v1/automations/{id}/stats"),
     ("GET", "/v1/contacts"),
     ("GET", "/v1/contacts/{phone}"),
     ("PUT", "/v1/contacts/{phone}"),
@@ -38,6 +42,7 @@ const SPEC_ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/v1/lists/{list}/contacts/{phone}"),
     ("GET", "/v1/runs"),
     ("GET", "/v1/runs/{id}"),
+    ("POST", "/v1/simulate"),
 ];
 
 /// The methods a path item may hold, as OpenAPI spells them.
@@ -472,7 +477,7 @@ async fn every_v1_operation_answers_401_without_a_valid_key_as_documented() {
     let system = start().await;
     let doc = document();
     let management: Vec<_> = operations(&doc).into_iter().filter(Operation::management).collect();
-    assert_eq!(management.len(), 19);
+    assert_eq!(management.len(), 24);
     for op in management {
         assert!(op.statuses().contains(&401), "{op} does not document 401");
         for key in [None, Some("not-a-key")] {
@@ -524,6 +529,22 @@ async fn the_verification_handshake_answers_the_challenge_as_plain_text_as_docum
     let reply = system.call("GET", &query("wrong").replace(&system.base, ""), None, None).await;
     assert_eq!(reply.0, 403);
     assert_documented(&doc, &op, &reply);
+}
+
+/// Reads the documented example automation's diagram: 200 with the documented media type
+/// and Mermaid text (the reply's body is not JSON, so it is answered as `null`).
+async fn diagram_documented(system: &System, doc: &Value, template: &str) -> Reply {
+    let op = operation(doc, "GET", template);
+    let response =
+        system.http.get(format!("{}{}", system.base, op.concrete(&[]))).bearer_auth(KEY_A).send().await.unwrap();
+    let status = response.status().as_u16();
+    assert!(op.statuses().contains(&status), "{op} answered {status}");
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_string();
+    assert_eq!(content_type, "text/vnd.mermaid; charset=utf-8");
+    assert!(op.op["responses"]["200"]["content"]["text/vnd.mermaid"].is_object(), "documented as text/vnd.mermaid");
+    let chart = response.text().await.unwrap();
+    assert!(chart.starts_with("flowchart TD\n"), "{chart}");
+    (status, Value::Null)
 }
 
 /// Which documented operations a tour reached with a success.
@@ -586,9 +607,36 @@ async fn the_documented_examples_are_accepted_in_the_order_a_user_sends_them() {
     let path = "/v1/automations/{id}";
     let reply = call_documented(&system, &doc, "GET", path, &[], None).await;
     tour.expect("GET", path, &reply, 200);
+    let diagram = "/v1/automations/{id}/diagram";
+    let reply = diagram_documented(&system, &doc, diagram).await;
+    tour.expect("GET", diagram, &reply, 200);
     let reply = call_documented(&system, &doc, "PUT", path, &[], Some(example("PUT", path))).await;
     tour.expect("PUT", path, &reply, 200);
     assert_eq!(reply.1["version"], 2);
+
+    // Every version is kept; an old one reads back as a document to PUT back (a restore).
+    let path = "/v1/automations/{id}/versions";
+    let reply = call_documented(&system, &doc, "GET", path, &[], None).await;
+    tour.expect("GET", path, &reply, 200);
+    let versions: Vec<(&Value, bool)> =
+        reply.1["versions"].as_array().unwrap().iter().map(|v| (&v["version"], v["saved_at"].is_string())).collect();
+    assert_eq!(versions, [(&json!(1), true), (&json!(2), true)], "{}", reply.1);
+    let path = "/v1/automations/{id}/versions/{version}";
+    let reply = call_documented(&system, &doc, "GET", path, &[], None).await;
+    tour.expect("GET", path, &reply, 200);
+    assert_eq!((reply.1["version"].as_u64(), reply.1["saved_at"].is_string()), (Some(1), true), "{}", reply.1);
+    let input = json!({ "$ref": "#/components/schemas/AutomationInput" });
+    if let Err(e) = conforms(&doc, &input, &reply.1, "body") {
+        panic!("an old version is not a document to PUT back: {e}");
+    }
+
+    // A simulation: its lines, and nothing stored (the example contact is created below).
+    let path = "/v1/simulate";
+    let reply = call_documented(&system, &doc, "POST", path, &[], Some(example("POST", path))).await;
+    tour.expect("POST", path, &reply, 200);
+    let documented =
+        &resolve(&doc, &operation(&doc, "POST", path).op["responses"]["200"])["content"]["application/json"];
+    assert_eq!(reply.1, documented["example"], "the documented answer is the example's");
 
     // A contact, a list, a manual run, an integration call and a WhatsApp message.
     let path = "/v1/contacts/{phone}";
@@ -632,6 +680,31 @@ async fn the_documented_examples_are_accepted_in_the_order_a_user_sends_them() {
     let causes: BTreeSet<&str> =
         reply.1["runs"].as_array().unwrap().iter().map(|r| r["cause"]["type"].as_str().unwrap()).collect();
     assert_eq!(causes, BTreeSet::from(["integration", "list", "manual", "message"]), "{}", reply.1);
+    let all_runs = reply.1["runs"].as_array().unwrap().clone();
+
+    // Stats: the documented window, then the default one (the 7 days ending today), which
+    // counts every run of the example automation, each once at its first step.
+    let path = "/v1/automations/{id}/stats";
+    let reply = call_documented(&system, &doc, "GET", path, &[], None).await;
+    tour.expect("GET", path, &reply, 200);
+    let stats = operation(&doc, "GET", path);
+    let reply = system.call("GET", &stats.concrete(&[]), Some(KEY_A), None).await;
+    assert_documented(&doc, &stats, &reply);
+    let automation = stats.example("id").unwrap();
+    let started = all_runs.iter().filter(|r| &r["automation"] == automation).count() as i64;
+    assert!(started > 0, "the example automation ran: {all_runs:?}");
+    assert_eq!(
+        (&reply.1["automation"], reply.1["runs"]["started"].as_i64()),
+        (automation, Some(started)),
+        "{}",
+        reply.1
+    );
+    let first = &reply.1["steps"]["steps[0]"];
+    let by_code = |counts: &Value| counts.as_object().unwrap().values().map(|n| n.as_i64().unwrap()).sum::<i64>();
+    let recorded = ["done", "pending"].iter().map(|k| first[k].as_i64().unwrap()).sum::<i64>()
+        + by_code(&first["failed"])
+        + by_code(&first["skipped"]);
+    assert_eq!(recorded, started, "{}", reply.1);
 
     // Undo it all.
     for (path, expected) in [
@@ -733,6 +806,17 @@ async fn flow_runs_and_consent_changes_read_back_in_the_documented_shapes() {
         ]
     );
     assert_eq!(flow["steps"][1]["branch"], "otherwise");
+    // Its stats count the branch taken, by the names runs record (patterns are read back).
+    let path = "/v1/automations/{id}/stats";
+    let stats = system.call("GET", "/v1/automations/conferma/stats", Some(KEY_A), None).await;
+    assert_documented(&doc, &operation(&doc, "GET", path), &stats);
+    assert_eq!(stats.1["steps"]["steps[1]"]["branches"], json!({ "otherwise": 1 }), "{}", stats.1);
+    for (step, counts) in stats.1["steps"].as_object().unwrap() {
+        assert_eq!(step.parse::<StepPath>().map(|p| p.to_string()).as_deref(), Ok(step.as_str()));
+        for branch in counts["branches"].as_object().unwrap().keys() {
+            assert_eq!(branch.parse::<Branch>().map(|b| b.to_string()).as_deref(), Ok(branch.as_str()));
+        }
+    }
 
     // Contacts show their consent; the workspace its consent phrases.
     let reply = system.call("GET", "/v1/contacts", Some(KEY_A), None).await;

@@ -4,7 +4,7 @@
 //! each effect is printed as a JSON line, as `simulate` prints it.
 
 use anyhow::Context;
-use avvio_api::{App, IngestConfig, router};
+use avvio_api::{App, IngestConfig};
 use avvio_common::domain::workspace::Workspace;
 use avvio_common::domain::{StepPath, WorkspaceId};
 use avvio_common::memory::{MemoryEventQueue, MemoryStepQueue, MemoryStore};
@@ -12,6 +12,7 @@ use avvio_common::outbound::Mode;
 use avvio_common::ports::{KeyHash, Management, Retry, StepMessage, StepQueue};
 use avvio_common::stages::{Deps, Report};
 use avvio_common::validate::{Document, check_set, read_documents};
+use avvio_console::router;
 use avvio_http::graph::{GraphConfig, GraphSender};
 use avvio_http::webhooks::{HttpWebhookPoster, WebhookConfig};
 use std::collections::HashMap;
@@ -102,6 +103,7 @@ pub fn run(options: DevOptions<'_>) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on 127.0.0.1:{}", options.port))?;
         app.store.put_api_key(&KeyHash::of(&api_key), &key_ws).await?;
         eprintln!("avvio dev: listening on http://{}", listener.local_addr()?);
+        eprintln!("avvio dev: web console on http://{}/console/", listener.local_addr()?);
         if api_key == DEFAULT_API_KEY {
             eprintln!("avvio dev: management API key `{DEFAULT_API_KEY}` (set AVVIO_API_KEY to change it)");
         }

@@ -143,7 +143,12 @@ fn simulate(
         until,
     }) {
         Ok(simulation) => simulation,
-        Err(e @ (SimError::Workspace { .. } | SimError::Automations(_) | SimError::Event { .. })) => {
+        Err(
+            e @ (SimError::Workspace { .. }
+            | SimError::Automations(_)
+            | SimError::Event { .. }
+            | SimError::UntilBeforeEvents { .. }),
+        ) => {
             eprintln!("{e}");
             return Ok(ExitCode::FAILURE);
         }

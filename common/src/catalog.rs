@@ -208,6 +208,11 @@ impl Catalog {
         self.entries.get(id).or_else(|| self.deleted.get(id)).and_then(|e| e.version(version))
     }
 
+    /// Every version of `id`, live or deleted, oldest first.
+    pub fn versions(&self, id: &AutomationId) -> &[Arc<Automation>] {
+        self.entries.get(id).or_else(|| self.deleted.get(id)).map_or(&[], |e| &e.versions)
+    }
+
     pub fn current(&self, id: &AutomationId) -> Option<&Arc<Automation>> {
         self.entries.get(id).map(Entry::current)
     }

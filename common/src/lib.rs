@@ -7,6 +7,8 @@
 
 pub mod calendar;
 pub mod catalog;
+/// Automations drawn as Mermaid flowcharts (`GET /v1/automations/{id}/diagram`).
+pub mod diagram;
 pub mod domain;
 pub mod engine;
 pub(crate) mod fast;
@@ -17,6 +19,7 @@ pub mod outbound;
 pub mod ports;
 pub mod simulate;
 pub mod stages;
+pub mod stats;
 pub mod time;
 pub mod validate;
 pub mod webhook;

@@ -319,6 +319,7 @@ pub async fn create_automation<S: Management>(
     if let Trigger::Integration { secret: secret @ None } = &mut automation.trigger {
         *secret = Some(fresh_token(""));
     }
+    automation.saved_at = Some(now);
     let stored = store.create_automation(ws, automation).await?;
     if engine::date_rule(&stored.trigger).is_some() {
         reindex_dates(store, ws, &stored, now).await?;
@@ -343,6 +344,7 @@ pub async fn update_automation<S: Management>(
     if let Trigger::Integration { secret: secret @ None } = &mut automation.trigger {
         *secret = previous.trigger.integration_secret().map(str::to_string).or_else(|| Some(fresh_token("")));
     }
+    automation.saved_at = Some(now);
     let stored = store.update_automation(ws, automation).await?;
     if engine::date_rule(&previous.trigger).is_some() || engine::date_rule(&stored.trigger).is_some() {
         reindex_dates(store, ws, &stored, now).await?;
@@ -354,6 +356,49 @@ pub async fn update_automation<S: Management>(
 pub async fn automation<S: Management>(store: &S, ws: &WorkspaceId, id: &str) -> Result<Arc<Automation>, ManageError> {
     let id = parse_id(|r| AutomationId::parse(r), id, "id")?;
     store.automation(ws, &id).await?.ok_or_else(|| ManageError::NotFound(format!("no automation `{id}`")))
+}
+
+/// `GET /v1/automations/{id}/versions`: every stored version, oldest first (a deleted
+/// automation's too: its runs may still be read).
+pub async fn versions<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    id: &str,
+) -> Result<Vec<Arc<Automation>>, ManageError> {
+    let id = parse_id(|r| AutomationId::parse(r), id, "id")?;
+    let versions = store.versions(ws, &id).await?;
+    if versions.is_empty() {
+        return Err(ManageError::NotFound(format!("no automation `{id}`")));
+    }
+    Ok(versions)
+}
+
+/// `GET /v1/automations/{id}/versions/{n}`.
+pub async fn version<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    id: &str,
+    version: &str,
+) -> Result<Arc<Automation>, ManageError> {
+    let id = parse_id(|r| AutomationId::parse(r), id, "id")?;
+    let not_found = || ManageError::NotFound(format!("automation `{id}` has no version `{version}`"));
+    let number: u32 = version.parse().map_err(|_| not_found())?;
+    store.automation_version(ws, &id, number).await?.ok_or_else(not_found)
+}
+
+/// `GET /v1/automations/{id}/stats`: the counters of the runs started in `days`.
+pub async fn stats<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    id: &str,
+    days: crate::stats::Days,
+) -> Result<crate::stats::Stats, ManageError> {
+    let id = parse_id(|r| AutomationId::parse(r), id, "id")?;
+    // Version 1 is kept for good: an automation that ever existed has it.
+    if store.automation_version(ws, &id, 1).await?.is_none() {
+        return Err(ManageError::NotFound(format!("no automation `{id}`")));
+    }
+    Ok(crate::stats::Stats::sum(&store.stats(ws, &id, days).await?))
 }
 
 /// `DELETE /v1/automations/{id}`: it stops firing and its runs' pending steps are cancelled.

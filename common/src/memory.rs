@@ -15,13 +15,15 @@ use crate::engine::{Liveness, StepDue};
 use crate::fast::HashMap;
 use crate::ports::{
     Account, ContactFilter, DueDate, EventQueue, KeyHash, Management, MessageCommit, MessageView, MessageWrite,
-    PipelineEvent, QueueError, RunFilter, SendError, Snapshot, StepMessage, StepQueue, StepView, StepWrite, Store,
-    StoreError, StoredRun, Versioned, WebhookError, WebhookPoster, WhatsAppSender, WriteError,
+    PipelineEvent, QueueError, RunBase, RunFilter, SendError, Snapshot, StepMessage, StepQueue, StepView, StepWrite,
+    Store, StoreError, StoredRun, Versioned, WebhookError, WebhookPoster, WhatsAppSender, WriteError,
 };
+use crate::stats::{DayCounters, Days, Delta, Tally};
+use chrono::NaiveDate;
 use crate::time::Time;
 use serde_json::Value;
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -39,6 +41,38 @@ struct Tenant {
     /// Boxed: the table stays small as it grows (a rehash moves pointers, not runs).
     runs: HashMap<RunId, Box<StoredRun>>,
     outbound: HashMap<Wamid, (RunId, StepPath)>,
+    /// Stats counters by the day runs started and their automation.
+    stats: BTreeMap<NaiveDate, HashMap<AutomationId, DayCounters>>,
+}
+
+impl Tenant {
+    /// Stores a new run and counts it.
+    fn insert_run(&mut self, run: &Run) {
+        count(&mut self.stats, &Tally::NONE, run);
+        self.runs.insert(run.id.clone(), Box::new(StoredRun::created(run.clone())));
+    }
+
+    /// Replaces the run stored as `base` (in place) and counts the change; its new revision.
+    fn replace_run(&mut self, run: &Run, base: &RunBase) -> Result<u64, StoreError> {
+        match self.runs.get_mut(&run.id) {
+            Some(stored) if stored.revision == base.revision => {
+                let counted = Tally::of(&stored.run);
+                debug_assert_eq!(counted, base.tally, "a run write's base counts what the stored run counts");
+                count(&mut self.stats, &counted, run);
+                stored.run.clone_from(run);
+                stored.revision += 1;
+                Ok(stored.revision)
+            }
+            _ => Err(StoreError::Conflict(format!("run {}", run.id))),
+        }
+    }
+}
+
+/// Adds what a write of `after` over a run that counted `before` changes to the counters.
+fn count(stats: &mut BTreeMap<NaiveDate, HashMap<AutomationId, DayCounters>>, before: &Tally, after: &Run) {
+    if let Some(delta) = Delta::of(before, after) {
+        stats.entry(delta.day).or_default().entry(delta.automation.clone()).or_default().apply(&delta);
+    }
 }
 
 /// The steps a claimed message queued: usually one, kept without a list.
@@ -218,18 +252,6 @@ fn clear_dates(state: &mut State, ws: &WorkspaceId, keep: impl Fn(&AutomationId,
     });
 }
 
-/// Replaces a run stored at revision `expected` (in place); its new revision.
-fn replace_run(runs: &mut HashMap<RunId, Box<StoredRun>>, run: &Run, expected: u64) -> Result<u64, StoreError> {
-    match runs.get_mut(&run.id) {
-        Some(stored) if stored.revision == expected => {
-            stored.run.clone_from(run);
-            stored.revision += 1;
-            Ok(stored.revision)
-        }
-        _ => Err(StoreError::Conflict(format!("run {}", run.id))),
-    }
-}
-
 impl Store for MemoryStore {
     async fn message_view(
         &self,
@@ -264,8 +286,8 @@ impl Store for MemoryStore {
             return Ok(MessageCommit::Duplicate);
         }
         // All or nothing: every revision is checked before anything is written.
-        for (run, expected) in updated {
-            if t.runs.get(&run.id).is_none_or(|stored| stored.revision != *expected) {
+        for (run, base) in updated {
+            if t.runs.get(&run.id).is_none_or(|stored| stored.revision != base.revision) {
                 return Err(StoreError::Conflict(format!("run {}", run.id)));
             }
         }
@@ -273,10 +295,10 @@ impl Store for MemoryStore {
         let revision = t.write_contact(contact, slot);
         t.seen.insert(wamid.clone(), Claimed::of(queued));
         for run in started {
-            t.runs.insert(run.id.clone(), Box::new(StoredRun::created(Run::clone(run))));
+            t.insert_run(run);
         }
-        for (run, expected) in updated {
-            replace_run(&mut t.runs, run, *expected)?;
+        for (run, base) in updated {
+            t.replace_run(run, base)?;
         }
         let home = before.map_or_else(|| contact.key(), |b| b.home.clone());
         Ok(MessageCommit::Written { revision, home })
@@ -303,14 +325,14 @@ impl Store for MemoryStore {
         ws: &WorkspaceId,
         run: &Run,
         step: StepPath,
-        expected: u64,
+        base: &RunBase,
     ) -> Result<Option<u64>, StoreError> {
         let mut state = self.lock();
-        let runs = &mut state.tenants.entry(ws.clone()).or_default().runs;
-        if runs.get(&run.id).is_some_and(|stored| stored.run.step(&step).is_some()) {
+        let t = state.tenants.entry(ws.clone()).or_default();
+        if t.runs.get(&run.id).is_some_and(|stored| stored.run.step(&step).is_some()) {
             return Ok(None);
         }
-        replace_run(runs, run, expected).map(Some)
+        t.replace_run(run, base).map(Some)
     }
 
     async fn commit_step(
@@ -319,11 +341,11 @@ impl Store for MemoryStore {
         write: StepWrite<'_>,
         _now: Time,
     ) -> Result<Option<Snapshot>, StoreError> {
-        let StepWrite { run, expected, contact, sent, started } = write;
+        let StepWrite { run, base, contact, sent, started } = write;
         let mut state = self.lock();
         let t = state.tenants.entry(ws.clone()).or_default();
         // All or nothing: the run's revision and the contact's are checked before either is written.
-        if t.runs.get(&run.id).is_none_or(|stored| stored.revision != expected) {
+        if t.runs.get(&run.id).is_none_or(|stored| stored.revision != base.revision) {
             return Err(StoreError::Conflict(format!("run {}", run.id)));
         }
         if let Some(taken) = started.iter().find(|r| t.runs.contains_key(&r.id)) {
@@ -334,9 +356,9 @@ impl Store for MemoryStore {
             let revision = t.write_contact(contact, slot);
             Snapshot { contact: contact.clone(), revision, home: before.home.clone() }
         });
-        replace_run(&mut t.runs, run, expected)?;
+        t.replace_run(run, base)?;
         for started in started {
-            t.runs.insert(started.id.clone(), Box::new(StoredRun::created(Run::clone(started))));
+            t.insert_run(started);
         }
         if let Some((wamid, step)) = sent {
             t.outbound.insert(wamid.clone(), (run.id.clone(), step));
@@ -433,11 +455,11 @@ impl Store for MemoryStore {
 
     async fn create_run(&self, ws: &WorkspaceId, run: &Run) -> Result<bool, StoreError> {
         let mut state = self.lock();
-        let runs = &mut state.tenants.entry(ws.clone()).or_default().runs;
-        if runs.contains_key(&run.id) {
+        let t = state.tenants.entry(ws.clone()).or_default();
+        if t.runs.contains_key(&run.id) {
             return Ok(false);
         }
-        runs.insert(run.id.clone(), Box::new(StoredRun::created(run.clone())));
+        t.insert_run(run);
         Ok(true)
     }
 
@@ -445,8 +467,8 @@ impl Store for MemoryStore {
         Ok(tenant(&self.lock(), ws).and_then(|t| t.runs.get(id).map(|r| StoredRun::clone(r))))
     }
 
-    async fn put_run(&self, ws: &WorkspaceId, run: &Run, expected: u64) -> Result<u64, StoreError> {
-        replace_run(&mut self.lock().tenants.entry(ws.clone()).or_default().runs, run, expected)
+    async fn put_run(&self, ws: &WorkspaceId, run: &Run, base: &RunBase) -> Result<u64, StoreError> {
+        self.lock().tenants.entry(ws.clone()).or_default().replace_run(run, base)
     }
 
     async fn outbound(&self, ws: &WorkspaceId, wamid: &Wamid) -> Result<Option<(RunId, StepPath)>, StoreError> {
@@ -531,6 +553,25 @@ impl Management for MemoryStore {
         let mut state = self.lock();
         integration_id_taken(&state, ws, &automation)?;
         Ok(state.tenants.entry(ws.clone()).or_default().catalog.update(automation)?)
+    }
+
+    async fn versions(&self, ws: &WorkspaceId, id: &AutomationId) -> Result<Vec<Arc<Automation>>, StoreError> {
+        Ok(tenant(&self.lock(), ws).map(|t| t.catalog.versions(id).to_vec()).unwrap_or_default())
+    }
+
+    async fn stats(&self, ws: &WorkspaceId, id: &AutomationId, days: Days) -> Result<Vec<DayCounters>, StoreError> {
+        let state = self.lock();
+        let Some(t) = tenant(&state, ws) else { return Ok(Vec::new()) };
+        Ok(days.iter().filter_map(|day| t.stats.get(&day)?.get(id).cloned()).collect())
+    }
+
+    async fn activity(&self, ws: &WorkspaceId, days: Days) -> Result<Vec<(AutomationId, DayCounters)>, StoreError> {
+        let state = self.lock();
+        let Some(t) = tenant(&state, ws) else { return Ok(Vec::new()) };
+        Ok(t.stats
+            .range(days.since..=days.until)
+            .flat_map(|(_, automations)| automations.iter().map(|(id, counters)| (id.clone(), counters.clone())))
+            .collect())
     }
 
     async fn delete_automation(&self, ws: &WorkspaceId, id: &AutomationId) -> Result<(), WriteError> {

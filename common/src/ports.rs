@@ -14,6 +14,7 @@ use crate::domain::phrase::Phrase;
 use crate::domain::run::Run;
 use crate::domain::workspace::Workspace;
 use crate::engine::{Liveness, StepDue};
+use crate::stats::{DayCounters, Days, Tally};
 use crate::time::Time;
 use serde_json::Value;
 use std::future::Future;
@@ -98,9 +99,9 @@ pub struct MessageWrite<'a> {
     /// step runs at once; the `consent` automations'): a run that exists already makes the
     /// message a duplicate.
     pub started: &'a [&'a Run],
-    /// Waiting runs the message resolved or ended, each with the revision it was read at:
+    /// Waiting runs the message resolved or ended, each with the stored run it was decided on:
     /// one that changed since (its timeout won the race) is a [`StoreError::Conflict`].
-    pub updated: &'a [(&'a Run, u64)],
+    pub updated: &'a [(&'a Run, &'a RunBase)],
     /// The steps the message queues, remembered on the claim: a redelivery queues them
     /// again at their time (the executor runs each at most once).
     pub queued: &'a [StepDue],
@@ -133,6 +134,27 @@ impl StoredRun {
     pub fn created(run: Run) -> Self {
         Self { run, revision: Self::CREATED }
     }
+
+    /// What a write of this run is based on.
+    pub fn base(&self) -> RunBase {
+        RunBase::of(&self.run, self.revision)
+    }
+}
+
+/// What a conditional write of a run is based on: the stored run's revision (the write is
+/// refused if the run moved on) and what its record counts in its automation's stats (the
+/// write adds the difference to the counters, see [`crate::stats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunBase {
+    pub revision: u64,
+    pub tally: Tally,
+}
+
+impl RunBase {
+    /// `run` as stored at `revision`.
+    pub fn of(run: &Run, revision: u64) -> Self {
+        Self { revision, tally: Tally::of(run) }
+    }
 }
 
 /// Everything executing a step of a run reads.
@@ -151,8 +173,8 @@ pub struct StepView {
 #[derive(Debug, Clone, Copy)]
 pub struct StepWrite<'a> {
     pub run: &'a Run,
-    /// The revision of the stored run the result was decided on (or claimed at).
-    pub expected: u64,
+    /// The stored run the result was decided on (or claimed at).
+    pub base: &'a RunBase,
     /// The contact the step changed, and the snapshot the change was made on.
     pub contact: Option<(&'a Contact, &'a Snapshot)>,
     /// The message the step sent (its delivery statuses come back by this wamid).
@@ -183,20 +205,20 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<MessageCommit, StoreError>> + Send;
     /// What executing a step of run `id` reads.
     fn step_view(&self, ws: &WorkspaceId, id: &RunId) -> impl Future<Output = Result<StepView, StoreError>> + Send;
-    /// Writes `run`, which records step `step` as being sent, if the stored run is still at
-    /// revision `expected`: the run's new revision, or `None` when the stored run records that
-    /// step already (another delivery of the step message got there first: it owns the step).
+    /// Writes `run`, which records step `step` as being sent, if the stored run is still the
+    /// one of `base`: the run's new revision, or `None` when the stored run records that step
+    /// already (another delivery of the step message got there first: it owns the step).
     /// [`StoreError::Conflict`] when the run changed otherwise (a delivery status): decide again.
     fn claim_step(
         &self,
         ws: &WorkspaceId,
         run: &Run,
         step: StepPath,
-        expected: u64,
+        base: &RunBase,
     ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
     /// Writes a step's result atomically; returns the contact's new snapshot when it wrote one.
     /// [`StoreError::Conflict`] when the contact changed since its snapshot, or the run since
-    /// revision `write.expected`.
+    /// `write.base`.
     fn commit_step(
         &self,
         ws: &WorkspaceId,
@@ -288,13 +310,13 @@ pub trait Store: Send + Sync {
     /// Creates a run; `false` when a run with its (deterministic) id exists already.
     fn create_run(&self, ws: &WorkspaceId, run: &Run) -> impl Future<Output = Result<bool, StoreError>> + Send;
     fn run(&self, ws: &WorkspaceId, id: &RunId) -> impl Future<Output = Result<Option<StoredRun>, StoreError>> + Send;
-    /// Replaces a run stored at revision `expected`; its new revision. [`StoreError::Conflict`]
-    /// when the stored run is at another revision (or gone).
+    /// Replaces the run stored as `base`; its new revision. [`StoreError::Conflict`] when the
+    /// stored run is at another revision (or gone).
     fn put_run(
         &self,
         ws: &WorkspaceId,
         run: &Run,
-        expected: u64,
+        base: &RunBase,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
     fn outbound(
         &self,
@@ -328,6 +350,13 @@ impl KeyHash {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// A hash as [`KeyHash::as_str`] wrote it (64 lowercase hex digits), read back from
+    /// somewhere that kept it (the console's signed session cookie); `None` for anything else.
+    pub fn from_hex(hash: &str) -> Option<Self> {
+        let hex = hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        hex.then(|| Self(hash.to_string()))
     }
 }
 
@@ -411,6 +440,27 @@ pub trait Management: Store {
         ws: &WorkspaceId,
         automation: Automation,
     ) -> impl Future<Output = Result<Arc<Automation>, WriteError>> + Send;
+    /// Every stored version of an automation (deleted or not), oldest first; empty when unknown.
+    fn versions(
+        &self,
+        ws: &WorkspaceId,
+        id: &AutomationId,
+    ) -> impl Future<Output = Result<Vec<Arc<Automation>>, StoreError>> + Send;
+    /// The stats counters of an automation's runs that started on each day of `days` (days
+    /// with no runs may be left out).
+    fn stats(
+        &self,
+        ws: &WorkspaceId,
+        id: &AutomationId,
+        days: Days,
+    ) -> impl Future<Output = Result<Vec<DayCounters>, StoreError>> + Send;
+    /// The stats counters of every automation with runs started in `days`, one entry per
+    /// automation and day.
+    fn activity(
+        &self,
+        ws: &WorkspaceId,
+        days: Days,
+    ) -> impl Future<Output = Result<Vec<(AutomationId, DayCounters)>, StoreError>> + Send;
     /// Deletes an automation; its versions stay readable for the runs pinned to them.
     fn delete_automation(
         &self,

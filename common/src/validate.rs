@@ -53,23 +53,31 @@ pub fn parse_automation(value: serde_json::Value) -> Result<Automation, Issue> {
 /// Reads any document (automation, workspace, template, contact change); the issue
 /// names the path of the first shape error and classifies it.
 pub fn parse_document<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, Issue> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = match e.path().to_string() {
-            p if p == "." || p == "?" => String::new(),
-            p => p,
-        };
-        let message = e.inner().to_string();
-        let code = if message.starts_with("unknown field") {
-            "unknown_field"
-        } else if message.starts_with("missing field") {
-            "missing_field"
-        } else if message.starts_with("unknown variant") && (path == "type" || path.ends_with(".type")) {
-            "unknown_type"
-        } else {
-            "invalid_value"
-        };
-        Issue::new(code, path, message)
-    })
+    serde_path_to_error::deserialize(value).map_err(|e| shape_issue(e.path(), e.inner().to_string()))
+}
+
+/// The issue of a shape error at `path` (as `serde_path_to_error` traced it), classified
+/// by what serde's `message` says.
+pub fn shape_issue(path: &serde_path_to_error::Path, message: String) -> Issue {
+    let path = match path.to_string() {
+        p if p == "." || p == "?" => String::new(),
+        p => p,
+    };
+    Issue::new(shape_code(&path, &message), path, message)
+}
+
+/// The code of a shape error serde words as `message` at `path`: `unknown_field`,
+/// `missing_field`, `unknown_type` (an unknown `type`) or `invalid_value`.
+pub fn shape_code(path: &str, message: &str) -> &'static str {
+    if message.starts_with("unknown field") {
+        "unknown_field"
+    } else if message.starts_with("missing field") {
+        "missing_field"
+    } else if message.starts_with("unknown variant") && (path == "type" || path.ends_with(".type")) {
+        "unknown_type"
+    } else {
+        "invalid_value"
+    }
 }
 
 /// Checks the rules that span fields of one automation. `workspace`, when
@@ -469,7 +477,7 @@ pub fn check_set(documents: Vec<Document>, workspace: Option<&Workspace>) -> Res
         };
         let mut issues = check_automation(&automation, workspace);
         if automation.id.is_none() {
-            issues.insert(0, Issue::new("missing_field", "id", "automations in files need an `id`"));
+            issues.insert(0, Issue::new("missing_field", "id", "automations in files and simulations need an `id`"));
         }
         if issues.is_empty() {
             if let Err(conflict) = catalog.create(automation) {

@@ -46,7 +46,25 @@ pub fn simulate_texts(
     let mut lines = Vec::new();
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
     runtime.block_on(simulation.run(|line: &Line| lines.push(serde_json::to_value(line).expect("lines serialise"))))?;
+    runtime.block_on(assert_stats_equal_a_recount(&simulation));
     Ok(lines)
+}
+
+/// Every automation's stats counters of every day equal a recount of the runs that started
+/// that day, however the simulation wrote them.
+pub async fn assert_stats_equal_a_recount(simulation: &Simulation) {
+    use avvio_common::ports::Management;
+    use avvio_common::stats::{Days, Stats};
+    let (store, ws) = simulation.store();
+    let runs = store.all_runs(ws);
+    let mut cohorts: std::collections::BTreeMap<_, Vec<_>> = std::collections::BTreeMap::new();
+    for run in &runs {
+        cohorts.entry((run.automation.clone(), run.started_at.date_naive())).or_default().push(run);
+    }
+    for ((automation, day), runs) in cohorts {
+        let counted = store.stats(ws, &automation, Days::new(day, day).expect("one day")).await.expect("stats");
+        assert_eq!(Stats::sum(&counted), Stats::recount(runs), "the counters of {automation} on {day}");
+    }
 }
 
 /// Checks `actual` against `expected` line by line: same number of lines, and every

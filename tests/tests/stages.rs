@@ -4,7 +4,7 @@
 
 use avvio_common::domain::{Automation, AutomationId, RunStatus, StepPath, StepStatus};
 use avvio_common::engine::{self, Execution, StepInput};
-use avvio_common::ports::{StepMessage, Store, StoredRun};
+use avvio_common::ports::{StepMessage, Store};
 use avvio_common::time::{Time, parse_rfc3339};
 use avvio_common::webhook::parse_webhook;
 use avvio_tests::{MemoryDeps, memory_system, text_webhook};
@@ -152,7 +152,9 @@ fn a_step_that_crashed_after_recording_its_send_is_never_sent_again() {
         let (deps, ws) = system_with(two_texts("secondo"));
         let second = started(&deps).await;
         // The executor records its intent, then dies before the Graph call returns.
-        let StoredRun { run, revision } = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap();
+        let stored = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap();
+        let (base, revision) = (stored.base(), stored.revision);
+        let run = stored.run;
         let automation = deps.store.automation_version(&ws, &run.automation, run.version).await.unwrap().unwrap();
         let contact = deps.store.contact(&ws, &run.contact).await.unwrap().unwrap().item;
         let workspace = deps.store.workspace(&ws).await.unwrap().unwrap();
@@ -170,11 +172,11 @@ fn a_step_that_crashed_after_recording_its_send_is_never_sent_again() {
             panic!("the second step sends");
         };
         assert_eq!(
-            deps.store.claim_step(&ws, &pending.run, StepPath::top(1), revision).await.unwrap(),
+            deps.store.claim_step(&ws, &pending.run, StepPath::top(1), &base).await.unwrap(),
             Some(revision + 1)
         );
         assert_eq!(
-            deps.store.claim_step(&ws, &pending.run, StepPath::top(1), revision).await.unwrap(),
+            deps.store.claim_step(&ws, &pending.run, StepPath::top(1), &base).await.unwrap(),
             None,
             "a step is claimed once"
         );

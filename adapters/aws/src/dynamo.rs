@@ -23,6 +23,7 @@
 //! | contact | `WS#{ws}` | `CONTACT#{primary key}` | `doc` (the contact), `rev` |
 //! | contact alias | `WS#{ws}` | `ALIAS#{other key}` | `primary` |
 //! | list membership | `WS#{ws}` | `MEMBER#{list}#{primary key}` | `primary` |
+//! | stats counters | `WS#{ws}` | `STATS#{day}#{automation}#{shard:02}` | `automation`, `day`, `last_started`, one number per counter (`started`, `steps[0]:done`, …; see `stats`) |
 //! | run | `WS#{ws}` | `RUN#{id}` | `doc`, `rev` (every write conditioned on it), `steps` (the recorded step paths, `,steps[0],steps[1],`) |
 //! | date due | `WS#{ws}` | `DATE#{automation}#{contact}` | `ws`, `automation`, `contact`, `date`, `at`, `gsi1pk` = `DUE#{UTC day of at}`, `gsi1sk` = `{at, fixed width}#{ws}#{automation}#{contact}` |
 //! | claimed message | `WS#{ws}#WAMID#{wamid}` | `WAMID` | `queued` (the steps the message queued, JSON), `expires_at` (+7 days) |
@@ -47,6 +48,7 @@ mod dates;
 mod keys;
 mod pipeline;
 mod runs;
+mod stats;
 mod table;
 mod workspaces;
 
@@ -64,9 +66,10 @@ use avvio_common::domain::run::Run;
 use avvio_common::domain::workspace::Workspace;
 use avvio_common::engine::Liveness;
 use avvio_common::ports::{
-    ContactFilter, DueDate, KeyHash, Management, MessageCommit, MessageView, MessageWrite, RunFilter, Snapshot,
-    StepView, StepWrite, Store, StoreError, StoredRun, Versioned, WriteError,
+    ContactFilter, DueDate, KeyHash, Management, MessageCommit, MessageView, MessageWrite, RunBase, RunFilter,
+    Snapshot, StepView, StepWrite, Store, StoreError, StoredRun, Versioned, WriteError,
 };
+use avvio_common::stats::{DayCounters, Days};
 use avvio_common::time::Time;
 use std::sync::Arc;
 
@@ -125,9 +128,9 @@ impl Store for DynamoStore {
         ws: &WorkspaceId,
         run: &Run,
         step: StepPath,
-        expected: u64,
+        base: &RunBase,
     ) -> Result<Option<u64>, StoreError> {
-        self.claim_run_step(ws, run, step, expected).await
+        self.claim_run_step(ws, run, step, base).await
     }
 
     async fn commit_step(
@@ -220,8 +223,8 @@ impl Store for DynamoStore {
         self.read_run(ws, id).await
     }
 
-    async fn put_run(&self, ws: &WorkspaceId, run: &Run, expected: u64) -> Result<u64, StoreError> {
-        self.write_run(ws, run, expected).await
+    async fn put_run(&self, ws: &WorkspaceId, run: &Run, base: &RunBase) -> Result<u64, StoreError> {
+        self.write_run(ws, run, base).await
     }
 
     async fn outbound(&self, ws: &WorkspaceId, wamid: &Wamid) -> Result<Option<(RunId, StepPath)>, StoreError> {
@@ -270,6 +273,18 @@ impl Management for DynamoStore {
 
     async fn update_automation(&self, ws: &WorkspaceId, automation: Automation) -> Result<Arc<Automation>, WriteError> {
         self.replace_automation(ws, automation).await
+    }
+
+    async fn versions(&self, ws: &WorkspaceId, id: &AutomationId) -> Result<Vec<Arc<Automation>>, StoreError> {
+        self.all_versions(ws, id).await
+    }
+
+    async fn stats(&self, ws: &WorkspaceId, id: &AutomationId, days: Days) -> Result<Vec<DayCounters>, StoreError> {
+        self.read_stats(ws, id, days).await
+    }
+
+    async fn activity(&self, ws: &WorkspaceId, days: Days) -> Result<Vec<(AutomationId, DayCounters)>, StoreError> {
+        self.read_activity(ws, days).await
     }
 
     async fn delete_automation(&self, ws: &WorkspaceId, id: &AutomationId) -> Result<(), WriteError> {

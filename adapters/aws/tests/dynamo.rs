@@ -15,9 +15,10 @@ use avvio_common::domain::{
 };
 use avvio_common::engine::Liveness;
 use avvio_common::ports::{
-    ContactFilter, DueDate, KeyHash, Management, MessageCommit, MessageView, MessageWrite, RunFilter, Snapshot,
-    StepWrite, Store, StoreError, StoredRun, Versioned, WriteError,
+    ContactFilter, DueDate, KeyHash, Management, MessageCommit, MessageView, MessageWrite, RunBase, RunFilter,
+    Snapshot, StepWrite, Store, StoreError, StoredRun, Versioned, WriteError,
 };
+use avvio_common::stats::{Days, Stats};
 use avvio_common::time::Time;
 use avvio_tests::text_webhook;
 use serde_json::json;
@@ -177,8 +178,11 @@ async fn automations_keep_every_version_for_the_runs_pinned_to_them() {
     );
     let duplicate = store.create_automation(&negozio, phrase_automation("info", "altro")).await;
     assert_eq!(duplicate.unwrap_err(), WriteError::Catalog(CatalogError::DuplicateId(info.clone())));
-    assert_eq!(store.automations(&negozio).await.unwrap(), vec![v4]);
+    assert_eq!(store.automations(&negozio).await.unwrap(), vec![v4.clone()]);
     assert_eq!(store.automation(&ws("altro"), &info).await.unwrap(), None, "automations belong to their workspace");
+    let versions: Vec<u32> = store.versions(&negozio, &info).await.unwrap().iter().map(|v| v.version).collect();
+    assert_eq!(versions, vec![1, 2, 3, 4], "every version is listed, oldest first, across the deletion");
+    assert_eq!(store.versions(&negozio, &id("info-2")).await.unwrap(), vec![], "no other id's versions");
 }
 
 #[tokio::test]
@@ -669,15 +673,20 @@ async fn pipeline_story<S: Management>(store: &S) -> Vec<String> {
         step.workspace.is_some(),
     ));
     say(format!("unknown run: {:?}", store.step_view(&negozio, &RunId::parse("r-none").unwrap()).await.unwrap().run));
-    say(format!("step 0 claimed again: {:?}", store.claim_step(&negozio, &started, StepPath::first(), 1).await));
+    say(format!("step 0 claimed again: {:?}", store.claim_step(&negozio, &started, StepPath::first(), &RunBase::of(&started, 1)).await));
     let mut sending = started.clone();
     sending.steps.push(avvio_common::domain::run::StepRecord { step: StepPath::top(1), ..started.steps[0].clone() });
-    say(format!("step 1 claimed: {:?}", store.claim_step(&negozio, &sending, StepPath::top(1), 1).await));
-    say(format!("step 1 claimed again: {:?}", store.claim_step(&negozio, &sending, StepPath::top(1), 1).await));
+    let created_base = RunBase::of(&started, 1);
+    say(format!("step 1 claimed: {:?}", store.claim_step(&negozio, &sending, StepPath::top(1), &created_base).await));
+    say(format!(
+        "step 1 claimed again: {:?}",
+        store.claim_step(&negozio, &sending, StepPath::top(1), &created_base).await
+    ));
     let mut delivered = sending.clone();
     delivered.steps[0].delivery = Some("delivered".into());
-    say(format!("a status over a stale revision: {:?}", store.put_run(&negozio, &delivered, 1).await));
-    say(format!("a status over the claim: {:?}", store.put_run(&negozio, &delivered, 2).await));
+    say(format!("a status over a stale revision: {:?}", store.put_run(&negozio, &delivered, &created_base).await));
+    let claimed = RunBase::of(&sending, 2);
+    say(format!("a status over the claim: {:?}", store.put_run(&negozio, &delivered, &claimed).await));
 
     let mut tagged = written.contact.clone();
     tagged.tags.insert(Tag::parse("lead").unwrap());
@@ -689,14 +698,15 @@ async fn pipeline_story<S: Management>(store: &S) -> Vec<String> {
     let children = [&child];
     let result = StepWrite {
         run: &done,
-        expected: 2,
+        base: &claimed,
         contact: Some((&tagged, &written)),
         sent: Some((&sent, StepPath::first())),
         started: &children,
     };
     say(format!("a step result over a stale revision: {:?}", store.commit_step(&negozio, result, now).await));
     say(format!("the contact after it: {:?}", store.contact(&negozio, &keys[0]).await.unwrap().map(|c| c.revision)));
-    let result = StepWrite { expected: 3, ..result };
+    let after_status = RunBase::of(&delivered, 3);
+    let result = StepWrite { base: &after_status, ..result };
     let after = store.commit_step(&negozio, result, now).await.unwrap().unwrap();
     say(format!("step written: {:?} rev {}", after.contact.tags, after.revision));
     say(format!("stale step write: {:?}", store.commit_step(&negozio, result, now).await));
@@ -704,6 +714,13 @@ async fn pipeline_story<S: Management>(store: &S) -> Vec<String> {
     say(format!("link: {:?}", store.outbound(&negozio, &sent).await));
     say(format!("other workspace's link: {:?}", store.outbound(&ws("altro"), &sent).await));
     say(format!("started run: {:?}", store.run(&negozio, &child.id).await.unwrap().map(|r| r.revision)));
+    let day = Days::last(1, now.date_naive());
+    let counted = Stats::sum(&store.stats(&negozio, &id("info"), day).await.unwrap());
+    let runs = [store.run(&negozio, &done.id).await.unwrap().unwrap().run, child.clone()];
+    say(format!("stats: {counted:?}"));
+    say(format!("stats equal a recount: {}", counted == Stats::recount(&runs)));
+    let activity = store.activity(&negozio, day).await.unwrap();
+    say(format!("activity: {:?}", activity.iter().map(|(a, _)| a.to_string()).collect::<std::collections::BTreeSet<_>>()));
     log
 }
 
@@ -730,6 +747,8 @@ async fn the_pipelines_reads_and_writes_answer_like_the_in_memory_store() {
     assert!(memory[17].contains("Err(Conflict"), "{}", memory[17]);
     assert!(memory[18].ends_with("Some((Completed, 4))"), "{}", memory[18]);
     assert!(memory[21].ends_with("Some(1)"), "the started run is created with the step's result: {}", memory[21]);
+    assert!(memory[22].contains("started: 2, active: 1, ended: 1"), "{}", memory[22]);
+    assert_eq!(memory[23], "stats equal a recount: true");
 }
 
 #[tokio::test]
@@ -775,9 +794,9 @@ async fn a_run_is_created_once_and_runs_are_listed_newest_first_over_many_pages(
 
     let mut updated = first.clone();
     updated.status = RunStatus::Completed;
-    assert_eq!(store.put_run(&negozio, &updated, 1).await.unwrap(), 2);
+    assert_eq!(store.put_run(&negozio, &updated, &RunBase::of(&first, 1)).await.unwrap(), 2);
     assert_eq!(store.run(&negozio, &first.id).await.unwrap(), Some(StoredRun { run: updated.clone(), revision: 2 }));
-    let stale = store.put_run(&negozio, &first, 1).await;
+    let stale = store.put_run(&negozio, &first, &RunBase::of(&first, 1)).await;
     assert!(matches!(stale, Err(StoreError::Conflict(_))), "a write over a stale revision is refused: {stale:?}");
     assert_eq!(store.run(&negozio, &first.id).await.unwrap().map(|r| r.run), Some(updated));
     assert_eq!(store.run(&ws("altro"), &first.id).await.unwrap(), None);
@@ -992,8 +1011,8 @@ async fn a_run_written_before_revisions_reads_as_revision_0_and_is_updated_over_
     assert_eq!(store.run(&negozio, &old.id).await.unwrap(), Some(StoredRun { run: old.clone(), revision: 0 }));
     let mut done = old.clone();
     done.status = RunStatus::Completed;
-    assert_eq!(store.put_run(&negozio, &done, 0).await.unwrap(), 1);
-    let again = store.put_run(&negozio, &old, 0).await;
+    assert_eq!(store.put_run(&negozio, &done, &RunBase::of(&old, 0)).await.unwrap(), 1);
+    let again = store.put_run(&negozio, &old, &RunBase::of(&old, 0)).await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "revision 0 is gone once written over: {again:?}");
     assert_eq!(
         store.run(&negozio, &old.id).await.unwrap().map(|r| (r.run.status, r.revision)),
@@ -1001,7 +1020,7 @@ async fn a_run_written_before_revisions_reads_as_revision_0_and_is_updated_over_
     );
 
     let ghost = run("run-ghost", "info", &phone(MARIO), t("2026-11-23T09:00:00Z"));
-    let write = store.put_run(&negozio, &ghost, 0).await;
+    let write = store.put_run(&negozio, &ghost, &RunBase::of(&ghost, 0)).await;
     assert!(matches!(write, Err(StoreError::Conflict(_))), "a write at revision 0 creates no run: {write:?}");
     assert_eq!(store.run(&negozio, &ghost.id).await.unwrap(), None);
 }

@@ -12,6 +12,7 @@ use super::path::{Branch, StepPath};
 use super::phrase::{Phrase, Wording};
 use super::tagged::type_tagged;
 use super::workspace::Day;
+use crate::time::Time;
 use chrono::NaiveTime;
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +31,9 @@ pub struct Automation {
     /// Set by the store: 1 on create, +1 on every update. Ignored on input.
     #[serde(default)]
     pub version: u32,
+    /// Set by the API when it stores the version (absent in files). Ignored on input.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::optional_rfc3339")]
+    pub saved_at: Option<Time>,
 }
 
 fn enabled_by_default() -> bool {

@@ -11,7 +11,8 @@ use crate::domain::run::{Run, StepStatus};
 use crate::domain::workspace::Workspace;
 use crate::engine::{self, Execution, IoOutcome, Pending, StepInput, StepResult};
 use crate::ports::{
-    Account, Retry, Snapshot, StepMessage, StepQueue, StepView, StepWrite, Store, StoreError, StoredRun, WebhookPoster,
+    RunBase,
+    Account, Retry, Snapshot, StepMessage, StepQueue, StepView, StepWrite, Store, StoreError, WebhookPoster,
     WhatsAppSender,
 };
 use crate::time::Time;
@@ -25,10 +26,10 @@ pub const WHATSAPP_NOT_CONFIGURED: &str = "whatsapp_not_configured";
 const REBASE_ATTEMPTS: usize = 16;
 
 /// Where a decided step stands when its result is written.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct StepAt {
-    /// The stored run's revision the result is written over.
-    revision: u64,
+    /// The stored run the result is written over.
+    base: RunBase,
     /// The step performed I/O (a send or a webhook, claimed first): its outcome is kept.
     performed: bool,
 }
@@ -43,9 +44,11 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         let ws = &message.workspace;
         let StepView { run, automation, liveness, contact, workspace } =
             self.store.step_view(ws, &message.step.run).await?;
-        let Some(StoredRun { run, revision }) = run else {
+        let Some(stored) = run else {
             return Ok(Report::ignored("unknown run"));
         };
+        let base = stored.base();
+        let run = stored.run;
         let Some(automation) = automation else {
             return Ok(Report::ignored("the run's automation version is gone"));
         };
@@ -68,14 +71,14 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         });
         // Claim first: after a crash past this point the redelivery never repeats the I/O, and
         // of two deliveries of one message only the first to claim performs it.
-        let revision = match execution.intent() {
-            Some(intent) => match self.store.claim_step(ws, intent, step, revision).await? {
-                Some(claimed) => claimed,
+        let base = match execution.intent() {
+            Some(intent) => match self.store.claim_step(ws, intent, step, &base).await? {
+                Some(claimed) => RunBase::of(intent, claimed),
                 None => return Ok(Report::ignored("step taken by another delivery of its message")),
             },
-            None => revision,
+            None => base,
         };
-        self.perform(ws, &workspace, execution, &contact, revision, now).await
+        self.perform(ws, &workspace, execution, &contact, base, now).await
     }
 
     /// The automations the step at `step` may start ([`StepInput::related`]): the enabled
@@ -98,7 +101,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
     }
 
     /// Carries out a decided step whose intent (if it has I/O) is stored: the send or the
-    /// webhook, then the result. `contact` is the snapshot the step was decided on; `revision`
+    /// webhook, then the result. `contact` is the snapshot the step was decided on; `base`
     /// the stored run's (with the intent, when there is one).
     pub(super) async fn perform(
         &self,
@@ -106,11 +109,10 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         workspace: &Workspace,
         execution: Execution,
         contact: &Snapshot,
-        revision: u64,
+        base: RunBase,
         now: Time,
     ) -> Result<Report, StageError> {
         let performed = execution.intent().is_some();
-        let at = StepAt { revision, performed };
         let (result, sent) = match execution {
             Execution::Ignore => return Ok(Report::ignored("step already executed or run over")),
             Execution::Requeue { next } => {
@@ -123,13 +125,14 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             Execution::Send { pending } => {
                 let Some(account) = self.account(workspace) else {
                     let failed = IoOutcome::Failed { code: WHATSAPP_NOT_CONFIGURED.into() };
+                    let at = StepAt { base, performed };
                     return self.finish(ws, workspace, pending.finish(failed, now), None, contact, at, now).await;
                 };
                 match self.sender.send(&account, pending.request()).await {
                     Ok(wamid) => (pending.finish(IoOutcome::Sent { wamid: Some(wamid.clone()) }, now), Some(wamid)),
                     Err(e) if e.retry == Retry::Retryable => {
                         // Nothing went out: give the step back so the redelivery sends it.
-                        self.give_back(ws, pending, revision).await;
+                        self.give_back(ws, pending, base).await;
                         return Err(e.into());
                     }
                     Err(e) => (pending.finish(IoOutcome::Failed { code: e.code }, now), None),
@@ -139,7 +142,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                 match self.poster.post(&url, &body, signature.as_deref()).await {
                     Ok(()) => (pending.finish(IoOutcome::Sent { wamid: None }, now), None),
                     Err(e) if e.retry == Retry::Retryable => {
-                        self.give_back(ws, pending, revision).await;
+                        self.give_back(ws, pending, base).await;
                         return Err(e.into());
                     }
                     Err(_) => {
@@ -149,7 +152,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                 }
             }
         };
-        self.finish(ws, workspace, result, sent, contact, at, now).await
+        self.finish(ws, workspace, result, sent, contact, StepAt { base, performed }, now).await
     }
 
     /// Writes back the run of a step that was claimed and then not performed, so that a
@@ -157,12 +160,12 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
     /// and the claim removed from it, unless the step was recorded otherwise meanwhile.
     /// Best effort: the caller reports the send's own (retryable) error whatever happens
     /// here; a claim left in place makes the redelivery record `send_unconfirmed`.
-    async fn give_back(&self, ws: &WorkspaceId, pending: Pending, revision: u64) {
+    async fn give_back(&self, ws: &WorkspaceId, pending: Pending, base: RunBase) {
         let step = pending.step();
         let run = pending.abandon();
-        let (mut rebased, mut expected) = (None::<Run>, revision);
+        let (mut rebased, mut base) = (None::<Run>, base);
         for _ in 0..REBASE_ATTEMPTS {
-            match self.store.put_run(ws, rebased.as_ref().unwrap_or(&run), expected).await {
+            match self.store.put_run(ws, rebased.as_ref().unwrap_or(&run), &base).await {
                 Err(StoreError::Conflict(_)) => {}
                 _ => return,
             }
@@ -170,7 +173,8 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             if current.run.step(&step).map(|r| r.status) != Some(StepStatus::Sending) {
                 return;
             }
-            (rebased, expected) = (Some(run.rebased(&step, current.run)), current.revision);
+            base = current.base();
+            rebased = Some(run.rebased(&step, current.run));
         }
     }
 
@@ -203,11 +207,11 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         let link = sent.as_ref().map(|wamid| (wamid, effect.step));
         // The runs the step starts are created with its result (and queued after it).
         let started: Vec<&Run> = starts.iter().map(|s| &s.run).collect();
-        let (mut rebased, mut expected, mut attempts) = (None::<Run>, at.revision, 0);
+        let (mut rebased, mut base, mut attempts) = (None::<Run>, at.base, 0);
         let written = loop {
             let write = StepWrite {
                 run: rebased.as_ref().unwrap_or(&run),
-                expected,
+                base: &base,
                 contact: changed,
                 sent: link,
                 started: &started,
@@ -222,7 +226,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                     let Some(current) = self.store.run(ws, &run.id).await? else {
                         return Ok(Report::ignored("the run is gone"));
                     };
-                    expected = current.revision;
+                    base = current.base();
                     rebased = Some(run.rebased(&effect.step, current.run));
                 }
                 // Out of attempts: a retryable failure that is not a lost race, so the step is not

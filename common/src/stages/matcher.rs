@@ -12,9 +12,10 @@ use crate::domain::run::{Run, RunCause};
 use crate::domain::workspace::Workspace;
 use crate::engine::{self, ContactPatch, Join, Liveness, MessageInput, RunStart, StepDue, StepInput, Waiting};
 use crate::ports::{
-    MessageCommit, MessageWrite, Retry, Snapshot, StepMessage, StepQueue, Store, StoredRun, Versioned, WebhookPoster,
+    MessageCommit, MessageWrite, Retry, RunBase, Snapshot, StepMessage, StepQueue, Store, StoredRun, Versioned, WebhookPoster,
     WhatsAppSender,
 };
+use crate::stats::Tally;
 use crate::time::Time;
 use crate::webhook::{
     InboundEvent, InboundMessage, PreferenceCategory, PreferenceUpdate, PreferenceValue, StatusUpdate,
@@ -163,7 +164,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         let phrase_match = view.phrases.into_iter().flatten().find(|a| a.enabled);
         let before = view.contact;
         // Only a contact with waiting runs costs more reads: one step view per wait.
-        let (waiting, revisions) = match &before {
+        let (waiting, bases) = match &before {
             Some(b) if !b.contact.engine.waits.is_empty() => self.read_waiting(ws, &b.contact).await?,
             _ => (Vec::new(), Vec::new()),
         };
@@ -192,7 +193,8 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         // A step due at once runs here, claimed in the message's own write: step 0 of the run
         // the message starts (the reply to a phrase), or the first step of the branch a reply
         // chose (the answer to an answer). The revision is the run's once the write is done.
-        let revision_of = |id: &RunId| waiting.iter().position(|(w, _)| w == id).map_or(0, |i| revisions[i]);
+        let base_of = |id: &RunId| waiting.iter().position(|(w, _)| w == id).map(|i| &bases[i]);
+        let revision_of = |id: &RunId| base_of(id).map_or(0, |b| b.revision);
         let inline_target = match (started, outcome.resolved.last()) {
             (Some((start, automation)), _) if start.first.due <= now => {
                 let live = Some(Liveness::of_current(automation));
@@ -227,8 +229,9 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         let intent = inline.as_ref().and_then(|(execution, _)| execution.intent());
         let intent_of = |run: &Run| intent.filter(|i| i.id == run.id);
         let started_run = outcome.start.as_ref().map(|s| intent_of(&s.run).unwrap_or(&s.run));
-        let updated: Vec<(&Run, u64)> =
-            outcome.resolved.iter().map(|r| (intent_of(&r.run).unwrap_or(&r.run), revision_of(&r.run.id))).collect();
+        let updated: Vec<(&Run, &RunBase)> = (outcome.resolved.iter())
+            .map(|r| (intent_of(&r.run).unwrap_or(&r.run), base_of(&r.run.id).expect("resolved runs were read")))
+            .collect();
         // The usual message starts one run and queues its first step: no lists built for it.
         let (created, queued): (Vec<&Run>, Vec<StepDue>);
         let (created, queued) = if consent_starts.is_empty() && outcome.resolved.is_empty() {
@@ -241,6 +244,13 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                 .collect();
             (created.as_slice(), queued.as_slice())
         };
+        // The inline step's run as this message writes it: what its result is written over.
+        let inline_base = inline.as_ref().map(|(_, step)| {
+            let written = (created.iter().copied().chain(updated.iter().map(|(run, _)| *run)))
+                .find(|run| run.id == step.run)
+                .expect("the inline step's run is written with the message");
+            RunBase::of(written, inline_revision)
+        });
         let write = MessageWrite {
             wamid: &message.wamid,
             before: before.as_ref(),
@@ -255,8 +265,8 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         };
         let mut report = Report { effects: outcome.effects, ignored: None };
         let inline_step = inline.as_ref().map(|(_, step)| step.clone());
-        if let Some((execution, step)) = inline {
-            match self.perform(ws, &workspace, execution, &written, inline_revision, now).await {
+        if let Some(((execution, step), base)) = inline.zip(inline_base) {
+            match self.perform(ws, &workspace, execution, &written, base, now).await {
                 Ok(done) => report.effects.extend(done.effects),
                 // Nothing is lost: the step was given back (or its send is recorded as under
                 // way) and the executor takes it from here, with the queue's retries.
@@ -282,24 +292,24 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         Ok(report)
     }
 
-    /// The contact's waiting runs, each with what deciding a reply needs, and their revisions
-    /// (in the same order).
+    /// The contact's waiting runs, each with what deciding a reply needs, and what their writes
+    /// are based on (in the same order).
     async fn read_waiting(
         &self,
         ws: &WorkspaceId,
         contact: &Contact,
-    ) -> Result<(Vec<(RunId, Waiting)>, Vec<u64>), StageError> {
-        let (mut read, mut revisions) = (Vec::new(), Vec::new());
+    ) -> Result<(Vec<(RunId, Waiting)>, Vec<RunBase>), StageError> {
+        let (mut read, mut bases) = (Vec::new(), Vec::new());
         for wait in &contact.engine.waits {
             if read.iter().any(|(id, _): &(RunId, Waiting)| *id == wait.run) {
                 continue;
             }
             let view = self.store.step_view(ws, &wait.run).await?;
-            revisions.push(view.run.as_ref().map_or(0, |r| r.revision));
+            bases.push(view.run.as_ref().map_or(RunBase { revision: 0, tally: Tally::NONE }, StoredRun::base));
             let waiting = Waiting { run: view.run.map(|r| r.run), automation: view.automation, live: view.liveness };
             read.push((wait.run.clone(), waiting));
         }
-        Ok((read, revisions))
+        Ok((read, bases))
     }
 
     /// A message claimed before. Its first delivery may have stopped after writing: before
@@ -333,15 +343,17 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         };
         // Conditioned on the run's revision: a step result written meanwhile makes this re-read.
         retry_conflicts(|| async {
-            let Some(StoredRun { mut run, revision }) = self.store.run(&ws, &run_id).await? else {
+            let Some(stored) = self.store.run(&ws, &run_id).await? else {
                 return Ok(Report::ignored("status of a run that no longer exists"));
             };
+            let base = stored.base();
+            let mut run = stored.run;
             let before = run.step(&step).cloned();
             let effect = engine::on_status(&mut run, &step, status, now);
             if run.step(&step) == before.as_ref() {
                 return Ok(Report::ignored("the status changes nothing recorded"));
             }
-            self.store.put_run(&ws, &run, revision).await?;
+            self.store.put_run(&ws, &run, &base).await?;
             Ok(Report { effects: effect.into_iter().collect(), ignored: None })
         })
         .await

@@ -190,7 +190,7 @@ impl System {
         });
         let request: LambdaRequest = serde_json::from_value(event).expect("an API Gateway v2 event");
         let answer = {
-            let mut adapter = Adapter::from(avvio_api::router(self.ingest.clone()));
+            let mut adapter = Adapter::from(avvio_console::router(self.ingest.clone()));
             tower::Service::call(&mut adapter, LambdaEvent::new(request, Context::default()))
         };
         let response = answer.await.expect("the router answers");

@@ -118,6 +118,16 @@ impl DynamoStore {
         item.map(|item| get_doc(&item).map(Arc::new)).transpose()
     }
 
+    /// Every stored version of `id`, oldest first.
+    pub(super) async fn all_versions(
+        &self,
+        ws: &WorkspaceId,
+        id: &AutomationId,
+    ) -> Result<Vec<Arc<Automation>>, StoreError> {
+        let items = self.query_prefix(&keys::workspace_pk(ws), &keys::versions_prefix(id)).await?;
+        items.iter().map(|item| get_doc(item).map(Arc::new)).collect()
+    }
+
     pub(super) async fn by_phrase(
         &self,
         ws: &WorkspaceId,

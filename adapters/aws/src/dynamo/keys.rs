@@ -35,7 +35,12 @@ pub fn head(ws: &WorkspaceId, id: &AutomationId) -> Key {
 }
 
 pub fn version(ws: &WorkspaceId, id: &AutomationId, version: u32) -> Key {
-    Key::new(workspace_pk(ws), format!("AUTOV#{id}#{version:010}"))
+    Key::new(workspace_pk(ws), format!("{}{version:010}", versions_prefix(id)))
+}
+
+/// Every version item of automation `id` (the id ends at `#`: no other id's versions match).
+pub fn versions_prefix(id: &AutomationId) -> String {
+    format!("AUTOV#{id}#")
 }
 
 /// Sort keys are at most 1024 bytes; a phrase may be 4096 characters.
@@ -158,6 +163,13 @@ pub fn claimed_message(ws: &WorkspaceId, wamid: &Wamid) -> Key {
 /// Never listed, so in a partition of its own, like [`claimed_message`].
 pub fn outbound(ws: &WorkspaceId, wamid: &Wamid) -> Key {
     Key::new(format!("WS#{ws}#OUT#{wamid}"), "OUT")
+}
+
+pub const STATS_PREFIX: &str = "STATS#";
+
+/// One shard of the stats counters of an automation's runs started on `day`.
+pub fn stats(ws: &WorkspaceId, day: NaiveDate, id: &AutomationId, shard: u8) -> Key {
+    Key::new(workspace_pk(ws), format!("{STATS_PREFIX}{day}#{id}#{shard:02}"))
 }
 
 pub const RUN_PREFIX: &str = "RUN#";

@@ -9,6 +9,7 @@ use super::automations::{fallbacks_of, read_head};
 use super::contacts::{lookup_keys, stage_contact};
 use super::keys;
 use super::runs::{at_revision, claim_item, claimed_queued, outbound_item, run_item};
+use super::stats::stage_counts;
 use super::table::{Cond, Tx, TxError, get_doc};
 use avvio_common::domain::automation::Automation;
 use avvio_common::domain::ids::{RunId, Wamid, WorkspaceId};
@@ -18,6 +19,7 @@ use avvio_common::domain::workspace::Workspace;
 use avvio_common::ports::{
     MessageCommit, MessageView, MessageWrite, Snapshot, StepView, StepWrite, StoreError, StoredRun,
 };
+use avvio_common::stats::Tally;
 use avvio_common::time::Time;
 use std::sync::Arc;
 
@@ -78,9 +80,13 @@ impl DynamoStore {
             tx.put(Part::Run, run_item(ws, run, StoredRun::CREATED)?, Some(Cond::absent()));
         }
         // The race between a reply and its wait's timeout: whoever rewrites the run first wins.
-        for (run, expected) in updated {
-            tx.put(Part::Waiting, run_item(ws, run, expected + 1)?, Some(at_revision(*expected)));
+        for (run, base) in updated {
+            tx.put(Part::Waiting, run_item(ws, run, base.revision + 1)?, Some(at_revision(base.revision)));
         }
+        let new = Tally::NONE;
+        let counted = (started.iter().map(|run| (&new, *run)))
+            .chain(updated.iter().map(|(run, base)| (&base.tally, *run)));
+        stage_counts(&mut tx, Part::Run, ws, counted);
         match self.commit(tx, &format!("message {wamid}")).await {
             Ok(()) => Ok(MessageCommit::Written { revision: after.revision, home: after.home }),
             // The claim (or a run it starts) is there: another delivery of the message got in first.
@@ -123,12 +129,15 @@ impl DynamoStore {
         write: StepWrite<'_>,
         now: Time,
     ) -> Result<Option<Snapshot>, StoreError> {
-        let StepWrite { run, expected, contact, sent, started } = write;
+        let StepWrite { run, base, contact, sent, started } = write;
         let mut tx = Tx::default();
-        tx.put(Part::Run, run_item(ws, run, expected + 1)?, Some(at_revision(expected)));
+        tx.put(Part::Run, run_item(ws, run, base.revision + 1)?, Some(at_revision(base.revision)));
         for started in started {
             tx.put(Part::Run, run_item(ws, started, StoredRun::CREATED)?, Some(Cond::absent()));
         }
+        let new = Tally::NONE;
+        let counted = std::iter::once((&base.tally, run)).chain(started.iter().map(|run| (&new, *run)));
+        stage_counts(&mut tx, Part::Run, ws, counted);
         let after = match contact {
             Some((contact, before)) => Some(stage_contact(&mut tx, Part::Contact, ws, contact, Some(before))?),
             None => None,

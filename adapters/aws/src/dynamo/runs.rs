@@ -3,12 +3,14 @@
 
 use super::DynamoStore;
 use super::keys;
-use super::table::{Cond, EXPIRES_AT, Item, get_doc, get_n, get_parsed, item, json, n, s};
+use super::stats::stage_counts;
+use super::table::{Cond, EXPIRES_AT, Item, Tx, TxError, get_doc, get_n, get_parsed, item, json, n, s};
 use avvio_common::domain::ids::{RunId, Wamid, WorkspaceId};
 use avvio_common::domain::path::StepPath;
 use avvio_common::domain::run::Run;
 use avvio_common::engine::StepDue;
-use avvio_common::ports::{RunFilter, StoreError, StoredRun};
+use avvio_common::ports::{RunBase, RunFilter, StoreError, StoredRun};
+use avvio_common::stats::Tally;
 use avvio_common::time::{Time, parse_rfc3339};
 
 /// How long a claimed message id is remembered: Meta redelivers for days, not weeks.
@@ -94,30 +96,50 @@ fn linked_step(link: &Item) -> Result<StepPath, StoreError> {
 }
 
 impl DynamoStore {
-    pub(super) async fn insert_run(&self, ws: &WorkspaceId, run: &Run) -> Result<bool, StoreError> {
-        self.put_if(run_item(ws, run, StoredRun::CREATED)?, Cond::absent()).await
+    /// Writes `run` over the stored run `before` (`None`: creates it) if `cond` holds, with
+    /// its stats counters, in one transaction; `false` when `cond` does not hold.
+    async fn write_counted(
+        &self,
+        ws: &WorkspaceId,
+        run: &Run,
+        before: Option<&RunBase>,
+        cond: Cond,
+    ) -> Result<bool, StoreError> {
+        let revision = before.map_or(StoredRun::CREATED, |b| b.revision + 1);
+        let mut tx = Tx::default();
+        tx.put((), run_item(ws, run, revision)?, Some(cond));
+        stage_counts(&mut tx, (), ws, [(before.map_or(&Tally::NONE, |b| &b.tally), run)]);
+        match self.commit(tx, &format!("run {}", run.id)).await {
+            Ok(()) => Ok(true),
+            Err(TxError::Refused(_)) => Ok(false),
+            Err(TxError::Store(e)) => Err(e),
+        }
     }
 
-    pub(super) async fn write_run(&self, ws: &WorkspaceId, run: &Run, expected: u64) -> Result<u64, StoreError> {
-        if self.put_if(run_item(ws, run, expected + 1)?, at_revision(expected)).await? {
-            Ok(expected + 1)
+    pub(super) async fn insert_run(&self, ws: &WorkspaceId, run: &Run) -> Result<bool, StoreError> {
+        self.write_counted(ws, run, None, Cond::absent()).await
+    }
+
+    pub(super) async fn write_run(&self, ws: &WorkspaceId, run: &Run, base: &RunBase) -> Result<u64, StoreError> {
+        if self.write_counted(ws, run, Some(base), at_revision(base.revision)).await? {
+            Ok(base.revision + 1)
         } else {
             Err(StoreError::Conflict(format!("run {}", run.id)))
         }
     }
 
-    /// Writes `run` if the stored run is at revision `expected`; `None` when it records `step`
-    /// already, a conflict when it changed otherwise.
+    /// Writes `run` over the stored run `base`; `None` when it records `step` already, a
+    /// conflict when it changed otherwise.
     pub(super) async fn claim_run_step(
         &self,
         ws: &WorkspaceId,
         run: &Run,
         step: StepPath,
-        expected: u64,
+        base: &RunBase,
     ) -> Result<Option<u64>, StoreError> {
-        let claim = at_revision(expected).and(step_unrecorded(step));
-        if self.put_if(run_item(ws, run, expected + 1)?, claim).await? {
-            return Ok(Some(expected + 1));
+        let claim = at_revision(base.revision).and(step_unrecorded(step));
+        if self.write_counted(ws, run, Some(base), claim).await? {
+            return Ok(Some(base.revision + 1));
         }
         // Refused: off the hot path, read why.
         match self.read_run(ws, &run.id).await? {

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest, GlobalSecondaryIndex,
     KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put, PutRequest,
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem,
-    WriteRequest,
+    Update, WriteRequest,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -211,10 +211,52 @@ impl Cond {
     }
 }
 
+/// An update expression with its placeholders: numbers added to attributes (created at 0
+/// when missing) and attributes set.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    adds: Vec<String>,
+    sets: Vec<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Changes {
+    /// Adds `by` to number attribute `name`.
+    pub fn add(mut self, name: &str, by: i64) -> Self {
+        let i = self.names.len();
+        self.adds.push(format!("#a{i} :a{i}"));
+        self.names.insert(format!("#a{i}"), name.to_string());
+        self.values.insert(format!(":a{i}"), n(by));
+        self
+    }
+
+    /// Sets attribute `name` to `value`.
+    pub fn set(mut self, name: &str, value: AttributeValue) -> Self {
+        let i = self.names.len();
+        self.sets.push(format!("#a{i} = :a{i}"));
+        self.names.insert(format!("#a{i}"), name.to_string());
+        self.values.insert(format!(":a{i}"), value);
+        self
+    }
+
+    fn expression(&self) -> String {
+        let mut expr = String::new();
+        if !self.adds.is_empty() {
+            expr = format!("ADD {}", self.adds.join(", "));
+        }
+        if !self.sets.is_empty() {
+            expr = format!("{expr} SET {}", self.sets.join(", "));
+        }
+        expr.trim_start().to_string()
+    }
+}
+
 /// One write of a transaction.
 #[derive(Debug, Clone)]
 enum Op {
     Put(Item, Option<Cond>),
+    Update(Key, Changes),
     Delete(Key, Option<Cond>),
     Check(Key, Cond),
 }
@@ -239,6 +281,11 @@ impl<R> Tx<R> {
 
     pub fn delete(&mut self, role: R, key: Key, cond: Option<Cond>) {
         self.ops.push((role, Op::Delete(key, cond)));
+    }
+
+    /// Changes attributes of an item (created when missing), unconditionally.
+    pub fn update(&mut self, role: R, key: Key, changes: Changes) {
+        self.ops.push((role, Op::Update(key, changes)));
     }
 
     pub fn check(&mut self, role: R, key: Key, cond: Cond) {
@@ -418,6 +465,36 @@ impl DynamoStore {
         }
     }
 
+    /// Every item of partition `pk` whose sort key is between `from` and `to` (both included),
+    /// in sort key order, read consistently.
+    pub(super) async fn query_between(&self, pk: &str, from: &str, to: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&*self.table)
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":from", s(from))
+                .expression_attribute_values(":to", s(to))
+                .consistent_read(true)
+                .set_limit(self.page_limit)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| unavailable("Query", e))?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
     /// The `due` index entries of one day partition with a sort key below `bound`, in order.
     /// (Index reads are eventually consistent.)
     pub(super) async fn query_due(&self, day: &str, bound: &str) -> Result<Vec<Item>, StoreError> {
@@ -457,26 +534,6 @@ impl DynamoStore {
             .await
             .map_err(|e| unavailable("PutItem", e))?;
         Ok(())
-    }
-
-    /// Writes an item if `cond` holds; `false` when it did not.
-    pub(super) async fn put_if(&self, item: Item, cond: Cond) -> Result<bool, StoreError> {
-        let (expr, names, values) = cond.parts();
-        let sent = self
-            .client
-            .put_item()
-            .table_name(&*self.table)
-            .set_item(Some(item))
-            .condition_expression(expr)
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values(values)
-            .send()
-            .await;
-        match sent {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(unavailable("PutItem", e)),
-        }
     }
 
     pub(super) async fn delete(&self, key: &Key) -> Result<(), StoreError> {
@@ -638,6 +695,15 @@ impl DynamoStore {
                     .set_expression_attribute_values(values.flatten())
                     .return_values_on_condition_check_failure(all_old);
                 TransactWriteItem::builder().delete(built(delete.build())?).build()
+            }
+            Op::Update(key, changes) => {
+                let update = Update::builder()
+                    .table_name(&*self.table)
+                    .set_key(Some(key.to_item()))
+                    .update_expression(changes.expression())
+                    .set_expression_attribute_names(Some(changes.names))
+                    .set_expression_attribute_values(Some(changes.values));
+                TransactWriteItem::builder().update(built(update.build())?).build()
             }
             Op::Check(key, cond) => {
                 let (expr, names, values) = cond.parts();

@@ -1,0 +1,34 @@
+//! The console's routes, below `/console` (the nest strips the prefix).
+//!
+//! To add a page: write its handler in a module here (one module per area), its template under
+//! `templates/` (extending `base.html`), and add its route to `private` (behind the session
+//! guard: signed in, CSRF checked on every POST) or, rarely, to the public ones.
+
+mod automations;
+mod lang;
+mod sign_in;
+
+use crate::{Console, assets, error, guard};
+use avvio_common::ports::{EventQueue, Management};
+use axum::Router;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+pub(crate) fn router<S: Management + 'static, E: EventQueue + 'static>(console: Arc<Console<S, E>>) -> Router {
+    let private = Router::new()
+        .route("/automations", get(automations::list::<S, E>))
+        .route("/automations/{id}", get(automations::show::<S, E>))
+        .route("/automations/{id}/enabled", post(automations::set_enabled::<S, E>))
+        .route("/sign-out", post(sign_in::sign_out))
+        .route_layer(from_fn_with_state(console.clone(), guard::require_session::<S, E>));
+    Router::new()
+        .route("/sign-in", get(sign_in::form::<S, E>).post(sign_in::submit::<S, E>))
+        .route("/lang", get(lang::switch))
+        .route("/assets/{name}", get(assets::serve))
+        .merge(private)
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(from_fn(error::decorate))
+        .with_state(console)
+}
