@@ -288,11 +288,8 @@ pub async fn put_contact<S: Management, E: EventQueue>(
 ) -> Answer {
     let body = json_body(body).await?;
     let put = manage::put_contact(&app.store, &ws, &phone, body, now()).await?;
-    if let Some((event, _)) = &put.consent_changed
-        && app.events.enqueue(event.clone()).await.is_err()
-    {
-        // The consent automations cannot start: put the consent back so a retry changes it again.
-        let _ = manage::undo_consent(&app.store, &ws, &put).await;
+    if manage::queue_consent_change(&app.store, &app.events, &ws, &put).await.is_err() {
+        // The consent automations cannot start: the consent was put back, so a retry changes it again.
         return Err(ApiError::unavailable());
     }
     reply(if put.created { StatusCode::CREATED } else { StatusCode::OK }, put.contact.public_view())

@@ -9,7 +9,7 @@ use crate::{ApiError, App};
 use avvio_common::domain::WorkspaceId;
 use avvio_common::domain::automation::Automation;
 use avvio_common::ports::{EventQueue, Management};
-use avvio_common::simulate::{Line, SimError, Simulation, stored_catalog};
+use avvio_common::simulate::{Line, SimError, Simulation, Summary, stored_catalog};
 use avvio_common::time::{Time, parse_rfc3339};
 use avvio_common::validate::{Document, check_set, shape_code, shape_issue};
 use axum::body::Body;
@@ -52,6 +52,14 @@ enum Automations {
     Stored(Vec<Arc<Automation>>),
 }
 
+/// What one simulation runs: automation documents (the stored ones when `None`), events (each
+/// an object, as a line of the events file) and the time its clock stops at.
+pub struct Scenario {
+    pub automations: Option<Vec<serde_json::Value>>,
+    pub events: Vec<Box<RawValue>>,
+    pub until: Option<Time>,
+}
+
 /// `POST /v1/simulate` → 200 `{"effects": [...]}`.
 pub async fn run<S: Management, E: EventQueue>(
     State(app): State<Arc<App<S, E>>>,
@@ -70,6 +78,61 @@ pub async fn simulate<S: Management>(
     time_limit: Duration,
 ) -> Result<Response, ApiError> {
     let Request { automations, events, until } = read_request(body)?;
+    let until = until.as_deref().map(read_until).transpose()?;
+    let scenario = Scenario { automations, events, until };
+    let sink = JsonLines { body: br#"{"effects":["#.to_vec(), first: true };
+    let (_, mut body) = run_scenario(store, ws, scenario, time_limit, sink).await?;
+    body.extend_from_slice(b"]}");
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// Where a simulation's lines go; handed back (as its output) when the simulation ends.
+pub trait Sink: Send + 'static {
+    type Output: Send + 'static;
+    fn line(&mut self, line: &Line);
+    fn finish(self) -> Self::Output;
+}
+
+/// Every line, kept.
+impl Sink for Vec<Line> {
+    type Output = Self;
+    fn line(&mut self, line: &Line) {
+        self.push(line.clone());
+    }
+    fn finish(self) -> Self {
+        self
+    }
+}
+
+/// The API's lines, written into a JSON array as they come.
+struct JsonLines {
+    body: Vec<u8>,
+    first: bool,
+}
+
+impl Sink for JsonLines {
+    type Output = Vec<u8>;
+    fn line(&mut self, line: &Line) {
+        if !std::mem::take(&mut self.first) {
+            self.body.push(b',');
+        }
+        serde_json::to_writer(&mut self.body, line).expect("lines serialise");
+    }
+    fn finish(self) -> Vec<u8> {
+        self.body
+    }
+}
+
+/// Runs `scenario` over the stored workspace of `ws` within `time_limit`, handing each line to
+/// `sink`: the core of `POST /v1/simulate`, and of the console's "Try it".
+pub async fn run_scenario<S: Management, K: Sink>(
+    store: &S,
+    ws: &WorkspaceId,
+    scenario: Scenario,
+    time_limit: Duration,
+    mut sink: K,
+) -> Result<(Summary, K::Output), ApiError> {
+    let Scenario { automations, events, until } = scenario;
     if events.len() > MAX_EVENTS {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -77,7 +140,6 @@ pub async fn simulate<S: Management>(
             format!("{} events given; a simulation takes at most {MAX_EVENTS}", events.len()),
         ));
     }
-    let until = until.as_deref().map(read_until).transpose()?;
     let workspace = store.workspace(ws).await.map_err(ApiError::store)?.ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
@@ -94,7 +156,7 @@ pub async fn simulate<S: Management>(
     // polled there by the runtime's handle, and the clock it is stopped by starts now.
     let started = Instant::now();
     let runtime = tokio::runtime::Handle::current();
-    let answer = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ApiError> {
+    tokio::task::spawn_blocking(move || -> Result<(Summary, K::Output), ApiError> {
         let workspace = Arc::unwrap_or_clone(workspace);
         let catalog = match automations {
             Automations::Given(documents) => {
@@ -116,37 +178,28 @@ pub async fn simulate<S: Management>(
         let mut simulation =
             Simulation::load_list(workspace, catalog, events.iter().map(|e| e.get()), until).map_err(refused)?;
         drop(events); // read: their texts are not needed any more
-        let mut body = br#"{"effects":["#.to_vec();
-        let mut first = true;
-        let out = |line: &Line| {
-            if !std::mem::take(&mut first) {
-                body.push(b',');
-            }
-            serde_json::to_writer(&mut body, line).expect("lines serialise");
-        };
         let exhausted = || started.elapsed() >= time_limit;
-        let summary = runtime.block_on(simulation.run_within(out, &exhausted)).map_err(|e| match e {
-            SimError::OutOfTime => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "simulation_too_long",
-                format!(
-                    "the simulation takes longer than {} ms: simulate fewer events or an earlier `until`",
-                    time_limit.as_millis()
+        let summary =
+            runtime.block_on(simulation.run_within(|line| sink.line(line), &exhausted)).map_err(|e| match e {
+                SimError::OutOfTime => ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "simulation_too_long",
+                    format!(
+                        "the simulation takes longer than {} ms: simulate fewer events or an earlier `until`",
+                        time_limit.as_millis()
+                    ),
                 ),
-            ),
-            e => refused(e),
-        })?;
-        body.extend_from_slice(b"]}");
+                e => refused(e),
+            })?;
         let (events, steps, lines) = (summary.events, summary.steps, summary.lines);
         tracing::info!(events, steps, lines, elapsed = ?started.elapsed(), "simulated");
-        Ok(body)
+        Ok((summary, sink.finish()))
     })
     .await
     .map_err(|e| {
         tracing::error!(error = %e, "the simulation panicked");
         failed()
-    })?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], answer?).into_response())
+    })?
 }
 
 /// Reads the body: not JSON → 400; the wrong shape → 422 naming the path.

@@ -553,6 +553,9 @@ async fn a_flow_automation_is_created_and_read_back_as_written() {
     expected["enabled"] = json!(true);
     expected["version"] = json!(1);
     expected["steps"][1]["action"]["timeout"] = json!("1d"); // durations read back in canonical form
+    let saved_at = created["saved_at"].as_str().expect("when it was saved");
+    assert!(avvio_common::time::parse_rfc3339(saved_at).is_ok(), "{saved_at}");
+    expected["saved_at"] = json!(saved_at);
     assert_eq!(created, expected);
     let (status, fetched) = system.get("/v1/automations/conferma", KEY_A).await;
     assert_eq!((status, &fetched), (200, &expected));

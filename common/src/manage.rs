@@ -9,8 +9,10 @@ use crate::domain::ids::{AutomationId, Language, ListName, RunId, Tag, TemplateN
 use crate::domain::phone::{ContactKey, WaId};
 use crate::domain::run::Run;
 use crate::domain::workspace::{Secret, Template, TemplateCategory, TemplateStatus, Workspace};
-use crate::engine::{self, ContactPatch};
-use crate::ports::{ContactFilter, Management, PipelineEvent, RunFilter, StoreError, Versioned, WriteError};
+use crate::engine::{self, ContactEdit, ContactPatch};
+use crate::ports::{
+    ContactFilter, EventQueue, Management, PipelineEvent, QueueError, RunFilter, StoreError, Versioned, WriteError,
+};
 use crate::stages::retry_lost_races;
 use crate::time::Time;
 use crate::validate::{Issue, check_automation, parse_document};
@@ -123,9 +125,37 @@ pub async fn put_workspace<S: Management>(
 ) -> Result<Value, ManageError> {
     let given: Workspace = parse_document(without_read_only(body)).map_err(ManageError::Invalid)?;
     check_templates(&given.templates)?;
+    Ok(write_workspace(store, ws, given, false, now).await?.public_view())
+}
+
+/// The console's workspace form: stores `settings` as `PUT /v1/workspace` stores a document,
+/// except that the templates stay as stored when written (`settings.templates` is not read), so
+/// a template changed meanwhile is not lost. A secret left `None` keeps its stored value.
+pub async fn put_workspace_settings<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    settings: Workspace,
+    now: Time,
+) -> Result<Workspace, ManageError> {
+    write_workspace(store, ws, settings, true, now).await
+}
+
+/// Writes `given` over the stored document, keeping the stored secrets it leaves out (and
+/// clearing those it sets to `""`) and, with `keep_templates`, the stored templates; then
+/// re-indexes the date triggers when the timezone changed.
+async fn write_workspace<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    given: Workspace,
+    keep_templates: bool,
+    now: Time,
+) -> Result<Workspace, ManageError> {
     let (doc, moved) = retrying(|| async {
         let stored = store.workspace_versioned(ws).await?;
         let mut doc = given.clone();
+        if keep_templates {
+            doc.templates = stored.as_ref().map(|v| v.item.templates.clone()).unwrap_or_default();
+        }
         if let Some(previous) = stored.as_ref().map(|v| &v.item) {
             if doc.webhook_secret.is_none() {
                 doc.webhook_secret = previous.webhook_secret.clone();
@@ -150,7 +180,7 @@ pub async fn put_workspace<S: Management>(
             reindex_dates(store, ws, &automation, now).await?;
         }
     }
-    Ok(doc.public_view())
+    Ok(doc)
 }
 
 /// Drops what `GET /v1/workspace` adds (`access_token_set`, `webhook_secret_set`), so a
@@ -496,14 +526,70 @@ pub async fn put_contact<S: Management>(
 ) -> Result<ContactPut, ManageError> {
     let key = contact_key(key)?;
     let patch: ContactPatch = parse_document(body).map_err(ManageError::Invalid)?;
+    change_contact(store, ws, &key, true, now, |contact| patch.clone().apply(contact)).await
+}
+
+/// What [`edit_contact`] did: the contact changed, and the list changes it asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactEdited {
+    pub put: ContactPut,
+    /// The events that bring the contact's lists to the ones wanted, for the caller to queue
+    /// after the consent's ([`queue_consent_change`]), as `/v1/lists` queues them: a new
+    /// member fires the list's automations. None adds a blocked contact (it is in no list).
+    pub list_changes: Vec<PipelineEvent>,
+}
+
+/// The console's contact form: sets an existing contact's name, fields, tags, operator,
+/// consent and blocked state as given ([`ContactEdit`]), as `PUT /v1/contacts/{phone}` stores
+/// a change (date triggers re-indexed, a consent change's event returned, put back when
+/// refused), and returns the list changes for the lists wanted.
+pub async fn edit_contact<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    key: &str,
+    edit: ContactEdit,
+    now: Time,
+) -> Result<ContactEdited, ManageError> {
+    let key = contact_key(key)?;
+    let wanted = edit.lists.clone();
+    let put = change_contact(store, ws, &key, false, now, |contact| edit.clone().apply(contact)).await?;
+    let contact = put.contact.key();
+    let change = |list: &ListName, add: bool| {
+        let (workspace, list, contact, request_id) = (ws.clone(), list.clone(), contact.clone(), fresh_token("req-"));
+        if add {
+            PipelineEvent::ListAdd { workspace, list, contact, request_id }
+        } else {
+            PipelineEvent::ListRemove { workspace, list, contact, request_id }
+        }
+    };
+    let mut list_changes: Vec<PipelineEvent> =
+        put.contact.lists.difference(&wanted).map(|list| change(list, false)).collect();
+    if !put.contact.blocked {
+        list_changes.extend(wanted.difference(&put.contact.lists).map(|list| change(list, true)));
+    }
+    Ok(ContactEdited { put, list_changes })
+}
+
+/// Changes the contact `key` (creating it when `create`, else `NotFound`), stores it, and
+/// re-indexes its date triggers; a changed consent is put back when that fails. `change`
+/// returns the consent the contact changed to, when it changed.
+async fn change_contact<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    key: &ContactKey,
+    create: bool,
+    now: Time,
+    change: impl Fn(&mut Contact) -> Option<ConsentChoice>,
+) -> Result<ContactPut, ManageError> {
     let workspace = stored_workspace(store, ws).await?.item;
     let (created, contact, consent, before) = retrying(|| async {
-        let (mut contact, revision) = match store.contact(ws, &key).await? {
+        let (mut contact, revision) = match store.contact(ws, key).await? {
             Some(Versioned { item, revision }) => (item, revision),
-            None => (Contact::new(&key), None),
+            None if create => (Contact::new(key), None),
+            None => return Err(ManageError::NotFound(format!("no contact `{key}`"))),
         };
         let before = contact.marketing;
-        let consent = patch.clone().apply(&mut contact);
+        let consent = change(&mut contact);
         store.put_contact(ws, &contact, revision).await?;
         Ok((revision.is_none(), contact, consent, before))
     })
@@ -525,6 +611,23 @@ pub async fn put_contact<S: Management>(
         (event, before)
     });
     Ok(ContactPut { created, contact, consent_changed })
+}
+
+/// Queues the event of a contact's consent change, if it changed: its `consent` automations
+/// start behind the queue. When it cannot be queued, the consent is put back ([`undo_consent`],
+/// best effort) so that a retry of the request changes it, and queues the event, again.
+pub async fn queue_consent_change<S: Management, E: EventQueue>(
+    store: &S,
+    events: &E,
+    ws: &WorkspaceId,
+    put: &ContactPut,
+) -> Result<(), QueueError> {
+    let Some((event, _)) = &put.consent_changed else { return Ok(()) };
+    if let Err(e) = events.enqueue(event.clone()).await {
+        let _ = undo_consent(store, ws, put).await;
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// Puts a contact's consent back to `before` when the event of its change could not be

@@ -19,8 +19,8 @@ use crate::ports::{
     Store, StoreError, StoredRun, Versioned, WebhookError, WebhookPoster, WhatsAppSender, WriteError,
 };
 use crate::stats::{DayCounters, Days, Delta, Tally};
-use chrono::NaiveDate;
 use crate::time::Time;
+use chrono::NaiveDate;
 use serde_json::Value;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};

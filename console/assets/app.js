@@ -45,9 +45,22 @@
     flash(region ? region.dataset.networkError : "");
   });
 
-  // A successful update clears an old message.
-  document.addEventListener("htmx:afterSwap", function () {
+  // Choosing another type of trigger or action draws its inputs: the select presses the
+  // form's hidden "update" button (a click, so htmx sends the button's `edit` value).
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    if (!(select instanceof HTMLSelectElement) || !select.dataset.refresh || !select.form) return;
+    var button = select.form.querySelector('button[name="edit"][value="refresh"]');
+    if (button) button.click();
+  });
+
+  // A successful update clears an old message; a form drawn again with errors takes the
+  // focus to its first invalid input (keyboard and screen-reader users land on it).
+  document.addEventListener("htmx:afterSwap", function (event) {
     var region = document.getElementById("flash");
-    if (region) region.replaceChildren();
+    if (region && event.detail.xhr.status < 400) region.replaceChildren();
+    var form = document.getElementById("editor");
+    var invalid = form && form.querySelector('[aria-invalid="true"]');
+    if (invalid && event.detail.xhr.status === 422) invalid.focus();
   });
 })();

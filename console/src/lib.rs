@@ -14,12 +14,14 @@
 
 pub mod assets;
 pub mod describe;
+pub mod editor;
 pub mod error;
 pub mod form;
 pub mod guard;
 pub mod i18n;
 pub mod page;
 mod pages;
+pub mod runs;
 pub mod session;
 
 use avvio_api::App;

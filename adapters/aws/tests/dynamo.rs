@@ -673,7 +673,10 @@ async fn pipeline_story<S: Management>(store: &S) -> Vec<String> {
         step.workspace.is_some(),
     ));
     say(format!("unknown run: {:?}", store.step_view(&negozio, &RunId::parse("r-none").unwrap()).await.unwrap().run));
-    say(format!("step 0 claimed again: {:?}", store.claim_step(&negozio, &started, StepPath::first(), &RunBase::of(&started, 1)).await));
+    say(format!(
+        "step 0 claimed again: {:?}",
+        store.claim_step(&negozio, &started, StepPath::first(), &RunBase::of(&started, 1)).await
+    ));
     let mut sending = started.clone();
     sending.steps.push(avvio_common::domain::run::StepRecord { step: StepPath::top(1), ..started.steps[0].clone() });
     let created_base = RunBase::of(&started, 1);
@@ -720,7 +723,10 @@ async fn pipeline_story<S: Management>(store: &S) -> Vec<String> {
     say(format!("stats: {counted:?}"));
     say(format!("stats equal a recount: {}", counted == Stats::recount(&runs)));
     let activity = store.activity(&negozio, day).await.unwrap();
-    say(format!("activity: {:?}", activity.iter().map(|(a, _)| a.to_string()).collect::<std::collections::BTreeSet<_>>()));
+    say(format!(
+        "activity: {:?}",
+        activity.iter().map(|(a, _)| a.to_string()).collect::<std::collections::BTreeSet<_>>()
+    ));
     log
 }
 

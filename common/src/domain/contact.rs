@@ -134,6 +134,17 @@ impl Contact {
         changed
     }
 
+    /// Blocks the contact (what `block_contact` does, SPEC §2.2): it leaves every list, its reply
+    /// captures and waits are dropped (its waiting runs' timeouts end them), and the block epoch
+    /// moves on, so its runs' pending steps are cancelled (`contact_blocked`).
+    pub fn block(&mut self) {
+        self.blocked = true;
+        self.lists.clear();
+        self.engine.captures.clear();
+        self.engine.waits.clear();
+        self.engine.block_epoch += 1;
+    }
+
     /// A new contact known by `key`.
     pub fn new(key: &ContactKey) -> Self {
         let mut contact = Self::default();

@@ -8,7 +8,7 @@ use crate::domain::ids::{FieldKey, ListName, Operator, Tag};
 use crate::domain::run::RunCause;
 use crate::time::Time;
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// The outcome of adding a contact to a list.
@@ -60,7 +60,7 @@ pub struct ContactPatch {
     pub fields: BTreeMap<FieldKey, String>,
     /// Replaces the tag set when present.
     #[serde(default)]
-    pub tags: Option<std::collections::BTreeSet<Tag>>,
+    pub tags: Option<BTreeSet<Tag>>,
     #[serde(default)]
     pub operator: Option<Operator>,
     /// Changes the marketing consent (the caller starts the `consent` automations it fires).
@@ -81,6 +81,40 @@ impl ContactPatch {
         }
         if let Some(operator) = self.operator {
             contact.operator = Some(operator);
+        }
+        self.marketing.filter(|choice| contact.set_consent(*choice))
+    }
+}
+
+/// A contact as the console's form sets it: every value it edits given in full, replacing what
+/// is stored. Lists are the ones wanted: they change through list events (which fire list
+/// triggers), never here (see `manage::edit_contact`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContactEdit {
+    /// `None` (or blank) leaves the contact without a name.
+    pub name: Option<String>,
+    pub fields: BTreeMap<FieldKey, String>,
+    pub tags: BTreeSet<Tag>,
+    pub lists: BTreeSet<ListName>,
+    pub operator: Option<Operator>,
+    /// `None` keeps the consent: it cannot be set back to `unknown`.
+    pub marketing: Option<ConsentChoice>,
+    /// Blocking does what `block_contact` does ([`Contact::block`]); unblocking only unblocks.
+    pub blocked: bool,
+}
+
+impl ContactEdit {
+    /// Applies the changes but the lists'; the consent the contact changed to, when it changed
+    /// (its `consent` automations are the caller's to start).
+    pub fn apply(self, contact: &mut Contact) -> Option<ConsentChoice> {
+        contact.name = self.name.filter(|n| !n.trim().is_empty());
+        contact.fields = self.fields;
+        contact.tags = self.tags;
+        contact.operator = self.operator;
+        if self.blocked && !contact.blocked {
+            contact.block();
+        } else if !self.blocked {
+            contact.blocked = false;
         }
         self.marketing.filter(|choice| contact.set_consent(*choice))
     }

@@ -16,7 +16,7 @@ mod flows;
 mod messages;
 mod steps;
 
-pub use contacts::{ContactPatch, Join, join_list, start_triggered_runs};
+pub use contacts::{ContactEdit, ContactPatch, Join, join_list, start_triggered_runs};
 pub use dates::{date_rule, fire_date, next_date_due};
 pub use flows::{ReplyOffer, ReplyOutcome, Waiting, offer_reply};
 pub use messages::{MessageInput, MessageOutcome, Resolved, on_message, on_status};

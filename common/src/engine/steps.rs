@@ -305,13 +305,7 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
             finished(run, Some(contact.into_owned()), effect, Ok(()), Vec::new())
         }
         Action::BlockContact {} => {
-            let blocked = contact.to_mut();
-            blocked.blocked = true;
-            blocked.lists.clear();
-            blocked.engine.captures.clear();
-            // Its waiting runs stop taking its messages; their timeouts end them (`contact_blocked`).
-            blocked.engine.waits.clear();
-            blocked.engine.block_epoch += 1;
+            contact.to_mut().block();
             finished(run, Some(contact.into_owned()), effect, Ok(()), Vec::new())
         }
         Action::UnblockContact {} => {

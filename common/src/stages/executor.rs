@@ -11,8 +11,7 @@ use crate::domain::run::{Run, StepStatus};
 use crate::domain::workspace::Workspace;
 use crate::engine::{self, Execution, IoOutcome, Pending, StepInput, StepResult};
 use crate::ports::{
-    RunBase,
-    Account, Retry, Snapshot, StepMessage, StepQueue, StepView, StepWrite, Store, StoreError, WebhookPoster,
+    Account, Retry, RunBase, Snapshot, StepMessage, StepQueue, StepView, StepWrite, Store, StoreError, WebhookPoster,
     WhatsAppSender,
 };
 use crate::time::Time;

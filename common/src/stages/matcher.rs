@@ -12,8 +12,8 @@ use crate::domain::run::{Run, RunCause};
 use crate::domain::workspace::Workspace;
 use crate::engine::{self, ContactPatch, Join, Liveness, MessageInput, RunStart, StepDue, StepInput, Waiting};
 use crate::ports::{
-    MessageCommit, MessageWrite, Retry, RunBase, Snapshot, StepMessage, StepQueue, Store, StoredRun, Versioned, WebhookPoster,
-    WhatsAppSender,
+    MessageCommit, MessageWrite, Retry, RunBase, Snapshot, StepMessage, StepQueue, Store, StoredRun, Versioned,
+    WebhookPoster, WhatsAppSender,
 };
 use crate::stats::Tally;
 use crate::time::Time;

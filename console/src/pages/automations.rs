@@ -1,5 +1,5 @@
-//! Automations: the list (with its on/off switch, an htmx partial) and, until the editor
-//! comes, a read-only page of one automation's document.
+//! Automations: the list, with its on/off switch (an htmx partial). An automation's page is
+//! its editor (`pages::editor`).
 
 use crate::Console;
 use crate::describe;
@@ -9,14 +9,16 @@ use crate::i18n::Texts;
 use crate::page::{Page, render, render_status};
 use crate::session::Session;
 use askama::Template;
-use avvio_common::domain::{Automation, WorkspaceId};
+use avvio_common::domain::{Automation, AutomationId, WorkspaceId};
 use avvio_common::manage::{self, ManageError};
 use avvio_common::ports::{EventQueue, Management};
+use avvio_common::stats::{Counter, Days};
 use avvio_common::time::Time;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 type Shared<S, E> = State<Arc<Console<S, E>>>;
@@ -36,16 +38,22 @@ pub struct Activity {
     pub last_run: Option<Time>,
 }
 
-/// The recent runs of `automation`, shown as "—" when `None`. This is where the stats counters
-/// (`GET /v1/automations/{id}/stats`, whose cost does not grow with the runs) are to be read;
-/// until they are wired it knows nothing, rather than scanning runs on every list.
+/// The recent runs of every automation of `workspace`, read from the stats counters (one read
+/// whose cost grows with the automations that ran, never with their runs). Runs "in the last
+/// 7 days" are those started on the 7 calendar days (UTC) ending today.
 async fn activity<S: Management>(
-    _store: &S,
-    _workspace: &WorkspaceId,
-    _automation: &Automation,
-    _now: Time,
-) -> Option<Activity> {
-    None
+    store: &S,
+    workspace: &WorkspaceId,
+    now: Time,
+) -> Result<HashMap<AutomationId, Activity>, Failure> {
+    let mut activity: HashMap<AutomationId, Activity> = HashMap::new();
+    for (automation, day) in store.activity(workspace, Days::last(7, now.date_naive())).await? {
+        let entry = activity.entry(automation).or_insert(Activity { runs_7_days: 0, last_run: None });
+        let started = day.counters.get(&Counter::Started).copied().unwrap_or(0);
+        entry.runs_7_days += u64::try_from(started).unwrap_or(0);
+        entry.last_run = entry.last_run.max(day.last_started);
+    }
+    Ok(activity)
 }
 
 /// One row of the list (`templates/automations/_row.html`).
@@ -99,18 +107,6 @@ struct RowPartial<'a> {
     row: Row,
 }
 
-#[derive(Template)]
-#[template(path = "automations/show.html")]
-struct ShowPage<'a> {
-    page: &'a Page,
-    t: &'static Texts,
-    name: String,
-    enabled: bool,
-    version: u32,
-    trigger: String,
-    json: String,
-}
-
 /// `GET automations`.
 pub async fn list<S: Management, E: EventQueue>(
     State(console): Shared<S, E>,
@@ -120,34 +116,12 @@ pub async fn list<S: Management, E: EventQueue>(
     page.nav = NAV;
     let store = &console.app.store;
     let automations = store.automations(&session.workspace).await?;
-    let now = now();
-    let mut rows = Vec::with_capacity(automations.len());
-    for automation in &automations {
-        let activity = activity(store, &session.workspace, automation, now).await;
-        rows.push(Row::new(page.t, automation, activity, None));
-    }
+    let mut activity = activity(store, &session.workspace, now()).await?;
+    let rows = automations
+        .iter()
+        .map(|automation| Row::new(page.t, automation, activity.remove(automation.id()), None))
+        .collect();
     Ok(render(&ListPage { page: &page, t: page.t, rows }))
-}
-
-/// `GET automations/{id}`.
-pub async fn show<S: Management, E: EventQueue>(
-    State(console): Shared<S, E>,
-    mut page: Page,
-    session: Session,
-    Path(id): Path<String>,
-) -> Result<Response, Failure> {
-    page.nav = NAV;
-    let automation = manage::automation(&console.app.store, &session.workspace, &id).await?;
-    let json = serde_json::to_string_pretty(&*automation).map_err(Failure::internal)?;
-    Ok(render(&ShowPage {
-        page: &page,
-        t: page.t,
-        name: automation.name.clone(),
-        enabled: automation.enabled,
-        version: automation.version,
-        trigger: describe::trigger(page.t, &automation.trigger),
-        json,
-    }))
 }
 
 #[derive(Deserialize)]
@@ -194,7 +168,7 @@ pub async fn set_enabled<S: Management, E: EventQueue>(
         };
     }
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
-    let activity = activity(store, &session.workspace, &automation, now()).await;
+    let activity = activity(store, &session.workspace, now()).await?.remove(automation.id());
     let row = Row::new(page.t, &automation, activity, error);
     Ok(render_status(status, &RowPartial { page: &page, t: page.t, row }))
 }

@@ -5,8 +5,13 @@
 //! guard: signed in, CSRF checked on every POST) or, rarely, to the public ones.
 
 mod automations;
+mod contacts;
+mod editor;
 mod lang;
+mod runs;
 mod sign_in;
+mod templates;
+mod workspace;
 
 use crate::{Console, assets, error, guard};
 use avvio_common::ports::{EventQueue, Management};
@@ -18,8 +23,15 @@ use std::sync::Arc;
 pub(crate) fn router<S: Management + 'static, E: EventQueue + 'static>(console: Arc<Console<S, E>>) -> Router {
     let private = Router::new()
         .route("/automations", get(automations::list::<S, E>))
-        .route("/automations/{id}", get(automations::show::<S, E>))
+        .route("/automations/new", get(editor::new::<S, E>).post(editor::submit_new::<S, E>))
+        .route("/automations/{id}", get(editor::edit::<S, E>).post(editor::submit_existing::<S, E>))
         .route("/automations/{id}/enabled", post(automations::set_enabled::<S, E>))
+        .route("/runs", get(runs::list::<S, E>))
+        .route("/runs/{id}", get(runs::show::<S, E>))
+        .route("/contacts", get(contacts::list::<S, E>))
+        .route("/contacts/{phone}", get(contacts::show::<S, E>).post(contacts::edit::<S, E>))
+        .route("/templates", get(templates::list::<S, E>))
+        .route("/workspace", get(workspace::show::<S, E>).post(workspace::edit::<S, E>))
         .route("/sign-out", post(sign_in::sign_out))
         .route_layer(from_fn_with_state(console.clone(), guard::require_session::<S, E>));
     Router::new()

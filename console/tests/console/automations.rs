@@ -118,14 +118,15 @@ async fn a_switch_with_a_wrong_value_is_a_400_page_and_changes_nothing() {
 }
 
 #[tokio::test]
-async fn an_automation_page_shows_its_document() {
+async fn an_automation_page_is_its_editor_filled_with_its_document() {
     let system = start().await;
     let mut browser = system.signed_in().await;
     let reply = browser.get("/console/automations/info-1.1").await;
     assert_eq!(reply.status, StatusCode::OK);
     let page = reply.text();
     assert!(page.contains("<h1>1.1 primo messaggio</h1>"));
-    assert!(page.contains("&#34;phrase&#34;: &#34;vorrei informazioni&#34;"), "the JSON, escaped: {page}");
+    assert!(page.contains(r#"name="trigger.phrase" value="vorrei informazioni""#), "the phrase at its input: {page}");
+    assert!(page.contains(r#"name="steps[2].action.branches[0].reply""#), "branches drawn nested");
     assert!(page.contains(r#"href="../automations""#), "links go back up from one level down");
     assert!(page.contains(r#"href="../assets/app."#));
 }

@@ -2,7 +2,12 @@
 
 mod assets;
 mod automations;
+mod contacts;
+mod editor;
 mod pages;
+mod runs;
 mod security;
 mod sign_in;
 mod support;
+mod templates;
+mod workspace;

@@ -84,8 +84,8 @@ impl DynamoStore {
             tx.put(Part::Waiting, run_item(ws, run, base.revision + 1)?, Some(at_revision(base.revision)));
         }
         let new = Tally::NONE;
-        let counted = (started.iter().map(|run| (&new, *run)))
-            .chain(updated.iter().map(|(run, base)| (&base.tally, *run)));
+        let counted =
+            (started.iter().map(|run| (&new, *run))).chain(updated.iter().map(|(run, base)| (&base.tally, *run)));
         stage_counts(&mut tx, Part::Run, ws, counted);
         match self.commit(tx, &format!("message {wamid}")).await {
             Ok(()) => Ok(MessageCommit::Written { revision: after.revision, home: after.home }),

@@ -25,7 +25,8 @@ const LAST_STARTED: &str = "last_started";
 
 /// The shard a run counts in: a stable hash of its id (FNV-1a).
 fn shard(run: &RunId) -> u8 {
-    let hash = run.as_str().bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let hash =
+        run.as_str().bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
     (hash % u64::from(SHARDS)) as u8
 }
 
@@ -47,9 +48,8 @@ pub(super) fn stage_counts<'a, R: Copy>(
         }
     }
     for (shard, delta) in deltas.into_iter().filter(|(_, d)| !d.changes.is_empty()) {
-        let mut changes = Changes::default()
-            .set(AUTOMATION, s(delta.automation.as_str()))
-            .set(DAY, s(delta.day.to_string()));
+        let mut changes =
+            Changes::default().set(AUTOMATION, s(delta.automation.as_str())).set(DAY, s(delta.day.to_string()));
         for (counter, by) in &delta.changes {
             changes = changes.add(&counter.to_string(), *by);
         }

@@ -1,0 +1,354 @@
+//! The automation editor's form, read back into a document, and the edits its buttons make.
+//!
+//! Every input of the editor is named by the JSON path of the value it holds, written the way
+//! validation paths are (`name`, `trigger.phrase`, `steps[1].action.branches[0].reply`), so a
+//! validation error lands at the input its path names. Reading a form builds the document in
+//! the order of its inputs (each object's `type` comes first, as the validator wants it). A few
+//! keys are not plain text: lists written one per line (`reply`, `params`), repeated inputs
+//! (`days`), checkboxes, whole numbers, and JSON (a condition's `if`, a webhook's `body`).
+
+use serde_json::{Map, Value, json};
+
+/// One segment of a path: an object key or an array index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// A path that is not written as the editor writes them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a field of an automation")]
+pub struct BadPath(pub String);
+
+/// Reads `steps[1].action.branches[0]` into its segments.
+pub fn parse_path(raw: &str) -> Result<Vec<Seg>, BadPath> {
+    let bad = || BadPath(raw.to_string());
+    let mut segs = Vec::new();
+    for part in raw.split('.') {
+        let (key, mut rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || part.ends_with('[') {
+            return Err(bad());
+        }
+        segs.push(Seg::Key(key.to_string()));
+        while !rest.is_empty() {
+            let (index, after) = rest.split_once(']').ok_or_else(bad)?;
+            let index: usize = index.parse().map_err(|_| bad())?;
+            if index > MAX_INDEX {
+                return Err(bad());
+            }
+            segs.push(Seg::Index(index));
+            rest = match after {
+                "" => "",
+                more => more.strip_prefix('[').ok_or_else(bad)?,
+            };
+        }
+    }
+    Ok(segs)
+}
+
+/// Writes segments back as a path.
+pub fn write_path(segs: &[Seg]) -> String {
+    let mut out = String::new();
+    for seg in segs {
+        match seg {
+            Seg::Key(k) if out.is_empty() => out.push_str(k),
+            Seg::Key(k) => {
+                out.push('.');
+                out.push_str(k);
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// No list of a document the editor builds is longer (a form naming `steps[999999]` would
+/// otherwise make a million-element array).
+const MAX_INDEX: usize = 999;
+
+/// Keys whose text is a list, one item per line.
+const LINES: &[&str] = &["reply", "params"];
+/// Keys sent once per checked box, read as a list.
+const REPEATED: &[&str] = &["days"];
+/// Checkboxes (a hidden `false` input before each, so an unchecked box still says so).
+const BOOLS: &[&str] = &["enabled", "working_hours", "annual"];
+/// Whole numbers.
+const NUMBERS: &[&str] = &["offset_days"];
+/// JSON text.
+const JSON: &[&str] = &["if", "body"];
+/// Optional keys: left out when their input is empty (a required one stays `""`, so the
+/// validator names its input).
+const OPTIONAL: &[&str] = &["save_to", "value", "from", "time", "secret", "body", "offset_days"];
+
+/// The document a submitted form describes. Inputs whose names are not paths are refused.
+pub fn document_from_form(pairs: &[(String, String)]) -> Result<Value, BadPath> {
+    let mut doc = Value::Object(Map::new());
+    for (name, raw) in pairs {
+        let segs = parse_path(name)?;
+        let Some(Seg::Key(key)) = segs.last() else { return Err(BadPath(name.clone())) };
+        let key = key.as_str();
+        let value = if LINES.contains(&key) {
+            Value::Array(raw.lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| json!(l)).collect())
+        } else if BOOLS.contains(&key) {
+            Value::Bool(raw == "true" || raw == "on")
+        } else if raw.trim().is_empty() && OPTIONAL.contains(&key) {
+            remove(&mut doc, &segs);
+            continue;
+        } else if NUMBERS.contains(&key) {
+            raw.trim().parse::<i64>().map_or_else(|_| json!(raw), |n| json!(n))
+        } else if JSON.contains(&key) {
+            serde_json::from_str(raw).unwrap_or_else(|_| json!(raw))
+        } else {
+            json!(raw)
+        };
+        let slot = slot(&mut doc, &segs);
+        if REPEATED.contains(&key) {
+            match slot {
+                Value::Array(items) => items.push(value),
+                other => *other = json!([value]),
+            }
+        } else {
+            *slot = value;
+        }
+    }
+    Ok(doc)
+}
+
+/// The value at `segs`, created (objects, arrays padded with nulls) when missing.
+fn slot<'a>(doc: &'a mut Value, segs: &[Seg]) -> &'a mut Value {
+    let mut at = doc;
+    for seg in segs {
+        at = match seg {
+            Seg::Key(k) => {
+                if !at.is_object() {
+                    *at = Value::Object(Map::new());
+                }
+                at.as_object_mut().expect("made an object").entry(k.clone()).or_insert(Value::Null)
+            }
+            Seg::Index(i) => {
+                if !at.is_array() {
+                    *at = Value::Array(Vec::new());
+                }
+                let items = at.as_array_mut().expect("made an array");
+                if items.len() <= *i {
+                    items.resize(i + 1, Value::Null);
+                }
+                &mut items[*i]
+            }
+        };
+    }
+    at
+}
+
+/// The value at `segs`, if there is one.
+pub fn get<'a>(doc: &'a Value, segs: &[Seg]) -> Option<&'a Value> {
+    segs.iter().try_fold(doc, |at, seg| match seg {
+        Seg::Key(k) => at.get(k),
+        Seg::Index(i) => at.get(i),
+    })
+}
+
+fn get_mut<'a>(doc: &'a mut Value, segs: &[Seg]) -> Option<&'a mut Value> {
+    segs.iter().try_fold(doc, |at, seg| match seg {
+        Seg::Key(k) => at.get_mut(k),
+        Seg::Index(i) => at.get_mut(i),
+    })
+}
+
+/// Removes the value at `segs` (an object's key or an array's item).
+fn remove(doc: &mut Value, segs: &[Seg]) -> Option<Value> {
+    let (last, parent) = segs.split_last()?;
+    match (get_mut(doc, parent)?, last) {
+        (Value::Object(map), Seg::Key(k)) => map.shift_remove(k),
+        (Value::Array(items), Seg::Index(i)) if *i < items.len() => Some(items.remove(*i)),
+        _ => None,
+    }
+}
+
+/// What one of the editor's buttons does to the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Edit {
+    /// Re-render only (a type changed: the inputs of the new type appear).
+    Refresh,
+    /// Appends a new step to the list of steps at the path (`steps`, `...branches[0].steps`).
+    AddStep(Vec<Seg>),
+    /// Appends an item to the list at the path: a button, a reply branch, a condition branch.
+    AddItem(Vec<Seg>),
+    /// Makes the optional branch list at the path exist (`otherwise`, `on_timeout`).
+    AddBranchList(Vec<Seg>),
+    /// Removes the list item (or optional branch list) at the path.
+    Remove(Vec<Seg>),
+    /// Moves the list item at the path one place up or down.
+    MoveUp(Vec<Seg>),
+    MoveDown(Vec<Seg>),
+}
+
+impl Edit {
+    /// Reads a button's value, `verb:path` (`add-step:steps[1].action.otherwise`, `remove:steps[2]`).
+    pub fn parse(raw: &str) -> Result<Self, BadPath> {
+        if raw == "refresh" {
+            return Ok(Self::Refresh);
+        }
+        let bad = || BadPath(raw.to_string());
+        let (verb, path) = raw.split_once(':').ok_or_else(bad)?;
+        let segs = parse_path(path)?;
+        Ok(match verb {
+            "add-step" => Self::AddStep(segs),
+            "add-item" => Self::AddItem(segs),
+            "add-branches" => Self::AddBranchList(segs),
+            "remove" => Self::Remove(segs),
+            "up" => Self::MoveUp(segs),
+            "down" => Self::MoveDown(segs),
+            _ => return Err(bad()),
+        })
+    }
+
+    /// Applies the edit; an edit whose path names nothing changes nothing.
+    pub fn apply(&self, doc: &mut Value) {
+        match self {
+            Self::Refresh => {}
+            Self::AddStep(list) => {
+                let step = json!({ "after": "0s", "action": { "type": "send_text", "text": "" } });
+                push(doc, list, step);
+            }
+            Self::AddItem(list) => {
+                let item = match list.last() {
+                    Some(Seg::Key(k)) if k == "buttons" => json!({ "id": "", "title": "" }),
+                    Some(Seg::Key(k)) if k == "branches" => {
+                        let flow = &list[..list.len() - 1];
+                        match get(doc, flow).and_then(|a| a.get("type")).and_then(Value::as_str) {
+                            Some("condition") => json!({ "if": { "has_tag": "" }, "steps": [] }),
+                            _ => json!({ "reply": [], "steps": [] }),
+                        }
+                    }
+                    _ => return,
+                };
+                push(doc, list, item);
+            }
+            Self::AddBranchList(list) => {
+                if get(doc, list).is_none() {
+                    *slot(doc, list) = json!([]);
+                }
+            }
+            Self::Remove(at) => {
+                remove(doc, at);
+            }
+            Self::MoveUp(at) | Self::MoveDown(at) => {
+                let Some((Seg::Index(i), parent)) = at.split_last() else { return };
+                let Some(Value::Array(items)) = get_mut(doc, parent) else { return };
+                let j = if matches!(self, Self::MoveUp(_)) { i.checked_sub(1) } else { Some(i + 1) };
+                if let Some(j) = j.filter(|j| *j < items.len() && *i < items.len()) {
+                    items.swap(*i, j);
+                }
+            }
+        }
+    }
+}
+
+fn push(doc: &mut Value, list: &[Seg], item: Value) {
+    let at = slot(doc, list);
+    match at {
+        Value::Array(items) if items.len() <= MAX_INDEX => items.push(item),
+        Value::Array(_) => {}
+        other => *other = json!([item]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn a_path_reads_into_segments_and_back() {
+        let raw = "steps[1].action.branches[0].steps[12].action.text";
+        assert_eq!(write_path(&parse_path(raw).unwrap()), raw);
+        for bad in ["", "steps[", "steps[x]", "steps[1]x", "a..b", "steps[1000000]", "a-b", "<script>"] {
+            assert!(parse_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_form_reads_into_the_document_its_inputs_name_in_their_order() {
+        let doc = document_from_form(&form(&[
+            ("name", "1.1 primo messaggio"),
+            ("enabled", "false"),
+            ("enabled", "true"),
+            ("trigger.type", "customer_message"),
+            ("trigger.phrase", "Ciao"),
+            ("steps[0].after", "0s"),
+            ("steps[0].action.type", "wait_for_reply"),
+            ("steps[0].action.timeout", "1d"),
+            ("steps[0].action.save_to", ""),
+            ("steps[0].action.branches[0].reply", "Sì\r\n  si \n\n"),
+            ("steps[0].action.branches[0].steps[0].after", "2h"),
+            ("steps[0].action.branches[0].steps[0].action.type", "wait_until"),
+            ("steps[0].action.branches[0].steps[0].action.days", "mon"),
+            ("steps[0].action.branches[0].steps[0].action.days", "tue"),
+            ("steps[0].action.otherwise[0].action.type", "condition"),
+            ("steps[0].action.otherwise[0].action.branches[0].if", r#"{"has_tag": "vip"}"#),
+        ]))
+        .unwrap();
+        assert_eq!(
+            doc,
+            json!({
+                "name": "1.1 primo messaggio", "enabled": true,
+                "trigger": { "type": "customer_message", "phrase": "Ciao" },
+                "steps": [ { "after": "0s", "action": { "type": "wait_for_reply", "timeout": "1d",
+                    "branches": [ { "reply": ["Sì", "si"], "steps": [ { "after": "2h",
+                        "action": { "type": "wait_until", "days": ["mon", "tue"] } } ] } ],
+                    "otherwise": [ { "action": { "type": "condition",
+                        "branches": [ { "if": { "has_tag": "vip" } } ] } } ] } } ]
+            })
+        );
+        let keys: Vec<&String> = doc["steps"][0]["action"].as_object().unwrap().keys().collect();
+        assert_eq!(keys[0], "type", "the type comes first, as the form has it");
+    }
+
+    #[test]
+    fn json_that_does_not_parse_stays_text_for_the_validator_to_name() {
+        let doc = document_from_form(&form(&[("steps[0].action.branches[0].if", "{has_tag")])).unwrap();
+        assert_eq!(doc["steps"][0]["action"]["branches"][0]["if"], "{has_tag");
+    }
+
+    #[test]
+    fn an_input_that_is_not_a_path_is_refused() {
+        assert!(document_from_form(&form(&[("steps[0]]", "x")])).is_err());
+        assert!(document_from_form(&form(&[("steps[0]", "x")])).is_err(), "a value is always at a key");
+    }
+
+    #[test]
+    fn steps_and_branches_are_added_moved_and_removed() {
+        let mut doc =
+            json!({ "steps": [ { "after": "0s", "action": { "type": "wait_for_reply", "timeout": "1d" } } ] });
+        let edit = |raw: &str, doc: &mut Value| Edit::parse(raw).unwrap().apply(doc);
+        edit("add-item:steps[0].action.branches", &mut doc);
+        edit("add-step:steps[0].action.branches[0].steps", &mut doc);
+        edit("add-branches:steps[0].action.on_timeout", &mut doc);
+        edit("add-step:steps", &mut doc);
+        assert_eq!(
+            doc["steps"][0]["action"]["branches"][0],
+            json!({ "reply": [], "steps": [
+            { "after": "0s", "action": { "type": "send_text", "text": "" } } ] })
+        );
+        assert_eq!(doc["steps"][0]["action"]["on_timeout"], json!([]));
+        edit("up:steps[1]", &mut doc);
+        assert_eq!(doc["steps"][0]["action"]["type"], "send_text");
+        edit("down:steps[0]", &mut doc);
+        edit("down:steps[1]", &mut doc);
+        assert_eq!(doc["steps"][0]["action"]["type"], "wait_for_reply", "the last step stays last");
+        edit("remove:steps[0].action.on_timeout", &mut doc);
+        edit("remove:steps[1]", &mut doc);
+        edit("remove:steps[7]", &mut doc);
+        assert_eq!(doc["steps"].as_array().unwrap().len(), 1);
+        assert!(doc["steps"][0]["action"].get("on_timeout").is_none());
+        let mut condition = json!({ "steps": [ { "action": { "type": "condition", "branches": [] } } ] });
+        edit("add-item:steps[0].action.branches", &mut condition);
+        assert_eq!(condition["steps"][0]["action"]["branches"][0]["if"], json!({ "has_tag": "" }));
+        assert!(Edit::parse("explode:steps").is_err());
+    }
+}

@@ -1,0 +1,80 @@
+//! The templates page's words, in both languages ([`TemplateTexts::of`]).
+
+use crate::i18n::Lang;
+
+/// Every text of the templates page, in one language.
+pub struct TemplateTexts {
+    pub intro: &'static str,
+    pub how_to_add: &'static str,
+    pub name: &'static str,
+    pub language: &'static str,
+    pub category: &'static str,
+    pub status: &'static str,
+    pub body: &'static str,
+    pub buttons: &'static str,
+    pub marketing: &'static str,
+    pub utility: &'static str,
+    pub authentication: &'static str,
+    pub approved: &'static str,
+    pub pending: &'static str,
+    pub rejected: &'static str,
+    pub paused: &'static str,
+    pub disabled: &'static str,
+    pub no_templates: &'static str,
+    pub no_templates_hint: &'static str,
+}
+
+impl TemplateTexts {
+    pub fn of(lang: Lang) -> &'static Self {
+        match lang {
+            Lang::En => &EN,
+            Lang::It => &IT,
+        }
+    }
+}
+
+pub const EN: TemplateTexts = TemplateTexts {
+    intro: "Your WhatsApp message templates. Only approved templates are sent, and marketing \
+            templates are not sent to contacts who stopped marketing messages.",
+    how_to_add: "To add, change or remove a template, use the API:",
+    name: "Name",
+    language: "Language",
+    category: "Category",
+    status: "Status",
+    body: "Text",
+    buttons: "Buttons",
+    marketing: "Marketing",
+    utility: "Utility",
+    authentication: "Authentication",
+    approved: "Approved",
+    pending: "Pending",
+    rejected: "Rejected",
+    paused: "Paused",
+    disabled: "Disabled",
+    no_templates: "No templates yet",
+    no_templates_hint: "A template is a message WhatsApp approved in advance: the only kind you can send outside \
+                        the 24 hours after a customer's last message.",
+};
+
+pub const IT: TemplateTexts = TemplateTexts {
+    intro: "I tuoi modelli di messaggio WhatsApp. Vengono inviati solo i modelli approvati, e \
+            i modelli promozionali non vengono inviati ai contatti che hanno rifiutato i messaggi promozionali.",
+    how_to_add: "Per aggiungere, modificare o eliminare un modello, usa l'API:",
+    name: "Nome",
+    language: "Lingua",
+    category: "Categoria",
+    status: "Stato",
+    body: "Testo",
+    buttons: "Pulsanti",
+    marketing: "Promozionale",
+    utility: "Servizio",
+    authentication: "Autenticazione",
+    approved: "Approvato",
+    pending: "In revisione",
+    rejected: "Rifiutato",
+    paused: "In pausa",
+    disabled: "Disattivato",
+    no_templates: "Ancora nessun modello",
+    no_templates_hint: "Un modello è un messaggio approvato in anticipo da WhatsApp: l'unico tipo che puoi inviare \
+                        oltre le 24 ore dall'ultimo messaggio di un cliente.",
+};

@@ -1,0 +1,165 @@
+//! The workspace page's words, in both languages ([`WorkspaceTexts::of`]).
+
+use crate::i18n::Lang;
+use avvio_common::domain::workspace::Day;
+
+/// Every text of the workspace page, in one language.
+pub struct WorkspaceTexts {
+    pub intro: &'static str,
+    pub saved: &'static str,
+    pub fix_errors: &'static str,
+    pub no_document: &'static str,
+    pub save: &'static str,
+
+    pub timezone: &'static str,
+    pub timezone_hint: &'static str,
+
+    pub working_hours: &'static str,
+    pub working_hours_hint: &'static str,
+    pub always_open: &'static str,
+    pub always_open_hint: &'static str,
+    /// The days, Monday first.
+    pub days: [&'static str; 7],
+    pub closed: &'static str,
+
+    pub holidays: &'static str,
+    pub holidays_hint: &'static str,
+
+    pub consent: &'static str,
+    pub consent_hint: &'static str,
+    pub opt_out_phrases: &'static str,
+    pub opt_out_hint: &'static str,
+    pub opt_in_phrases: &'static str,
+    pub opt_in_hint: &'static str,
+
+    pub whatsapp: &'static str,
+    pub phone_number_id: &'static str,
+    pub phone_number_id_hint: &'static str,
+    pub access_token: &'static str,
+    pub webhook_secret: &'static str,
+    pub webhook_secret_hint: &'static str,
+    pub secret_set: &'static str,
+    pub secret_not_set: &'static str,
+    pub secret_hint: &'static str,
+
+    pub error_timezone: &'static str,
+    pub error_hours: &'static str,
+    pub error_holidays: &'static str,
+    pub error_phrases: &'static str,
+    pub error_token_without_number: &'static str,
+}
+
+impl WorkspaceTexts {
+    pub fn of(lang: Lang) -> &'static Self {
+        match lang {
+            Lang::En => &EN,
+            Lang::It => &IT,
+        }
+    }
+
+    /// A day's name.
+    pub fn day(&self, day: Day) -> &'static str {
+        self.days[Day::ALL.iter().position(|d| *d == day).unwrap_or(0)]
+    }
+}
+
+pub const EN: WorkspaceTexts = WorkspaceTexts {
+    intro: "When you are open, which days are holidays, and how customers stop or start marketing messages. \
+            Automations use these settings: “outside working hours” and “holiday” start steps, “wait until \
+            working hours” and dates.",
+    saved: "Saved.",
+    fix_errors: "Nothing was saved. Correct the values marked below and save again.",
+    no_document: "This workspace has no settings yet: saving this form creates them.",
+    save: "Save",
+
+    timezone: "Timezone",
+    timezone_hint: "The IANA name of your timezone, e.g. Europe/Rome. Hours, holidays and dates are read in it.",
+
+    working_hours: "Working hours",
+    working_hours_hint: "For each day, the hours you are open, e.g. 09:00-13:00, 14:00-18:00. Leave a day empty \
+                         when you are closed; 24:00 is the end of the day.",
+    always_open: "Always open",
+    always_open_hint: "With this ticked, the hours below are not used and no message counts as outside working hours.",
+    days: ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+    closed: "Closed",
+
+    holidays: "Holidays",
+    holidays_hint: "One per line: a date (2026-12-08), a day every year (12-25), easter or easter_monday.",
+
+    consent: "Marketing consent",
+    consent_hint: "A customer who writes one of these phrases (case and spaces do not matter) stops or starts \
+                   marketing messages.",
+    opt_out_phrases: "Phrases that stop marketing messages",
+    opt_out_hint: "One per line, e.g. STOP.",
+    opt_in_phrases: "Phrases that start marketing messages",
+    opt_in_hint: "One per line, e.g. START.",
+
+    whatsapp: "WhatsApp and integrations",
+    phone_number_id: "Phone number ID",
+    phone_number_id_hint: "The ID of your WhatsApp number in Meta's WhatsApp Manager. Leave empty for no number \
+                           (its access token goes too).",
+    access_token: "Access token",
+    webhook_secret: "Webhook secret",
+    webhook_secret_hint: "Signs what your automations send to other services (the X-Avvio-Signature header).",
+    secret_set: "Set",
+    secret_not_set: "Not set",
+    secret_hint: "Never shown. Leave empty to keep the current value; type a new one to replace it.",
+
+    error_timezone: "Write a timezone's IANA name, e.g. Europe/Rome. Check",
+    error_hours: "Write the hours as HH:MM-HH:MM, separated by commas, e.g. 09:00-13:00, 14:00-18:00. Check",
+    error_holidays: "Write a date (2026-12-08), a day every year (12-25), easter or easter_monday. Check",
+    error_phrases: "A phrase has at most 4096 characters. Check",
+    error_token_without_number: "Enter the phone number ID this access token belongs to.",
+};
+
+pub const IT: WorkspaceTexts = WorkspaceTexts {
+    intro: "Quando sei aperto, quali giorni sono festivi, e come i clienti rifiutano o accettano i messaggi \
+            promozionali. Le automazioni usano queste impostazioni: gli step di avvio «fuori orario» e «giorno \
+            festivo», l'attesa dell'orario di lavoro e le date.",
+    saved: "Salvato.",
+    fix_errors: "Non è stato salvato nulla. Correggi i valori segnalati qui sotto e salva di nuovo.",
+    no_document: "Non ci sono ancora impostazioni: salvare questo modulo le crea.",
+    save: "Salva",
+
+    timezone: "Fuso orario",
+    timezone_hint: "Il nome IANA del tuo fuso orario, es. Europe/Rome. Orari, festività e date sono letti in \
+                    questo fuso.",
+
+    working_hours: "Orario di lavoro",
+    working_hours_hint: "Per ogni giorno, gli orari in cui sei aperto, es. 09:00-13:00, 14:00-18:00. Lascia vuoto \
+                         un giorno di chiusura; 24:00 è la fine della giornata.",
+    always_open: "Sempre aperto",
+    always_open_hint: "Se è selezionato, gli orari qui sotto non vengono usati e nessun messaggio è fuori orario.",
+    days: ["Lunedì", "Martedì", "Mercoledì", "Giovedì", "Venerdì", "Sabato", "Domenica"],
+    closed: "Chiuso",
+
+    holidays: "Giorni festivi",
+    holidays_hint: "Uno per riga: una data (2026-12-08), un giorno di ogni anno (12-25), easter (Pasqua) o \
+                    easter_monday (Pasquetta).",
+
+    consent: "Consenso ai messaggi promozionali",
+    consent_hint: "Un cliente che scrive una di queste frasi (maiuscole e spazi non contano) rifiuta o accetta i \
+                   messaggi promozionali.",
+    opt_out_phrases: "Frasi per rifiutare i messaggi promozionali",
+    opt_out_hint: "Una per riga, es. STOP.",
+    opt_in_phrases: "Frasi per accettare i messaggi promozionali",
+    opt_in_hint: "Una per riga, es. START.",
+
+    whatsapp: "WhatsApp e integrazioni",
+    phone_number_id: "ID del numero di telefono",
+    phone_number_id_hint: "L'ID del tuo numero WhatsApp in WhatsApp Manager di Meta. Lascia vuoto per nessun numero \
+                           (anche il suo token di accesso viene tolto).",
+    access_token: "Token di accesso",
+    webhook_secret: "Segreto dei webhook",
+    webhook_secret_hint: "Firma ciò che le tue automazioni inviano ad altri servizi (l'intestazione X-Avvio-Signature).",
+    secret_set: "Impostato",
+    secret_not_set: "Non impostato",
+    secret_hint: "Non viene mai mostrato. Lascia vuoto per mantenere il valore attuale; scrivine uno nuovo per \
+                  sostituirlo.",
+
+    error_timezone: "Scrivi il nome IANA di un fuso orario, es. Europe/Rome. Controlla",
+    error_hours: "Scrivi gli orari come HH:MM-HH:MM, separati da virgole, es. 09:00-13:00, 14:00-18:00. Controlla",
+    error_holidays: "Scrivi una data (2026-12-08), un giorno di ogni anno (12-25), easter o easter_monday. Controlla",
+    error_phrases: "Una frase ha al massimo 4096 caratteri. Controlla",
+    error_token_without_number: "Inserisci l'ID del numero di telefono a cui appartiene questo token di accesso.",
+};

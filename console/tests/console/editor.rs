@@ -1,0 +1,344 @@
+//! The automation editor: building a flow from an empty form with its buttons, errors shown at
+//! their inputs, saving new versions, and the JSON tab.
+
+use crate::support::{Browser, start, workspace_id};
+use avvio_common::domain::AutomationId;
+use avvio_common::ports::{Management, Store};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+/// The inputs of the seed's flow, as the editor names them.
+fn seed_flow(csrf: &str) -> Vec<(&'static str, String)> {
+    let pairs = [
+        ("csrf", csrf),
+        ("tab", "flow"),
+        ("name", "Benvenuto dal console"),
+        ("enabled", "false"),
+        ("enabled", "true"),
+        ("trigger.type", "customer_message"),
+        ("trigger.phrase", "Ciao Avvio"),
+        ("steps[0].after", "0s"),
+        ("steps[0].action.type", "send_buttons"),
+        ("steps[0].action.text", "Come possiamo aiutarti?"),
+        ("steps[0].action.buttons[0].title", "Prezzi"),
+        ("steps[0].action.buttons[0].id", "prezzi"),
+        ("steps[0].action.buttons[1].title", "Orari"),
+        ("steps[0].action.buttons[1].id", "orari"),
+        ("steps[1].after", "0s"),
+        ("steps[1].action.type", "wait_for_reply"),
+        ("steps[1].action.timeout", "1d"),
+        ("steps[1].action.save_to", ""),
+        ("steps[1].action.branches[0].reply", "Prezzi\nprezzi"),
+        ("steps[1].action.branches[0].steps[0].after", "0s"),
+        ("steps[1].action.branches[0].steps[0].action.type", "send_text"),
+        ("steps[1].action.branches[0].steps[0].action.text", "Da 19 €"),
+        ("steps[1].action.branches[1].reply", "Orari\norari"),
+        ("steps[1].action.branches[1].steps[0].after", "0s"),
+        ("steps[1].action.branches[1].steps[0].action.type", "send_text"),
+        ("steps[1].action.branches[1].steps[0].action.text", "9:00–18:00"),
+        ("steps[1].action.on_timeout[0].after", "0s"),
+        ("steps[1].action.on_timeout[0].action.type", "add_tag"),
+        ("steps[1].action.on_timeout[0].action.tag", "silenzioso"),
+    ];
+    pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+}
+
+async fn post(browser: &mut Browser<'_>, path: &str, pairs: &[(&str, String)], edit: &str) -> crate::support::Reply {
+    let mut fields: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    fields.push(("edit", edit));
+    browser.post(path, &fields).await
+}
+
+fn with(pairs: &[(&'static str, String)], name: &'static str, value: &str) -> Vec<(&'static str, String)> {
+    let mut pairs = pairs.to_vec();
+    match pairs.iter_mut().find(|(k, _)| *k == name) {
+        Some(pair) => pair.1 = value.to_string(),
+        None => pairs.push((name, value.to_string())),
+    }
+    pairs
+}
+
+async fn count(system: &crate::support::System) -> usize {
+    system.store.automations(&workspace_id()).await.unwrap().len()
+}
+
+#[tokio::test]
+async fn the_new_form_starts_empty_with_a_phrase_trigger() {
+    let system = start().await;
+    let mut browser = system.signed_in().await;
+    let page = browser.get("/console/automations/new").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.text();
+    assert!(html.contains(r#"name="name" value="""#), "{html}");
+    assert!(html.contains(r#"<option value="customer_message" selected>"#));
+    assert!(html.contains(r#"name="trigger.phrase""#));
+    assert!(!html.contains("steps[0]"), "no step yet");
+}
+
+#[tokio::test]
+async fn the_editors_buttons_add_move_and_remove_steps() {
+    let system = start().await;
+    let mut browser = system.signed_in().await;
+    let before = count(&system).await;
+    let csrf = browser.csrf().await;
+    let base = vec![("csrf", csrf.clone()), ("name", "x".to_string()), ("trigger.type", "customer_message".into())];
+    let reply = post(&mut browser, "/console/automations/new", &base, "add-step:steps").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(reply.text().contains(r#"name="steps[0].action.type""#), "a step was added");
+
+    let two = [
+        base.clone(),
+        vec![
+            ("steps[0].after", "0s".into()),
+            ("steps[0].action.type", "add_tag".into()),
+            ("steps[0].action.tag", "primo".into()),
+            ("steps[1].after", "1h".into()),
+            ("steps[1].action.type", "add_tag".into()),
+            ("steps[1].action.tag", "secondo".into()),
+        ],
+    ]
+    .concat();
+    let moved = post(&mut browser, "/console/automations/new", &two, "down:steps[0]").await.text();
+    let first = moved.find(r#"value="secondo""#).expect("the second step is shown");
+    let second = moved.find(r#"value="primo""#).expect("the first step is shown");
+    assert!(first < second, "the first step moved below the second");
+
+    let removed = post(&mut browser, "/console/automations/new", &two, "remove:steps[0]").await.text();
+    assert!(!removed.contains(r#"value="primo""#) && removed.contains(r#"value="secondo""#));
+    assert!(!removed.contains("steps[1]"), "one step is left, at steps[0]");
+    assert_eq!(count(&system).await, before, "edits store nothing");
+}
+
+#[tokio::test]
+async fn a_flow_steps_branches_are_added_from_its_buttons() {
+    let system = start().await;
+    let mut browser = system.signed_in().await;
+    let csrf = browser.csrf().await;
+    let pairs = vec![
+        ("csrf", csrf),
+        ("name", "x".to_string()),
+        ("trigger.type", "customer_message".into()),
+        ("steps[0].after", "0s".into()),
+        ("steps[0].action.type", "wait_for_reply".into()),
+    ];
+    let html = post(&mut browser, "/console/automations/new", &pairs, "add-item:steps[0].action.branches").await.text();
+    assert!(html.contains(r#"name="steps[0].action.branches[0].reply""#), "{html}");
+    let html =
+        post(&mut browser, "/console/automations/new", &pairs, "add-branches:steps[0].action.on_timeout").await.text();
+    assert!(html.contains(r#"value="add-step:steps[0].action.on_timeout""#), "the no-reply path takes steps: {html}");
+}
+
+#[tokio::test]
+async fn an_invalid_field_shows_its_error_next_to_it_and_nothing_is_stored() {
+    let system = start().await;
+    let mut browser = system.signed_in().await;
+    let before = count(&system).await;
+    let csrf = browser.csrf().await;
+    let pairs = with(&seed_flow(&csrf), "steps[1].action.timeout", "domani");
+    let reply = post(&mut browser, "/console/automations/new", &pairs, "save").await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(reply.is_html());
+    let html = reply.text();
+    let input = html.find(r#"id="f-steps-1--action-timeout""#).expect("the timeout input");
+    let error = html.find(r#"id="f-steps-1--action-timeout-error""#).expect("its error, by its id");
+    assert!(error > input && html[input..error].matches("<div class=\"field").count() == 0, "right after the input");
+    assert!(html[input..].contains(r#"aria-invalid="true""#));
+    assert!(html.contains(r#"value="domani""#), "what was typed is kept");
+    assert_eq!(count(&system).await, before);
+}
+
+#[tokio::test]
+async fn an_empty_name_and_a_step_without_text_are_each_shown_at_their_input() {
+    let system = start().await;
+    let mut browser = system.signed_in().await;
+    let csrf = browser.csrf().await;
+    let pairs = with(&with(&seed_flow(&csrf), "name", ""), "steps[1].action.branches[1].steps[0].action.text", "");
+    let html = post(&mut browser, "/console/automations/new", &pairs, "save").await.text();
+    assert!(html.contains(r#"id="f-name-error""#), "{html}");
+    assert!(html.contains(r#"id="f-steps-1--action-branches-1--steps-0--action-text-error""#), "{html}");
+}
+
+#[tokio::test]
+async fn saving_the_seeds_flow_stores_it_live_and_shows_it() {
+    let system = start().await;
+    let mut browser = system.signed_in().await;
+    let csrf = browser.csrf().await;
+    let reply = post(&mut browser, "/console/automations/new", &seed_flow(&csrf), "save").await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    let location = reply.location().to_string();
+    let id = location.strip_prefix("../automations/").and_then(|l| l.strip_suffix("?saved=1")).expect(&location);
+    let stored =
+        system.store.automation(&workspace_id(), &AutomationId::parse(id).unwrap()).await.unwrap().expect("stored");
+    assert!(stored.enabled);
+    assert_eq!(stored.version, 1);
+    let doc = serde_json::to_value(&*stored).unwrap();
+    assert_eq!(doc["steps"][0]["action"]["buttons"][1], json!({ "id": "orari", "title": "Orari" }));
+    assert_eq!(doc["steps"][1]["action"]["branches"][1]["reply"], json!(["Orari", "orari"]));
+    assert_eq!(doc["steps"][1]["action"]["on_timeout"][0]["action"], json!({ "type": "add_tag", "tag": "silenzioso" }));
+    assert!(doc["steps"][1]["action"].get("save_to").is_none(), "an empty optional input is left out");
+
+    let page = browser.get(&format!("/console/automations/{id}?saved=1")).await.text();
+    assert!(page.contains("flash--ok"), "the page says it was saved");
+    assert!(page.contains(r#"value="Benvenuto dal console""#));
+}
+
+#[tokio::test]
+async fn saving_through_htmx_sends_the_browser_to_the_automation() {
+    let system = start().await;
+    let mut browser = system.signed_in().await;
+    let csrf = browser.csrf().await;
+    browser.headers.push(("hx-request".into(), "true".into()));
+    let reply = post(&mut browser, "/console/automations/new", &seed_flow(&csrf), "save").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(reply.header("hx-redirect").contains("automations/"), "{:?}", reply.headers);
+}
+
+#[tokio::test]
+async fn saving_an_automation_stores_its_next_version() {
+    let system = start().await;
+    let mut browser = system.signed_in().await;
+    let page = browser.get("/console/automations/info-1.1").await;
+    let html = page.text();
+    let csrf = page.csrf();
+    // The form as the page drew it: every input's name and value, in order.
+    let mut pairs = inputs(&html);
+    assert!(pairs.iter().any(|(k, _)| k == "steps[2].action.branches[2].steps[1].action.text"));
+    for pair in &mut pairs {
+        if pair.0 == "name" {
+            pair.1 = "1.1 primo messaggio (nuovo)".into();
+        }
+    }
+    let mut fields: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    fields.push(("edit", "save"));
+    let reply = browser.post("/console/automations/info-1.1", &fields).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    let versions = system.store.versions(&workspace_id(), &AutomationId::parse("info-1.1").unwrap()).await.unwrap();
+    assert_eq!(versions.len(), 2);
+    let (old, new) = (serde_json::to_value(&*versions[0]).unwrap(), serde_json::to_value(&*versions[1]).unwrap());
+    assert_eq!(new["name"], "1.1 primo messaggio (nuovo)");
+    assert_eq!(without(&old, &["name", "version", "saved_at"]), without(&new, &["name", "version", "saved_at"]));
+    assert_eq!(csrf.len(), browser.csrf().await.len());
+}
+
+#[tokio::test]
+async fn the_json_tab_shows_the_document_and_saves_what_is_typed_there() {
+    let system = start().await;
+    let mut browser = system.signed_in().await;
+    let before = count(&system).await;
+    let csrf = browser.csrf().await;
+    let html = post(&mut browser, "/console/automations/new", &seed_flow(&csrf), "tab:json").await.text();
+    assert!(html.contains(r#"name="json""#) && html.contains("Ciao Avvio"), "{html}");
+    let document = json!({ "name": "Da JSON", "trigger": { "type": "customer_message", "phrase": "json" },
+                           "steps": [ { "after": "0s", "action": { "type": "add_tag", "tag": "json" } } ] });
+    let pairs = vec![("csrf", csrf), ("tab", "json".into()), ("json", document.to_string())];
+    let reply = post(&mut browser, "/console/automations/new", &pairs, "save").await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    assert_eq!(count(&system).await, before + 1);
+}
+
+#[tokio::test]
+async fn json_that_cannot_be_read_is_kept_with_the_reason_and_nothing_is_stored() {
+    let system = start().await;
+    let mut browser = system.signed_in().await;
+    let before = count(&system).await;
+    let csrf = browser.csrf().await;
+    let pairs = vec![("csrf", csrf), ("tab", "json".into()), ("json", r#"{"name": "rotto""#.into())];
+    let reply = post(&mut browser, "/console/automations/new", &pairs, "save").await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let html = reply.text();
+    assert!(html.contains("cannot be read"), "{html}");
+    assert!(html.contains("{&#34;name&#34;: &#34;rotto&#34;"), "the text is kept as typed");
+    assert_eq!(count(&system).await, before);
+}
+
+#[tokio::test]
+async fn an_edit_the_editor_does_not_know_is_a_400_page() {
+    let system = start().await;
+    let mut browser = system.signed_in().await;
+    let before = count(&system).await;
+    let csrf = browser.csrf().await;
+    let reply = post(&mut browser, "/console/automations/new", &seed_flow(&csrf), "explode:steps[0]").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(reply.is_html() && reply.text().contains("explode"));
+    let pairs = vec![("csrf", csrf), ("steps[0].<script>", "x".to_string())];
+    let reply = post(&mut browser, "/console/automations/new", &pairs, "refresh").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(!reply.text().contains("<script>"), "the name is escaped");
+    assert_eq!(count(&system).await, before);
+}
+
+#[tokio::test]
+async fn a_form_over_the_editors_limit_is_refused_with_a_page() {
+    let system = start().await;
+    let mut browser = system.signed_in().await;
+    let before = count(&system).await;
+    let csrf = browser.csrf().await;
+    let big = "x".repeat(1_100_000);
+    let pairs = vec![("csrf", csrf), ("name", big)];
+    let reply = post(&mut browser, "/console/automations/new", &pairs, "save").await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(reply.is_html());
+    assert_eq!(count(&system).await, before);
+}
+
+#[tokio::test]
+async fn the_italian_editor_speaks_italian() {
+    let system = start().await;
+    let mut browser = system.signed_in().await;
+    browser.headers.push(("accept-language".into(), "it-IT,it;q=0.9".into()));
+    let html = browser.get("/console/automations/new").await.text();
+    assert!(html.contains("Quando?") || html.contains("Step di avvio"), "{html}");
+}
+
+/// Every named input of `html`'s editor form with its value, as a browser would send them.
+fn inputs(html: &str) -> Vec<(String, String)> {
+    let form = &html[html.find(r#"<form id="editor""#).unwrap()..];
+    let form = &form[..form.find("</form>").unwrap()];
+    let mut pairs = Vec::new();
+    let mut rest = form;
+    while let Some(start) = rest.find('<') {
+        rest = &rest[start..];
+        let end = rest.find('>').unwrap();
+        let tag = &rest[..=end];
+        let attr = |name: &str| {
+            let needle = format!(" {name}=\"");
+            tag.find(&needle).map(|i| unescape(tag[i + needle.len()..].split('"').next().unwrap()))
+        };
+        if tag.starts_with("<input") {
+            let kind = attr("type").unwrap_or_default();
+            if let Some(name) = attr("name")
+                && (kind != "checkbox" || tag.contains(" checked"))
+            {
+                pairs.push((name, attr("value").unwrap_or_default()));
+            }
+        } else if tag.starts_with("<textarea") {
+            let close = rest.find("</textarea>").unwrap();
+            pairs.push((attr("name").unwrap(), unescape(&rest[end + 1..close])));
+        } else if tag.starts_with("<select") {
+            let close = rest.find("</select>").unwrap();
+            let options = &rest[..close];
+            let selected = options
+                .find(" selected>")
+                .map(|i| {
+                    let start = options[..i].rfind("value=\"").unwrap() + 7;
+                    unescape(options[start..].split('"').next().unwrap())
+                })
+                .unwrap_or_default();
+            pairs.push((attr("name").unwrap(), selected));
+        }
+        rest = &rest[end + 1..];
+    }
+    pairs
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&#34;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+}
+
+fn without(doc: &Value, keys: &[&str]) -> Value {
+    let mut doc = doc.clone();
+    for key in keys {
+        doc.as_object_mut().unwrap().remove(*key);
+    }
+    doc
+}
