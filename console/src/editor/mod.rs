@@ -6,4 +6,5 @@
 pub mod doc;
 pub mod fields;
 pub mod texts;
+pub mod trial;
 pub mod view;

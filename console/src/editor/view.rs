@@ -6,6 +6,7 @@
 
 use super::fields::{self, Input, Spec};
 use super::texts::EditorTexts;
+use super::trial::{Entry, Inputs, TrialTexts};
 use crate::page::Page;
 use askama::Template;
 use avvio_common::domain::path::StepPath;
@@ -115,6 +116,12 @@ pub struct EditorView<'a> {
     pub saved: bool,
     /// Which tab shows: `flow` or `json`.
     pub tab: &'static str,
+    /// The "Try it" panel: its words, its inputs as typed, and what the last try showed.
+    pub tt: &'static TrialTexts,
+    pub trial: Inputs,
+    pub chat: Option<Vec<Entry>>,
+    /// Why there is no chat to show (nothing typed, errors to fix first, a refused try).
+    pub notice: Option<String>,
 }
 
 fn dom_id(path: &str) -> String {
@@ -183,11 +190,17 @@ impl<'a> Context<'a> {
                 field.input = "select";
                 let mut names: Vec<&(String, String, usize)> = self.templates.iter().collect();
                 names.dedup_by(|a, b| a.0 == b.0);
-                field.choices = names.iter().map(|(n, _, _)| choice(n, n, &current)).collect();
-                let params: Vec<String> =
-                    self.templates.iter().map(|(n, l, p)| format!("{n} ({l}): {p} {}", self.e.params_of)).collect();
-                field.hint =
-                    Some(if params.is_empty() { self.e.no_templates.to_string() } else { params.join(" · ") });
+                field.choices = names
+                    .iter()
+                    .map(|(n, _, p)| Choice {
+                        value: n.clone(),
+                        label: format!("{n} · {p} {}", self.e.params_of),
+                        selected: *n == current,
+                    })
+                    .collect();
+                if self.templates.is_empty() {
+                    field.hint = Some(self.e.no_templates.to_string());
+                }
             }
             Input::Language => {
                 let current = field.value.clone();
@@ -381,7 +394,7 @@ impl<'a> Context<'a> {
             action,
             name: Field { label: self.e.name, hint: None, ..name },
             enabled: Field { label: self.e.enabled, hint: None, ..enabled },
-            trigger_kind: self.kind_field("trigger.type".into(), self.e.start_step, fields::TRIGGERS, &trigger_kind),
+            trigger_kind: self.kind_field("trigger.type".into(), self.e.trigger_type, fields::TRIGGERS, &trigger_kind),
             trigger: fields::trigger(&trigger_kind)
                 .iter()
                 .map(|spec| self.field(format!("trigger.{}", spec.key), *spec, trigger.and_then(|t| t.get(spec.key))))
@@ -392,6 +405,10 @@ impl<'a> Context<'a> {
             any_error: false,
             saved: false,
             tab: "flow",
+            tt: TrialTexts::of(self.page.lang),
+            trial: Inputs::default(),
+            chat: None,
+            notice: None,
         }
     }
 }

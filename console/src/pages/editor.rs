@@ -9,26 +9,35 @@ use crate::Console;
 use crate::editor::doc::{BadPath, Edit, document_from_form};
 use crate::editor::fields;
 use crate::editor::texts::EditorTexts;
+use crate::editor::trial::{self, Entry, Inputs, TrialTexts};
 use crate::editor::view::{Context, EditorView};
 use crate::error::Failure;
 use crate::form::{EDITOR_FORM_LIMIT, Form};
+use crate::i18n::Lang;
 use crate::i18n::Texts;
 use crate::page::{Page, render, render_status};
 use crate::session::Session;
 use askama::Template;
+use avvio_api::simulate::{Scenario, TIME_LIMIT, run_scenario};
+use avvio_common::domain::Workspace;
 use avvio_common::domain::{Automation, AutomationId, WorkspaceId};
 use avvio_common::manage::{self, ManageError};
 use avvio_common::ports::{EventQueue, Management};
+use avvio_common::simulate::Line;
 use avvio_common::stats::{Days, Stats};
 use avvio_common::validate::{check_automation, parse_document};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use chrono::Timelike;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
 type Shared<S, E> = State<Arc<Console<S, E>>>;
+
+/// The id a new automation is checked and tried under until it is stored.
+const NEW_ID: &str = "new";
 
 /// How many days of counters an automation's page shows on its steps.
 const STATS_DAYS: u32 = 30;
@@ -156,6 +165,8 @@ struct Submitted {
     doc: Value,
     edit: String,
     tab: &'static str,
+    /// The "Try it" panel's inputs.
+    trial: Inputs,
     /// Why the JSON tab's text is not a document.
     json_error: Option<String>,
 }
@@ -164,10 +175,13 @@ fn read_form(pairs: Vec<(String, String)>) -> Result<Submitted, Failure> {
     let mut edit = "refresh".to_string();
     let mut tab = "flow";
     let mut json_text = None;
+    let mut trial = Inputs::default();
     let mut inputs = Vec::with_capacity(pairs.len());
     for (name, value) in pairs {
         match name.as_str() {
             "edit" => edit = value,
+            "try_messages" => trial.messages = value,
+            "try_events" => trial.events = value,
             "tab" => tab = if value == "json" { "json" } else { "flow" },
             "json" => json_text = Some(value),
             _ => inputs.push((name, value)),
@@ -185,7 +199,7 @@ fn read_form(pairs: Vec<(String, String)>) -> Result<Submitted, Failure> {
             (doc, None)
         }
     };
-    Ok(Submitted { doc, edit, tab, json_error })
+    Ok(Submitted { doc, edit, tab, trial, json_error })
 }
 
 /// Drops the keys a trigger or action does not have (left over after its type changed).
@@ -208,11 +222,7 @@ fn prune_all(doc: &mut Value) {
 }
 
 /// Every problem of a document, each at its path: its shape (the first), else every rule.
-fn problems(
-    doc: &Value,
-    id: Option<&str>,
-    workspace: Option<&avvio_common::domain::Workspace>,
-) -> Vec<(String, String)> {
+fn problems(doc: &Value, id: Option<&str>, workspace: Option<&Workspace>) -> Vec<(String, String)> {
     let mut doc = doc.clone();
     if let (Some(id), Some(object)) = (id, doc.as_object_mut()) {
         object.insert("id".into(), json!(id));
@@ -224,7 +234,7 @@ fn problems(
         }
         // A new automation's id is generated when it is stored; check it under a stand-in.
         Ok(mut automation) => {
-            automation.id = Some(AutomationId::parse("new").expect("a valid id"));
+            automation.id = Some(AutomationId::parse(NEW_ID).expect("a valid id"));
             check_automation(&automation, workspace).into_iter().map(|i| (i.path, i.message)).collect()
         }
     }
@@ -244,12 +254,23 @@ async fn submit<S: Management, E: EventQueue>(
         Some(id) => Some(manage::automation(store, ws, id).await?),
         None => None,
     };
-    let Submitted { mut doc, edit, mut tab, json_error } = read_form(pairs)?;
+    let Submitted { mut doc, edit, mut tab, trial, json_error } = read_form(pairs)?;
     let title = stored.as_ref().map_or_else(|| page.t.new_automation.to_string(), |a| a.name.clone());
     let context = context(store, ws, page, stored.as_deref()).await?;
     let action = id.as_deref().map_or_else(|| "new".to_string(), form_action);
     let mut errors = Vec::new();
+    let mut tried = None;
     match edit.as_str() {
+        "try" if json_error.is_none() => {
+            let workspace = store.workspace(ws).await?;
+            errors = problems(&doc, id.as_deref(), workspace.as_deref());
+            let t = TrialTexts::of(page.lang);
+            tried = Some(if errors.is_empty() {
+                try_it(store, ws, workspace.as_deref(), &doc, id.as_deref(), &trial, page.lang).await?
+            } else {
+                Tried::Notice(t.fix_first.to_string())
+            });
+        }
         "save" if json_error.is_none() => {
             let workspace = store.workspace(ws).await?;
             errors = problems(&doc, id.as_deref(), workspace.as_deref());
@@ -288,6 +309,12 @@ async fn submit<S: Management, E: EventQueue>(
         _ => context.editor(action, &doc),
     };
     editor.tab = tab;
+    editor.trial = trial;
+    match tried {
+        Some(Tried::Chat(chat)) => editor.chat = Some(chat),
+        Some(Tried::Notice(notice)) => editor.notice = Some(notice),
+        None => {}
+    }
     if let Some(error) = json_error {
         errors.push((String::new(), error));
     }
@@ -299,6 +326,64 @@ async fn submit<S: Management, E: EventQueue>(
         editor.place(errors);
     }
     Ok(show(status, page, title, stored, editor))
+}
+
+/// What a try showed: the chat, or why there is none.
+enum Tried {
+    Chat(Vec<Entry>),
+    Notice(String),
+}
+
+/// The most entries a try's chat shows (a pasted events file can make thousands).
+const MAX_CHAT_ENTRIES: usize = 500;
+
+/// Runs the document on screen (valid: checked by the caller) with the workspace's other
+/// automations on the test contact's messages or the pasted events; on, whatever its switch.
+async fn try_it<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    workspace: Option<&Workspace>,
+    doc: &Value,
+    id: Option<&str>,
+    inputs: &Inputs,
+    lang: Lang,
+) -> Result<Tried, Failure> {
+    let t = TrialTexts::of(lang);
+    let Some(workspace) = workspace else { return Ok(Tried::Notice(t.no_workspace.to_string())) };
+    let phone_number_id = workspace.whatsapp.as_ref().map_or("0", |w| w.phone_number_id.as_str());
+    let start = chrono::Utc::now().with_nanosecond(0).unwrap_or_else(chrono::Utc::now);
+    let events = match trial::events(inputs, phone_number_id, start, t) {
+        Ok(events) => events,
+        Err(notice) => return Ok(Tried::Notice(notice)),
+    };
+    let messages = trial::written(&events);
+    let id = id.unwrap_or(NEW_ID);
+    let mut tried = doc.clone();
+    if let Some(object) = tried.as_object_mut() {
+        object.insert("id".into(), json!(id));
+        object.insert("enabled".into(), json!(true));
+    }
+    let mut documents = Vec::new();
+    for automation in store.automations(ws).await? {
+        if automation.id().as_str() != id {
+            documents.push(editable(&automation)?);
+        }
+    }
+    let automation = parse_document::<Automation>(tried.clone()).ok();
+    documents.push(tried);
+    let scenario = Scenario { automations: Some(documents), events, until: None };
+    match run_scenario(store, ws, scenario, TIME_LIMIT, Vec::<Line>::new()).await {
+        Ok((_, lines)) if lines.is_empty() => Ok(Tried::Notice(t.empty.to_string())),
+        Ok((_, lines)) => {
+            let mut chat = trial::chat(&messages, &lines, automation.as_ref(), start, lang);
+            chat.truncate(MAX_CHAT_ENTRIES);
+            Ok(Tried::Chat(chat))
+        }
+        Err(refused) => Ok(Tried::Notice(match refused.path {
+            Some(path) => format!("{path}: {}", refused.message),
+            None => refused.message,
+        })),
+    }
 }
 
 /// `POST automations/new`.

@@ -338,7 +338,8 @@ pub fn place(path: &StepPath, doc: Option<&Automation>, r: &RunsTexts) -> String
     words.join(" › ")
 }
 
-fn branch_name(branch: Branch, flow: Option<&Action>, r: &RunsTexts) -> String {
+/// A branch in words: `Reply “Prezzi”`, `Condition 2`, `Otherwise`, `No reply`.
+pub fn branch_name(branch: Branch, flow: Option<&Action>, r: &RunsTexts) -> String {
     match branch {
         Branch::Otherwise => r.otherwise.to_string(),
         Branch::OnTimeout => r.no_reply.to_string(),

@@ -342,3 +342,86 @@ fn without(doc: &Value, keys: &[&str]) -> Value {
     }
     doc
 }
+
+#[tokio::test]
+async fn trying_the_seeds_flow_shows_the_chat_with_the_second_branch_taken_and_stores_nothing() {
+    let system = start().await;
+    let mut browser = system.signed_in().await;
+    let before = count(&system).await;
+    let csrf = browser.csrf().await;
+    let mut pairs = with(&seed_flow(&csrf), "enabled", "false");
+    pairs.retain(|(k, v)| !(*k == "enabled" && v == "true"));
+    pairs.push(("try_messages", "Ciao Avvio\nOrari".into()));
+    let reply = post(&mut browser, "/console/automations/new", &pairs, "try").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let html = reply.text();
+    let chat = &html[html.find(r#"id="try-result""#).expect("the result")..];
+    let order = [
+        r#"<li class="bubble bubble--in"><span class="visually-hidden">The contact writes: </span>Ciao Avvio"#,
+        "Come possiamo aiutarti?",
+        "<span>Prezzi</span><span>Orari</span>",
+        "Waits for a reply until +1d",
+        "Orari<span class=\"bubble__meta\">+1m",
+        "Reply “Orari” → Reply “Orari”",
+        "9:00–18:00",
+    ];
+    let mut at = 0;
+    for expected in order {
+        let found = chat[at..].find(expected).unwrap_or_else(|| panic!("`{expected}` after byte {at} of {chat}"));
+        at += found + expected.len();
+    }
+    assert!(!chat.contains("Da 19 €"), "the first branch is not taken");
+    assert!(html.contains(">Ciao Avvio\nOrari</textarea>"), "the messages are kept as typed");
+    assert_eq!(count(&system).await, before, "a try stores no automation");
+    let runs = system.store.runs(&workspace_id(), &Default::default()).await.unwrap();
+    assert!(runs.is_empty(), "nor any run: {runs:?}");
+}
+
+#[tokio::test]
+async fn trying_an_automation_with_errors_shows_them_first() {
+    let system = start().await;
+    let mut browser = system.signed_in().await;
+    let csrf = browser.csrf().await;
+    let mut pairs = with(&seed_flow(&csrf), "steps[1].action.timeout", "presto");
+    pairs.push(("try_messages", "Ciao Avvio".into()));
+    let reply = post(&mut browser, "/console/automations/new", &pairs, "try").await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let html = reply.text();
+    assert!(html.contains(r#"id="f-steps-1--action-timeout-error""#));
+    assert!(html.contains("Fix the fields marked in the editor to try the automation."));
+    assert!(!html.contains("bubble--out"));
+}
+
+#[tokio::test]
+async fn a_try_with_nothing_written_or_a_broken_event_line_says_why() {
+    let system = start().await;
+    let mut browser = system.signed_in().await;
+    let csrf = browser.csrf().await;
+    let html = post(&mut browser, "/console/automations/new", &seed_flow(&csrf), "try").await.text();
+    assert!(html.contains("Write a message (or paste events) to try the automation."), "{html}");
+    let mut pairs = seed_flow(&csrf);
+    pairs.push(("try_events", "{\"at\": \"2026-12-04T10:00:00Z\"}\n{oops".into()));
+    let html = post(&mut browser, "/console/automations/new", &pairs, "try").await.text();
+    assert!(html.contains("This line is not JSON: line 2"), "{html}");
+}
+
+#[tokio::test]
+async fn a_stored_automation_is_tried_as_it_is_on_screen_not_as_stored() {
+    let system = start().await;
+    let mut browser = system.signed_in().await;
+    let page = browser.get("/console/automations/info-1.1").await;
+    let mut pairs = inputs(&page.text());
+    for pair in &mut pairs {
+        if pair.0 == "steps[2].action.branches[1].steps[0].action.text" {
+            pair.1 = "Aperti anche il sabato".into();
+        }
+    }
+    pairs.push(("try_messages".into(), "Vorrei informazioni\nOrari".into()));
+    pairs.push(("edit".into(), "try".into()));
+    let fields: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let html = browser.post("/console/automations/info-1.1", &fields).await.text();
+    assert!(html.contains("Aperti anche il sabato"), "{html}");
+    assert!(html.contains("Template “welcome” (it)"), "a template send is named");
+    let stored = system.store.versions(&workspace_id(), &AutomationId::parse("info-1.1").unwrap()).await.unwrap();
+    assert_eq!(stored.len(), 1, "trying saves nothing");
+}
