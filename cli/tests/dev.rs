@@ -197,6 +197,22 @@ async fn a_reply_to_a_waiting_run_in_avvio_dev_runs_its_branch() {
     let dev = start_dev(&graph.base, Some(&automations_file("flow", flow)));
     post_signed(&dev, signed_text_with_id("Vorrei informazioni", "wamid.dev.flow.1")).await;
     graph.wait_for(1, Duration::from_secs(10)).await;
+    // A reply answers a wait that has started (one written before it does not): wait for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let runs = reqwest::Client::new()
+            .get(format!("{}/v1/runs?phone=393331234567", dev.base))
+            .bearer_auth(API_KEY)
+            .send()
+            .await
+            .unwrap();
+        let runs: serde_json::Value = serde_json::from_slice(&runs.bytes().await.unwrap()).unwrap();
+        if runs["runs"][0]["steps"][1]["status"] == "waiting" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the wait never started: {runs}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     post_signed(&dev, signed_text_with_id("  SI ", "wamid.dev.flow.2")).await;
     let sent = graph.wait_for(2, Duration::from_secs(10)).await;
     assert_eq!(sent[1].body["text"]["body"], "Perfetto!");
