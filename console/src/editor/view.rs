@@ -114,6 +114,8 @@ pub struct EditorView<'a> {
     pub errors: Vec<String>,
     pub any_error: bool,
     pub saved: bool,
+    /// After a restore from the history: "Version n restored as version k".
+    pub restored: Option<String>,
     /// Which tab shows: `flow` or `json`.
     pub tab: &'static str,
     /// The "Try it" panel: its words, its inputs as typed, and what the last try showed.
@@ -404,6 +406,7 @@ impl<'a> Context<'a> {
             errors: Vec::new(),
             any_error: false,
             saved: false,
+            restored: None,
             tab: "flow",
             tt: TrialTexts::of(self.page.lang),
             trial: Inputs::default(),

@@ -129,6 +129,8 @@ pub async fn new<S: Management, E: EventQueue>(
 #[derive(Deserialize)]
 pub struct ShowQuery {
     saved: Option<String>,
+    /// The version just restored (`pages::versions::restore`).
+    restored: Option<String>,
 }
 
 /// `GET automations/{id}`: the automation's editor, with its live counters.
@@ -145,6 +147,7 @@ pub async fn edit<S: Management, E: EventQueue>(
     let context = context(store, &session.workspace, &page, Some(&stored)).await?;
     let mut editor = context.editor(form_action(&id), &editable(&stored)?);
     editor.saved = query.saved.is_some();
+    editor.restored = query.restored.and_then(|n| super::versions::restored_flash(page.lang, &n, stored.version));
     Ok(render(&EditorPage { page: &page, t: page.t, title: stored.name.clone(), stored: Some(stored.clone()), editor }))
 }
 

@@ -11,6 +11,7 @@ mod lang;
 mod runs;
 mod sign_in;
 mod templates;
+mod versions;
 mod workspace;
 
 use crate::{Console, assets, error, guard};
@@ -26,6 +27,9 @@ pub(crate) fn router<S: Management + 'static, E: EventQueue + 'static>(console: 
         .route("/automations/new", get(editor::new::<S, E>).post(editor::submit_new::<S, E>))
         .route("/automations/{id}", get(editor::edit::<S, E>).post(editor::submit_existing::<S, E>))
         .route("/automations/{id}/enabled", post(automations::set_enabled::<S, E>))
+        .route("/automations/{id}/versions", get(versions::history::<S, E>))
+        .route("/automations/{id}/versions/{n}", get(versions::show::<S, E>))
+        .route("/automations/{id}/versions/{n}/restore", post(versions::restore::<S, E>))
         .route("/runs", get(runs::list::<S, E>))
         .route("/runs/{id}", get(runs::show::<S, E>))
         .route("/contacts", get(contacts::list::<S, E>))

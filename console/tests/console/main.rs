@@ -10,4 +10,5 @@ mod security;
 mod sign_in;
 mod support;
 mod templates;
+mod versions;
 mod workspace;

@@ -29,9 +29,14 @@ async fn every_link_asset_and_form_action_is_relative() {
     let mut pages = vec![browser.get("/console/sign-in").await.text(), browser.sign_in("wrong").await.text()];
     let reply = browser.sign_in(KEY).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
-    for path in
-        ["/console/automations", "/console/automations/info-1.1", "/console/nowhere", "/console/automations/x/y/z"]
-    {
+    for path in [
+        "/console/automations",
+        "/console/automations/info-1.1",
+        "/console/automations/info-1.1/versions",
+        "/console/automations/info-1.1/versions/1",
+        "/console/nowhere",
+        "/console/automations/x/y/z",
+    ] {
         pages.push(browser.get(path).await.text());
     }
     for page in &pages {
