@@ -193,7 +193,7 @@ fn entry(line: &Value, since: chrono::Duration, tried: Option<&Automation>, t: &
     } else if line.get("value").is_some() && line.get("branch").is_some() {
         let taken = branch(&line["branch"]).unwrap_or_default();
         entry.text = match line["value"].as_str() {
-            Some(reply) => format!("{} {} → {taken}", t.reply, r.quoted(reply)),
+            Some(reply) => format!("{} {} → {} {taken}", t.reply, r.quoted(reply), t.goes_on_with),
             None => format!("{} → {taken}", t.no_reply_in_time),
         };
     } else if let Some(chosen) = line.get("branch") {
@@ -312,6 +312,7 @@ pub struct TrialTexts {
     pub waits_for_reply: &'static str,
     pub waits_until: &'static str,
     pub reply: &'static str,
+    pub goes_on_with: &'static str,
     pub no_reply_in_time: &'static str,
     pub condition: &'static str,
     pub no_branch: &'static str,
@@ -339,7 +340,8 @@ pub const EN: TrialTexts = TrialTexts {
     failed: "The step failed",
     waits_for_reply: "Waits for a reply until",
     waits_until: "Waits until",
-    reply: "Reply",
+    reply: "The contact answers",
+    goes_on_with: "goes on with",
     no_reply_in_time: "No reply in time",
     condition: "Condition",
     no_branch: "Condition: no branch matched",
@@ -367,7 +369,8 @@ pub const IT: TrialTexts = TrialTexts {
     failed: "Lo step è fallito",
     waits_for_reply: "Attende una risposta fino a",
     waits_until: "Attende fino a",
-    reply: "Risposta",
+    reply: "Il contatto risponde",
+    goes_on_with: "prosegue con",
     no_reply_in_time: "Nessuna risposta in tempo",
     condition: "Condizione",
     no_branch: "Condizione: nessun ramo corrisponde",

@@ -338,7 +338,7 @@ impl<'a> Context<'a> {
                         path: at(key),
                         steps_path: at(key),
                         head: None,
-                        steps: self.steps(&at(key), &format!("{number}.{key}"), Some(steps)),
+                        steps: self.steps(&at(key), &format!("{number}.{}", branches.len() + 1), Some(steps)),
                         taken: taken(key),
                         error: None,
                     }),

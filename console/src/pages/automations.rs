@@ -115,7 +115,8 @@ pub async fn list<S: Management, E: EventQueue>(
 ) -> Result<Response, Failure> {
     page.nav = NAV;
     let store = &console.app.store;
-    let automations = store.automations(&session.workspace).await?;
+    let mut automations = store.automations(&session.workspace).await?;
+    automations.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id().cmp(b.id())));
     let mut activity = activity(store, &session.workspace, now()).await?;
     let rows = automations
         .iter()

@@ -362,7 +362,7 @@ async fn trying_the_seeds_flow_shows_the_chat_with_the_second_branch_taken_and_s
         "<span>Prezzi</span><span>Orari</span>",
         "Waits for a reply until +1d",
         "Orari<span class=\"bubble__meta\">+1m",
-        "Reply “Orari” → Reply “Orari”",
+        "The contact answers “Orari” → goes on with Reply “Orari”",
         "9:00–18:00",
     ];
     let mut at = 0;
