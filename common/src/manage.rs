@@ -676,11 +676,27 @@ pub async fn contacts<S: Management>(
     tag: Option<&str>,
     list: Option<&str>,
 ) -> Result<Vec<Contact>, ManageError> {
-    let filter = ContactFilter {
+    Ok(store.contacts(ws, &contact_filter(tag, list)?).await?)
+}
+
+/// The first `limit` contacts of [`contacts`] that `keep` keeps, and how many it keeps in all.
+pub async fn first_contacts<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    tag: Option<&str>,
+    list: Option<&str>,
+    keep: &(dyn Fn(&Contact) -> bool + Sync),
+    limit: usize,
+) -> Result<(Vec<Contact>, usize), ManageError> {
+    let filter = contact_filter(tag, list)?;
+    Ok(store.first_contacts(ws, &filter, keep, limit).await?)
+}
+
+fn contact_filter(tag: Option<&str>, list: Option<&str>) -> Result<ContactFilter, ManageError> {
+    Ok(ContactFilter {
         tag: tag.map(|t| parse_id(|r| Tag::parse(r), t, "tag")).transpose()?,
         list: list.map(|l| parse_id(|r| ListName::parse(r), l, "list")).transpose()?,
-    };
-    Ok(store.contacts(ws, &filter).await?)
+    })
 }
 
 /// `PUT` (`add`) or `DELETE /v1/lists/{list}/contacts/{phone}`: checks the request and
@@ -716,6 +732,26 @@ pub async fn runs<S: Management>(
     phone: Option<&str>,
     automation: Option<&str>,
 ) -> Result<Vec<Run>, ManageError> {
+    Ok(store.runs(ws, &run_filter(store, ws, phone, automation).await?).await?)
+}
+
+/// The newest `limit` runs of [`runs`], and how many there are in all.
+pub async fn newest_runs<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    phone: Option<&str>,
+    automation: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<Run>, usize), ManageError> {
+    Ok(store.newest_runs(ws, &run_filter(store, ws, phone, automation).await?, limit).await?)
+}
+
+async fn run_filter<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    phone: Option<&str>,
+    automation: Option<&str>,
+) -> Result<RunFilter, ManageError> {
     let mut filter = RunFilter {
         contact: phone.map(contact_key).transpose()?,
         automation: automation.map(|a| parse_id(|r| AutomationId::parse(r), a, "automation")).transpose()?,
@@ -726,7 +762,7 @@ pub async fn runs<S: Management>(
             filter.contact = Some(stored.item.key());
         }
     }
-    Ok(store.runs(ws, &filter).await?)
+    Ok(filter)
 }
 
 /// `GET /v1/runs/{id}`.

@@ -40,6 +40,8 @@ struct Tenant {
     seen: HashMap<Wamid, Claimed>,
     /// Boxed: the table stays small as it grows (a rehash moves pointers, not runs).
     runs: HashMap<RunId, Box<StoredRun>>,
+    /// The runs in the order the lists read them.
+    run_index: RunIndex,
     outbound: HashMap<Wamid, (RunId, StepPath)>,
     /// Stats counters by the day runs started and their automation.
     stats: BTreeMap<NaiveDate, HashMap<AutomationId, DayCounters>>,
@@ -50,6 +52,7 @@ impl Tenant {
     fn insert_run(&mut self, run: &Run) {
         count(&mut self.stats, &Tally::NONE, run);
         self.runs.insert(run.id.clone(), Box::new(StoredRun::created(run.clone())));
+        self.run_index.unindexed.push(run.id.clone());
     }
 
     /// Replaces the run stored as `base` (in place) and counts the change; its new revision.
@@ -64,6 +67,55 @@ impl Tenant {
                 Ok(stored.revision)
             }
             _ => Err(StoreError::Conflict(format!("run {}", run.id))),
+        }
+    }
+
+    /// The newest `limit` runs matching `filter`, newest first, and how many match.
+    fn newest_runs(&mut self, filter: &RunFilter, limit: usize) -> (Vec<Run>, usize) {
+        let Self { runs, run_index: index, .. } = self;
+        index.catch_up(runs);
+        let started = match (&filter.contact, &filter.automation) {
+            (Some(contact), _) => index.by_contact.get(contact),
+            (None, Some(automation)) => index.by_automation.get(automation),
+            (None, None) => Some(&index.all),
+        };
+        let Some(started) = started else { return (Vec::new(), 0) };
+        let newest_first = started.iter().rev().filter_map(|(_, id)| runs.get(id)).map(|r| &r.run);
+        if filter.contact.is_some() && filter.automation.is_some() {
+            // A contact's runs (few), of one automation.
+            let all: Vec<&Run> = newest_first.filter(|run| filter.matches(run)).collect();
+            let total = all.len();
+            (all.into_iter().take(limit).cloned().collect(), total)
+        } else {
+            (newest_first.take(limit).cloned().collect(), started.len())
+        }
+    }
+}
+
+/// A run's start and id: ordered as runs are listed (newest last).
+type Started = (Time, RunId);
+
+/// The runs by their start (all, by automation, by contact), for the lists of the console and
+/// `/v1/runs`. Storing a run only notes its id; a listing adds the runs noted since, so the
+/// pipeline does not pay for the lists.
+#[derive(Default)]
+struct RunIndex {
+    unindexed: Vec<RunId>,
+    all: BTreeSet<Started>,
+    by_automation: HashMap<AutomationId, BTreeSet<Started>>,
+    by_contact: HashMap<ContactKey, BTreeSet<Started>>,
+}
+
+impl RunIndex {
+    /// Adds the runs stored since the last listing (a run's start, automation and contact never change).
+    fn catch_up(&mut self, runs: &HashMap<RunId, Box<StoredRun>>) {
+        for id in self.unindexed.drain(..) {
+            let Some(stored) = runs.get(&id) else { continue };
+            let run = &stored.run;
+            let started = (run.started_at, id);
+            self.by_automation.entry(run.automation.clone()).or_default().insert(started.clone());
+            self.by_contact.entry(run.contact.clone()).or_default().insert(started.clone());
+            self.all.insert(started);
         }
     }
 }
@@ -198,6 +250,7 @@ impl MemoryStore {
         let t = state.tenants.entry(ws.clone()).or_default();
         t.seen.reserve(messages);
         t.runs.reserve(messages);
+        t.run_index.unindexed.reserve(messages);
         t.outbound.reserve(messages);
     }
 
@@ -605,12 +658,38 @@ impl Management for MemoryStore {
     }
 
     async fn runs(&self, ws: &WorkspaceId, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
+        Ok(self.newest_runs(ws, filter, usize::MAX).await?.0)
+    }
+
+    async fn first_contacts(
+        &self,
+        ws: &WorkspaceId,
+        filter: &ContactFilter,
+        keep: &(dyn Fn(&Contact) -> bool + Sync),
+        limit: usize,
+    ) -> Result<(Vec<Contact>, usize), StoreError> {
         let state = self.lock();
-        let mut runs: Vec<Run> = tenant(&state, ws)
-            .map(|t| t.runs.values().filter(|r| filter.matches(&r.run)).map(|r| r.run.clone()).collect())
-            .unwrap_or_default();
-        runs.sort_by(|a, b| (b.started_at, &b.id).cmp(&(a.started_at, &a.id)));
-        Ok(runs)
+        let Some(t) = tenant(&state, ws) else { return Ok((Vec::new(), 0)) };
+        let mut matching: Vec<(ContactKey, &Contact)> =
+            t.live_contacts().filter(|c| filter.matches(c) && keep(c)).map(|c| (c.key(), c)).collect();
+        let total = matching.len();
+        // The first `limit` by key, without sorting the rest.
+        if limit < total {
+            matching.select_nth_unstable_by(limit, |a, b| a.0.cmp(&b.0));
+            matching.truncate(limit);
+        }
+        matching.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok((matching.into_iter().map(|(_, c)| c.clone()).collect(), total))
+    }
+
+    async fn newest_runs(
+        &self,
+        ws: &WorkspaceId,
+        filter: &RunFilter,
+        limit: usize,
+    ) -> Result<(Vec<Run>, usize), StoreError> {
+        let mut state = self.lock();
+        Ok(state.tenants.get_mut(ws).map(|t| t.newest_runs(filter, limit)).unwrap_or_default())
     }
 }
 
@@ -789,10 +868,83 @@ impl EventQueue for MemoryEventQueue {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::domain::phone::WaId;
+    use crate::domain::run::{RunCause, RunStatus};
+
     #[test]
     fn simulated_sends_are_numbered_with_six_digits_at_the_least() {
         assert_eq!(super::simulated_wamid(1).as_str(), "wamid.avvio.000001");
         assert_eq!(super::simulated_wamid(999_999).as_str(), "wamid.avvio.999999");
         assert_eq!(super::simulated_wamid(1_000_000).as_str(), "wamid.avvio.1000000");
+    }
+
+    fn phone(digits: &str) -> ContactKey {
+        ContactKey::Phone(WaId::parse(digits).unwrap())
+    }
+
+    fn run(id: &str, automation: &str, contact: &ContactKey, minute: i64) -> Run {
+        Run {
+            id: RunId::parse(id).unwrap(),
+            automation: AutomationId::parse(automation).unwrap(),
+            version: 1,
+            contact: contact.clone(),
+            started_at: crate::time::parse_rfc3339("2026-12-04T10:00:00Z").unwrap() + chrono::Duration::minutes(minute),
+            cause: RunCause::Manual,
+            depth: 0,
+            block_epoch: 0,
+            status: RunStatus::Active,
+            steps: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_newest_runs_are_listed_with_how_many_match_including_runs_stored_after_a_listing() {
+        let (store, ws) = (MemoryStore::new(), WorkspaceId::parse("negozio").unwrap());
+        let (mario, anna) = (phone("393331234567"), phone("393470000001"));
+        // Stored out of order: the lists go by start (then id), not by storing.
+        for (i, minute) in [3, 0, 4, 1, 2, 4].into_iter().enumerate() {
+            let (contact, automation) = if i % 2 == 0 { (&anna, "promo") } else { (&mario, "info") };
+            assert!(store.create_run(&ws, &run(&format!("run-{i}"), automation, contact, minute)).await.unwrap());
+        }
+        let ids = |(runs, total): (Vec<Run>, usize)| (runs.iter().map(|r| r.id.to_string()).collect::<Vec<_>>(), total);
+        let all = RunFilter::default();
+        assert_eq!(
+            ids(store.newest_runs(&ws, &all, 3).await.unwrap()),
+            (vec!["run-5".into(), "run-2".into(), "run-0".into()], 6)
+        );
+        let marios = RunFilter { contact: Some(mario.clone()), automation: None };
+        assert_eq!(
+            ids(store.newest_runs(&ws, &marios, 10).await.unwrap()),
+            (vec!["run-5".into(), "run-3".into(), "run-1".into()], 3)
+        );
+
+        assert!(store.create_run(&ws, &run("run-6", "info", &mario, 9)).await.unwrap());
+        let promos = RunFilter { contact: None, automation: Some(AutomationId::parse("promo").unwrap()) };
+        assert_eq!(ids(store.newest_runs(&ws, &promos, 1).await.unwrap()), (vec!["run-2".into()], 3));
+        let marios_info = RunFilter { contact: Some(mario), automation: Some(AutomationId::parse("info").unwrap()) };
+        assert_eq!(
+            ids(store.newest_runs(&ws, &marios_info, 2).await.unwrap()),
+            (vec!["run-6".into(), "run-5".into()], 4)
+        );
+        assert_eq!(store.runs(&ws, &all).await.unwrap().len(), 7);
+        let nobody = RunFilter { contact: Some(phone("393000000000")), automation: None };
+        assert_eq!(store.newest_runs(&ws, &nobody, 10).await.unwrap().1, 0);
+    }
+
+    #[tokio::test]
+    async fn the_first_contacts_by_key_are_read_with_how_many_match() {
+        let (store, ws) = (MemoryStore::new(), WorkspaceId::parse("negozio").unwrap());
+        for digits in ["393330000004", "393330000001", "393330000003", "393330000002", "393330000000"] {
+            let mut contact = Contact::new(&phone(digits));
+            contact.name = Some(if digits.ends_with(['0', '2', '4']) { "Anna" } else { "Mario" }.to_string());
+            store.put_contact(&ws, &contact, None).await.unwrap();
+        }
+        let annas = |c: &Contact| c.name.as_deref() == Some("Anna");
+        let (first, total) = store.first_contacts(&ws, &ContactFilter::default(), &annas, 2).await.unwrap();
+        let keys: Vec<String> = first.iter().map(|c| c.key().to_string()).collect();
+        assert_eq!((keys, total), (vec!["393330000000".to_string(), "393330000002".to_string()], 3));
+        let everyone = |_: &Contact| true;
+        assert_eq!(store.first_contacts(&ws, &ContactFilter::default(), &everyone, 10).await.unwrap().1, 5);
     }
 }

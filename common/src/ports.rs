@@ -483,6 +483,42 @@ pub trait Management: Store {
 
     /// The runs matching `filter`, newest first.
     fn runs(&self, ws: &WorkspaceId, filter: &RunFilter) -> impl Future<Output = Result<Vec<Run>, StoreError>> + Send;
+
+    /// The first `limit` contacts by key matching `filter` and `keep`, and how many match in all
+    /// (a page of the console). By default [`Management::contacts`], cut; a store may avoid
+    /// reading what is not shown (the memory store copies only the contacts returned).
+    fn first_contacts(
+        &self,
+        ws: &WorkspaceId,
+        filter: &ContactFilter,
+        keep: &(dyn Fn(&Contact) -> bool + Sync),
+        limit: usize,
+    ) -> impl Future<Output = Result<(Vec<Contact>, usize), StoreError>> + Send {
+        async move {
+            let mut contacts = self.contacts(ws, filter).await?;
+            contacts.retain(|c| keep(c));
+            let total = contacts.len();
+            contacts.truncate(limit);
+            Ok((contacts, total))
+        }
+    }
+
+    /// The newest `limit` runs matching `filter`, newest first, and how many match in all (a
+    /// page of the console). By default [`Management::runs`], cut; a store may avoid reading
+    /// what is not shown (the memory store keeps the runs indexed by start).
+    fn newest_runs(
+        &self,
+        ws: &WorkspaceId,
+        filter: &RunFilter,
+        limit: usize,
+    ) -> impl Future<Output = Result<(Vec<Run>, usize), StoreError>> + Send {
+        async move {
+            let mut runs = self.runs(ws, filter).await?;
+            let total = runs.len();
+            runs.truncate(limit);
+            Ok((runs, total))
+        }
+    }
 }
 
 /// A step queue failure.

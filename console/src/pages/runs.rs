@@ -133,18 +133,18 @@ pub async fn list<S: Management, E: EventQueue>(
         choices.push(Choice { id: id.to_string(), name: id.to_string(), selected: true });
     }
 
-    let (found, contact_error) = match manage::runs(store, ws, contact.as_deref(), automation.as_deref()).await {
-        Ok(runs) => (runs, None),
-        Err(ManageError::Invalid(issue)) if issue.path == "phone" => (Vec::new(), Some(r.contact_invalid)),
+    let newest = manage::newest_runs(store, ws, contact.as_deref(), automation.as_deref(), LIST_LIMIT).await;
+    let ((found, total), contact_error) = match newest {
+        Ok(newest) => (newest, None),
+        Err(ManageError::Invalid(issue)) if issue.path == "phone" => ((Vec::new(), 0), Some(r.contact_invalid)),
         // An id no automation can have matches no run.
-        Err(ManageError::Invalid(_)) => (Vec::new(), None),
+        Err(ManageError::Invalid(_)) => ((Vec::new(), 0), None),
         Err(other) => return Err(other.into()),
     };
     let zone = zone(store, ws).await?;
-    let total = found.len();
     let mut versions = Versions::default();
-    let mut rows = Vec::with_capacity(total.min(LIST_LIMIT));
-    for run in found.iter().take(LIST_LIMIT) {
+    let mut rows = Vec::with_capacity(found.len());
+    for run in &found {
         let doc = versions.of(store, ws, run).await?;
         rows.push(Row {
             id: run.id.to_string(),

@@ -170,20 +170,29 @@ pub async fn list<S: Management, E: EventQueue>(
     let given = |raw: &'_ str| -> Option<String> { (!raw.is_empty()).then(|| raw.to_string()) };
     let (tag_filter, list_filter) = (given(tag), given(list));
     let mut errors = BTreeMap::new();
-    let found =
-        manage::contacts(&console.app.store, &session.workspace, tag_filter.as_deref(), list_filter.as_deref()).await;
-    let contacts = match found {
-        Ok(contacts) => contacts,
+    // Only the rows shown are read whole: the store counts the rest.
+    let searched = |c: &Contact| matches(c, &query.q);
+    let store = &console.app.store;
+    let found = manage::first_contacts(
+        store,
+        &session.workspace,
+        tag_filter.as_deref(),
+        list_filter.as_deref(),
+        &searched,
+        MAX_ROWS,
+    )
+    .await;
+    let (contacts, matching) = match found {
+        Ok(found) => found,
         Err(ManageError::Invalid(issue)) => {
             let (name, text) = if issue.path == "list" { ("list", tx.error_list) } else { ("tag", tx.error_tag) };
             let value = if name == "list" { list } else { tag };
             errors.insert(name, format!("{text} “{value}”."));
-            Vec::new()
+            (Vec::new(), 0)
         }
         Err(other) => return Err(other.into()),
     };
-    let matching: Vec<&Contact> = contacts.iter().filter(|c| matches(c, &query.q)).collect();
-    let rows = matching.iter().take(MAX_ROWS).map(|c| Row::new(tx, c)).collect();
+    let rows = contacts.iter().map(|c| Row::new(tx, c)).collect();
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let template = ListPage {
         page: &page,
@@ -194,7 +203,7 @@ pub async fn list<S: Management, E: EventQueue>(
         list: list.to_string(),
         errors,
         rows,
-        matching: matching.len(),
+        matching,
         filtered: !query.q.trim().is_empty() || !tag.is_empty() || !list.is_empty(),
     };
     Ok(render_status(status, &template))
@@ -336,8 +345,8 @@ async fn show_page<S: Management>(
 ) -> Result<Response, Failure> {
     let tx = ContactTexts::of(page.lang);
     let key = contact.key().to_string();
-    // The contact's own runs, through the store's contact filter (never a scan of every run).
-    let runs = manage::runs(store, &session.workspace, Some(&key), None).await?;
+    // The contact's newest runs, through the store's contact filter (never a scan of every run).
+    let (runs, total_runs) = manage::newest_runs(store, &session.workspace, Some(&key), None, MAX_RUNS).await?;
     let names: HashMap<String, String> = store
         .automations(&session.workspace)
         .await?
@@ -380,8 +389,8 @@ async fn show_page<S: Management>(
         field_rows,
         errors,
         saved,
-        more_runs: runs.len() > MAX_RUNS,
-        runs: runs.iter().take(MAX_RUNS).map(|run| RunRow::new(tx, run, &names)).collect(),
+        more_runs: total_runs > MAX_RUNS,
+        runs: runs.iter().map(|run| RunRow::new(tx, run, &names)).collect(),
     };
     Ok(render_status(status, &template))
 }
