@@ -14,14 +14,16 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::ffi::OsStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::{arg, ms, percentile, start_dev, text_webhook};
+
+#[path = "support/mod.rs"]
+mod support;
 
 const APP_SECRET: &str = "load-app-secret";
-const NUMBER: &str = "106540352242922";
 
 /// When each contact's webhook was posted, and when its send reached the stand-in.
 #[derive(Default)]
@@ -46,48 +48,6 @@ async fn graph(State(clock): State<Arc<Clock>>, body: axum::body::Bytes) -> axum
     }))
 }
 
-struct Dev(Child);
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_dev(binary: &str, graph_base: &str, automations: &std::path::Path) -> (Dev, String) {
-    let mut child = Command::new(binary)
-        .args(["dev", "--port", "0", "--automations"])
-        .arg(automations)
-        .env("WHATSAPP_API_BASE", graph_base)
-        .env("WHATSAPP_ACCESS_TOKEN", "load-token")
-        .env("WHATSAPP_APP_SECRET", APP_SECRET)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().expect("avvio dev prints where it listens").unwrap();
-        if let Some(address) = line.strip_prefix("avvio dev: listening on ") {
-            break address.to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (Dev(child), base)
-}
-
-/// A signed webhook: one text "Info" from `phone`.
-fn webhook(phone: &str, n: u64) -> (Vec<u8>, String) {
-    let ts = chrono::Utc::now().timestamp();
-    let body = format!(
-        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"102290129340398","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"390212345678","phone_number_id":"{NUMBER}"}},"contacts":[{{"profile":{{"name":"Cliente"}},"wa_id":"{phone}"}}],"messages":[{{"from":"{phone}","id":"wamid.load.in.{n}","timestamp":"{ts}","type":"text","text":{{"body":"Info"}}}}]}}}}]}}]}}"#
-    )
-    .into_bytes();
-    let signature = avvio_tests::graph::signature(APP_SECRET, &body);
-    (body, signature)
-}
-
 struct Load {
     http: reqwest::Client,
     url: String,
@@ -100,23 +60,11 @@ impl Load {
     async fn post_one(&self) -> bool {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let phone = format!("39{:010}", 3_000_000_000u64 + n);
-        let (body, signature) = webhook(&phone, n);
+        let (body, signature) = text_webhook(APP_SECRET, &phone, "Cliente", n, "Info");
         self.clock.posted.lock().unwrap().insert(phone, Instant::now());
         let reply = self.http.post(&self.url).header("X-Hub-Signature-256", signature).body(body).send().await;
         reply.is_ok_and(|r| r.status() == 200)
     }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn arg(args: &[String], name: &str, default: u64) -> u64 {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name} takes a number")))
-        .unwrap_or(default)
 }
 
 async fn wait_for_sends(clock: &Clock, expected: u64) {
@@ -132,10 +80,6 @@ async fn main() {
     let rate = arg(&args, "--rate", 1000);
     let seconds = arg(&args, "--seconds", 10);
     let concurrency = arg(&args, "--concurrency", 32);
-    let binary = std::env::var("AVVIO_BIN").unwrap_or_else(|_| {
-        let exe = std::env::current_exe().unwrap();
-        exe.parent().and_then(|examples| examples.parent()).unwrap().join("avvio").display().to_string()
-    });
 
     let clock = Arc::new(Clock::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -150,7 +94,7 @@ async fn main() {
               "steps": [ { "after": "0s", "action": { "type": "send_text", "text": "Ciao {{name}}, come possiamo aiutarti?" } } ] }]"#,
     )
     .unwrap();
-    let (_dev, base) = start_dev(&binary, &graph_base, &automations);
+    let (_dev, base) = start_dev(&graph_base, APP_SECRET, &[OsStr::new("--automations"), automations.as_os_str()]);
     let load = Arc::new(Load {
         http: reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap(),
         url: format!("{base}/webhooks/whatsapp"),
@@ -186,11 +130,11 @@ async fn main() {
     println!("paced: {rate} webhooks/s for {seconds}s: {} sends measured, {failed} webhooks refused", latencies.len());
     if !latencies.is_empty() {
         println!(
-            "  webhook→Graph send latency: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            percentile(&latencies, 0.50).as_secs_f64() * 1e3,
-            percentile(&latencies, 0.90).as_secs_f64() * 1e3,
-            percentile(&latencies, 0.99).as_secs_f64() * 1e3,
-            latencies.last().unwrap().as_secs_f64() * 1e3,
+            "  webhook→Graph send latency: p50 {} ms, p90 {} ms, p99 {} ms, max {} ms",
+            ms(percentile(&latencies, 0.50)),
+            ms(percentile(&latencies, 0.90)),
+            ms(percentile(&latencies, 0.99)),
+            ms(*latencies.last().unwrap()),
         );
     }
 

@@ -148,6 +148,13 @@ def test_sign_in_refuses_a_wrong_key_then_lists_the_examples(start_avvio, journe
     expect(seed.get_by_role("switch")).to_have_attribute("aria-checked", "true")
     j.screenshot()
 
+    page.get_by_label("Name or start").fill("primo")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page).to_have_url(j.url("automations?q=primo"))
+    expect(rows).to_have_count(1)
+    expect(names).to_have_text([NAME])
+    j.screenshot("-search")
+
 
 # --- 2. build the seed's flow -------------------------------------------------------------
 

@@ -77,6 +77,9 @@ const BOOLS: &[&str] = &["enabled", "working_hours", "annual"];
 const NUMBERS: &[&str] = &["offset_days"];
 /// JSON text.
 const JSON: &[&str] = &["if", "body"];
+/// Optional branch lists: the form holds an empty input for each one present, so a list that has
+/// no step yet stays in the document (an array, kept whatever its steps' inputs add to it).
+const BRANCH_LISTS: &[&str] = &["otherwise", "on_timeout"];
 /// Optional keys: left out when their input is empty (a required one stays `""`, so the
 /// validator names its input).
 const OPTIONAL: &[&str] = &["save_to", "value", "from", "time", "secret", "body", "offset_days"];
@@ -88,6 +91,13 @@ pub fn document_from_form(pairs: &[(String, String)]) -> Result<Value, BadPath> 
         let segs = parse_path(name)?;
         let Some(Seg::Key(key)) = segs.last() else { return Err(BadPath(name.clone())) };
         let key = key.as_str();
+        if BRANCH_LISTS.contains(&key) && raw.is_empty() {
+            let slot = slot(&mut doc, &segs);
+            if !slot.is_array() {
+                *slot = Value::Array(Vec::new());
+            }
+            continue;
+        }
         let value = if LINES.contains(&key) {
             Value::Array(raw.lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| json!(l)).collect())
         } else if BOOLS.contains(&key) {
@@ -313,6 +323,25 @@ mod tests {
     fn json_that_does_not_parse_stays_text_for_the_validator_to_name() {
         let doc = document_from_form(&form(&[("steps[0].action.branches[0].if", "{has_tag")])).unwrap();
         assert_eq!(doc["steps"][0]["action"]["branches"][0]["if"], "{has_tag");
+    }
+
+    #[test]
+    fn an_empty_branch_list_stays_whether_its_marker_comes_before_or_after_its_steps() {
+        let doc = document_from_form(&form(&[
+            ("steps[0].action.type", "wait_for_reply"),
+            ("steps[0].action.on_timeout", ""),
+            ("steps[0].action.otherwise", ""),
+            ("steps[0].action.otherwise[0].after", "0s"),
+        ]))
+        .unwrap();
+        assert_eq!(doc["steps"][0]["action"]["on_timeout"], json!([]), "a list with no step yet");
+        assert_eq!(doc["steps"][0]["action"]["otherwise"], json!([{ "after": "0s" }]));
+        let doc = document_from_form(&form(&[
+            ("steps[0].action.otherwise[0].after", "0s"),
+            ("steps[0].action.otherwise", ""),
+        ]))
+        .unwrap();
+        assert_eq!(doc["steps"][0]["action"]["otherwise"], json!([{ "after": "0s" }]), "the steps are kept");
     }
 
     #[test]

@@ -14,16 +14,19 @@ use avvio_common::manage::{self, ManageError};
 use avvio_common::ports::{EventQueue, Management};
 use avvio_common::stats::{Counter, Days};
 use avvio_common::time::Time;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 type Shared<S, E> = State<Arc<Console<S, E>>>;
 
 const NAV: &str = "automations";
+/// The most rows the list shows: past it, the page asks to search.
+const MAX_ROWS: usize = 200;
 
 fn now() -> Time {
     chrono::Utc::now()
@@ -96,7 +99,11 @@ impl Row {
 struct ListPage<'a> {
     page: &'a Page,
     t: &'static Texts,
+    /// The search, as typed.
+    q: String,
     rows: Vec<Row>,
+    /// How many automations match (the rows may be fewer).
+    matching: usize,
 }
 
 #[derive(Template)]
@@ -107,22 +114,88 @@ struct RowPartial<'a> {
     row: Row,
 }
 
-/// `GET automations`.
+/// `GET automations?q=`: the search is optional; empty means every automation.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// Whether `automation` matches the search `q` (already lowercased): its name, its id or its
+/// trigger in words (`trigger`, which holds a phrase) contains it.
+fn matches(automation: &Automation, trigger: &str, q: &str) -> bool {
+    q.is_empty()
+        || automation.name.to_lowercase().contains(q)
+        || automation.id().as_str().contains(q)
+        || trigger.to_lowercase().contains(q)
+}
+
+/// How people order names: runs of digits by their value ("2 lista" before "10 niente"), the
+/// rest by character, case aside.
+fn natural_order(a: &str, b: &str) -> Ordering {
+    let (mut a, mut b) = (a.chars().peekable(), b.chars().peekable());
+    loop {
+        match (a.peek().copied(), b.peek().copied()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
+                let number = |chars: &mut std::iter::Peekable<std::str::Chars>| {
+                    let mut digits = String::new();
+                    while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                        digits.push(d);
+                    }
+                    digits.trim_start_matches('0').to_string()
+                };
+                let (x, y) = (number(&mut a), number(&mut b));
+                match x.len().cmp(&y.len()).then_with(|| x.cmp(&y)) {
+                    Ordering::Equal => {}
+                    unequal => return unequal,
+                }
+            }
+            (Some(x), Some(y)) => {
+                match x.to_lowercase().cmp(y.to_lowercase()) {
+                    Ordering::Equal => {}
+                    unequal => return unequal,
+                }
+                a.next();
+                b.next();
+            }
+        }
+    }
+}
+
+/// `GET automations`: the automations that match the search, in the natural order of their
+/// names, the first `MAX_ROWS`.
 pub async fn list<S: Management, E: EventQueue>(
     State(console): Shared<S, E>,
     mut page: Page,
     session: Session,
+    Query(query): Query<ListQuery>,
 ) -> Result<Response, Failure> {
     page.nav = NAV;
     let store = &console.app.store;
-    let mut automations = store.automations(&session.workspace).await?;
-    automations.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id().cmp(b.id())));
+    let q = query.q.trim().to_lowercase();
+    let mut automations: Vec<(Arc<Automation>, String)> = store
+        .automations(&session.workspace)
+        .await?
+        .into_iter()
+        .map(|automation| {
+            let trigger = describe::trigger(page.t, &automation.trigger);
+            (automation, trigger)
+        })
+        .filter(|(automation, trigger)| matches(automation, trigger, &q))
+        .collect();
+    let matching = automations.len();
+    automations.sort_by(|(a, _), (b, _)| natural_order(&a.name, &b.name).then_with(|| a.id().cmp(b.id())));
+    automations.truncate(MAX_ROWS);
     let mut activity = activity(store, &session.workspace, now()).await?;
     let rows = automations
         .iter()
-        .map(|automation| Row::new(page.t, automation, activity.remove(automation.id()), None))
+        .map(|(automation, _)| Row::new(page.t, automation, activity.remove(automation.id()), None))
         .collect();
-    Ok(render(&ListPage { page: &page, t: page.t, rows }))
+    let q = query.q.trim().to_string();
+    Ok(render(&ListPage { page: &page, t: page.t, q, rows, matching }))
 }
 
 #[derive(Deserialize)]
@@ -172,4 +245,16 @@ pub async fn set_enabled<S: Management, E: EventQueue>(
     let activity = activity(store, &session.workspace, now()).await?.remove(automation.id());
     let row = Row::new(page.t, &automation, activity, error);
     Ok(render_status(status, &RowPartial { page: &page, t: page.t, row }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::natural_order;
+
+    #[test]
+    fn names_are_ordered_as_people_count() {
+        let mut names = vec!["10 niente", "2 lista", "1.1 primo", "Offerta 010", "offerta 9", "1.10 altro", "1.2 poi"];
+        names.sort_by(|a, b| natural_order(a, b));
+        assert_eq!(names, ["1.1 primo", "1.2 poi", "1.10 altro", "2 lista", "10 niente", "offerta 9", "Offerta 010"]);
+    }
 }

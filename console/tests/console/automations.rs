@@ -139,3 +139,39 @@ async fn an_unknown_automation_is_an_html_404() {
     assert!(reply.is_html());
     assert!(reply.text().contains("Page not found") && reply.text().contains("nessuna"));
 }
+
+#[tokio::test]
+async fn the_list_finds_automations_by_name_id_or_phrase() {
+    let system = start().await;
+    let mut browser = system.signed_in().await;
+    for q in ["PRIMO", "info-1.1", "vorrei%20informazioni"] {
+        let page = browser.get(&format!("/console/automations?q={q}")).await.text();
+        assert!(page.contains("1.1 primo messaggio"), "{q}: {page}");
+        assert!(!page.contains(r#"href="automations/compleanno""#), "{q}: only what matches");
+    }
+    let reply = browser.get("/console/automations?q=nessuna").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let page = reply.text();
+    assert!(page.contains("No automation matches") && !page.contains("<table"), "{page}");
+    assert!(page.contains(r#"value="nessuna""#), "the search stays in its input");
+    assert!(page.contains(r#"href="automations">Clear"#), "a way back to every automation");
+}
+
+#[tokio::test]
+async fn a_long_list_shows_its_first_rows_by_name_and_says_so() {
+    let system = start_empty().await;
+    let total = 205;
+    for i in 0..total {
+        let document = serde_json::json!({
+            "id": format!("a-{i:03}"), "name": format!("Offerta {i:03}"),
+            "trigger": { "type": "customer_message", "phrase": format!("offerta {i:03}") },
+            "steps": [ { "after": "0s", "action": { "type": "add_tag", "tag": "lead" } } ]
+        });
+        avvio_common::manage::create_automation(&system.store, &workspace_id(), document, chrono::Utc::now())
+            .await
+            .unwrap();
+    }
+    let page = system.signed_in().await.get("/console/automations").await.text();
+    assert!(page.contains(&format!("Showing the first 200 of {total} automations.")), "{page}");
+    assert!(page.contains(r#"href="automations/a-199""#) && !page.contains(r#"href="automations/a-200""#));
+}

@@ -126,6 +126,13 @@ async fn a_flow_steps_branches_are_added_from_its_buttons() {
     let html =
         post(&mut browser, "/console/automations/new", &pairs, "add-branches:steps[0].action.on_timeout").await.text();
     assert!(html.contains(r#"value="add-step:steps[0].action.on_timeout""#), "the no-reply path takes steps: {html}");
+    assert!(html.contains(r#"<input type="hidden" name="steps[0].action.on_timeout" value="">"#));
+
+    // The next edit sends the path's empty input back: the path, still without a step, stays.
+    let with_path = [pairs.clone(), vec![("steps[0].action.on_timeout", String::new())]].concat();
+    let html = post(&mut browser, "/console/automations/new", &with_path, "refresh").await.text();
+    assert!(html.contains(r#"value="add-step:steps[0].action.on_timeout""#), "{html}");
+    assert!(!html.contains(r#"value="add-branches:steps[0].action.on_timeout""#), "not offered again");
 }
 
 #[tokio::test]

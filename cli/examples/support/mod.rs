@@ -1,0 +1,83 @@
+//! What the load generators share: starting `avvio`, signed webhooks, arguments, percentiles.
+
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The phone number ID of `examples/workspace.json` (and of `avvio dev`'s default workspace).
+pub const NUMBER: &str = "106540352242922";
+
+/// A running `avvio` process, killed when dropped.
+pub struct Avvio(Child);
+
+impl Drop for Avvio {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The `avvio` binary to measure: `AVVIO_BIN`, else the one built beside this example.
+pub fn avvio_binary() -> String {
+    std::env::var("AVVIO_BIN").unwrap_or_else(|_| {
+        let exe = std::env::current_exe().unwrap();
+        exe.parent().and_then(|examples| examples.parent()).unwrap().join("avvio").display().to_string()
+    })
+}
+
+/// Starts `avvio dev --port 0 ARGS…` sending to `graph_base` with `app_secret`; the process and
+/// the base URL it listens on.
+pub fn start_dev<S: AsRef<OsStr>>(graph_base: &str, app_secret: &str, args: &[S]) -> (Avvio, String) {
+    let binary = avvio_binary();
+    let mut child = Command::new(&binary)
+        .args(["dev", "--port", "0"])
+        .args(args)
+        .env("WHATSAPP_API_BASE", graph_base)
+        .env("WHATSAPP_ACCESS_TOKEN", "load-token")
+        .env("WHATSAPP_APP_SECRET", app_secret)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next().expect("avvio dev prints where it listens").unwrap();
+        if let Some(address) = line.strip_prefix("avvio dev: listening on ") {
+            break address.to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (Avvio(child), base)
+}
+
+/// A webhook signed with `app_secret`: one text `text` with id `wamid.load.in.{n}` from `phone`
+/// named `name`; the body and its `X-Hub-Signature-256`.
+pub fn text_webhook(app_secret: &str, phone: &str, name: &str, n: u64, text: &str) -> (Vec<u8>, String) {
+    let ts = chrono::Utc::now().timestamp();
+    let body = format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"102290129340398","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"390212345678","phone_number_id":"{NUMBER}"}},"contacts":[{{"profile":{{"name":"{name}"}},"wa_id":"{phone}"}}],"messages":[{{"from":"{phone}","id":"wamid.load.in.{n}","timestamp":"{ts}","type":"text","text":{{"body":"{text}"}}}}]}}}}]}}]}}"#
+    )
+    .into_bytes();
+    let signature = avvio_tests::graph::signature(app_secret, &body);
+    (body, signature)
+}
+
+/// The number after `name` in `args`, or `default`.
+pub fn arg(args: &[String], name: &str, default: u64) -> u64 {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name} takes a number")))
+        .unwrap_or(default)
+}
+
+/// The `p` quantile (0..=1) of sorted, non-empty `sorted`.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// `d` in milliseconds, two decimals.
+pub fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1e3)
+}
