@@ -8,7 +8,9 @@ use crate::domain::contact::{ConsentChoice, Contact, MarketingConsent};
 use crate::domain::ids::{AutomationId, Language, ListName, RunId, Tag, TemplateName, WorkspaceId};
 use crate::domain::phone::{ContactKey, WaId};
 use crate::domain::run::Run;
-use crate::domain::workspace::{Secret, Template, TemplateCategory, TemplateStatus, Workspace};
+use crate::domain::workspace::{
+    ParameterFormat, Secret, Template, TemplateButton, TemplateCategory, TemplateHeader, TemplateStatus, Workspace,
+};
 use crate::engine::{self, ContactEdit, ContactPatch};
 use crate::ports::{
     ContactFilter, EventQueue, Management, PipelineEvent, QueueError, RunFilter, StoreError, Versioned, WriteError,
@@ -225,9 +227,13 @@ struct TemplateInput {
     status: TemplateStatus,
     #[serde(default)]
     category: TemplateCategory,
+    #[serde(default)]
+    parameter_format: ParameterFormat,
     body: String,
     #[serde(default)]
-    buttons: Vec<String>,
+    header: Option<TemplateHeader>,
+    #[serde(default, deserialize_with = "crate::domain::workspace::template_buttons")]
+    buttons: Vec<TemplateButton>,
 }
 
 /// `GET /v1/templates`.
@@ -260,7 +266,9 @@ pub async fn put_template<S: Management>(
         language,
         status: input.status,
         category: input.category,
+        parameter_format: input.parameter_format,
         body: input.body,
+        header: input.header,
         buttons: input.buttons,
     };
     retrying(|| async {

@@ -270,7 +270,7 @@ impl Simulation {
         }
         if route_all {
             let sending = numbers.first().cloned().unwrap_or_else(|| SIMULATED_WORKSPACE.to_string());
-            workspace.whatsapp = Some(WhatsAppAccount { phone_number_id: sending, access_token: None });
+            workspace.whatsapp = Some(WhatsAppAccount::new(sending, None));
         }
 
         let ws = WorkspaceId::parse(SIMULATED_WORKSPACE).expect("a valid id");

@@ -211,13 +211,63 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// The WhatsApp Cloud API number a workspace sends from.
+/// The WhatsApp Cloud API number a workspace sends from, and how fast and how long it may try.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WhatsAppAccount {
     pub phone_number_id: String,
+    /// The WhatsApp Business Account whose templates `POST /v1/templates/sync` reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waba_id: Option<String>,
     #[serde(default)]
     pub access_token: Option<Secret>,
+    /// The most messages per second the number sends (SPEC §2.6): 1 to 1000, default 80.
+    #[serde(default = "WhatsAppAccount::default_max_sends_per_second")]
+    pub max_sends_per_second: u32,
+    /// How long a send Meta throttles or fails transiently is retried (default 4h).
+    #[serde(default = "WhatsAppAccount::default_retry_for")]
+    pub retry_for: super::duration::Duration,
+}
+
+impl WhatsAppAccount {
+    pub const MAX_SENDS_PER_SECOND: u32 = 1000;
+
+    fn default_max_sends_per_second() -> u32 {
+        80
+    }
+
+    fn default_retry_for() -> super::duration::Duration {
+        super::duration::Duration::from_secs(4 * 3600)
+    }
+
+    /// An account with the defaults, for `phone_number_id`.
+    pub fn new(phone_number_id: impl Into<String>, access_token: Option<Secret>) -> Self {
+        Self {
+            phone_number_id: phone_number_id.into(),
+            waba_id: None,
+            access_token,
+            max_sends_per_second: Self::default_max_sends_per_second(),
+            retry_for: Self::default_retry_for(),
+        }
+    }
+
+    /// The document's `whatsapp` object; the token only when `secrets` (a store's view).
+    fn view(&self, secrets: bool) -> serde_json::Value {
+        let mut view = serde_json::json!({
+            "phone_number_id": self.phone_number_id,
+            "max_sends_per_second": self.max_sends_per_second,
+            "retry_for": self.retry_for,
+        });
+        if let Some(waba) = &self.waba_id {
+            view["waba_id"] = serde_json::json!(waba);
+        }
+        if secrets {
+            view["access_token"] = serde_json::json!(self.access_token.as_ref().map(Secret::expose));
+        } else {
+            view["access_token_set"] = serde_json::json!(self.access_token.is_some());
+        }
+        view
+    }
 }
 
 /// A template's review status at Meta.
@@ -241,7 +291,82 @@ pub enum TemplateCategory {
     Authentication,
 }
 
-/// A pre-approved message with `{{1}}`… placeholders in its body.
+/// How a template's placeholders are written: `{{1}}`, `{{2}}`… or `{{first_name}}`…
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParameterFormat {
+    #[default]
+    Positional,
+    Named,
+}
+
+/// The format of a template's header component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeaderFormat {
+    Text,
+    Image,
+    Video,
+    Document,
+    Location,
+}
+
+/// A template's header: its format, and for a text header its text (which may hold one
+/// placeholder).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateHeader {
+    pub format: HeaderFormat,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+/// The kind of a template button.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateButtonKind {
+    QuickReply,
+    Url,
+    CopyCode,
+    PhoneNumber,
+}
+
+/// A button of a template, as Meta approved it: a quick reply, a URL (which may end in a
+/// `{{1}}` the send fills), a copy-code or a phone number button.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateButton {
+    #[serde(rename = "type")]
+    pub kind: TemplateButtonKind,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+}
+
+impl TemplateButton {
+    /// A quick-reply button titled `text`.
+    pub fn quick_reply(text: impl Into<String>) -> Self {
+        Self { kind: TemplateButtonKind::QuickReply, text: text.into(), url: None, phone_number: None }
+    }
+}
+
+/// Template buttons as written: objects, or (the form before rich templates) quick-reply titles.
+pub(crate) fn template_buttons<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<TemplateButton>, D::Error> {
+    // Read as values first, so a malformed button object is refused with its own error (an
+    // untagged enum would only say that nothing matched).
+    Vec::<serde_json::Value>::deserialize(d)?
+        .into_iter()
+        .map(|value| match value {
+            serde_json::Value::String(title) => Ok(TemplateButton::quick_reply(title)),
+            object => serde_json::from_value::<TemplateButton>(object).map_err(serde::de::Error::custom),
+        })
+        .collect()
+}
+
+/// A pre-approved message (SPEC §2.5, §3): its body with `{{1}}`… (positional) or
+/// `{{first_name}}`… (named) placeholders, and what Meta approved around it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Template {
@@ -251,26 +376,41 @@ pub struct Template {
     /// Absent: `marketing` (the strictest: not sent to contacts who opted out).
     #[serde(default)]
     pub category: TemplateCategory,
+    #[serde(default)]
+    pub parameter_format: ParameterFormat,
     pub body: String,
-    /// Quick-reply button titles, if the template has any.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub buttons: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<TemplateHeader>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "template_buttons")]
+    pub buttons: Vec<TemplateButton>,
+}
+
+/// The placeholders written in `text`, in order of first appearance: `{{1}}` as `"1"`,
+/// `{{first_name}}` as `"first_name"` (inner spaces trimmed).
+pub fn placeholders(text: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        rest = &rest[open + 2..];
+        let Some(close) = rest.find("}}") else { break };
+        let name = rest[..close].trim();
+        if !name.is_empty() && !found.iter().any(|f| f == name) {
+            found.push(name.to_string());
+        }
+        rest = &rest[close + 2..];
+    }
+    found
 }
 
 impl Template {
-    /// How many params a send must supply: the highest `{{n}}` in the body.
+    /// How many params a positional send must supply: the highest `{{n}}` in the body.
     pub fn placeholder_count(&self) -> usize {
-        let mut highest = 0;
-        let mut rest = self.body.as_str();
-        while let Some(open) = rest.find("{{") {
-            rest = &rest[open + 2..];
-            if let Some(close) = rest.find("}}") {
-                if let Ok(n) = rest[..close].trim().parse::<usize>() {
-                    highest = highest.max(n);
-                }
-            }
-        }
-        highest
+        placeholders(&self.body).iter().filter_map(|p| p.parse::<usize>().ok()).max().unwrap_or(0)
+    }
+
+    /// The names a named send must supply, in order of first appearance in the body.
+    pub fn parameter_names(&self) -> Vec<String> {
+        placeholders(&self.body)
     }
 }
 
@@ -345,10 +485,7 @@ impl Workspace {
             "timezone": self.timezone,
             "working_hours": self.working_hours,
             "holidays": self.holidays,
-            "whatsapp": self.whatsapp.as_ref().map(|w| serde_json::json!({
-                "phone_number_id": w.phone_number_id,
-                "access_token": w.access_token.as_ref().map(Secret::expose),
-            })),
+            "whatsapp": self.whatsapp.as_ref().map(|w| w.view(true)),
             "webhook_secret": self.webhook_secret.as_ref().map(Secret::expose),
             "templates": self.templates,
             "consent": self.consent,
@@ -361,10 +498,7 @@ impl Workspace {
             "timezone": self.timezone,
             "working_hours": self.working_hours,
             "holidays": self.holidays,
-            "whatsapp": self.whatsapp.as_ref().map(|w| serde_json::json!({
-                "phone_number_id": w.phone_number_id,
-                "access_token_set": w.access_token.is_some(),
-            })),
+            "whatsapp": self.whatsapp.as_ref().map(|w| w.view(false)),
             "webhook_secret_set": self.webhook_secret.is_some(),
             "templates": self.templates,
             "consent": self.consent,
@@ -399,6 +533,49 @@ mod tests {
         assert_eq!(stored.webhook_secret.as_ref().map(Secret::expose), Some("s3cret"));
         assert_eq!(stored.whatsapp.unwrap().access_token.as_ref().map(Secret::expose), Some("EAAG"));
         assert_eq!(stored.templates, ws.templates);
+    }
+
+    #[test]
+    fn a_rich_template_reads_as_meta_has_it_and_old_button_titles_still_read() {
+        let template: Template = serde_json::from_value(serde_json::json!({
+            "name": "promo_natale", "language": "it", "status": "approved", "category": "marketing",
+            "parameter_format": "named", "body": "Ciao {{first_name}}, per te il {{sconto}} di sconto! {{first_name}}",
+            "header": { "format": "image" },
+            "buttons": [ { "type": "url", "text": "Scopri", "url": "https://shop.example.com/{{1}}" },
+                         { "type": "quick_reply", "text": "Non mi interessa" } ]
+        }))
+        .unwrap();
+        assert_eq!(template.parameter_format, ParameterFormat::Named);
+        assert_eq!(template.parameter_names(), ["first_name", "sconto"]);
+        assert_eq!(template.header, Some(TemplateHeader { format: HeaderFormat::Image, text: None }));
+        assert_eq!(template.buttons[0].kind, TemplateButtonKind::Url);
+        let old: Template = serde_json::from_value(serde_json::json!({
+            "name": "scelta", "language": "it", "status": "approved", "body": "Scegli", "buttons": ["Sì", "No"]
+        }))
+        .unwrap();
+        assert_eq!(old.buttons, [TemplateButton::quick_reply("Sì"), TemplateButton::quick_reply("No")]);
+        assert_eq!(old.parameter_format, ParameterFormat::Positional, "the default");
+        let bad = serde_json::from_value::<Template>(serde_json::json!({
+            "name": "x", "language": "it", "status": "approved", "body": "x", "buttons": [ { "type": "link", "text": "x" } ]
+        }));
+        assert!(bad.unwrap_err().to_string().contains("link"), "the unknown type is named");
+    }
+
+    #[test]
+    fn the_whatsapp_account_has_meta_s_defaults_and_keeps_its_token_out_of_the_public_view() {
+        let ws: Workspace = serde_json::from_value(serde_json::json!({
+            "timezone": "Europe/Rome",
+            "whatsapp": { "phone_number_id": "1065", "waba_id": "1022", "access_token": "EAAG" }
+        }))
+        .unwrap();
+        let account = ws.whatsapp.as_ref().unwrap();
+        assert_eq!((account.max_sends_per_second, account.retry_for.as_secs()), (80, 4 * 3600));
+        let public = ws.public_view();
+        assert_eq!(public["whatsapp"]["waba_id"], "1022");
+        assert_eq!(public["whatsapp"]["retry_for"], "4h");
+        assert!(!public.to_string().contains("EAAG"));
+        let stored: Workspace = serde_json::from_value(ws.stored_view()).unwrap();
+        assert_eq!(stored.whatsapp, ws.whatsapp);
     }
 
     #[test]

@@ -75,7 +75,7 @@ pub async fn list<S: Management, E: EventQueue>(
             category: category(tx, t.category),
             status: status(tx, t.status),
             body: t.body.clone(),
-            buttons: t.buttons.clone(),
+            buttons: t.buttons.iter().map(|b| b.text.clone()).collect(),
         })
         .collect();
     Ok(render(&ListPage { page: &page, t: page.t, tx, rows }))

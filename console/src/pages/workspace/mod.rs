@@ -264,7 +264,7 @@ fn check(
         }
         None
     } else {
-        Some(WhatsAppAccount { phone_number_id: phone_number_id.to_string(), access_token: secret(access_token) })
+        Some(WhatsAppAccount::new(phone_number_id, secret(access_token)))
     };
     match timezone {
         Some(timezone) if errors.is_empty() => Ok(Workspace {
