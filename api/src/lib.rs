@@ -38,6 +38,32 @@ pub struct App<S, E> {
     pub store: S,
     pub events: E,
     pub config: IngestConfig,
+    /// Where `POST /v1/templates/sync` reads Meta's templates.
+    pub templates: MetaTemplates,
+}
+
+/// Meta's template list as `POST /v1/templates/sync` reads it: the Graph API at
+/// `WHATSAPP_API_BASE`, and the access token used when a workspace has none
+/// (`WHATSAPP_ACCESS_TOKEN` in `avvio dev`).
+#[derive(Debug, Clone)]
+pub struct MetaTemplates {
+    pub source: avvio_http::templates::GraphTemplates,
+    pub default_access_token: Option<String>,
+}
+
+impl MetaTemplates {
+    /// The Graph API at `config.api_base` (a local stand-in in tests).
+    pub fn new(
+        config: avvio_http::graph::GraphConfig,
+        default_access_token: Option<String>,
+    ) -> Result<Self, avvio_http::BuildError> {
+        Ok(Self { source: avvio_http::templates::GraphTemplates::new(config)?, default_access_token })
+    }
+
+    /// Meta's own Graph API, with no default token.
+    pub fn meta() -> Self {
+        Self::new(avvio_http::graph::GraphConfig::default(), None).expect("Meta's Graph API base is valid")
+    }
 }
 
 /// The OpenAPI description of every route, served at `/openapi.json`.
@@ -53,6 +79,7 @@ pub fn router<S: Management + 'static, E: EventQueue + 'static>(app: Arc<App<S, 
         .route("/hooks/automations/{id}", post(hooks::call::<S, E>))
         .route("/v1/workspace", get(m::get_workspace::<S, E>).put(m::put_workspace::<S, E>))
         .route("/v1/templates", get(m::list_templates::<S, E>))
+        .route("/v1/templates/sync", post(m::sync_templates::<S, E>))
         .route("/v1/templates/{name}/{language}", put(m::put_template::<S, E>).delete(m::delete_template::<S, E>))
         .route("/v1/automations", get(m::list_automations::<S, E>).post(m::create_automation::<S, E>))
         .route(

@@ -56,6 +56,7 @@ impl From<ManageError> for ApiError {
             }
             ManageError::NotFound(message) => Self::new(StatusCode::NOT_FOUND, "not_found", message),
             ManageError::Store(e) => Self::store(e),
+            ManageError::Meta(e) => Self::new(StatusCode::BAD_GATEWAY, e.code(), e.to_string()),
         }
     }
 }
@@ -117,6 +118,13 @@ pub async fn put_workspace<S: Management, E: EventQueue>(
 
 pub async fn list_templates<S: Management, E: EventQueue>(State(app): Shared<S, E>, Tenant(ws): Tenant) -> Answer {
     ok(json!({ "templates": manage::templates(&app.store, &ws).await? }))
+}
+
+/// `POST /v1/templates/sync`: the workspace's templates made equal to Meta's.
+pub async fn sync_templates<S: Management, E: EventQueue>(State(app): Shared<S, E>, Tenant(ws): Tenant) -> Answer {
+    let meta = &app.templates;
+    let synced = manage::sync_templates(&app.store, &meta.source, &ws, meta.default_access_token.as_deref()).await?;
+    ok(to_json(&synced))
 }
 
 pub async fn put_template<S: Management, E: EventQueue>(

@@ -36,6 +36,7 @@ async fn spawn_app() -> TestApp {
         store,
         events: queue,
         config: IngestConfig { app_secret: "app-secret".into(), verify_token: "token".into() },
+        templates: avvio_api::MetaTemplates::meta(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -27,6 +27,7 @@ async fn spawn_app() -> TestApp {
         store: MemoryStore::new(),
         events: queue,
         config: IngestConfig { app_secret: APP_SECRET.into(), verify_token: VERIFY_TOKEN.into() },
+        templates: avvio_api::MetaTemplates::meta(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -14,6 +14,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/workspace"),
     ("PUT", "/v1/workspace"),
     ("GET", "/v1/templates"),
+    ("POST", "/v1/templates/sync"),
     ("PUT", "/v1/templates/benvenuto/it"),
     ("DELETE", "/v1/templates/benvenuto/it"),
     ("GET", "/v1/automations"),
@@ -173,6 +174,72 @@ async fn an_automation_without_an_id_gets_one_and_an_integration_gets_a_secret()
 }
 
 #[tokio::test]
+async fn a_template_meta_would_reject_is_422_at_its_path_and_nothing_is_stored() {
+    let system = start().await;
+    let quick: Vec<Value> =
+        ["Sì", "No", "Forse", "Mai"].iter().map(|t| json!({ "type": "quick_reply", "text": t })).collect();
+    let cases = [
+        (json!({ "status": "approved", "body": "x", "header": { "format": "gif" } }), "header.format"),
+        (json!({ "status": "approved", "body": "x", "buttons": quick }), "buttons"),
+        (
+            json!({ "status": "approved", "body": "x", "buttons": [ { "type": "url", "text": "Vai", "url": "http://shop.example.com" } ] }),
+            "buttons[0].url",
+        ),
+        (
+            json!({ "status": "approved", "body": "x", "buttons": [ { "type": "quick_reply", "text": "Un testo di bottone troppo lungo" } ] }),
+            "buttons[0].text",
+        ),
+        (json!({ "status": "approved", "body": "x", "buttons": [""] }), "buttons[0].text"),
+        (json!({ "status": "approved", "parameter_format": "named", "body": "Ciao {{Nome}}" }), "body"),
+    ];
+    for (doc, at) in cases {
+        let (status, body) = system.put("/v1/templates/promo/it", KEY_A, doc.clone()).await;
+        assert_eq!((status, body["error"]["path"].as_str()), (422, Some(at)), "{doc}: {body}");
+    }
+    let mut workspace = system.get("/v1/workspace", KEY_A).await.1;
+    workspace["templates"].as_array_mut().unwrap().push(json!({ "name": "promo", "language": "it",
+        "status": "approved", "body": "x", "buttons": [ { "type": "url", "text": "Vai", "url": "shop.example.com" } ] }));
+    let (status, body) = system.put("/v1/workspace", KEY_A, workspace).await;
+    assert_eq!((status, body["error"]["path"].as_str()), (422, Some("templates[1].buttons[0].url")), "{body}");
+    let (_, list) = system.get("/v1/templates", KEY_A).await;
+    assert_eq!(list["templates"].as_array().unwrap().len(), 1, "{list}");
+}
+
+#[tokio::test]
+async fn a_rich_template_send_is_checked_against_the_template_at_save_time() {
+    let system = start().await;
+    let promo = json!({ "status": "approved", "parameter_format": "named", "body": "Ciao {{first_name}}",
+        "header": { "format": "image" },
+        "buttons": [ { "type": "url", "text": "Scopri", "url": "https://shop.example.com/{{1}}" } ] });
+    assert_eq!(system.put("/v1/templates/promo/it", KEY_A, promo).await.0, 201);
+    let send = |action: Value| {
+        json!({ "id": "p", "name": "p", "trigger": { "type": "customer_message", "phrase": "promo" },
+                "steps": [ { "after": "0s", "action": action } ] })
+    };
+    let good = json!({ "type": "send_template", "template": "promo", "language": "it",
+        "header": { "type": "image", "link": "https://shop.example.com/a.jpg" },
+        "params": { "first_name": "{{name}}" }, "buttons": [ { "index": 0, "type": "url", "text": "natale" } ] });
+    let mut cases = Vec::new();
+    for (key, value, path) in [
+        ("params", json!({ "nome": "{{name}}" }), "steps[0].action.params.nome"),
+        ("header", json!({ "type": "video", "link": "https://shop.example.com/a.mp4" }), "steps[0].action.header"),
+        ("buttons", json!([ { "index": 0, "type": "quick_reply", "payload": "x" } ]), "steps[0].action.buttons[0]"),
+    ] {
+        let mut action = good.clone();
+        action[key] = value;
+        cases.push((action, path));
+    }
+    for (action, path) in cases {
+        let (status, body) = system.post("/v1/automations", KEY_A, send(action.clone())).await;
+        assert_eq!((status, body["error"]["path"].as_str()), (422, Some(path)), "{action}: {body}");
+        assert_eq!(body["error"]["code"], "template_params_mismatch", "{body}");
+    }
+    let (status, body) = system.post("/v1/automations", KEY_A, send(good.clone())).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["steps"][0]["action"], good, "read back as written");
+}
+
+#[tokio::test]
 async fn invalid_automations_are_422_naming_the_path() {
     let system = start().await;
     let buttons = json!({ "id": "b", "name": "b", "trigger": { "type": "customer_message", "phrase": "menu" },
@@ -320,6 +387,34 @@ async fn a_manual_run_starts_for_one_contact_or_for_every_member_of_the_list() {
     let (_, run) = system.get(&format!("/v1/runs/{}", runs[0]["id"].as_str().unwrap()), KEY_A).await;
     assert_eq!(run["steps"][0]["status"], "failed");
     assert_eq!(run["steps"][0]["error"], "outside_customer_service_window");
+}
+
+#[tokio::test]
+async fn a_list_run_goes_through_its_members_a_page_at_a_time_and_a_page_done_twice_starts_nothing_twice() {
+    let mut system = start().await;
+    // The members join before the automation exists: only the list run starts runs.
+    let members = avvio_common::stages::matcher::LIST_RUN_PAGE * 2 + 50;
+    for i in 0..members {
+        system.put(&format!("/v1/lists/vip/contacts/39333{i:07}"), KEY_A, json!({})).await;
+    }
+    system.settle().await;
+    system.post("/v1/automations", KEY_A, list_automation()).await;
+    let (status, _) = system.post("/v1/automations/benvenuto-vip/run", KEY_A, json!({})).await;
+    assert_eq!(status, 202, "answered before any run starts");
+    let first_page = system.queued().to_vec();
+    assert_eq!(first_page.len(), 1, "one event for the whole list");
+    system.settle().await;
+    let (_, runs) = system.get("/v1/runs?automation=benvenuto-vip", KEY_A).await;
+    assert_eq!(runs["runs"].as_array().unwrap().len(), members);
+
+    // The first page delivered again (the matcher died before acknowledging it): its follow-up
+    // is queued again and every page is done again, starting no run twice.
+    let report = system.deps.handle_event(&first_page[0], chrono::Utc::now()).await.unwrap();
+    assert!(report.follow_up.is_some(), "the first page names the next");
+    system.pending.extend(report.follow_up);
+    system.settle().await;
+    let (_, runs) = system.get("/v1/runs?automation=benvenuto-vip", KEY_A).await;
+    assert_eq!(runs["runs"].as_array().unwrap().len(), members, "each member's run once");
 }
 
 #[tokio::test]

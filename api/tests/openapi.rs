@@ -22,6 +22,7 @@ const SPEC_ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/workspace"),
     ("PUT", "/v1/workspace"),
     ("GET", "/v1/templates"),
+    ("POST", "/v1/templates/sync"),
     ("PUT", "/v1/templates/{name}/{language}"),
     ("DELETE", "/v1/templates/{name}/{language}"),
     ("GET", "/v1/automations"),
@@ -477,7 +478,7 @@ async fn every_v1_operation_answers_401_without_a_valid_key_as_documented() {
     let system = start().await;
     let doc = document();
     let management: Vec<_> = operations(&doc).into_iter().filter(Operation::management).collect();
-    assert_eq!(management.len(), 24);
+    assert_eq!(management.len(), 25);
     for op in management {
         assert!(op.statuses().contains(&401), "{op} does not document 401");
         for key in [None, Some("not-a-key")] {
@@ -560,7 +561,11 @@ impl Tour {
 
 #[tokio::test]
 async fn the_documented_examples_are_accepted_in_the_order_a_user_sends_them() {
-    let mut system = start().await;
+    // Meta's template list (the sync's), served by the stand-in Graph API.
+    let page = std::fs::read_to_string(avvio_tests::fixtures().join("meta/message_templates_page1.json")).unwrap();
+    let graph =
+        avvio_tests::graph::StandInGraph::start().await.with_templates(vec![serde_json::from_str(&page).unwrap()]);
+    let mut system = support::start_with_graph(&graph.base).await;
     let doc = document();
     let mut tour = Tour::default();
     let example = |method: &str, path: &str| operation(&doc, method, path).body_example(&doc, None);
@@ -705,6 +710,10 @@ async fn the_documented_examples_are_accepted_in_the_order_a_user_sends_them() {
         + by_code(&first["failed"])
         + by_code(&first["skipped"]);
     assert_eq!(recorded, started, "{}", reply.1);
+
+    // The templates as Meta has them (its list holds the example template too).
+    let reply = call_documented(&system, &doc, "POST", "/v1/templates/sync", &[], None).await;
+    tour.expect("POST", "/v1/templates/sync", &reply, 200);
 
     // Undo it all.
     for (path, expected) in [

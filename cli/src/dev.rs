@@ -4,12 +4,12 @@
 //! each effect is printed as a JSON line, as `simulate` prints it.
 
 use anyhow::Context;
-use avvio_api::{App, IngestConfig};
+use avvio_api::{App, IngestConfig, MetaTemplates};
 use avvio_common::domain::workspace::Workspace;
 use avvio_common::domain::{StepPath, WorkspaceId};
 use avvio_common::memory::{MemoryEventQueue, MemoryStepQueue, MemoryStore};
 use avvio_common::outbound::Mode;
-use avvio_common::ports::{KeyHash, Management, Retry, StepMessage, StepQueue};
+use avvio_common::ports::{EventQueue, KeyHash, Management, Retry, StepMessage, StepQueue};
 use avvio_common::stages::{Deps, Report};
 use avvio_common::validate::{Document, check_set, read_documents};
 use avvio_console::router;
@@ -78,7 +78,7 @@ pub fn run(options: DevOptions<'_>) -> anyhow::Result<()> {
     if let Some(base) = env("WHATSAPP_API_BASE") {
         graph.api_base = base;
     }
-    let sender = GraphSender::new(graph).context("WHATSAPP_API_BASE")?;
+    let sender = GraphSender::new(graph.clone()).context("WHATSAPP_API_BASE")?;
     let poster = HttpWebhookPoster::new(WebhookConfig::new(Mode::Local)).context("the webhook client")?;
 
     let ws = WorkspaceId::parse("default").expect("a valid id");
@@ -94,7 +94,13 @@ pub fn run(options: DevOptions<'_>) -> anyhow::Result<()> {
         default_access_token: env("WHATSAPP_ACCESS_TOKEN"),
     });
     let (events, inbox) = MemoryEventQueue::new();
-    let app = Arc::new(App { store: deps.store.clone(), events, config: IngestConfig { app_secret, verify_token } });
+    let templates = MetaTemplates::new(graph, env("WHATSAPP_ACCESS_TOKEN")).context("WHATSAPP_API_BASE")?;
+    let app = Arc::new(App {
+        store: deps.store.clone(),
+        events,
+        config: IngestConfig { app_secret, verify_token },
+        templates,
+    });
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -107,9 +113,9 @@ pub fn run(options: DevOptions<'_>) -> anyhow::Result<()> {
         if api_key == DEFAULT_API_KEY {
             eprintln!("avvio dev: management API key `{DEFAULT_API_KEY}` (set AVVIO_API_KEY to change it)");
         }
-        tokio::spawn(drain_events(deps.clone(), inbox));
+        tokio::spawn(drain_events(deps.clone(), app.events.clone(), inbox));
         tokio::spawn(drive_steps(deps.clone()));
-        tokio::spawn(tick_clock(deps));
+        tokio::spawn(tick_clock(deps, app.templates.clone()));
         axum::serve(listener, router(app)).with_graceful_shutdown(ctrl_c()).await?;
         eprintln!("avvio dev: stopped");
         anyhow::Ok(())
@@ -122,6 +128,27 @@ async fn ctrl_c() {
 
 fn now() -> avvio_common::time::Time {
     chrono::Utc::now()
+}
+
+/// Once a day, the templates of the workspace (when it has a `whatsapp.waba_id`) synced from
+/// Meta; what happened is printed, a failure is tried again the next day.
+async fn sync_templates_daily(store: &MemoryStore, templates: &MetaTemplates) {
+    use avvio_common::stages::clock::sync_templates_daily;
+    let token = templates.default_access_token.as_deref();
+    match sync_templates_daily(store, &templates.source, token, now()).await {
+        Ok(outcomes) => {
+            for outcome in outcomes {
+                match outcome.result {
+                    Ok(sync) => eprintln!(
+                        "avvio dev: templates synced from Meta: {} added, {} changed, {} removed",
+                        sync.counts.added, sync.counts.changed, sync.counts.removed
+                    ),
+                    Err(e) => eprintln!("avvio dev: the template sync failed (tried again tomorrow): {e}"),
+                }
+            }
+        }
+        Err(e) => eprintln!("avvio dev: the template sync could not start: {e}"),
+    }
 }
 
 /// Prints each effect as a JSON line.
@@ -141,6 +168,7 @@ fn print(report: &Report) {
 /// sends replies itself, so a lane waits on the Graph API).
 async fn drain_events(
     deps: Arc<DevDeps>,
+    events: MemoryEventQueue,
     mut inbox: tokio::sync::mpsc::UnboundedReceiver<avvio_common::ports::PipelineEvent>,
 ) {
     use std::hash::{BuildHasher, RandomState};
@@ -148,11 +176,22 @@ async fn drain_events(
     let lanes: Vec<_> = (0..MATCHER_LANES)
         .map(|_| {
             let (lane, mut queue) = tokio::sync::mpsc::unbounded_channel::<avvio_common::ports::PipelineEvent>();
-            let deps = deps.clone();
+            let (deps, events) = (deps.clone(), events.clone());
             tokio::spawn(async move {
                 while let Some(event) = queue.recv().await {
                     match deps.handle_event(&event, now()).await {
-                        Ok(report) => print(&report),
+                        Ok(report) => {
+                            if let Some(why) =
+                                report.ignored.filter(|why| why.contains("template") || why.contains("waba"))
+                            {
+                                eprintln!("avvio dev: a template status update was ignored: {why}");
+                            }
+                            print(&report);
+                            // The next page of a list run goes round the queue, as on AWS.
+                            if let Some(next) = report.follow_up {
+                                let _ = events.enqueue(next).await;
+                            }
+                        }
                         Err(e) => eprintln!("avvio dev: an event failed: {e}"),
                     }
                 }
@@ -235,7 +274,7 @@ fn retry_later(
 }
 
 /// The clock: fires date triggers when they come due.
-async fn tick_clock(deps: Arc<DevDeps>) {
+async fn tick_clock(deps: Arc<DevDeps>, templates: MetaTemplates) {
     loop {
         let wait = deps
             .store
@@ -245,5 +284,6 @@ async fn tick_clock(deps: Arc<DevDeps>) {
         if let Err(e) = deps.run_clock_once(now()).await {
             eprintln!("avvio dev: the clock failed: {e}");
         }
+        sync_templates_daily(&deps.store, &templates).await;
     }
 }

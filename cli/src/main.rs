@@ -93,9 +93,17 @@ fn read_workspace(path: &Path) -> anyhow::Result<Workspace> {
     parse_workspace(&path.display().to_string(), &read(path)?)
 }
 
+/// Reads a workspace file; a template Meta would refuse is refused as `PUT /v1/workspace` refuses it.
 fn parse_workspace(name: &str, text: &str) -> anyhow::Result<Workspace> {
     let de = &mut serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| anyhow::anyhow!("{name}: {}: {}", e.path(), e.inner()))
+    let workspace: Workspace =
+        serde_path_to_error::deserialize(de).map_err(|e| anyhow::anyhow!("{name}: {}: {}", e.path(), e.inner()))?;
+    for (i, template) in workspace.templates.iter().enumerate() {
+        if let Some(issue) = avvio_common::validate::validate_template(template).into_iter().next() {
+            anyhow::bail!("{name}: templates[{i}].{}: {}", issue.path, issue.message);
+        }
+    }
+    Ok(workspace)
 }
 
 fn validate(workspace: Option<&Path>, files: &[PathBuf]) -> anyhow::Result<ExitCode> {

@@ -122,6 +122,21 @@ fn validate_checks_template_params_against_the_workspace() {
 }
 
 #[test]
+fn validate_refuses_a_workspace_template_meta_would_reject_naming_its_path() {
+    let dir = scratch("validate-bad-template");
+    let ws = write(
+        &dir,
+        "workspace.json",
+        r#"{ "timezone": "Europe/Rome", "templates": [ { "name": "promo", "language": "it", "status": "approved",
+             "body": "x", "buttons": [ { "type": "url", "text": "Vai", "url": "http://shop.example.com" } ] } ] }"#,
+    );
+    let a = write(&dir, "a.json", &automation("a", r#"{ "type": "integration" }"#));
+    let out = avvio(&["validate", "--workspace", &ws, &a]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains(&format!("{ws}: templates[0].buttons[0].url: ")), "{}", stderr(&out));
+}
+
+#[test]
 fn simulate_prints_the_examples_timeline_as_json_lines_in_time_order() {
     let out = simulate(&example("automations.json"), &example("events.jsonl"), &[]);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -23,6 +23,11 @@ fn start_dev(graph_base: &str, automations: Option<&std::path::Path>) -> Dev {
     if let Some(path) = automations {
         command.arg("--automations").arg(path);
     }
+    spawn_dev(command, graph_base)
+}
+
+/// Starts `command` (an `avvio dev` command line) sending to `graph_base`.
+fn spawn_dev(mut command: Command, graph_base: &str) -> Dev {
     let mut child = command
         .env("WHATSAPP_API_BASE", graph_base)
         .env("WHATSAPP_ACCESS_TOKEN", "dev-test-token")
@@ -161,6 +166,7 @@ async fn a_graph_api_answering_500_then_200_gets_the_message_retried_and_sent_on
     assert_eq!(run["status"]["state"], "completed", "{run}");
     assert_eq!(run["steps"][0]["status"], "done", "{run}");
     assert_eq!(run["steps"][0]["wamid"], "wamid.standin.2", "the second attempt's message: {run}");
+    assert_eq!(run["steps"][0]["retry"]["attempts"], 1, "the refused try is on the step's record: {run}");
     let sent = graph.sent();
     assert_eq!(sent.len(), 2, "one failed attempt, one send");
     assert_eq!(sent[0].body, sent[1].body, "the retry posts the same body");
@@ -227,4 +233,129 @@ async fn a_reply_to_a_waiting_run_in_avvio_dev_runs_its_branch() {
     assert_eq!(run["status"]["state"], "completed", "{run}");
     assert_eq!(run["steps"][1]["branch"], "branches[0]", "{run}");
     assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "the reply started no other run");
+}
+
+/// The examples' workspace sending at most `rate` messages per second.
+fn workspace_file(name: &str, rate: u32) -> std::path::PathBuf {
+    let mut workspace: serde_json::Value =
+        serde_json::from_str(include_str!("../../examples/workspace.json")).expect("the example workspace");
+    workspace["whatsapp"]["max_sends_per_second"] = rate.into();
+    let dir = std::env::temp_dir().join(format!("avvio-dev-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("workspace.json");
+    std::fs::write(&path, workspace.to_string()).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_run_of_2000_members_sends_each_one_message_within_the_rate_though_meta_throttles_harder() {
+    const MEMBERS: usize = 2000;
+    const RATE: usize = 50;
+    let graph = StandInGraph::start().await;
+    // Meta takes fewer than the workspace's rate: the sends past it come back as 130429.
+    graph.enforce(avvio_tests::graph::Limits { per_second: Some(45), ..Default::default() });
+    let mut command = Command::new(env!("CARGO_BIN_EXE_avvio"));
+    command.args(["dev", "--port", "0", "--workspace"]).arg(workspace_file("pacing", RATE as u32));
+    command.arg("--automations").arg(automations_file("pacing", serde_json::json!([])));
+    let dev = spawn_dev(command, &graph.base);
+    let http = reqwest::Client::new();
+    let phones: Vec<String> = (0..MEMBERS).map(|i| format!("39{}", 3_400_000_000u64 + i as u64)).collect();
+    for phone in &phones {
+        let url = format!("{}/v1/lists/clienti/contacts/{phone}", dev.base);
+        let reply = http.put(url).bearer_auth(API_KEY).send().await.unwrap();
+        assert!(reply.status().is_success(), "{phone}: {}", reply.status());
+    }
+    let campaign = serde_json::json!({ "id": "campagna", "name": "campagna", "trigger": { "type": "list", "list": "clienti" },
+        "steps": [ { "after": "0s", "action": { "type": "send_template", "template": "welcome", "language": "it", "params": ["{{name|cliente}}"] } } ] });
+    let created = http
+        .post(format!("{}/v1/automations", dev.base))
+        .bearer_auth(API_KEY)
+        .header("content-type", "application/json")
+        .body(campaign.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+    // The members joined before the automation existed: only the list run sends.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while list_size(&http, &dev).await < MEMBERS {
+        assert!(Instant::now() < deadline, "the members did not all join");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let started = Instant::now();
+    let run = http
+        .post(format!("{}/v1/automations/campagna/run", dev.base))
+        .bearer_auth(API_KEY)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(run.status(), 202);
+
+    let deadline = Instant::now() + Duration::from_secs(150);
+    while graph.accepted().len() < MEMBERS {
+        assert!(Instant::now() < deadline, "{} of {MEMBERS} members got their message", graph.accepted().len());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let accepted = graph.accepted();
+    let mut per_member = std::collections::HashMap::<&str, usize>::new();
+    for (_, to) in &accepted {
+        *per_member.entry(to.as_str()).or_default() += 1;
+    }
+    assert_eq!(per_member.len(), MEMBERS, "every member got a message");
+    assert!(per_member.values().all(|&n| n == 1), "none got two");
+    // Every request Avvio made (the refused ones too), by arrival: no second holds more than RATE.
+    let arrivals: Vec<Instant> = graph.sent().iter().map(|s| s.at).collect();
+    let busiest = arrivals
+        .iter()
+        .enumerate()
+        .map(|(i, start)| arrivals[i..].iter().take_while(|at| **at - *start < Duration::from_secs(1)).count())
+        .max()
+        .unwrap();
+    assert!(busiest <= RATE, "{busiest} requests in one second, the rate is {RATE}");
+    let refused = graph.sent().len() - accepted.len();
+    eprintln!(
+        "{MEMBERS} members in {:.1}s, busiest second {busiest} requests, {refused} throttled and retried",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+async fn list_size(http: &reqwest::Client, dev: &Dev) -> usize {
+    let reply = http.get(format!("{}/v1/contacts?list=clienti", dev.base)).bearer_auth(API_KEY).send().await.unwrap();
+    let contacts: serde_json::Value = serde_json::from_slice(&reply.bytes().await.unwrap()).unwrap();
+    contacts["contacts"].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meta_answering_131050_fails_the_step_and_opts_the_contact_out() {
+    let graph = StandInGraph::start().await;
+    graph.enforce(avvio_tests::graph::Limits { refuse: vec![("393331234567".into(), 131050)], ..Default::default() });
+    let dev = start_dev(&graph.base, Some(&automations_file("opt-out", template_then_tag())));
+    let run = run_to_completion(&dev).await;
+    assert_eq!(
+        (run["steps"][0]["status"].as_str(), run["steps"][0]["error"].as_str()),
+        (Some("failed"), Some("marketing_opt_out")),
+        "{run}"
+    );
+    assert_eq!(run["steps"][1]["status"], "done", "the run goes on: {run}");
+    let http = reqwest::Client::new();
+    let contact = http.get(format!("{}/v1/contacts/393331234567", dev.base)).bearer_auth(API_KEY).send().await.unwrap();
+    let contact: serde_json::Value = serde_json::from_slice(&contact.bytes().await.unwrap()).unwrap();
+    assert_eq!(contact["marketing"], "opted_out", "{contact}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meta_answering_131049_fails_the_step_with_marketing_limit_and_is_not_retried() {
+    let graph = StandInGraph::start().await;
+    graph.enforce(avvio_tests::graph::Limits { refuse: vec![("393331234567".into(), 131049)], ..Default::default() });
+    let dev = start_dev(&graph.base, Some(&automations_file("limit", template_then_tag())));
+    let run = run_to_completion(&dev).await;
+    assert_eq!(
+        (run["steps"][0]["status"].as_str(), run["steps"][0]["error"].as_str()),
+        (Some("failed"), Some("marketing_limit")),
+        "{run}"
+    );
+    assert_eq!(graph.sent().len(), 1);
 }

@@ -202,6 +202,24 @@ fn step_label(step: &Step) -> Label {
                 label.theirs(&button.title, TEXT_CHARS);
             }
         }
+        Action::SendMedia { media, caption, .. } => {
+            label.ours(": ");
+            label.ours(media.as_str());
+            if let Some(caption) = caption {
+                label.ours(" · ");
+                label.theirs(caption.source(), TEXT_CHARS);
+            }
+        }
+        Action::SendList { text, button, .. } => {
+            say(text.source());
+            label.ours(" · ");
+            label.theirs(button, TEXT_CHARS);
+        }
+        Action::SendCtaUrl { text, display_text, .. } => {
+            say(text.source());
+            label.ours(" · ");
+            label.theirs(display_text, TEXT_CHARS);
+        }
         Action::AddTag { tag } | Action::RemoveTag { tag } => say(tag.as_str()),
         Action::AddToList { list } | Action::RemoveFromList { list } => say(list.as_str()),
         Action::SetField { field, value, .. } => {
@@ -539,6 +557,25 @@ mod tests {
 "#;
         assert_eq!(chart, expected);
         Drawn::read(&chart).assert_connected();
+    }
+
+    #[test]
+    fn media_list_and_link_messages_are_labelled_by_what_the_contact_sees() {
+        let steps = json!([
+            step(
+                json!({ "type": "send_media", "media": "document", "link": "https://x.it/a.pdf", "caption": "Il listino" })
+            ),
+            step(json!({ "type": "send_list", "text": "Dove ritiri?", "button": "Sedi",
+                         "sections": [ { "rows": [ { "id": "mi", "title": "Milano" } ] } ] })),
+            step(
+                json!({ "type": "send_cta_url", "text": "Il negozio", "display_text": "Apri", "url": "https://x.it" })
+            ),
+        ]);
+        let chart = mermaid(&automation(json!({ "type": "integration" }), steps));
+        let drawn = Drawn::read(&chart);
+        assert_eq!(drawn.label("s0"), "send_media: document · Il listino");
+        assert_eq!(drawn.label("s1"), "send_list: Dove ritiri? · Sedi");
+        assert_eq!(drawn.label("s2"), "send_cta_url: Il negozio · Apri");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use crate::domain::automation::Button;
 use crate::domain::contact::Contact;
+use crate::domain::send::{ListSection, MediaKind};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use std::fmt;
@@ -53,6 +54,14 @@ struct Message<'a> {
     template: Option<Template<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     interactive: Option<Interactive<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<Media<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    video: Option<Media<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    document: Option<Media<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audio: Option<Media<'a>>,
 }
 
 #[derive(Serialize)]
@@ -74,18 +83,66 @@ struct Code<'a> {
     code: &'a str,
 }
 
+/// A component of a template message: `header`, `body`, or one `button` (with its
+/// `sub_type` and `index`).
 #[derive(Serialize)]
 struct Component<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
-    parameters: Vec<TextParameter<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<String>,
+    parameters: Vec<Parameter<'a>>,
+}
+
+/// A parameter of a template component, as Meta types it.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Parameter<'a> {
+    Text {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        parameter_name: Option<&'a str>,
+        text: &'a str,
+    },
+    Image {
+        image: Media<'a>,
+    },
+    Video {
+        video: Media<'a>,
+    },
+    Document {
+        document: Media<'a>,
+    },
+    Location {
+        location: Location<'a>,
+    },
+    Payload {
+        payload: &'a str,
+    },
+    CouponCode {
+        coupon_code: &'a str,
+    },
+}
+
+/// A medium by link, in a media message or a template header.
+#[derive(Serialize)]
+struct Media<'a> {
+    link: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caption: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filename: Option<&'a str>,
 }
 
 #[derive(Serialize)]
-struct TextParameter<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    text: &'a str,
+struct Location<'a> {
+    latitude: f64,
+    longitude: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -101,9 +158,14 @@ struct InteractiveBody<'a> {
     text: &'a str,
 }
 
+/// The `action` of an interactive message: reply buttons, a list's sections, or a
+/// call-to-action URL.
 #[derive(Serialize)]
-struct InteractiveAction<'a> {
-    buttons: Vec<ReplyButton<'a>>,
+#[serde(untagged)]
+enum InteractiveAction<'a> {
+    Buttons { buttons: Vec<ReplyButton<'a>> },
+    List { button: &'a str, sections: &'a [ListSection] },
+    CtaUrl { name: &'static str, parameters: CtaUrl<'a> },
 }
 
 #[derive(Serialize)]
@@ -111,6 +173,12 @@ struct ReplyButton<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     reply: &'a Button,
+}
+
+#[derive(Serialize)]
+struct CtaUrl<'a> {
+    display_text: &'a str,
+    url: &'a str,
 }
 
 /// The common envelope: `"to": phone` when the phone is known, else `"recipient": BSUID`.
@@ -129,6 +197,10 @@ fn envelope<'a>(contact: &'a Contact, kind: &'static str) -> Message<'a> {
         text: None,
         template: None,
         interactive: None,
+        image: None,
+        video: None,
+        document: None,
+        audio: None,
     }
 }
 
@@ -137,17 +209,123 @@ fn serialise(message: &Message<'_>) -> GraphRequest {
     GraphRequest(serde_json::value::to_raw_value(message).expect("message bodies always serialise"))
 }
 
-/// A template message with its body parameters.
-pub fn template(contact: &Contact, name: &str, language: &str, params: &[String]) -> GraphRequest {
-    let components = if params.is_empty() {
-        Vec::new()
-    } else {
-        let parameters = params.iter().map(|p| TextParameter { kind: "text", text: p }).collect();
-        vec![Component { kind: "body", parameters }]
+/// A template header with its values rendered: what the send fills the template's header with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TemplateHeader {
+    Image {
+        link: String,
+    },
+    Video {
+        link: String,
+    },
+    Document {
+        link: String,
+        filename: Option<String>,
+    },
+    /// `name`: the placeholder's name in a named template's header.
+    Text {
+        name: Option<String>,
+        text: String,
+    },
+    Location {
+        latitude: f64,
+        longitude: f64,
+        name: Option<String>,
+        address: Option<String>,
+    },
+}
+
+/// A body parameter: `name` for a named template, `None` for a positional one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyParam {
+    pub name: Option<String>,
+    pub text: String,
+}
+
+/// A button parameter with its value rendered, by the template button's index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateButton {
+    /// The suffix a dynamic URL button's `{{1}}` is replaced with.
+    Url {
+        index: u8,
+        text: String,
+    },
+    QuickReply {
+        index: u8,
+        payload: String,
+    },
+    CopyCode {
+        index: u8,
+        code: String,
+    },
+}
+
+/// Everything a template message carries besides the recipient.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TemplateMessage<'a> {
+    pub name: &'a str,
+    pub language: &'a str,
+    pub header: Option<TemplateHeader>,
+    pub body: Vec<BodyParam>,
+    pub buttons: Vec<TemplateButton>,
+}
+
+fn media<'a>(link: &'a str, filename: Option<&'a str>) -> Media<'a> {
+    Media { link, caption: None, filename }
+}
+
+fn component<'a>(kind: &'static str, parameters: Vec<Parameter<'a>>) -> Component<'a> {
+    Component { kind, sub_type: None, index: None, parameters }
+}
+
+fn header_component(header: &TemplateHeader) -> Component<'_> {
+    let parameter = match header {
+        TemplateHeader::Image { link } => Parameter::Image { image: media(link, None) },
+        TemplateHeader::Video { link } => Parameter::Video { video: media(link, None) },
+        TemplateHeader::Document { link, filename } => {
+            Parameter::Document { document: media(link, filename.as_deref()) }
+        }
+        TemplateHeader::Text { name, text } => Parameter::Text { parameter_name: name.as_deref(), text },
+        TemplateHeader::Location { latitude, longitude, name, address } => Parameter::Location {
+            location: Location {
+                latitude: *latitude,
+                longitude: *longitude,
+                name: name.as_deref(),
+                address: address.as_deref(),
+            },
+        },
     };
-    let mut message = envelope(contact, "template");
-    message.template = Some(Template { name, language: Code { code: language }, components });
-    serialise(&message)
+    component("header", vec![parameter])
+}
+
+fn button_component(button: &TemplateButton) -> Component<'_> {
+    let (sub_type, index, parameter) = match button {
+        TemplateButton::Url { index, text } => ("url", index, Parameter::Text { parameter_name: None, text }),
+        TemplateButton::QuickReply { index, payload } => ("quick_reply", index, Parameter::Payload { payload }),
+        TemplateButton::CopyCode { index, code } => ("copy_code", index, Parameter::CouponCode { coupon_code: code }),
+    };
+    Component { kind: "button", sub_type: Some(sub_type), index: Some(index.to_string()), parameters: vec![parameter] }
+}
+
+/// A template message: its `header`, `body` and `button` components, each only when it has
+/// parameters (a template with none has no `components`).
+pub fn rich_template(contact: &Contact, message: &TemplateMessage<'_>) -> GraphRequest {
+    let mut components: Vec<Component<'_>> = message.header.iter().map(header_component).collect();
+    if !message.body.is_empty() {
+        let parameters =
+            message.body.iter().map(|p| Parameter::Text { parameter_name: p.name.as_deref(), text: &p.text }).collect();
+        components.push(component("body", parameters));
+    }
+    components.extend(message.buttons.iter().map(button_component));
+    let mut envelope = envelope(contact, "template");
+    envelope.template = Some(Template { name: message.name, language: Code { code: message.language }, components });
+    serialise(&envelope)
+}
+
+/// A template message with positional body parameters only.
+pub fn template(contact: &Contact, name: &str, language: &str, params: &[String]) -> GraphRequest {
+    let body = params.iter().map(|text| BodyParam { name: None, text: text.clone() }).collect();
+    rich_template(contact, &TemplateMessage { name, language, body, ..TemplateMessage::default() })
 }
 
 /// A free-form text message (customer service window only).
@@ -159,17 +337,57 @@ pub fn text(contact: &Contact, body: &str) -> GraphRequest {
 
 /// An interactive reply-buttons message (customer service window only).
 pub fn buttons(contact: &Contact, body: &str, buttons: &[Button]) -> GraphRequest {
-    let mut message = envelope(contact, "interactive");
-    message.interactive = Some(Interactive {
-        kind: "button",
-        body: InteractiveBody { text: body },
-        action: InteractiveAction {
+    interactive(
+        contact,
+        "button",
+        body,
+        InteractiveAction::Buttons {
             buttons: buttons.iter().map(|reply| ReplyButton { kind: "reply", reply }).collect(),
         },
-    });
+    )
+}
+
+/// An interactive list message: `button` opens the sections (customer service window only).
+pub fn list(contact: &Contact, body: &str, button: &str, sections: &[ListSection]) -> GraphRequest {
+    interactive(contact, "list", body, InteractiveAction::List { button, sections })
+}
+
+/// An interactive call-to-action URL message (customer service window only).
+pub fn cta_url(contact: &Contact, body: &str, display_text: &str, url: &str) -> GraphRequest {
+    let parameters = CtaUrl { display_text, url };
+    interactive(contact, "cta_url", body, InteractiveAction::CtaUrl { name: "cta_url", parameters })
+}
+
+fn interactive<'a>(
+    contact: &'a Contact,
+    kind: &'static str,
+    body: &'a str,
+    action: InteractiveAction<'a>,
+) -> GraphRequest {
+    let mut message = envelope(contact, "interactive");
+    message.interactive = Some(Interactive { kind, body: InteractiveBody { text: body }, action });
     serialise(&message)
 }
 
+/// A media message by link: `caption` (not for audio) and `filename` (documents) when given
+/// (customer service window only).
+pub fn media_message(
+    contact: &Contact,
+    kind: MediaKind,
+    link: &str,
+    caption: Option<&str>,
+    filename: Option<&str>,
+) -> GraphRequest {
+    let mut message = envelope(contact, kind.as_str());
+    let medium = Some(Media { link, caption, filename });
+    match kind {
+        MediaKind::Image => message.image = medium,
+        MediaKind::Video => message.video = medium,
+        MediaKind::Document => message.document = medium,
+        MediaKind::Audio => message.audio = medium,
+    }
+    serialise(&message)
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +431,130 @@ mod tests {
         let body = text(&contact, "Ciao").to_value();
         assert_eq!(body["recipient"], "IT.1502576394655843");
         assert!(body.get("to").is_none());
+    }
+
+    /// One of Meta's documented bodies, saved under `tests/fixtures/meta/`.
+    fn meta(name: &str) -> serde_json::Value {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/meta").join(name);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn named(name: &str, text: &str) -> BodyParam {
+        BodyParam { name: Some(name.into()), text: text.into() }
+    }
+
+    fn positional(text: &str) -> BodyParam {
+        BodyParam { name: None, text: text.into() }
+    }
+
+    #[test]
+    fn a_named_template_with_an_image_header_and_a_url_button_is_meta_s_body() {
+        let message = TemplateMessage {
+            name: "promo_natale",
+            language: "it",
+            header: Some(TemplateHeader::Image { link: "https://shop.example.com/natale.jpg".into() }),
+            body: vec![named("first_name", "Mario"), named("sconto", "20%")],
+            buttons: vec![
+                TemplateButton::Url { index: 0, text: "natale?c=mario".into() },
+                TemplateButton::QuickReply { index: 1, payload: "NO_PROMO".into() },
+            ],
+        };
+        assert_eq!(rich_template(&mario(), &message).to_value(), meta("template_named_image_header_url_button.json"));
+    }
+
+    #[test]
+    fn a_document_header_keeps_its_filename_and_a_copy_code_button_sends_a_coupon_code() {
+        let message = TemplateMessage {
+            name: "fattura_sconto",
+            language: "it",
+            header: Some(TemplateHeader::Document {
+                link: "https://shop.example.com/fatture/42.pdf".into(),
+                filename: Some("fattura-42.pdf".into()),
+            }),
+            body: vec![positional("Mario"), positional("42")],
+            buttons: vec![TemplateButton::CopyCode { index: 0, code: "GRAZIE10".into() }],
+        };
+        assert_eq!(rich_template(&mario(), &message).to_value(), meta("template_document_header_copy_code.json"));
+    }
+
+    #[test]
+    fn location_and_text_headers_are_meta_s_bodies() {
+        let location = TemplateMessage {
+            name: "ritiro_ordine",
+            language: "it",
+            header: Some(TemplateHeader::Location {
+                latitude: 45.4642,
+                longitude: 9.19,
+                name: Some("Negozio Milano Centro".into()),
+                address: Some("Via Torino 21, Milano".into()),
+            }),
+            ..TemplateMessage::default()
+        };
+        assert_eq!(rich_template(&mario(), &location).to_value(), meta("template_location_header.json"));
+        let text = TemplateMessage {
+            name: "ordine_spedito",
+            language: "it",
+            header: Some(TemplateHeader::Text { name: None, text: "42".into() }),
+            body: vec![positional("Mario")],
+            ..TemplateMessage::default()
+        };
+        assert_eq!(rich_template(&mario(), &text).to_value(), meta("template_text_header.json"));
+    }
+
+    #[test]
+    fn media_messages_are_meta_s_bodies() {
+        let image = media_message(
+            &mario(),
+            MediaKind::Image,
+            "https://shop.example.com/menu.jpg",
+            Some("Il menu di oggi"),
+            None,
+        );
+        assert_eq!(image.to_value(), meta("media_image.json"));
+        let document = media_message(
+            &mario(),
+            MediaKind::Document,
+            "https://shop.example.com/listino.pdf",
+            Some("Il listino 2026"),
+            Some("listino-2026.pdf"),
+        );
+        assert_eq!(document.to_value(), meta("media_document.json"));
+        let audio = media_message(&mario(), MediaKind::Audio, "https://shop.example.com/benvenuto.mp3", None, None);
+        assert_eq!(audio.to_value(), meta("media_audio.json"));
+    }
+
+    #[test]
+    fn a_list_message_is_meta_s_body() {
+        let fixture = meta("list.json");
+        let sections: Vec<ListSection> =
+            serde_json::from_value(fixture["interactive"]["action"]["sections"].clone()).unwrap();
+        let body = list(&mario(), "In quale sede vuoi ritirare?", "Scegli la sede", &sections);
+        assert_eq!(body.to_value(), fixture);
+    }
+
+    #[test]
+    fn a_cta_url_message_is_meta_s_body() {
+        let body =
+            cta_url(&mario(), "Il tuo ordine è in viaggio.", "Segui l'ordine", "https://shop.example.com/ordini/42");
+        assert_eq!(body.to_value(), meta("cta_url.json"));
+    }
+
+    #[test]
+    fn template_components_come_in_meta_s_key_order() {
+        let message = TemplateMessage {
+            name: "t",
+            language: "it",
+            buttons: vec![TemplateButton::Url { index: 1, text: "x".into() }],
+            ..TemplateMessage::default()
+        };
+        let text = rich_template(&mario(), &message);
+        assert!(
+            text.as_str().contains(
+                r#"{"type":"button","sub_type":"url","index":"1","parameters":[{"type":"text","text":"x"}]}"#
+            ),
+            "{text:?}"
+        );
     }
 
     #[test]

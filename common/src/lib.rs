@@ -15,7 +15,10 @@ pub(crate) mod fast;
 pub mod graph;
 pub mod manage;
 pub mod memory;
+/// Meta's template list read into the workspace's templates (`POST /v1/templates/sync`).
+pub mod meta_templates;
 pub mod outbound;
+pub mod pacing;
 pub mod ports;
 pub mod simulate;
 pub mod stages;

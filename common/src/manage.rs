@@ -13,11 +13,12 @@ use crate::domain::workspace::{
 };
 use crate::engine::{self, ContactEdit, ContactPatch};
 use crate::ports::{
-    ContactFilter, EventQueue, Management, PipelineEvent, QueueError, RunFilter, StoreError, Versioned, WriteError,
+    ContactFilter, EventQueue, Management, PipelineEvent, QueueError, RunFilter, StoreError, SyncError,
+    TemplateAccount, TemplateSource, Versioned, WriteError,
 };
 use crate::stages::retry_lost_races;
 use crate::time::Time;
-use crate::validate::{Issue, check_automation, parse_document};
+use crate::validate::{Issue, check_automation, parse_document, validate_template};
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
@@ -36,6 +37,9 @@ pub enum ManageError {
     /// The store failed or kept losing races; the caller may retry.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Meta failed or refused what Avvio asked it (502): nothing was written.
+    #[error(transparent)]
+    Meta(#[from] SyncError),
 }
 
 impl ManageError {
@@ -205,6 +209,9 @@ fn clear_empty(secret: &mut Option<Secret>) {
 
 fn check_templates(templates: &[Template]) -> Result<(), ManageError> {
     for (i, t) in templates.iter().enumerate() {
+        if let Some(issue) = validate_template(t).into_iter().next() {
+            return Err(ManageError::Invalid(Issue { path: format!("templates[{i}].{}", issue.path), ..issue }));
+        }
         if templates[..i].iter().any(|o| o.name == t.name && o.language == t.language) {
             return Err(ManageError::conflict(
                 "duplicate_template",
@@ -258,9 +265,6 @@ pub async fn put_template<S: Management>(
     if input.language.as_ref().is_some_and(|l| l != &language) {
         return Err(ManageError::invalid("invalid_value", "language", "the language differs from the one in the URL"));
     }
-    if input.body.trim().is_empty() {
-        return Err(ManageError::invalid("invalid_value", "body", "body must not be empty"));
-    }
     let template = Template {
         name,
         language,
@@ -271,6 +275,9 @@ pub async fn put_template<S: Management>(
         header: input.header,
         buttons: input.buttons,
     };
+    if let Some(issue) = validate_template(&template).into_iter().next() {
+        return Err(ManageError::Invalid(issue));
+    }
     retrying(|| async {
         let stored = stored_workspace(store, ws).await?;
         let mut doc = Workspace::clone(&stored.item);
@@ -312,6 +319,78 @@ pub async fn delete_template<S: Management>(
         Ok(())
     })
     .await
+}
+
+/// The most pages [`sync_templates`] reads (100 templates each): far beyond Meta's limits on a
+/// WhatsApp Business Account, so only a looping `paging.next` reaches it.
+pub const MAX_TEMPLATE_PAGES: usize = 1000;
+
+/// What [`sync_templates`] did: the counts, and what it left out of Meta's templates
+/// (see [`crate::meta_templates`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TemplateSync {
+    #[serde(flatten)]
+    pub counts: crate::meta_templates::TemplateDiff,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// `POST /v1/templates/sync`: reads every page of Meta's templates of the workspace's
+/// `whatsapp.waba_id` first, then makes the workspace's templates equal to Meta's in one
+/// conditional write. Any failure reading Meta writes nothing. `default_access_token` is used
+/// when the workspace has none (`WHATSAPP_ACCESS_TOKEN` in `avvio dev`).
+pub async fn sync_templates<S: Management, T: TemplateSource>(
+    store: &S,
+    source: &T,
+    ws: &WorkspaceId,
+    default_access_token: Option<&str>,
+) -> Result<TemplateSync, ManageError> {
+    let stored = stored_workspace(store, ws).await?.item;
+    let account = stored.whatsapp.as_ref();
+    let waba_id = account.and_then(|a| a.waba_id.clone()).ok_or_else(|| {
+        ManageError::invalid(
+            "missing_field",
+            "whatsapp.waba_id",
+            "the workspace has no whatsapp.waba_id: set the WhatsApp Business Account whose templates to read",
+        )
+    })?;
+    let access_token = account
+        .and_then(|a| a.access_token.as_ref().map(|t| t.expose().to_string()))
+        .or_else(|| default_access_token.map(str::to_string))
+        .ok_or_else(|| {
+            ManageError::invalid("missing_field", "whatsapp.access_token", "the workspace has no whatsapp.access_token")
+        })?;
+    let account = TemplateAccount { waba_id, access_token };
+    let mut elements = Vec::new();
+    let mut next: Option<String> = None;
+    for page in 0.. {
+        if page == MAX_TEMPLATE_PAGES {
+            return Err(SyncError::Refused(format!("Meta's list goes on past {MAX_TEMPLATE_PAGES} pages")).into());
+        }
+        let read = source.page(&account, next.as_deref()).await?;
+        elements.extend(read.templates);
+        match read.next {
+            Some(url) if Some(&url) == next.as_ref() => {
+                return Err(SyncError::Refused(format!("Meta's paging.next repeats the page it is on: {url}")).into());
+            }
+            Some(url) => next = Some(url),
+            None => break,
+        }
+    }
+    let mut notes = Vec::new();
+    let templates = crate::meta_templates::templates_of(&elements, &mut notes);
+    let counts = retrying(|| async {
+        let stored = stored_workspace(store, ws).await?;
+        let counts = crate::meta_templates::diff(&stored.item.templates, &templates);
+        if counts != crate::meta_templates::TemplateDiff::default() || stored.item.templates != templates {
+            let mut doc = Workspace::clone(&stored.item);
+            doc.templates = templates.clone();
+            store.put_workspace(ws, &doc, stored.revision).await?;
+        }
+        Ok(counts)
+    })
+    .await?;
+    Ok(TemplateSync { counts, notes })
 }
 
 // ---------------------------------------------------------------------------
@@ -498,7 +577,13 @@ pub async fn manual_run<S: Management>(
             format!("a {} automation runs for one contact: give a phone", automation.trigger.kind()),
         ));
     }
-    Ok(PipelineEvent::Manual { workspace: ws.clone(), automation: automation.id().clone(), phone, request_id })
+    Ok(PipelineEvent::Manual {
+        workspace: ws.clone(),
+        automation: automation.id().clone(),
+        phone,
+        request_id,
+        after: None,
+    })
 }
 
 // ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ use crate::domain::ids::{AutomationId, ListName, RunId, Wamid, WorkspaceId};
 use crate::domain::path::StepPath;
 use crate::domain::phone::ContactKey;
 use crate::domain::phrase::Phrase;
-use crate::domain::run::Run;
+use crate::domain::run::{Run, StepStatus};
 use crate::domain::workspace::Workspace;
 use crate::engine::{Liveness, StepDue};
 use crate::fast::HashMap;
@@ -193,12 +193,34 @@ type DueKey = (Time, WorkspaceId, AutomationId, ContactKey);
 
 #[derive(Default)]
 struct State {
+    /// The last day the clock's daily template sync was claimed.
+    template_sync_day: Option<chrono::NaiveDate>,
     tenants: HashMap<WorkspaceId, Tenant>,
     api_keys: HashMap<KeyHash, WorkspaceId>,
     numbers: HashMap<String, WorkspaceId>,
     /// The date index: what the clock queries, ordered by due time.
     due: BTreeSet<(DueKey, chrono::NaiveDate)>,
     due_by_pair: HashMap<(WorkspaceId, AutomationId, ContactKey), (Time, chrono::NaiveDate)>,
+    /// Each number's next free send slot ([`crate::pacing::take_slots`]).
+    paces: HashMap<String, Time>,
+    /// Sends are not paced (`avvio simulate`: its clock is not the wall clock).
+    unpaced: bool,
+}
+
+/// The workspaces whose document names a WABA (`waba_id`, or any when `None`), in id order
+/// (few workspaces: a scan).
+fn waba_owners(state: &State, waba_id: Option<&str>) -> Vec<WorkspaceId> {
+    let mut owners: Vec<WorkspaceId> = state
+        .tenants
+        .iter()
+        .filter(|(_, t)| {
+            let waba = t.doc.as_ref().and_then(|d| d.whatsapp.as_ref()).and_then(|w| w.waba_id.as_deref());
+            waba.is_some() && waba_id.is_none_or(|wanted| waba == Some(wanted))
+        })
+        .map(|(ws, _)| ws.clone())
+        .collect();
+    owners.sort();
+    owners
 }
 
 /// The in-memory store.
@@ -210,6 +232,14 @@ pub struct MemoryStore {
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A store whose sends are never paced: every slot is `now`. For `avvio simulate`, whose
+    /// clock jumps: it shows what is sent, not how a second is shared out.
+    pub fn unpaced() -> Self {
+        let store = Self::default();
+        store.lock().unpaced = true;
+        store
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -373,6 +403,17 @@ impl Store for MemoryStore {
         })
     }
 
+    async fn send_slot(&self, phone_number_id: &str, rate: u32, now: Time) -> Result<Time, StoreError> {
+        let mut state = self.lock();
+        if state.unpaced {
+            return Ok(now);
+        }
+        let next_free = state.paces.get(phone_number_id).copied();
+        let (slot, next_free) = crate::pacing::take_slots(next_free, rate, 1, now);
+        state.paces.insert(phone_number_id.to_string(), next_free);
+        Ok(slot)
+    }
+
     async fn claim_step(
         &self,
         ws: &WorkspaceId,
@@ -382,7 +423,8 @@ impl Store for MemoryStore {
     ) -> Result<Option<u64>, StoreError> {
         let mut state = self.lock();
         let t = state.tenants.entry(ws.clone()).or_default();
-        if t.runs.get(&run.id).is_some_and(|stored| stored.run.step(&step).is_some()) {
+        let recorded = |stored: &StoredRun| stored.run.step(&step).is_some_and(|r| r.status != StepStatus::Retrying);
+        if t.runs.get(&run.id).map(Box::as_ref).is_some_and(recorded) {
             return Ok(None);
         }
         t.replace_run(run, base).map(Some)
@@ -425,6 +467,30 @@ impl Store for MemoryStore {
 
     async fn workspace_for_number(&self, phone_number_id: &str) -> Result<Option<WorkspaceId>, StoreError> {
         Ok(self.lock().numbers.get(phone_number_id).cloned())
+    }
+
+    async fn workspaces_for_waba(&self, waba_id: &str) -> Result<Vec<WorkspaceId>, StoreError> {
+        Ok(waba_owners(&self.lock(), Some(waba_id)))
+    }
+
+    async fn set_template_status(
+        &self,
+        ws: &WorkspaceId,
+        name: &crate::domain::ids::TemplateName,
+        language: &crate::domain::ids::Language,
+        status: crate::domain::workspace::TemplateStatus,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let Some(doc) = tenant(&state, ws).and_then(|t| t.doc.clone()) else { return Ok(false) };
+        let Some(template) = doc.template(name, language) else { return Ok(false) };
+        if template.status != status {
+            let mut doc = Workspace::clone(&doc);
+            if let Some(t) = doc.templates.iter_mut().find(|t| &t.name == name && &t.language == language) {
+                t.status = status;
+            }
+            set_workspace(&mut state, ws, doc);
+        }
+        Ok(true)
     }
 
     async fn automation_by_phrase(
@@ -504,6 +570,29 @@ impl Store for MemoryStore {
         Ok(tenant(&state, ws)
             .map(|t| t.live_contacts().filter(|c| c.lists.contains(list)).cloned().collect())
             .unwrap_or_default())
+    }
+
+    async fn list_members_page(
+        &self,
+        ws: &WorkspaceId,
+        list: &ListName,
+        after: Option<&ContactKey>,
+        limit: usize,
+    ) -> Result<(Vec<Contact>, Option<ContactKey>), StoreError> {
+        let state = self.lock();
+        let Some(t) = tenant(&state, ws) else { return Ok((Vec::new(), None)) };
+        let after = after.map(ContactKey::as_str);
+        let mut members: Vec<(ContactKey, &Contact)> = t
+            .live_contacts()
+            .filter(|c| c.lists.contains(list))
+            .map(|c| (c.key(), c))
+            .filter(|(key, _)| after.is_none_or(|after| key.as_str() > after))
+            .collect();
+        members.sort_by(|(a, _), (b, _)| a.as_str().cmp(b.as_str()));
+        let more = members.len() > limit;
+        members.truncate(limit);
+        let next = if more { members.last().map(|(key, _)| key.clone()) } else { None };
+        Ok((members.into_iter().map(|(_, c)| c.clone()).collect(), next))
     }
 
     async fn create_run(&self, ws: &WorkspaceId, run: &Run) -> Result<bool, StoreError> {
@@ -590,6 +679,19 @@ impl Management for MemoryStore {
             }
         }
         Ok(set_workspace(&mut state, ws, doc.clone()))
+    }
+
+    async fn workspaces_with_waba(&self) -> Result<Vec<WorkspaceId>, StoreError> {
+        Ok(waba_owners(&self.lock(), None))
+    }
+
+    async fn claim_template_sync(&self, day: chrono::NaiveDate) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        if state.template_sync_day.is_some_and(|claimed| claimed >= day) {
+            return Ok(false);
+        }
+        state.template_sync_day = Some(day);
+        Ok(true)
     }
 
     async fn automations(&self, ws: &WorkspaceId) -> Result<Vec<Arc<Automation>>, StoreError> {

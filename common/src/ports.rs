@@ -233,6 +233,19 @@ pub trait Store: Send + Sync {
         &self,
         phone_number_id: &str,
     ) -> impl Future<Output = Result<Option<WorkspaceId>, StoreError>> + Send;
+    /// The workspaces whose `whatsapp.waba_id` is `waba_id` (Meta's template webhooks name the
+    /// WhatsApp Business Account; several workspaces may send from numbers of one account).
+    fn workspaces_for_waba(&self, waba_id: &str) -> impl Future<Output = Result<Vec<WorkspaceId>, StoreError>> + Send;
+    /// Sets the status of template `name`/`language` in the workspace document (Meta's
+    /// `message_template_status_update` webhook), re-reading it when a concurrent write
+    /// wins; `false` when the workspace has no such template.
+    fn set_template_status(
+        &self,
+        ws: &WorkspaceId,
+        name: &crate::domain::ids::TemplateName,
+        language: &crate::domain::ids::Language,
+        status: crate::domain::workspace::TemplateStatus,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// The automation a normalised phrase starts (enabled or not).
     fn automation_by_phrase(
@@ -306,6 +319,15 @@ pub trait Store: Send + Sync {
         ws: &WorkspaceId,
         list: &ListName,
     ) -> impl Future<Output = Result<Vec<Contact>, StoreError>> + Send;
+    /// A page of a list's members: at most `limit`, in the order of their keys, those after
+    /// `after`; and the key to go on after when more may follow. Costs the page, not the list.
+    fn list_members_page(
+        &self,
+        ws: &WorkspaceId,
+        list: &ListName,
+        after: Option<&ContactKey>,
+        limit: usize,
+    ) -> impl Future<Output = Result<(Vec<Contact>, Option<ContactKey>), StoreError>> + Send;
 
     /// Creates a run; `false` when a run with its (deterministic) id exists already.
     fn create_run(&self, ws: &WorkspaceId, run: &Run) -> impl Future<Output = Result<bool, StoreError>> + Send;
@@ -334,6 +356,16 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Every date trigger due at or before `now`, across workspaces, earliest first.
     fn due_dates(&self, now: Time) -> impl Future<Output = Result<Vec<DueDate>, StoreError>> + Send;
+    /// Reserves the next send slot of WhatsApp number `phone_number_id` sending at most `rate`
+    /// messages per second (SPEC §2.6), across every process sending for it: the time, at or
+    /// after `now`, at which the caller may send one message. Slots are `1/rate` apart
+    /// ([`crate::pacing::take_slots`]); a reserved slot left unused is lost, never given twice.
+    fn send_slot(
+        &self,
+        phone_number_id: &str,
+        rate: u32,
+        now: Time,
+    ) -> impl Future<Output = Result<Time, StoreError>> + Send;
 }
 
 /// The SHA-256 (hex) of a management API key: what the store keeps instead of the key.
@@ -425,6 +457,11 @@ pub trait Management: Store {
         doc: &Workspace,
         expected: Option<u64>,
     ) -> impl Future<Output = Result<u64, WriteError>> + Send;
+    /// Every workspace with a `whatsapp.waba_id`, in id order (the clock's daily template sync).
+    fn workspaces_with_waba(&self) -> impl Future<Output = Result<Vec<WorkspaceId>, StoreError>> + Send;
+    /// Claims the daily template sync of `day` (UTC): `true` for the first caller of the day
+    /// only, so concurrent clocks sync once. A cheap read when the day is claimed already.
+    fn claim_template_sync(&self, day: chrono::NaiveDate) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Every live automation's current version, in id order.
     fn automations(&self, ws: &WorkspaceId) -> impl Future<Output = Result<Vec<Arc<Automation>>, StoreError>> + Send;
@@ -606,6 +643,10 @@ pub enum PipelineEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         phone: Option<WaId>,
         request_id: String,
+        /// A list run goes through the members a page at a time, each page an event: the key
+        /// after which this page starts (absent: the first page).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<ContactKey>,
     },
     /// `PUT /v1/lists/{list}/contacts/{phone}`: a new member fires the list's automations.
     ListAdd { workspace: WorkspaceId, list: ListName, contact: ContactKey, request_id: String },
@@ -638,6 +679,10 @@ impl PipelineEvent {
                 let who = p.user.bsuid.as_ref().map(|b| b.as_str()).or(p.user.phone.as_ref().map(|p| p.as_str()));
                 format!("{}:{}", p.phone_number_id, who.unwrap_or("-"))
             }
+            // One template's updates in order; they name the account, not a number.
+            Self::Whatsapp { event: InboundEvent::TemplateStatus(t) } => {
+                format!("waba:{}:{}:{}", t.waba_id, t.name, t.language)
+            }
             Self::Integration { workspace, call, .. } => match WaId::parse(&call.phone) {
                 Ok(phone) => format!("{workspace}:{phone}"),
                 Err(_) => format!("{workspace}:{}", call.phone.trim()),
@@ -664,6 +709,11 @@ impl PipelineEvent {
                 let who = p.user.bsuid.as_ref().map(|b| b.as_str()).or(p.user.phone.as_ref().map(|p| p.as_str()));
                 format!("pref:{}:{}:{:?}:{}", p.phone_number_id, who.unwrap_or("-"), p.value, p.timestamp.timestamp())
             }
+            // No id of its own either: the template and the event (a status set twice is harmless).
+            Self::Whatsapp { event: crate::webhook::InboundEvent::TemplateStatus(t) } => {
+                format!("template:{}:{}:{}:{}", t.waba_id, t.name, t.language, t.event)
+            }
+            Self::Manual { request_id, after: Some(after), .. } => format!("{request_id}:{after}"),
             Self::Integration { request_id, .. }
             | Self::Manual { request_id, .. }
             | Self::ListAdd { request_id, .. }
@@ -676,4 +726,66 @@ impl PipelineEvent {
 /// Carries events from ingest to the matcher (SQS FIFO in AWS, a channel in memory).
 pub trait EventQueue: Send + Sync {
     fn enqueue(&self, event: PipelineEvent) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// The WhatsApp Business Account whose templates a [`TemplateSource`] reads.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TemplateAccount {
+    pub waba_id: String,
+    pub access_token: String,
+}
+
+impl std::fmt::Debug for TemplateAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TemplateAccount").field("waba_id", &self.waba_id).finish_non_exhaustive()
+    }
+}
+
+/// One page of Meta's template list: its `data` elements (read by
+/// [`crate::meta_templates::templates_of`]) and the `paging.next` URL of the page after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplatePage {
+    pub templates: Vec<Value>,
+    pub next: Option<String>,
+}
+
+/// Why Meta's templates could not be read. Each names what Meta (or the answer) said.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyncError {
+    /// Meta answered with its error JSON: its `error.code` and `error.message`.
+    #[error("Meta answered error {code}: {message}")]
+    Meta { code: String, message: String },
+    /// An answer that is not a page of templates (not JSON, no `data`, too large).
+    #[error("Meta's answer is not a page of templates: {0}")]
+    InvalidAnswer(String),
+    /// Meta could not be reached, or did not answer in time.
+    #[error("Meta could not be reached: {0}")]
+    Unreachable(String),
+    /// Avvio refused to go on: a `paging.next` to another host, too many pages.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl SyncError {
+    /// The error code an API answer names it by.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Meta { .. } => "meta_error",
+            Self::InvalidAnswer(_) => "meta_invalid_answer",
+            Self::Unreachable(_) => "meta_unreachable",
+            Self::Refused(_) => "meta_refused",
+        }
+    }
+}
+
+/// Reads Meta's message templates (`GET /{version}/{waba_id}/message_templates`).
+pub trait TemplateSource: Send + Sync {
+    /// The first page (`next: None`), or the page at `next`, a `paging.next` URL an earlier
+    /// page gave. A `next` on another host than the Graph API's is refused (the account's
+    /// token must not travel there).
+    fn page(
+        &self,
+        account: &TemplateAccount,
+        next: Option<&str>,
+    ) -> impl Future<Output = Result<TemplatePage, SyncError>> + Send;
 }

@@ -262,6 +262,8 @@ impl Simulation {
                     }
                     InboundEvent::Status(s) => &s.phone_number_id,
                     InboundEvent::Preference(p) => &p.phone_number_id,
+                    // Routed by the account (`waba_id`), not by a number.
+                    InboundEvent::TemplateStatus(_) => continue,
                 };
                 if route_all && !numbers.contains(number) {
                     numbers.push(number.clone());
@@ -274,7 +276,7 @@ impl Simulation {
         }
 
         let ws = WorkspaceId::parse(SIMULATED_WORKSPACE).expect("a valid id");
-        let store = MemoryStore::new();
+        let store = MemoryStore::unpaced();
         store.load_workspace(&ws, workspace);
         for number in numbers {
             store.route_number(&number, &ws);

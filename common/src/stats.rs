@@ -130,7 +130,7 @@ impl Tally {
                 StepStatus::Done => StepCounter::Done,
                 StepStatus::Failed => StepCounter::Failed(code()),
                 StepStatus::Skipped => StepCounter::Skipped(code()),
-                StepStatus::Sending | StepStatus::Waiting => StepCounter::Pending,
+                StepStatus::Sending | StepStatus::Waiting | StepStatus::Retrying => StepCounter::Pending,
             };
             counters.push(Counter::Step(record.step, status));
             let deliveries: &[StepCounter] = match record.delivery.as_deref() {

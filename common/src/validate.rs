@@ -5,9 +5,11 @@
 use crate::catalog::Catalog;
 use crate::domain::automation::{Action, Automation, Predicate, SetFieldSource, Step, Trigger};
 use crate::domain::duration::Duration;
+use crate::domain::interpolate::Interpolated;
 use crate::domain::path::{Branch, MAX_BRANCHES, MAX_NESTING};
 use crate::domain::phrase::Phrase;
-use crate::domain::workspace::Workspace;
+use crate::domain::send::{ButtonParam, HeaderParam, ListSection, MediaKind, TemplateParams};
+use crate::domain::workspace::{HeaderFormat, ParameterFormat, Template, TemplateButtonKind, Workspace, placeholders};
 use serde::Serialize;
 use std::fmt;
 
@@ -24,6 +26,22 @@ pub const MAX_REPLY_VALUES: usize = 20;
 pub const MIN_TIMEOUT: Duration = Duration::from_secs(60);
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(30 * 86_400);
 pub const MAX_OFFSET_DAYS: i32 = 3660;
+/// Meta's limits on media, list and call-to-action messages (SPEC §2.5).
+pub const MAX_CAPTION_CHARS: usize = 1024;
+pub const MAX_LIST_BUTTON_CHARS: usize = 20;
+pub const MAX_LIST_SECTIONS: usize = 10;
+pub const MAX_LIST_ROWS: usize = 10;
+pub const MAX_SECTION_TITLE_CHARS: usize = 24;
+pub const MAX_ROW_ID_CHARS: usize = 200;
+pub const MAX_ROW_TITLE_CHARS: usize = 24;
+pub const MAX_ROW_DESCRIPTION_CHARS: usize = 72;
+pub const MAX_DISPLAY_TEXT_CHARS: usize = 20;
+/// Meta's limits on a template document.
+pub const MAX_TEMPLATE_BODY_CHARS: usize = 1024;
+pub const MAX_TEMPLATE_HEADER_CHARS: usize = 60;
+pub const MAX_TEMPLATE_BUTTONS: usize = 10;
+pub const MAX_TEMPLATE_QUICK_REPLIES: usize = 3;
+pub const MAX_TEMPLATE_BUTTON_TEXT_CHARS: usize = 25;
 
 /// One problem with a document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -284,17 +302,49 @@ fn too_long(path: String, what: &str, max: usize) -> Issue {
 
 fn check_action(action: &Action, path: &str, workspace: Option<&Workspace>, issues: &mut Vec<Issue>) {
     match action {
-        Action::SendTemplate { template, language, params } => {
-            if let Some(known) = workspace.and_then(|ws| ws.template(template, language)) {
-                let expected = known.placeholder_count();
-                if params.len() != expected {
+        Action::SendTemplate { template, language, header, params, buttons } => {
+            if let Some(header) = header {
+                check_header_param(header, &format!("{path}.header"), issues);
+            }
+            for (j, button) in buttons.iter().enumerate() {
+                if buttons[..j].iter().any(|other| other.index() == button.index()) {
                     issues.push(Issue::new(
-                        "template_params_mismatch",
-                        format!("{path}.params"),
-                        format!("template `{template}` ({language}) takes {expected} params, {} given", params.len()),
+                        "invalid_buttons",
+                        format!("{path}.buttons[{j}].index"),
+                        format!("button {} is given twice", button.index()),
                     ));
                 }
             }
+            if let Some(known) = workspace.and_then(|ws| ws.template(template, language)) {
+                issues.extend(check_template_send(known, header.as_ref(), params, buttons, path));
+            }
+        }
+        Action::SendMedia { media, link, caption, filename } => {
+            check_https(link, &format!("{path}.link"), issues);
+            match (media, caption) {
+                (MediaKind::Audio, Some(_)) => issues.push(Issue::new(
+                    "invalid_value",
+                    format!("{path}.caption"),
+                    "an audio message has no caption",
+                )),
+                (_, Some(caption)) if caption.source().chars().count() > MAX_CAPTION_CHARS => {
+                    issues.push(too_long(format!("{path}.caption"), "caption", MAX_CAPTION_CHARS))
+                }
+                _ => {}
+            }
+            if filename.is_some() && *media != MediaKind::Document {
+                issues.push(Issue::new("invalid_value", format!("{path}.filename"), "only a document has a filename"));
+            }
+        }
+        Action::SendList { text, button, sections } => {
+            check_message_text(text, path, issues);
+            check_title(button, &format!("{path}.button"), "button", MAX_LIST_BUTTON_CHARS, issues);
+            check_sections(sections, &format!("{path}.sections"), issues);
+        }
+        Action::SendCtaUrl { text, display_text, url } => {
+            check_message_text(text, path, issues);
+            check_title(display_text, &format!("{path}.display_text"), "display_text", MAX_DISPLAY_TEXT_CHARS, issues);
+            check_https(url, &format!("{path}.url"), issues);
         }
         Action::SendText { text } => {
             if text.source().trim().is_empty() {
@@ -408,6 +458,364 @@ fn check_body_strings(value: &serde_json::Value, path: &str, issues: &mut Vec<Is
     }
 }
 
+/// A link Meta fetches: https, with a host before any variable (`https://shop.it/{{fields.order}}.pdf`).
+fn check_https(link: &Interpolated, path: &str, issues: &mut Vec<Issue>) {
+    let host = link.source().strip_prefix("https://").and_then(|rest| rest.split(['/', '{', '?']).next());
+    if host.is_none_or(str::is_empty) {
+        issues.push(Issue::new(
+            "invalid_url",
+            path,
+            format!("`{}` is not an https link: write it as https://host/…", link.source()),
+        ));
+    }
+}
+
+/// The body text of an interactive message: not empty, at most 1024 characters.
+fn check_message_text(text: &Interpolated, path: &str, issues: &mut Vec<Issue>) {
+    if text.source().trim().is_empty() {
+        issues.push(Issue::new("invalid_value", format!("{path}.text"), "text must not be empty"));
+    }
+    if text.source().chars().count() > MAX_BUTTON_TEXT_CHARS {
+        issues.push(too_long(format!("{path}.text"), "text", MAX_BUTTON_TEXT_CHARS));
+    }
+}
+
+/// A short label (a button, a row title): not empty, at most `max` characters.
+fn check_title(title: &str, path: &str, what: &str, max: usize, issues: &mut Vec<Issue>) {
+    if title.trim().is_empty() {
+        issues.push(Issue::new("invalid_value", path, format!("{what} must not be empty")));
+    } else if title.chars().count() > max {
+        issues.push(too_long(path.to_string(), what, max));
+    }
+}
+
+/// A list message's sections: 1–10, 1–10 rows in all with unique ids, titles when there are
+/// several sections (Meta's rules).
+fn check_sections(sections: &[ListSection], path: &str, issues: &mut Vec<Issue>) {
+    if sections.is_empty() || sections.len() > MAX_LIST_SECTIONS {
+        issues.push(Issue::new(
+            "invalid_sections",
+            path,
+            format!("send_list needs 1 to {MAX_LIST_SECTIONS} sections, {} given", sections.len()),
+        ));
+        return;
+    }
+    let rows: usize = sections.iter().map(|s| s.rows.len()).sum();
+    if rows == 0 || rows > MAX_LIST_ROWS {
+        issues.push(Issue::new(
+            "invalid_sections",
+            path,
+            format!("a list has 1 to {MAX_LIST_ROWS} rows in all its sections, {rows} given"),
+        ));
+    }
+    let mut ids: Vec<&str> = Vec::new();
+    for (i, section) in sections.iter().enumerate() {
+        let section_path = format!("{path}[{i}]");
+        match &section.title {
+            Some(title) => {
+                check_title(title, &format!("{section_path}.title"), "section title", MAX_SECTION_TITLE_CHARS, issues)
+            }
+            None if sections.len() > 1 => issues.push(Issue::new(
+                "missing_field",
+                format!("{section_path}.title"),
+                "a list with several sections needs a title on each",
+            )),
+            None => {}
+        }
+        if section.rows.is_empty() {
+            issues.push(Issue::new("invalid_sections", format!("{section_path}.rows"), "a section needs rows"));
+        }
+        for (j, row) in section.rows.iter().enumerate() {
+            let row_path = format!("{section_path}.rows[{j}]");
+            check_title(&row.id, &format!("{row_path}.id"), "row id", MAX_ROW_ID_CHARS, issues);
+            check_title(&row.title, &format!("{row_path}.title"), "row title", MAX_ROW_TITLE_CHARS, issues);
+            if let Some(description) = &row.description {
+                if description.chars().count() > MAX_ROW_DESCRIPTION_CHARS {
+                    issues.push(too_long(format!("{row_path}.description"), "description", MAX_ROW_DESCRIPTION_CHARS));
+                }
+            }
+            if ids.contains(&row.id.as_str()) {
+                issues.push(Issue::new(
+                    "invalid_sections",
+                    format!("{row_path}.id"),
+                    format!("row id \"{}\" is used twice", row.id),
+                ));
+            }
+            ids.push(&row.id);
+        }
+    }
+}
+
+/// A template send's header on its own: media by https link, a location on Earth.
+fn check_header_param(header: &HeaderParam, path: &str, issues: &mut Vec<Issue>) {
+    if let Some(link) = header.link() {
+        check_https(link, &format!("{path}.link"), issues);
+    }
+    if let HeaderParam::Location { latitude, longitude, .. } = header {
+        if !(-90.0..=90.0).contains(latitude) {
+            issues.push(Issue::new("invalid_value", format!("{path}.latitude"), "latitude is between -90 and 90"));
+        }
+        if !(-180.0..=180.0).contains(longitude) {
+            issues.push(Issue::new("invalid_value", format!("{path}.longitude"), "longitude is between -180 and 180"));
+        }
+    }
+}
+
+fn mismatch(path: String, message: String) -> Issue {
+    Issue::new("template_params_mismatch", path, message)
+}
+
+/// Whether a template button takes a parameter at send time, and must be given one: a URL
+/// ending in a variable (its suffix) and a copy-code button (its code) must; a quick reply
+/// may (its payload); a phone number button takes none.
+fn button_param_need(button: &crate::domain::workspace::TemplateButton) -> Option<bool> {
+    match button.kind {
+        TemplateButtonKind::Url => {
+            button.url.as_deref().is_some_and(|url| !placeholders(url).is_empty()).then_some(true)
+        }
+        TemplateButtonKind::CopyCode => Some(true),
+        TemplateButtonKind::QuickReply => Some(false),
+        TemplateButtonKind::PhoneNumber => None,
+    }
+}
+
+/// Checks a `send_template` against the template it names (SPEC §2.5): params in the
+/// template's `parameter_format`, the header its header format needs, a parameter for each
+/// button that needs one and none for a button that takes none. Used at save time and,
+/// with the same rules, when the step runs (`template_params_mismatch`).
+pub fn check_template_send(
+    template: &Template,
+    header: Option<&HeaderParam>,
+    params: &TemplateParams,
+    buttons: &[ButtonParam],
+    path: &str,
+) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    let name = format!("template `{}` ({})", template.name, template.language);
+    match (template.parameter_format, params) {
+        (ParameterFormat::Positional, TemplateParams::Positional(list)) => {
+            let expected = template.placeholder_count();
+            if list.len() != expected {
+                issues.push(mismatch(
+                    format!("{path}.params"),
+                    format!("{name} takes {expected} params, {} given", list.len()),
+                ));
+            }
+        }
+        (ParameterFormat::Positional, TemplateParams::Named(list)) => {
+            if !(list.is_empty() && template.placeholder_count() == 0) {
+                issues.push(mismatch(
+                    format!("{path}.params"),
+                    format!(
+                        "{name} has positional params ({{{{1}}}}, {{{{2}}}}…): give them as a list of {}, not by name",
+                        template.placeholder_count()
+                    ),
+                ));
+            }
+        }
+        (ParameterFormat::Named, TemplateParams::Positional(list)) => {
+            let names = template.parameter_names();
+            if !(list.is_empty() && names.is_empty()) {
+                issues.push(mismatch(
+                    format!("{path}.params"),
+                    format!("{name} has named params: give them as an object with {}", names.join(", ")),
+                ));
+            }
+        }
+        (ParameterFormat::Named, TemplateParams::Named(list)) => {
+            let names = template.parameter_names();
+            for param in list {
+                if !names.contains(&param.name) {
+                    issues.push(mismatch(
+                        format!("{path}.params.{}", param.name),
+                        format!("{name} has no param `{}` (it has: {})", param.name, names.join(", ")),
+                    ));
+                }
+            }
+            for missing in names.iter().filter(|n| !list.iter().any(|p| &p.name == *n)) {
+                issues
+                    .push(mismatch(format!("{path}.params.{missing}"), format!("{name} needs the param `{missing}`")));
+            }
+        }
+    }
+    let header_path = format!("{path}.header");
+    match (&template.header, header) {
+        (None, None) => {}
+        (None, Some(_)) => issues.push(mismatch(header_path, format!("{name} has no header: leave `header` out"))),
+        (Some(expected), given) => {
+            let variable = expected.format != HeaderFormat::Text
+                || expected.text.as_deref().is_some_and(|text| !placeholders(text).is_empty());
+            let format = serde_json::to_value(expected.format).ok().and_then(|v| v.as_str().map(str::to_string));
+            let format = format.unwrap_or_default();
+            match given {
+                None if variable => issues.push(mismatch(
+                    header_path,
+                    format!("{name} has a {format} header: give `header` with \"type\": \"{format}\""),
+                )),
+                Some(_) if !variable => {
+                    issues.push(mismatch(header_path, format!("{name} has a fixed text header: leave `header` out")))
+                }
+                Some(given) if given.format() != expected.format => issues.push(mismatch(
+                    header_path,
+                    format!("{name} has a {format} header: give `header` with \"type\": \"{format}\""),
+                )),
+                _ => {}
+            }
+        }
+    }
+    for (j, button) in buttons.iter().enumerate() {
+        let button_path = format!("{path}.buttons[{j}]");
+        let index = usize::from(button.index());
+        match template.buttons.get(index) {
+            None => issues.push(mismatch(
+                button_path,
+                format!("{name} has {} buttons: there is no button {index}", template.buttons.len()),
+            )),
+            Some(expected) if expected.kind != button.kind() => {
+                let kind = serde_json::to_value(expected.kind).ok().and_then(|v| v.as_str().map(str::to_string));
+                issues.push(mismatch(
+                    button_path,
+                    format!("button {index} of {name} is a {} button", kind.unwrap_or_default()),
+                ))
+            }
+            Some(expected) if button_param_need(expected).is_none() => issues.push(mismatch(
+                button_path,
+                format!("button {index} of {name} (\"{}\") takes no parameter", expected.text),
+            )),
+            _ => {}
+        }
+    }
+    for (index, expected) in template.buttons.iter().enumerate() {
+        let given = buttons.iter().any(|b| usize::from(b.index()) == index);
+        if button_param_need(expected) == Some(true) && !given {
+            let what = if expected.kind == TemplateButtonKind::Url {
+                "\"type\": \"url\" and the `text` its link ends with"
+            } else {
+                "\"type\": \"copy_code\" and its `code`"
+            };
+            issues.push(mismatch(
+                format!("{path}.buttons"),
+                format!(
+                    "button {index} of {name} (\"{}\") needs a parameter: give {{\"index\": {index}, {what}}}",
+                    expected.text
+                ),
+            ));
+        }
+    }
+    issues
+}
+
+/// Checks a template document against what Meta would refuse (paths relative to the
+/// template): an empty or over-long body, placeholders not in its `parameter_format`, a
+/// header text missing or misplaced, more than 10 buttons or 3 quick replies, a button text
+/// empty or over 25 characters, a URL button without an https `url`.
+pub fn validate_template(template: &Template) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    if template.body.trim().is_empty() {
+        issues.push(Issue::new("invalid_value", "body", "body must not be empty"));
+    } else if template.body.chars().count() > MAX_TEMPLATE_BODY_CHARS {
+        issues.push(too_long("body".into(), "body", MAX_TEMPLATE_BODY_CHARS));
+    }
+    let header_text = template.header.as_ref().and_then(|h| h.text.as_deref());
+    for (text, path) in [(Some(template.body.as_str()), "body"), (header_text, "header.text")] {
+        let Some(text) = text else { continue };
+        let bad = placeholders(text).into_iter().find(|p| match template.parameter_format {
+            ParameterFormat::Positional => p.parse::<usize>().map_or(true, |n| n == 0),
+            ParameterFormat::Named => !p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+        });
+        if let Some(bad) = bad {
+            let rule = match template.parameter_format {
+                ParameterFormat::Positional => "a positional template numbers its placeholders {{1}}, {{2}}…",
+                ParameterFormat::Named => "a named placeholder is written with a-z, 0-9 and _ only",
+            };
+            issues.push(Issue::new("invalid_value", path, format!("`{{{{{bad}}}}}`: {rule}")));
+        }
+    }
+    if let Some(header) = &template.header {
+        match (header.format, &header.text) {
+            (HeaderFormat::Text, None) => {
+                issues.push(Issue::new("missing_field", "header.text", "a text header needs its `text`"))
+            }
+            (HeaderFormat::Text, Some(text)) => {
+                if text.trim().is_empty() {
+                    issues.push(Issue::new("invalid_value", "header.text", "header text must not be empty"));
+                } else if text.chars().count() > MAX_TEMPLATE_HEADER_CHARS {
+                    issues.push(too_long("header.text".into(), "header text", MAX_TEMPLATE_HEADER_CHARS));
+                }
+                if placeholders(text).len() > 1 {
+                    issues.push(Issue::new(
+                        "invalid_value",
+                        "header.text",
+                        "a header text has at most one placeholder",
+                    ));
+                }
+            }
+            (_, Some(_)) => issues.push(Issue::new("invalid_value", "header.text", "only a text header has a `text`")),
+            (_, None) => {}
+        }
+    }
+    if template.buttons.len() > MAX_TEMPLATE_BUTTONS {
+        issues.push(Issue::new(
+            "invalid_buttons",
+            "buttons",
+            format!("a template has at most {MAX_TEMPLATE_BUTTONS} buttons, {} given", template.buttons.len()),
+        ));
+    }
+    let quick_replies = template.buttons.iter().filter(|b| b.kind == TemplateButtonKind::QuickReply).count();
+    if quick_replies > MAX_TEMPLATE_QUICK_REPLIES {
+        issues.push(Issue::new(
+            "invalid_buttons",
+            "buttons",
+            format!("a template has at most {MAX_TEMPLATE_QUICK_REPLIES} quick replies, {quick_replies} given"),
+        ));
+    }
+    for (i, button) in template.buttons.iter().enumerate() {
+        let path = format!("buttons[{i}]");
+        check_title(&button.text, &format!("{path}.text"), "button text", MAX_TEMPLATE_BUTTON_TEXT_CHARS, &mut issues);
+        match (button.kind, &button.url) {
+            (TemplateButtonKind::Url, None) => {
+                issues.push(Issue::new("missing_field", format!("{path}.url"), "a url button needs its `url`"))
+            }
+            (TemplateButtonKind::Url, Some(url)) => {
+                let host = url.strip_prefix("https://").and_then(|rest| rest.split(['/', '{', '?']).next());
+                if host.is_none_or(str::is_empty) {
+                    issues.push(Issue::new(
+                        "invalid_url",
+                        format!("{path}.url"),
+                        format!("`{url}` is not an https link: write it as https://host/…"),
+                    ));
+                }
+                let variables = placeholders(url);
+                if !(variables.is_empty() || (variables == ["1"] && url.trim_end().ends_with("{{1}}"))) {
+                    issues.push(Issue::new(
+                        "invalid_url",
+                        format!("{path}.url"),
+                        "a url button's link may only end with one variable, {{1}}",
+                    ));
+                }
+            }
+            (_, Some(_)) => {
+                issues.push(Issue::new("invalid_value", format!("{path}.url"), "only a url button has a `url`"))
+            }
+            (_, None) => {}
+        }
+        match (button.kind, &button.phone_number) {
+            (TemplateButtonKind::PhoneNumber, None) => issues.push(Issue::new(
+                "missing_field",
+                format!("{path}.phone_number"),
+                "a phone_number button needs its `phone_number`",
+            )),
+            (TemplateButtonKind::PhoneNumber, Some(_)) | (_, None) => {}
+            (_, Some(_)) => issues.push(Issue::new(
+                "invalid_value",
+                format!("{path}.phone_number"),
+                "only a phone_number button has a `phone_number`",
+            )),
+        }
+    }
+    issues
+}
+
 /// One automation document of a set being validated together, with where it came from.
 #[derive(Debug, Clone)]
 pub struct Document {
@@ -492,6 +900,7 @@ pub fn check_set(documents: Vec<Document>, workspace: Option<&Workspace>) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::workspace::Template;
     use serde_json::json;
 
     fn issues_of(doc: serde_json::Value) -> Vec<Issue> {
@@ -568,6 +977,305 @@ mod tests {
         let issues = check_automation(&a, Some(&ws));
         assert_eq!(issues[0].code, "template_params_mismatch");
         assert_eq!(issues[0].path, "steps[1].action.params");
+    }
+
+    fn rich_workspace() -> Workspace {
+        serde_json::from_value(json!({ "timezone": "Europe/Rome", "templates": [
+            { "name": "welcome", "language": "it", "status": "approved", "body": "Ciao {{1}}" },
+            { "name": "promo_natale", "language": "it", "status": "approved", "parameter_format": "named",
+              "body": "Ciao {{first_name}}, per te il {{sconto}} di sconto!", "header": { "format": "image" },
+              "buttons": [ { "type": "url", "text": "Scopri", "url": "https://shop.example.com/{{1}}" },
+                           { "type": "quick_reply", "text": "Non mi interessa" },
+                           { "type": "copy_code", "text": "Copia il codice" },
+                           { "type": "phone_number", "text": "Chiamaci", "phone_number": "+390212345678" } ] },
+            { "name": "spedito", "language": "it", "status": "approved",
+              "body": "Ciao {{1}}", "header": { "format": "text", "text": "Ordine {{1}}" } },
+            { "name": "fisso", "language": "it", "status": "approved",
+              "body": "Grazie!", "header": { "format": "text", "text": "Ciao" } },
+            { "name": "ritiro", "language": "it", "status": "approved", "body": "Ti aspettiamo",
+              "header": { "format": "location" } } ] }))
+        .unwrap()
+    }
+
+    fn send_issues(send: serde_json::Value) -> Vec<Issue> {
+        let mut action = json!({ "type": "send_template", "language": "it" });
+        action.as_object_mut().unwrap().extend(send.as_object().unwrap().clone());
+        match parse_automation(with_action(action)) {
+            Ok(a) => check_automation(&a, Some(&rich_workspace())),
+            Err(issue) => vec![issue],
+        }
+    }
+
+    fn promo(extra: serde_json::Value) -> serde_json::Value {
+        let mut send = json!({ "template": "promo_natale",
+            "header": { "type": "image", "link": "https://shop.example.com/natale.jpg" },
+            "params": { "first_name": "{{name}}", "sconto": "20%" },
+            "buttons": [ { "index": 0, "type": "url", "text": "natale" }, { "index": 2, "type": "copy_code", "code": "NATALE20" } ] });
+        send.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        send
+    }
+
+    #[test]
+    fn a_named_send_with_its_header_and_buttons_fits_its_template() {
+        assert_eq!(codes_and_paths(&send_issues(promo(json!({})))), []);
+        let with_payload = promo(json!({ "buttons": [ { "index": 0, "type": "url", "text": "natale" },
+            { "index": 1, "type": "quick_reply", "payload": "NO" }, { "index": 2, "type": "copy_code", "code": "X" } ] }));
+        assert_eq!(codes_and_paths(&send_issues(with_payload)), []);
+    }
+
+    #[test]
+    fn named_params_must_be_exactly_the_template_s_names() {
+        let wrong = send_issues(promo(json!({ "params": { "first_name": "{{name}}", "discount": "20%" } })));
+        assert_eq!(
+            codes_and_paths(&wrong),
+            [
+                ("template_params_mismatch", "steps[1].action.params.discount"),
+                ("template_params_mismatch", "steps[1].action.params.sconto")
+            ]
+        );
+        let listed = send_issues(promo(json!({ "params": ["Mario", "20%"] })));
+        assert_eq!(codes_and_paths(&listed), [("template_params_mismatch", "steps[1].action.params")]);
+        let named_for_positional = send_issues(json!({ "template": "welcome", "params": { "first_name": "x" } }));
+        assert_eq!(codes_and_paths(&named_for_positional), [("template_params_mismatch", "steps[1].action.params")]);
+    }
+
+    #[test]
+    fn a_header_must_match_the_template_s_header_format() {
+        let missing = send_issues(promo(json!({ "header": null })));
+        assert_eq!(codes_and_paths(&missing), [("template_params_mismatch", "steps[1].action.header")], "null is none");
+        let mut without = promo(json!({}));
+        without.as_object_mut().unwrap().remove("header");
+        assert_eq!(codes_and_paths(&send_issues(without)), [("template_params_mismatch", "steps[1].action.header")]);
+        let video = send_issues(promo(json!({ "header": { "type": "video", "link": "https://x.it/v.mp4" } })));
+        assert_eq!(codes_and_paths(&video), [("template_params_mismatch", "steps[1].action.header")]);
+        let http = send_issues(promo(json!({ "header": { "type": "image", "link": "http://x.it/a.jpg" } })));
+        assert_eq!(codes_and_paths(&http), [("invalid_url", "steps[1].action.header.link")]);
+        let unwanted =
+            send_issues(json!({ "template": "welcome", "params": ["x"], "header": { "type": "text", "text": "x" } }));
+        assert_eq!(codes_and_paths(&unwanted), [("template_params_mismatch", "steps[1].action.header")]);
+        let no_text = send_issues(json!({ "template": "spedito", "params": ["x"] }));
+        assert_eq!(codes_and_paths(&no_text), [("template_params_mismatch", "steps[1].action.header")]);
+        let text =
+            send_issues(json!({ "template": "spedito", "params": ["x"], "header": { "type": "text", "text": "42" } }));
+        assert_eq!(codes_and_paths(&text), []);
+        let fixed = send_issues(json!({ "template": "fisso", "header": { "type": "text", "text": "42" } }));
+        assert_eq!(codes_and_paths(&fixed), [("template_params_mismatch", "steps[1].action.header")]);
+        let place = json!({ "type": "location", "latitude": 45.46, "longitude": 9.19, "name": "Negozio" });
+        assert_eq!(codes_and_paths(&send_issues(json!({ "template": "ritiro", "header": place }))), []);
+        let far = json!({ "type": "location", "latitude": 145.0, "longitude": 9.19 });
+        let far = send_issues(json!({ "template": "ritiro", "header": far }));
+        assert_eq!(codes_and_paths(&far), [("invalid_value", "steps[1].action.header.latitude")]);
+        let gif = send_issues(promo(json!({ "header": { "type": "gif", "link": "https://x.it/a.gif" } })));
+        assert_eq!(codes_and_paths(&gif), [("unknown_type", "steps[1].action.header.type")]);
+    }
+
+    #[test]
+    fn buttons_must_match_the_template_s_buttons_by_index_and_type() {
+        let cases = [
+            (json!([ { "index": 2, "type": "copy_code", "code": "X" } ]), "steps[1].action.buttons"),
+            (
+                json!([ { "index": 0, "type": "quick_reply", "payload": "x" }, { "index": 2, "type": "copy_code", "code": "X" } ]),
+                "steps[1].action.buttons[0]",
+            ),
+            (
+                json!([ { "index": 0, "type": "url", "text": "x" }, { "index": 2, "type": "copy_code", "code": "X" },
+                        { "index": 4, "type": "url", "text": "x" } ]),
+                "steps[1].action.buttons[2]",
+            ),
+            (
+                json!([ { "index": 0, "type": "url", "text": "x" }, { "index": 2, "type": "copy_code", "code": "X" },
+                        { "index": 3, "type": "url", "text": "x" } ]),
+                "steps[1].action.buttons[2]",
+            ),
+            (json!([ { "index": 0, "type": "url", "text": "x" } ]), "steps[1].action.buttons"),
+        ];
+        for (buttons, path) in cases {
+            let issues = send_issues(promo(json!({ "buttons": buttons })));
+            let codes = codes_and_paths(&issues);
+            assert!(codes.contains(&("template_params_mismatch", path)), "{buttons}: {codes:?}");
+        }
+        let twice = send_issues(promo(json!({ "buttons": [ { "index": 0, "type": "url", "text": "x" },
+            { "index": 0, "type": "url", "text": "y" }, { "index": 2, "type": "copy_code", "code": "X" } ] })));
+        assert_eq!(codes_and_paths(&twice), [("invalid_buttons", "steps[1].action.buttons[1].index")]);
+        let shape = send_issues(promo(json!({ "buttons": [ { "index": 0, "type": "url", "suffix": "x" } ] })));
+        assert_eq!(codes_and_paths(&shape), [("unknown_field", "steps[1].action.buttons[0]")]);
+    }
+
+    #[test]
+    fn an_old_positional_send_still_reads_and_writes_the_same() {
+        let doc = with_action(
+            json!({ "type": "send_template", "template": "welcome", "language": "it", "params": ["{{name}}"] }),
+        );
+        let a = parse_automation(doc.clone()).unwrap();
+        assert!(check_automation(&a, Some(&rich_workspace())).is_empty());
+        assert_eq!(serde_json::to_value(&a).unwrap()["steps"], doc["steps"]);
+    }
+
+    #[test]
+    fn media_list_and_cta_messages_keep_meta_s_limits() {
+        let cases = [
+            (
+                json!({ "type": "send_media", "media": "image", "link": "http://x.it/a.jpg" }),
+                "invalid_url",
+                "steps[1].action.link",
+            ),
+            (
+                json!({ "type": "send_media", "media": "audio", "link": "https://x.it/a.mp3", "caption": "x" }),
+                "invalid_value",
+                "steps[1].action.caption",
+            ),
+            (
+                json!({ "type": "send_media", "media": "image", "link": "https://x.it/a.jpg", "filename": "a.jpg" }),
+                "invalid_value",
+                "steps[1].action.filename",
+            ),
+            (
+                json!({ "type": "send_media", "media": "image", "link": "https://x.it/a.jpg", "caption": "x".repeat(1025) }),
+                "too_long",
+                "steps[1].action.caption",
+            ),
+            (
+                json!({ "type": "send_media", "media": "sticker", "link": "https://x.it/a.webp" }),
+                "invalid_value",
+                "steps[1].action.media",
+            ),
+            (
+                json!({ "type": "send_cta_url", "text": "Vai", "display_text": "Apri", "url": "shop.example.com" }),
+                "invalid_url",
+                "steps[1].action.url",
+            ),
+            (
+                json!({ "type": "send_cta_url", "text": "Vai", "display_text": "Un testo troppo lungo!", "url": "https://x.it" }),
+                "too_long",
+                "steps[1].action.display_text",
+            ),
+            (
+                json!({ "type": "send_cta_url", "text": "", "display_text": "Apri", "url": "https://x.it" }),
+                "invalid_value",
+                "steps[1].action.text",
+            ),
+        ];
+        for (action, code, path) in cases {
+            assert_eq!(codes_and_paths(&issues_of(with_action(action.clone()))), [(code, path)], "{action}");
+        }
+        let fine = [
+            json!({ "type": "send_media", "media": "document", "link": "https://x.it/{{fields.order}}.pdf", "caption": "Fattura", "filename": "fattura.pdf" }),
+            json!({ "type": "send_media", "media": "audio", "link": "https://x.it/a.mp3" }),
+            json!({ "type": "send_cta_url", "text": "Ciao {{name}}", "display_text": "Apri", "url": "https://x.it/o/{{fields.order}}" }),
+        ];
+        for action in fine {
+            assert_eq!(codes_and_paths(&issues_of(with_action(action.clone()))), [], "{action}");
+        }
+    }
+
+    fn list_with(sections: serde_json::Value) -> Vec<Issue> {
+        issues_of(with_action(
+            json!({ "type": "send_list", "text": "Scegli la sede", "button": "Sedi", "sections": sections }),
+        ))
+    }
+
+    #[test]
+    fn a_list_has_1_to_10_sections_and_rows_with_unique_ids() {
+        let row = |id: &str| json!({ "id": id, "title": format!("Sede {id}") });
+        assert_eq!(codes_and_paths(&list_with(json!([ { "rows": [row("mi"), row("rm")] } ]))), []);
+        assert_eq!(codes_and_paths(&list_with(json!([]))), [("invalid_sections", "steps[1].action.sections")]);
+        let eleven: Vec<_> = (0..11).map(|i| row(&format!("r{i}"))).collect();
+        assert_eq!(
+            codes_and_paths(&list_with(json!([ { "rows": eleven } ]))),
+            [("invalid_sections", "steps[1].action.sections")]
+        );
+        assert_eq!(
+            codes_and_paths(&list_with(
+                json!([ { "title": "A", "rows": [row("mi")] }, { "title": "B", "rows": [row("mi")] } ])
+            )),
+            [("invalid_sections", "steps[1].action.sections[1].rows[0].id")]
+        );
+        assert_eq!(
+            codes_and_paths(&list_with(json!([ { "title": "A", "rows": [row("mi")] }, { "rows": [row("rm")] } ]))),
+            [("missing_field", "steps[1].action.sections[1].title")]
+        );
+        let long = json!([ { "rows": [ { "id": "x", "title": "Un titolo di riga lunghissimo", "description": "d".repeat(73) } ] } ]);
+        assert_eq!(
+            codes_and_paths(&list_with(long)),
+            [
+                ("too_long", "steps[1].action.sections[0].rows[0].title"),
+                ("too_long", "steps[1].action.sections[0].rows[0].description")
+            ]
+        );
+        let button =
+            issues_of(with_action(json!({ "type": "send_list", "text": "x", "button": "Un bottone troppo lungo",
+            "sections": [ { "rows": [row("mi")] } ] })));
+        assert_eq!(codes_and_paths(&button), [("too_long", "steps[1].action.button")]);
+        let id = "i".repeat(201);
+        assert_eq!(
+            codes_and_paths(&list_with(json!([ { "rows": [ { "id": id, "title": "x" } ] } ]))),
+            [("too_long", "steps[1].action.sections[0].rows[0].id")]
+        );
+    }
+
+    fn template_issues(template: serde_json::Value) -> Vec<(&'static str, String)> {
+        let mut doc = json!({ "name": "t", "language": "it", "status": "approved" });
+        doc.as_object_mut().unwrap().extend(template.as_object().unwrap().clone());
+        match parse_document::<Template>(doc) {
+            Ok(t) => validate_template(&t).into_iter().map(|i| (i.code, i.path)).collect(),
+            Err(issue) => vec![(issue.code, issue.path)],
+        }
+    }
+
+    #[test]
+    fn a_template_meta_would_reject_is_named_at_its_path() {
+        let quick =
+            |n: usize| (0..n).map(|i| json!({ "type": "quick_reply", "text": format!("R{i}") })).collect::<Vec<_>>();
+        let cases = [
+            (json!({ "body": "x", "header": { "format": "gif" } }), "invalid_value", "header.format"),
+            (json!({ "body": "x", "buttons": quick(4) }), "invalid_buttons", "buttons"),
+            (
+                json!({ "body": "x", "buttons": [ { "type": "url", "text": "Vai", "url": "http://x.it" } ] }),
+                "invalid_url",
+                "buttons[0].url",
+            ),
+            (
+                json!({ "body": "x", "buttons": [ { "type": "url", "text": "Vai" } ] }),
+                "missing_field",
+                "buttons[0].url",
+            ),
+            (
+                json!({ "body": "x", "buttons": [ { "type": "url", "text": "Vai", "url": "https://x.it/{{1}}/a" } ] }),
+                "invalid_url",
+                "buttons[0].url",
+            ),
+            (
+                json!({ "body": "x", "buttons": [ { "type": "quick_reply", "text": "Un testo di bottone troppo lungo" } ] }),
+                "too_long",
+                "buttons[0].text",
+            ),
+            (
+                json!({ "body": "x", "buttons": [ { "type": "quick_reply", "text": " " } ] }),
+                "invalid_value",
+                "buttons[0].text",
+            ),
+            (json!({ "body": "x", "buttons": ["Sì", ""] }), "invalid_value", "buttons[1].text"),
+            (json!({ "body": "" }), "invalid_value", "body"),
+            (json!({ "body": "Ciao {{First-Name}}", "parameter_format": "named" }), "invalid_value", "body"),
+            (json!({ "body": "Ciao {{name}}" }), "invalid_value", "body"),
+            (json!({ "body": "x", "header": { "format": "text" } }), "missing_field", "header.text"),
+            (json!({ "body": "x", "header": { "format": "image", "text": "x" } }), "invalid_value", "header.text"),
+            (
+                json!({ "body": "x", "buttons": [ { "type": "phone_number", "text": "Chiama" } ] }),
+                "missing_field",
+                "buttons[0].phone_number",
+            ),
+        ];
+        for (template, code, path) in cases {
+            let issues = template_issues(template.clone());
+            assert_eq!(issues.first().map(|(c, p)| (*c, p.as_str())), Some((code, path)), "{template}: {issues:?}");
+        }
+        let many: Vec<_> =
+            (0..11).map(|i| json!({ "type": "url", "text": format!("U{i}"), "url": "https://x.it" })).collect();
+        assert_eq!(template_issues(json!({ "body": "x", "buttons": many }))[0], ("invalid_buttons", "buttons".into()));
+        let fine = json!({ "body": "Ciao {{first_name}}, il {{sconto_2}}", "parameter_format": "named",
+            "header": { "format": "image" }, "buttons": [ { "type": "url", "text": "Scopri", "url": "https://x.it/{{1}}" } ] });
+        assert_eq!(template_issues(fine), []);
     }
 
     #[test]

@@ -114,6 +114,7 @@ impl From<ManageError> for Failure {
             ManageError::Conflict(issue) => Self::new(StatusCode::CONFLICT, issue.message),
             ManageError::NotFound(message) => Self::not_found(message),
             ManageError::Store(e) => Self::unavailable(e),
+            ManageError::Meta(e) => Self::new(StatusCode::BAD_GATEWAY, e.to_string()),
         }
     }
 }

@@ -9,7 +9,9 @@
 //! automation deleted meanwhile, an invalid call) is logged and not retried:
 //! retrying gives the same answer.
 
-use avvio_common::ports::{PipelineEvent, Retry, StepMessage, StepQueue, Store, WebhookPoster, WhatsAppSender};
+use avvio_common::ports::{
+    EventQueue, PipelineEvent, Retry, StepMessage, StepQueue, Store, WebhookPoster, WhatsAppSender,
+};
 use avvio_common::stages::{Deps, Report, StageError};
 use avvio_common::time::Time;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
@@ -53,7 +55,12 @@ pub enum Outcome {
 impl Outcome {
     fn of(result: Result<Report, StageError>) -> Self {
         match result {
-            Ok(_) => Self::Done,
+            Ok(report) => {
+                if let Some(why) = report.ignored {
+                    tracing::info!(why, "event ignored");
+                }
+                Self::Done
+            }
             Err(e) if e.retry() == Retry::Retryable => Self::Retry(e.to_string()),
             Err(e) => Self::Drop(e.to_string()),
         }
@@ -119,9 +126,12 @@ where
     .await
 }
 
-/// The matcher: each message is a [`PipelineEvent`].
-pub async fn match_events<S, Q, W, H>(
+/// The matcher: each message is a [`PipelineEvent`]. An event's follow-up (the next page of a
+/// list run) is queued on `events` before the event is acknowledged: if queueing fails, the
+/// event comes back and its page, which starts nothing twice, is done again.
+pub async fn match_events<S, Q, W, H, E>(
     deps: &Deps<S, Q, W, H>,
+    events: &E,
     event: SqsEvent,
     deadline: Deadline,
     now: impl Fn() -> Time,
@@ -131,10 +141,17 @@ where
     Q: StepQueue,
     W: WhatsAppSender,
     H: WebhookPoster,
+    E: EventQueue,
 {
     process_json(event, deadline, "a pipeline event", |e: PipelineEvent| {
         let now = now();
-        async move { deps.handle_event(&e, now).await }
+        async move {
+            let report = deps.handle_event(&e, now).await?;
+            if let Some(next) = &report.follow_up {
+                events.enqueue(next.clone()).await?;
+            }
+            Ok(report)
+        }
     })
     .await
 }
@@ -218,7 +235,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_matcher_reports_an_unreadable_body_and_acknowledges_a_handled_event() {
-        use avvio_common::memory::{MemoryPoster, MemorySender, MemoryStepQueue, MemoryStore};
+        use avvio_common::memory::{MemoryEventQueue, MemoryPoster, MemorySender, MemoryStepQueue, MemoryStore};
+        let (events, _inbox) = MemoryEventQueue::new();
         let deps = Deps {
             store: MemoryStore::new(),
             steps: MemoryStepQueue::new(),
@@ -229,7 +247,7 @@ mod tests {
         let removal = serde_json::json!({ "kind": "list_remove", "workspace": "negozio", "list": "vip",
                                           "contact": "393331234567", "request_id": "req-1" });
         let event = batch(vec![record("1", None, "{ not json"), record("2", None, &removal.to_string())]);
-        let response = match_events(&deps, event, Deadline::NONE, chrono::Utc::now).await;
+        let response = match_events(&deps, &events, event, Deadline::NONE, chrono::Utc::now).await;
         assert_eq!(reported(&response), ["1"]);
     }
 

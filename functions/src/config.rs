@@ -85,11 +85,24 @@ impl Function {
 
     /// Every variable the function reads (optional ones included).
     pub fn variables(self) -> &'static [&'static str] {
-        const STEPS: [&str; 5] = [TABLE, STEPS_QUEUE_URL, STEPS_QUEUE_ARN, SCHEDULE_GROUP, SCHEDULER_ROLE_ARN];
+        // The clock reads WHATSAPP_API_BASE for the daily template sync; ingest for `POST /v1/templates/sync`.
+        const CLOCK: [&str; 6] =
+            [TABLE, STEPS_QUEUE_URL, STEPS_QUEUE_ARN, SCHEDULE_GROUP, SCHEDULER_ROLE_ARN, WHATSAPP_API_BASE];
         match self {
-            Self::Ingest => &[TABLE, EVENTS_QUEUE_URL, APP_SECRET_PARAMETER, VERIFY_TOKEN_PARAMETER],
-            Self::Clock => &STEPS,
-            Self::Matcher | Self::Executor => &[
+            Self::Ingest => &[TABLE, EVENTS_QUEUE_URL, APP_SECRET_PARAMETER, VERIFY_TOKEN_PARAMETER, WHATSAPP_API_BASE],
+            Self::Clock => &CLOCK,
+            // The matcher queues the next page of a list run on the events queue.
+            Self::Matcher => &[
+                TABLE,
+                EVENTS_QUEUE_URL,
+                STEPS_QUEUE_URL,
+                STEPS_QUEUE_ARN,
+                SCHEDULE_GROUP,
+                SCHEDULER_ROLE_ARN,
+                WHATSAPP_API_BASE,
+                ACCESS_TOKEN_PARAMETER,
+            ],
+            Self::Executor => &[
                 TABLE,
                 STEPS_QUEUE_URL,
                 STEPS_QUEUE_ARN,

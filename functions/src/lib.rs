@@ -34,6 +34,32 @@ where
     deps.run_clock_once(now).await.map(|_| ())
 }
 
+/// The clock's daily template sync ([`avvio_common::stages::clock::sync_templates_daily`]):
+/// every outcome is logged, and nothing fails the invocation (a workspace whose sync failed
+/// is tried again the next day; a pass that could not claim the day, at the next tick).
+pub async fn templates_tick<S, T>(store: &S, templates: &T, now: Time)
+where
+    S: avvio_common::ports::Management,
+    T: avvio_common::ports::TemplateSource,
+{
+    match avvio_common::stages::clock::sync_templates_daily(store, templates, None, now).await {
+        Ok(outcomes) => {
+            for outcome in outcomes {
+                match outcome.result {
+                    Ok(sync) => tracing::info!(
+                        workspace = %outcome.workspace, added = sync.counts.added, changed = sync.counts.changed,
+                        removed = sync.counts.removed, notes = ?sync.notes, "templates synced from Meta"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(workspace = %outcome.workspace, "template sync failed (tried again tomorrow): {e}")
+                    }
+                }
+            }
+        }
+        Err(e) => tracing::warn!("the daily template sync could not start (tried again at the next tick): {e}"),
+    }
+}
+
 /// Serves an SQS event source: each invocation's batch goes to `handle` with the
 /// invocation's deadline, and its answer (the partial batch failures) goes back to Lambda.
 pub async fn run_sqs<F, Fut>(handle: F) -> Result<(), lambda_runtime::Error>

@@ -6,7 +6,7 @@ use crate::config::{
     ACCESS_TOKEN_PARAMETER, APP_SECRET_PARAMETER, ConfigError, EVENTS_QUEUE_URL, Env, StepsConfig, TABLE,
     VERIFY_TOKEN_PARAMETER, WHATSAPP_API_BASE,
 };
-use avvio_api::{App, IngestConfig};
+use avvio_api::{App, IngestConfig, MetaTemplates};
 use avvio_aws::dynamo::DynamoStore;
 use avvio_aws::queues::{Schedules, SqsEventQueue, SqsStepQueue};
 use avvio_common::outbound::Mode;
@@ -84,7 +84,14 @@ pub async fn ingest(env: &impl Env, clients: &Clients) -> Result<Arc<Ingest>, Co
         store: DynamoStore::new(clients.dynamodb.clone(), table),
         events: SqsEventQueue::new(clients.sqs.clone(), events_url),
         config: IngestConfig { app_secret, verify_token },
+        templates: MetaTemplates::new(graph_config(env), None)
+            .map_err(|e| ConfigError::Invalid { variable: WHATSAPP_API_BASE, reason: e.to_string() })?,
     }))
+}
+
+/// The events queue (the matcher queues the next page of a list run on it).
+pub fn events(env: &impl Env, clients: &Clients) -> Result<SqsEventQueue, ConfigError> {
+    Ok(SqsEventQueue::new(clients.sqs.clone(), env.require(EVENTS_QUEUE_URL)?))
 }
 
 /// The clock's adapters: it starts runs and queues their steps; it never sends.
@@ -97,10 +104,7 @@ pub async fn queueing(env: &impl Env, clients: &Clients) -> Result<Pipeline, Con
 /// default access token (the matcher sends a reply due at once itself).
 pub async fn sending(env: &impl Env, clients: &Clients) -> Result<Pipeline, ConfigError> {
     let steps = StepsConfig::from_env(env)?;
-    let mut graph = GraphConfig::default();
-    if let Some(base) = env.get(WHATSAPP_API_BASE).filter(|b| !b.trim().is_empty()) {
-        graph.api_base = base;
-    }
+    let graph = graph_config(env);
     let access_token = match env.get(ACCESS_TOKEN_PARAMETER).filter(|n| !n.trim().is_empty()) {
         Some(name) => {
             let [token] = read_secrets(&clients.ssm, [(ACCESS_TOKEN_PARAMETER, name)]).await?;
@@ -109,6 +113,21 @@ pub async fn sending(env: &impl Env, clients: &Clients) -> Result<Pipeline, Conf
         None => None,
     };
     build_pipeline(steps, graph, access_token, clients)
+}
+
+/// The Graph API at `WHATSAPP_API_BASE` (Meta's when unset).
+fn graph_config(env: &impl Env) -> GraphConfig {
+    let mut graph = GraphConfig::default();
+    if let Some(base) = env.get(WHATSAPP_API_BASE).filter(|b| !b.trim().is_empty()) {
+        graph.api_base = base;
+    }
+    graph
+}
+
+/// The clock's reader of Meta's templates (the daily template sync), at `WHATSAPP_API_BASE`.
+pub fn clock_templates(env: &impl Env) -> Result<avvio_http::templates::GraphTemplates, ConfigError> {
+    avvio_http::templates::GraphTemplates::new(graph_config(env))
+        .map_err(|e| ConfigError::Invalid { variable: WHATSAPP_API_BASE, reason: e.to_string() })
 }
 
 fn build_pipeline(

@@ -27,7 +27,7 @@ async fn around_send(system: &System, n: usize, stage: impl std::future::Future<
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_phrase_reply_takes_at_most_four_aws_calls_before_its_send() {
+async fn a_phrase_reply_takes_at_most_five_aws_calls_before_its_send() {
     let system = System::start().await;
     let steps = [("0s", text("Ciao {{name}}!")), ("0s", text("Come posso aiutarti?"))];
     system.automation(phrase("info", "Vorrei informazioni", &steps)).await;
@@ -49,8 +49,10 @@ async fn a_phrase_reply_takes_at_most_four_aws_calls_before_its_send() {
         let hot = ingest.total() + matcher.total();
         println!("    webhook → reply sent: {hot} calls");
         assert_eq!(ingest.total(), 1, "ingest only queues the event");
-        assert!(hot <= 4, "the hot path grew to {hot} calls");
-        assert!(executor.total() <= 3, "a step grew to {} calls before its send", executor.total());
+        // 4, and the number's pace: one lease of send slots per up to 10 sends of a busy
+        // instance (docs/aws.md, "Pacing"), one for a lone message like this one at most.
+        assert!(hot <= 5, "the hot path grew to {hot} calls");
+        assert!(executor.total() <= 4, "a step grew to {} calls before its send", executor.total());
     }
     assert_eq!(system.graph.sent().len(), 4);
 }
@@ -76,8 +78,8 @@ async fn a_reply_to_a_waiting_run_reads_that_run_and_sends_its_branch_from_the_m
     show("  after", &matcher_after);
     let hot = ingest.total() + matcher.total();
     println!("    webhook → branch step sent: {hot} calls");
-    // The message's reads and write (3) and the waiting run's step view (2).
-    assert!(hot <= 6, "resolving a wait grew to {hot} calls before the send");
+    // The message's reads and write (3), the waiting run's step view (2), a pace lease (1).
+    assert!(hot <= 7, "resolving a wait grew to {hot} calls before the send");
     assert_eq!(system.graph.sent()[1].body["text"]["body"], "Perfetto!");
 }
 

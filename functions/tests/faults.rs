@@ -116,7 +116,7 @@ async fn a_matcher_dying_while_the_graph_api_answers_its_reply_never_sends_twice
     let batch = system.events.receive().await.unwrap();
     let killed = tokio::time::timeout(
         Duration::from_millis(500),
-        batch::match_events(&system.matcher, batch, Deadline::NONE, || system.now()),
+        batch::match_events(&system.matcher, &system.ingest.events, batch, Deadline::NONE, || system.now()),
     )
     .await;
     assert!(killed.is_err(), "the invocation was cut short");
@@ -181,7 +181,7 @@ async fn a_poison_message_goes_to_the_dead_letter_queue_after_the_configured_rec
                 poison_seen +=
                     batch.records.iter().filter(|r| r.body.as_deref() == Some("{ this is not an event")).count();
                 batches += 1;
-                batch::match_events(&system.matcher, batch, Deadline::NONE, || system.now())
+                batch::match_events(&system.matcher, &system.ingest.events, batch, Deadline::NONE, || system.now())
             })
             .await
             .unwrap();
@@ -235,8 +235,8 @@ async fn two_matchers_racing_on_one_contact_leave_it_consistent() {
         };
         let (mine, theirs) = (split(mine), split(theirs));
         let (a, b) = tokio::join!(
-            batch::match_events(&system.matcher, mine.clone(), Deadline::NONE, || system.now()),
-            batch::match_events(&other, theirs.clone(), Deadline::NONE, || system.now()),
+            batch::match_events(&system.matcher, &system.ingest.events, mine.clone(), Deadline::NONE, || system.now()),
+            batch::match_events(&other, &system.ingest.events, theirs.clone(), Deadline::NONE, || system.now()),
         );
         // Lost races are retried inside the matcher; anything reported comes back and `settle` takes it.
         system.events.acknowledge(&mine, &a).await.unwrap();

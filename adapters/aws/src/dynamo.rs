@@ -9,8 +9,10 @@
 //!
 //! | item | `pk` | `sk` | attributes |
 //! |---|---|---|---|
-//! | workspace document | `WS#{ws}` | `WORKSPACE` | `doc` (stored view, secrets included), `rev`, `number` |
+//! | workspace document | `WS#{ws}` | `WORKSPACE` | `doc` (stored view, secrets included), `rev`, `number`, `waba` |
 //! | number route | `NUMBER#{phone_number_id}` | `NUMBER` | `ws` |
+//! | account route (one per workspace of a WABA) | `WABA` | `{waba_id}#{ws}` | `ws`, `waba` |
+//! | daily template sync claim | `CLOCK#TEMPLATES` | `CLOCK` | `day` (`YYYY-MM-DD`, UTC) |
 //! | API key | `KEY#{sha256 hex}` | `KEY` | `ws` |
 //! | automation head | `WS#{ws}` | `AUTO#{id}` | `id`, `doc` (current version), `version`, `enabled`, `last_disabled_version`, `deleted` |
 //! | automation version | `WS#{ws}` | `AUTOV#{id}#{version:010}` | `id`, `doc` (immutable; kept after delete for pinned runs) |
@@ -46,6 +48,7 @@ mod automations;
 mod contacts;
 mod dates;
 mod keys;
+mod pace;
 mod pipeline;
 mod runs;
 mod stats;
@@ -80,12 +83,19 @@ pub struct DynamoStore {
     table: Arc<str>,
     /// `Limit` of every Query; `None`: DynamoDB's 1 MB pages.
     page_limit: Option<i32>,
+    /// This instance's leases of send slots, per WhatsApp number.
+    leases: pace::Leases,
 }
 
 impl DynamoStore {
     /// The store on table `table` (made by [`create_table`]).
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self { client, table: Arc::from(table.into()), page_limit: None }
+        Self { client, table: Arc::from(table.into()), page_limit: None, leases: pace::Leases::default() }
+    }
+
+    /// The store another Lambda instance holds: the same table, its own send-slot leases.
+    pub fn another_instance(&self) -> Self {
+        Self { leases: pace::Leases::default(), ..self.clone() }
     }
 
     /// Caps every Query page at `items` items (tests use it to exercise pagination).
@@ -123,6 +133,10 @@ impl Store for DynamoStore {
         self.read_step_view(ws, id).await
     }
 
+    async fn send_slot(&self, phone_number_id: &str, rate: u32, now: Time) -> Result<Time, StoreError> {
+        self.pace_slot(phone_number_id, rate, now).await
+    }
+
     async fn claim_step(
         &self,
         ws: &WorkspaceId,
@@ -140,6 +154,20 @@ impl Store for DynamoStore {
         now: Time,
     ) -> Result<Option<Snapshot>, StoreError> {
         self.write_step(ws, write, now).await
+    }
+
+    async fn workspaces_for_waba(&self, waba_id: &str) -> Result<Vec<WorkspaceId>, StoreError> {
+        self.waba_routes(Some(waba_id)).await
+    }
+
+    async fn set_template_status(
+        &self,
+        ws: &WorkspaceId,
+        name: &avvio_common::domain::ids::TemplateName,
+        language: &avvio_common::domain::ids::Language,
+        status: avvio_common::domain::workspace::TemplateStatus,
+    ) -> Result<bool, StoreError> {
+        self.write_template_status(ws, name, language, status).await
     }
 
     async fn workspace(&self, ws: &WorkspaceId) -> Result<Option<Arc<Workspace>>, StoreError> {
@@ -215,6 +243,16 @@ impl Store for DynamoStore {
         self.members(ws, list).await
     }
 
+    async fn list_members_page(
+        &self,
+        ws: &WorkspaceId,
+        list: &ListName,
+        after: Option<&ContactKey>,
+        limit: usize,
+    ) -> Result<(Vec<Contact>, Option<ContactKey>), StoreError> {
+        self.members_page(ws, list, after, limit).await
+    }
+
     async fn create_run(&self, ws: &WorkspaceId, run: &Run) -> Result<bool, StoreError> {
         self.insert_run(ws, run).await
     }
@@ -257,6 +295,14 @@ impl Management for DynamoStore {
 
     async fn workspace_versioned(&self, ws: &WorkspaceId) -> Result<Option<Versioned<Arc<Workspace>>>, StoreError> {
         self.workspace_doc(ws).await
+    }
+
+    async fn workspaces_with_waba(&self) -> Result<Vec<WorkspaceId>, StoreError> {
+        self.waba_routes(None).await
+    }
+
+    async fn claim_template_sync(&self, day: chrono::NaiveDate) -> Result<bool, StoreError> {
+        self.claim_sync_day(day).await
     }
 
     async fn put_workspace(&self, ws: &WorkspaceId, doc: &Workspace, expected: Option<u64>) -> Result<u64, WriteError> {

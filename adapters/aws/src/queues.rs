@@ -90,9 +90,17 @@ impl SqsStepQueue {
     }
 }
 
-/// The deterministic schedule name of a step (≤ 64 characters, `[0-9a-zA-Z-_.]`).
+/// The deterministic schedule name of a step due at its time (≤ 64 characters,
+/// `[0-9a-zA-Z-_.]`): the same message scheduled twice is one schedule, and a step tried again
+/// later (Meta throttled it, or it waits for its send slot) gets a schedule of its own.
 pub fn schedule_name(message: &StepMessage) -> String {
-    let key = format!("{}/{}/{}", message.workspace, message.step.run, message.step.step);
+    let key = format!(
+        "{}/{}/{}/{}",
+        message.workspace,
+        message.step.run,
+        message.step.step,
+        message.step.due.timestamp_millis()
+    );
     format!("step-{}", &hex::encode(Sha256::digest(key.as_bytes()))[..40])
 }
 

@@ -93,6 +93,59 @@ async fn a_workspace_reads_back_with_its_secrets_and_a_stale_revision_is_refused
     assert!(matches!(again, Err(WriteError::Store(StoreError::Conflict(_)))), "{again:?}");
 }
 
+/// `workspace_doc(number)` naming WhatsApp Business Account `waba`.
+fn with_waba(number: &str, waba: Option<&str>) -> avvio_common::domain::Workspace {
+    let mut doc = workspace_doc(number);
+    doc.whatsapp.as_mut().unwrap().waba_id = waba.map(str::to_string);
+    doc
+}
+
+#[tokio::test]
+async fn an_account_routes_to_every_workspace_naming_it_and_follows_a_change() {
+    let store = store().await;
+    let (negozio, altro) = (ws("negozio"), ws("altro"));
+    let first = store.put_workspace(&negozio, &with_waba(NUMBER, Some("1022")), None).await.unwrap();
+    store.put_workspace(&altro, &with_waba("106540352249999", Some("1022")), None).await.unwrap();
+    assert_eq!(store.workspaces_for_waba("1022").await.unwrap(), [altro.clone(), negozio.clone()]);
+    assert_eq!(store.workspaces_for_waba("102").await.unwrap(), Vec::new(), "a prefix of an id is another id");
+
+    // Rewritten with the same account: one route still; moved to another: the old one goes.
+    let second = store.put_workspace(&negozio, &with_waba(NUMBER, Some("1022")), Some(first)).await.unwrap();
+    store.put_workspace(&negozio, &with_waba(NUMBER, Some("1033")), Some(second)).await.unwrap();
+    assert_eq!(store.workspaces_for_waba("1022").await.unwrap(), std::slice::from_ref(&altro));
+    assert_eq!(store.workspaces_for_waba("1033").await.unwrap(), std::slice::from_ref(&negozio));
+    assert_eq!(store.workspaces_with_waba().await.unwrap(), [altro.clone(), negozio.clone()]);
+    let third = store.workspace_versioned(&negozio).await.unwrap().unwrap().revision;
+    store.put_workspace(&negozio, &with_waba(NUMBER, None), third).await.unwrap();
+    assert_eq!(store.workspaces_with_waba().await.unwrap(), [altro]);
+}
+
+#[tokio::test]
+async fn a_template_status_update_changes_the_stored_template_only() {
+    use avvio_common::domain::{Language, TemplateName, TemplateStatus};
+    let store = store().await;
+    let negozio = ws("negozio");
+    store.put_workspace(&negozio, &with_waba(NUMBER, Some("1022")), None).await.unwrap();
+    let (welcome, it) = (TemplateName::parse("welcome").unwrap(), Language::parse("it").unwrap());
+    assert!(store.set_template_status(&negozio, &welcome, &it, TemplateStatus::Paused).await.unwrap());
+    let doc = store.workspace(&negozio).await.unwrap().unwrap();
+    assert_eq!(doc.templates[0].status, TemplateStatus::Paused);
+    assert_eq!(doc.whatsapp.as_ref().unwrap().access_token.as_ref().map(Secret::expose), Some("EAAG-secret"));
+    let unknown = TemplateName::parse("sconosciuto").unwrap();
+    assert!(!store.set_template_status(&negozio, &unknown, &it, TemplateStatus::Approved).await.unwrap());
+    assert!(!store.set_template_status(&ws("nessuno"), &welcome, &it, TemplateStatus::Approved).await.unwrap());
+}
+
+#[tokio::test]
+async fn the_daily_template_sync_is_claimed_once_a_day() {
+    let store = store().await;
+    let day = |raw: &str| chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").unwrap();
+    assert!(store.claim_template_sync(day("2026-12-04")).await.unwrap());
+    assert!(!store.claim_template_sync(day("2026-12-04")).await.unwrap());
+    assert!(!store.claim_template_sync(day("2026-12-03")).await.unwrap(), "never back");
+    assert!(store.claim_template_sync(day("2026-12-05")).await.unwrap());
+}
+
 #[tokio::test]
 async fn a_number_belongs_to_one_workspace_and_follows_it_when_it_changes() {
     let store = store().await;
@@ -1029,4 +1082,69 @@ async fn a_run_written_before_revisions_reads_as_revision_0_and_is_updated_over_
     let write = store.put_run(&negozio, &ghost, &RunBase::of(&ghost, 0)).await;
     assert!(matches!(write, Err(StoreError::Conflict(_))), "a write at revision 0 creates no run: {write:?}");
     assert_eq!(store.run(&negozio, &ghost.id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn two_instances_pacing_one_number_take_disjoint_leases_in_batches() {
+    // Two Lambda instances: two stores (each with its own leases) on one table.
+    let first = store().await;
+    let second = first.another_instance();
+    let rate = 80;
+    let start = t("2026-11-23T09:00:00Z");
+    let mut slots = Vec::new();
+    // Each instance sends steadily, one message every 25 ms (40/s each, the rate together).
+    for i in 0..400i64 {
+        let now = start + chrono::Duration::milliseconds(25 * (i / 2));
+        let instance = if i % 2 == 0 { &first } else { &second };
+        let slot = instance.send_slot("106540352242922", rate, now).await.unwrap();
+        assert!(slot >= now, "a slot is never in the past");
+        slots.push(slot);
+    }
+    let calls = first.pace_calls() + second.pace_calls();
+    assert!(calls <= 400 / 10 + 10, "{calls} UpdateItem calls for 400 sends");
+    // Every slot handed out was taken from the number's timeline: a third instance asking at the
+    // start finds it taken for at least 400 slots.
+    let third = first.another_instance().send_slot("106540352242922", rate, start).await.unwrap();
+    let taken = avvio_common::pacing::interval(rate) * 400;
+    assert!(third >= start + taken, "the timeline holds {} of 400 slots", (third - start).num_milliseconds());
+    println!("pacing: 400 sends from two instances, {calls} UpdateItem calls ({:.3} per send)", calls as f64 / 400.0);
+}
+
+#[tokio::test]
+async fn a_list_is_read_a_page_at_a_time_in_key_order_as_the_memory_store_reads_it() {
+    let dynamo = store().await;
+    let memory = avvio_common::memory::MemoryStore::new();
+    let negozio = ws("negozio");
+    memory.load_workspace(&negozio, workspace_doc("106540352242922"));
+    for i in [5, 1, 4, 2, 3] {
+        let mut contact = Contact::new(&phone(&format!("39347000000{i}")));
+        contact.lists.insert(list("vip"));
+        dynamo.put_contact(&negozio, &contact, None).await.unwrap();
+        memory.put_contact(&negozio, &contact, None).await.unwrap();
+    }
+    let mut other = Contact::new(&phone("393470000009"));
+    other.lists.insert(list("altri"));
+    dynamo.put_contact(&negozio, &other, None).await.unwrap();
+    for (name, pages) in
+        [("dynamo", read_pages(&dynamo, &negozio).await), ("memory", read_pages(&memory, &negozio).await)]
+    {
+        assert_eq!(
+            pages,
+            [vec!["393470000001", "393470000002"], vec!["393470000003", "393470000004"], vec!["393470000005"]],
+            "{name}"
+        );
+    }
+}
+
+/// The `vip` list's members, two per page, page by page.
+async fn read_pages(store: &impl Store, negozio: &avvio_common::domain::WorkspaceId) -> Vec<Vec<String>> {
+    let (mut pages, mut after) = (Vec::new(), None);
+    loop {
+        let (members, next) = store.list_members_page(negozio, &list("vip"), after.as_ref(), 2).await.unwrap();
+        pages.push(members.iter().map(|c| c.key().to_string()).collect());
+        match next {
+            Some(key) => after = Some(key),
+            None => return pages,
+        }
+    }
 }

@@ -147,6 +147,7 @@ async fn a_manual_run_for_a_whole_list_is_one_event_grouped_by_automation() {
         automation: AutomationId::parse("promo").unwrap(),
         phone: None,
         request_id: "req-9".into(),
+        after: None,
     };
     assert_eq!(event.group_key(), "negozio:promo");
     let config = aws().await;

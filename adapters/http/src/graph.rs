@@ -30,7 +30,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// | 131000 | something went wrong (unknown, transient) |
 /// | 131016 | service unavailable |
 /// | 131056 | (business, consumer) pair rate limit |
-const RETRYABLE_CODES: [i64; 7] = [2, 4, 80007, 130429, 131000, 131016, 131056];
+/// | 131057 | business account in maintenance mode |
+const RETRYABLE_CODES: [i64; 8] = [2, 4, 80007, 130429, 131000, 131016, 131056, 131057];
 
 /// Where and how long [`GraphSender`] sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,7 +150,7 @@ impl WhatsAppSender for GraphSender {
 /// answer and the `error.code` in its body (if any).
 ///
 /// Retryable: Meta's throttling and transient codes (2, 4, 80007, 130429,
-/// 131000, 131016, 131056), any 5xx, and a 429 without a Meta code (a
+/// 131000, 131016, 131056, 131057), any 5xx, and a 429 without a Meta code (a
 /// throttling proxy). Fatal: everything else, notably 131047 (outside the
 /// 24h window), 132000–132999 (template errors), 131026 (undeliverable),
 /// 100 (invalid parameter) and 190 (expired token).
@@ -272,6 +273,9 @@ mod tests {
             (400, Some(130429), Retryable, "throughput reached"),
             (400, Some(131056), Retryable, "pair rate limit"),
             (400, Some(80007), Retryable, "WABA rate limit"),
+            (400, Some(131057), Retryable, "account in maintenance mode"),
+            (400, Some(131049), Fatal, "per-user marketing limit: the engine fails the step"),
+            (400, Some(131050), Fatal, "user stopped marketing: the engine opts the contact out"),
             (400, Some(4), Retryable, "app rate limit"),
             (500, Some(131000), Retryable, "something went wrong"),
             (503, Some(131016), Retryable, "service unavailable"),

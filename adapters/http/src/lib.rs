@@ -2,12 +2,15 @@
 //!
 //! - [`graph::GraphSender`] implements `WhatsAppSender` on Meta's WhatsApp
 //!   Cloud API (`POST {api_base}/{version}/{phone_number_id}/messages`).
+//! - [`templates::GraphTemplates`] implements `TemplateSource` on Meta's template list
+//!   (`GET {api_base}/{version}/{waba_id}/message_templates`, following `paging.next`).
 //! - [`webhooks::HttpWebhookPoster`] implements `WebhookPoster` for the
 //!   `send_webhook` action, refusing private targets in production.
 //!
 //! Each builds its `reqwest::Client` once and reuses it for every call.
 
 pub mod graph;
+pub mod templates;
 pub mod webhooks;
 
 /// The `User-Agent` of every request Avvio makes (`Avvio/<crate version>`).

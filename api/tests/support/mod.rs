@@ -28,7 +28,7 @@ pub struct System {
     pub deps: Arc<Deps<MemoryStore, MemoryStepQueue, MemorySender, MemoryPoster>>,
     events: UnboundedReceiver<PipelineEvent>,
     /// Events taken off the queue by [`System::queued`], not handled yet.
-    pending: Vec<PipelineEvent>,
+    pub pending: Vec<PipelineEvent>,
 }
 
 fn workspace(number: &str) -> Value {
@@ -42,6 +42,16 @@ fn workspace(number: &str) -> Value {
 
 /// Starts the router; workspace `a` (key [`KEY_A`]) and `b` (key [`KEY_B`]).
 pub async fn start() -> System {
+    start_with(avvio_api::MetaTemplates::meta()).await
+}
+
+/// [`start`], reading Meta's templates from the Graph API at `api_base` (a stand-in).
+pub async fn start_with_graph(api_base: &str) -> System {
+    let config = avvio_http::graph::GraphConfig { api_base: api_base.into(), ..Default::default() };
+    start_with(avvio_api::MetaTemplates::new(config, None).unwrap()).await
+}
+
+async fn start_with(templates: avvio_api::MetaTemplates) -> System {
     let store = MemoryStore::new();
     for (ws, key, number) in [("a", KEY_A, NUMBER_A), ("b", KEY_B, NUMBER_B)] {
         let ws = WorkspaceId::parse(ws).unwrap();
@@ -60,6 +70,7 @@ pub async fn start() -> System {
         store,
         events: queue,
         config: IngestConfig { app_secret: APP_SECRET.into(), verify_token: "verify".into() },
+        templates,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -135,7 +146,9 @@ impl System {
             let mut worked = false;
             self.queued();
             for event in std::mem::take(&mut self.pending) {
-                self.deps.handle_event(&event, chrono::Utc::now()).await.unwrap();
+                let report = self.deps.handle_event(&event, chrono::Utc::now()).await.unwrap();
+                // The next page of a list run, queued as the matcher's caller queues it.
+                self.pending.extend(report.follow_up);
                 worked = true;
             }
             while let Some(step) = self.deps.steps.pop_due(chrono::Utc::now()) {

@@ -1,4 +1,6 @@
 //! What the load generators share: starting `avvio`, signed webhooks, arguments, percentiles.
+// Each generator uses a part of it.
+#![allow(dead_code)]
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
@@ -10,6 +12,13 @@ pub const NUMBER: &str = "106540352242922";
 
 /// A running `avvio` process, killed when dropped.
 pub struct Avvio(Child);
+
+impl Avvio {
+    /// The process id (to read its memory).
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
 
 impl Drop for Avvio {
     fn drop(&mut self) {

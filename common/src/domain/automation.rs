@@ -10,6 +10,7 @@ use super::ids::{AutomationId, FieldKey, Language, ListName, Operator, Tag, Temp
 use super::interpolate::Interpolated;
 use super::path::{Branch, StepPath};
 use super::phrase::{Phrase, Wording};
+use super::send::{ButtonParam, HeaderParam, ListSection, MediaKind, TemplateParams};
 use super::tagged::type_tagged;
 use super::workspace::Day;
 use crate::time::Time;
@@ -205,6 +206,9 @@ pub enum ActionKind {
     SendTemplate,
     SendText,
     SendButtons,
+    SendMedia,
+    SendList,
+    SendCtaUrl,
     AddTag,
     RemoveTag,
     AddToList,
@@ -229,8 +233,15 @@ type_tagged! {
         SendTemplate = "send_template" {
             template: TemplateName,
             language: Language,
+            /// The header the template's header format needs (a media link, a text, a location).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            header: Option<HeaderParam>,
+            /// A list (positional template) or an object of names (named template).
             #[serde(default)]
-            params: Vec<Interpolated>,
+            params: TemplateParams,
+            /// Parameters of the template's buttons, by index.
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            buttons: Vec<ButtonParam>,
         },
         SendText = "send_text" {
             text: Interpolated,
@@ -238,6 +249,28 @@ type_tagged! {
         SendButtons = "send_buttons" {
             text: Interpolated,
             buttons: Vec<Button>,
+        },
+        /// An image, video, document or audio by https link (SPEC §2.5).
+        SendMedia = "send_media" {
+            media: MediaKind,
+            link: Interpolated,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            caption: Option<Interpolated>,
+            /// The name a document is shown with (documents only).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            filename: Option<Interpolated>,
+        },
+        /// An interactive list: `button` opens the `sections` and their rows.
+        SendList = "send_list" {
+            text: Interpolated,
+            button: String,
+            sections: Vec<ListSection>,
+        },
+        /// An interactive message with one button opening `url`.
+        SendCtaUrl = "send_cta_url" {
+            text: Interpolated,
+            display_text: String,
+            url: Interpolated,
         },
         AddTag = "add_tag" {
             tag: Tag,
@@ -463,6 +496,9 @@ impl Action {
             Self::SendTemplate { .. } => ActionKind::SendTemplate,
             Self::SendText { .. } => ActionKind::SendText,
             Self::SendButtons { .. } => ActionKind::SendButtons,
+            Self::SendMedia { .. } => ActionKind::SendMedia,
+            Self::SendList { .. } => ActionKind::SendList,
+            Self::SendCtaUrl { .. } => ActionKind::SendCtaUrl,
             Self::AddTag { .. } => ActionKind::AddTag,
             Self::RemoveTag { .. } => ActionKind::RemoveTag,
             Self::AddToList { .. } => ActionKind::AddToList,
@@ -529,6 +565,14 @@ impl Action {
 
     /// Whether the action sends a WhatsApp message.
     pub fn sends(&self) -> bool {
-        matches!(self, Self::SendTemplate { .. } | Self::SendText { .. } | Self::SendButtons { .. })
+        matches!(
+            self,
+            Self::SendTemplate { .. }
+                | Self::SendText { .. }
+                | Self::SendButtons { .. }
+                | Self::SendMedia { .. }
+                | Self::SendList { .. }
+                | Self::SendCtaUrl { .. }
+        )
     }
 }

@@ -9,6 +9,7 @@ pub mod path;
 pub mod phone;
 pub mod phrase;
 pub mod run;
+pub mod send;
 mod tagged;
 pub mod workspace;
 

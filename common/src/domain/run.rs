@@ -28,6 +28,9 @@ pub enum StepStatus {
     Sending,
     /// A `wait_for_reply` waiting for the contact's reply, until `until`.
     Waiting,
+    /// A send that did not go out yet and is tried again at `until`: Meta throttled it or failed
+    /// transiently, or it waits for its turn within the number's rate (see `retry`).
+    Retrying,
     Done,
     Failed,
     Skipped,
@@ -62,6 +65,22 @@ pub struct StepRecord {
     /// again by a redelivery of the step (the first delivery may have stopped in between).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub started: Vec<Started>,
+    /// A send's tries so far, when it needed more than one (kept on its final record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryState>,
+}
+
+/// How a send that did not go out at once is being tried again (SPEC §2.6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryState {
+    /// Tries Meta refused transiently (throttling, 5xx, timeouts); `error` holds the last code.
+    pub attempts: u32,
+    /// When the first try was refused: retries end `whatsapp.retry_for` after it.
+    #[serde(with = "crate::time::rfc3339")]
+    pub since: Time,
+    /// The send slot of the number's rate reserved for the next try, when pacing deferred it.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::time::optional_rfc3339")]
+    pub slot: Option<Time>,
 }
 
 /// A run a step started, and when its first step was due.
@@ -86,6 +105,7 @@ impl StepRecord {
             branch: None,
             until: None,
             started: Vec::new(),
+            retry: None,
         }
     }
 }

@@ -270,15 +270,24 @@ impl WhatsAppAccount {
     }
 }
 
-/// A template's review status at Meta.
+/// A template's review status at Meta. Only `approved` ones are sent; the statuses after
+/// `disabled` are Meta's rarer ones, kept as Meta names them so a synced list says what Meta says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum TemplateStatus {
     Approved,
     Pending,
     Rejected,
     Paused,
     Disabled,
+    /// Rejected, and the business appealed the rejection.
+    InAppeal,
+    /// Deleted at Meta, its name not yet free again.
+    PendingDeletion,
+    Deleted,
+    Archived,
+    /// Over the account's template limit.
+    LimitExceeded,
 }
 
 /// A template's category at Meta: marketing templates are not sent to contacts who opted out.

@@ -6,7 +6,7 @@
 //!
 //! One file per concern: [`messages`] (an inbound message: its sender, captures,
 //! waiting runs, consent phrases and the trigger it fires), [`steps`] (one step
-//! of a run), [`flows`] (the steps that branch or hold a run: `wait_for_reply`,
+//! of a run; [`sends`] the Graph bodies of rich messages), [`flows`] (the steps that branch or hold a run: `wait_for_reply`,
 //! `condition`, `wait_until`, `start_automation`), [`contacts`] (changes from
 //! outside a run, lists and consent), [`dates`] (date triggers).
 
@@ -14,6 +14,7 @@ mod contacts;
 mod dates;
 mod flows;
 mod messages;
+mod sends;
 mod steps;
 
 pub use contacts::{ContactEdit, ContactPatch, Join, join_list, start_triggered_runs};
@@ -62,6 +63,8 @@ pub mod codes {
     pub const WEBHOOK_FAILED: &str = "webhook_failed";
     /// A marketing template for a contact who opted out of marketing messages.
     pub const MARKETING_OPT_OUT: &str = "marketing_opt_out";
+    /// Meta refused a marketing template: the contact's per-user marketing limit (131049).
+    pub const MARKETING_LIMIT: &str = "marketing_limit";
     /// `start_automation` names an automation that does not exist (or was deleted).
     pub const AUTOMATION_NOT_FOUND: &str = "automation_not_found";
 }

@@ -3,13 +3,14 @@
 //! run is pinned to; the flow steps' own rules are in [`super::flows`].
 
 use super::flows;
+use super::sends;
 use super::{Detail, Effect, Liveness, RunStart, SERVICE_WINDOW, StepDue, codes};
 use crate::domain::automation::{Action, Automation, SetFieldSource};
 use crate::domain::contact::{Capture, Contact, MarketingConsent};
 use crate::domain::ids::Wamid;
 use crate::domain::interpolate::{Interpolated, Variable};
 use crate::domain::path::StepPath;
-use crate::domain::run::{Run, RunCause, RunStatus, StepRecord, StepStatus};
+use crate::domain::run::{RetryState, Run, RunCause, RunStatus, StepRecord, StepStatus};
 use crate::domain::workspace::{TemplateCategory, TemplateStatus, Workspace};
 use crate::graph;
 use crate::time::Time;
@@ -125,7 +126,7 @@ impl Pending {
         };
         self.effect.error = error.clone();
         let mut record = StepRecord::new(self.step, self.effect.action, status, now, None);
-        (record.error, record.wamid) = (error, wamid);
+        (record.error, record.wamid, record.retry) = (error, wamid, self.retry().cloned());
         self.run.record(record);
         let next = advance(&mut self.run, self.next, now);
         StepResult { run: self.run, contact: None, effect: self.effect, next, starts: Vec::new() }
@@ -136,6 +137,22 @@ impl Pending {
     pub fn abandon(mut self) -> Run {
         self.run.steps.retain(|s| s.step != self.step);
         self.run
+    }
+
+    /// How the send has been tried so far, when it was tried (or deferred) before.
+    pub fn retry(&self) -> Option<&RetryState> {
+        self.run.step(&self.step).and_then(|r| r.retry.as_ref())
+    }
+
+    /// The run with the send left to be tried again at `at` (nothing went out): `retry` says
+    /// how it was tried, `error` the code Meta refused it with (none when pacing deferred it).
+    /// The step is queued again for `at`.
+    pub fn defer(mut self, retry: RetryState, at: Time, error: Option<String>, now: Time) -> (Run, StepDue) {
+        let mut record = StepRecord::new(self.step, self.effect.action, StepStatus::Retrying, now, None);
+        (record.until, record.error, record.retry) = (Some(at), error, Some(retry));
+        self.run.record(record);
+        let due = StepDue { run: self.run.id.clone(), step: self.step, due: at };
+        (self.run, due)
     }
 }
 
@@ -187,11 +204,13 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
     let mut effect = Effect::of(&run, contact.key(), step, action.kind(), now);
     match run.step(&step) {
         // A step recorded already (a redelivery): what follows it, queued again if it never ran.
-        Some(record) if !matches!(record.status, StepStatus::Sending | StepStatus::Waiting) => {
+        Some(record) if !matches!(record.status, StepStatus::Sending | StepStatus::Waiting | StepStatus::Retrying) => {
             return follow_up(automation, &run, record);
         }
         _ if run.status != RunStatus::Active => return Execution::Ignore,
+        // Never sent, or deferred (throttled, paced): decided again, its tries kept.
         None => {}
+        Some(r) if r.status == StepStatus::Retrying => {}
         // Recorded as being sent, never recorded as sent: it may have gone out, so it never goes again.
         Some(r) if r.status == StepStatus::Sending => {
             effect.error = Some(codes::SEND_UNCONFIRMED.to_string());
@@ -244,16 +263,23 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
     let cause_key = || format!("{}:{step}", run.id);
 
     match action {
-        Action::SendTemplate { .. } | Action::SendText { .. } | Action::SendButtons { .. } => {
-            match build_message(workspace, action, &contact, now) {
-                Ok(request) => {
-                    effect.detail = Detail::Request { request };
-                    run.record(StepRecord::new(step, action.kind(), StepStatus::Sending, now, None));
-                    Execution::Send { pending: Pending { run, step, effect, next } }
-                }
-                Err(code) => finished(run, None, effect, Err(code), Vec::new()),
+        Action::SendTemplate { .. }
+        | Action::SendText { .. }
+        | Action::SendButtons { .. }
+        | Action::SendMedia { .. }
+        | Action::SendList { .. }
+        | Action::SendCtaUrl { .. } => match build_message(workspace, action, &contact, now) {
+            Ok(request) => {
+                effect.detail = Detail::Request { request };
+                let retry = run.step(&step).and_then(|r| r.retry.clone());
+                run.record(StepRecord {
+                    retry,
+                    ..StepRecord::new(step, action.kind(), StepStatus::Sending, now, None)
+                });
+                Execution::Send { pending: Pending { run, step, effect, next } }
             }
-        }
+            Err(code) => finished(run, None, effect, Err(code), Vec::new()),
+        },
         Action::AddTag { tag } => {
             contact.to_mut().tags.insert(tag.clone());
             effect.detail = Detail::Tag { tag: tag.clone() };
@@ -418,7 +444,8 @@ fn build_message(
         return Err(codes::CONTACT_BLOCKED);
     }
     match action {
-        Action::SendTemplate { template, language, params } => {
+        Action::SendTemplate { template, language, header, params, buttons } => {
+            // Paused, disabled, pending and rejected templates are not sent.
             let known = workspace
                 .template(template, language)
                 .filter(|t| t.status == TemplateStatus::Approved)
@@ -426,11 +453,19 @@ fn build_message(
             if known.category == TemplateCategory::Marketing && contact.marketing == MarketingConsent::OptedOut {
                 return Err(codes::MARKETING_OPT_OUT);
             }
-            if known.placeholder_count() != params.len() {
-                return Err(codes::TEMPLATE_PARAMS_MISMATCH);
-            }
-            let params = params.iter().map(|p| render(p, contact)).collect::<Result<Vec<_>, _>>()?;
-            Ok(graph::template(contact, template.as_str(), language.as_str(), &params))
+            sends::template(contact, known, sends::TemplateSend { header: header.as_ref(), params, buttons })
+        }
+        Action::SendMedia { media, link, caption, filename } => {
+            require_window(contact, now)?;
+            sends::media(contact, *media, link, caption.as_ref(), filename.as_ref())
+        }
+        Action::SendList { text, button, sections } => {
+            require_window(contact, now)?;
+            sends::list(contact, text, button, sections)
+        }
+        Action::SendCtaUrl { text, display_text, url } => {
+            require_window(contact, now)?;
+            sends::cta_url(contact, text, display_text, url)
         }
         Action::SendText { text } => {
             require_window(contact, now)?;

@@ -5,20 +5,27 @@
 
 use super::{Deps, Report, StageError, retry_conflicts};
 use crate::domain::automation::{Action, Automation};
+use crate::domain::contact::ConsentChoice;
 use crate::domain::ids::{Wamid, WorkspaceId};
 use crate::domain::path::StepPath;
-use crate::domain::run::{Run, StepStatus};
+use crate::domain::phone::ContactKey;
+use crate::domain::run::{RetryState, Run, StepStatus};
 use crate::domain::workspace::Workspace;
 use crate::engine::{self, Execution, IoOutcome, Pending, StepInput, StepResult};
+use crate::pacing::{self, Refusal};
 use crate::ports::{
-    Account, Retry, RunBase, Snapshot, StepMessage, StepQueue, StepView, StepWrite, Store, StoreError, WebhookPoster,
-    WhatsAppSender,
+    Account, Retry, RunBase, Snapshot, StepMessage, StepQueue, StepView, StepWrite, Store, StoreError, Versioned,
+    WebhookPoster, WhatsAppSender,
 };
 use crate::time::Time;
 use std::sync::Arc;
 
 /// The error code of a send step whose workspace has no WhatsApp number or token.
 pub const WHATSAPP_NOT_CONFIGURED: &str = "whatsapp_not_configured";
+
+/// The longest a send is held in process for its slot of the number's rate; a later slot sends
+/// it back to the queue (SQS delays count whole seconds).
+const MAX_PAUSE: chrono::Duration = chrono::Duration::seconds(1);
 
 /// How many times a step that performed its I/O carries its outcome onto a run that keeps
 /// changing under it (each change another writer's progress) before giving up for now.
@@ -122,19 +129,43 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             }
             Execution::Finished(result) => (*result, None),
             Execution::Send { pending } => {
-                let Some(account) = self.account(workspace) else {
+                let (Some(account), Some(whatsapp)) = (self.account(workspace), workspace.whatsapp.as_ref()) else {
                     let failed = IoOutcome::Failed { code: WHATSAPP_NOT_CONFIGURED.into() };
                     let at = StepAt { base, performed };
                     return self.finish(ws, workspace, pending.finish(failed, now), None, contact, at, now).await;
                 };
+                let tried = pending.retry().cloned();
+                if let Some(slot) = self.pace(&account, whatsapp.max_sends_per_second, tried.as_ref(), now).await? {
+                    // Its turn is too far off to hold it here: back to the queue, the slot its own.
+                    let retry = match tried {
+                        Some(tried) => RetryState { slot: Some(slot), ..tried },
+                        None => RetryState { attempts: 0, since: now, slot: Some(slot) },
+                    };
+                    return self.defer(ws, pending, base, retry, slot, None, now).await;
+                }
                 match self.sender.send(&account, pending.request()).await {
                     Ok(wamid) => (pending.finish(IoOutcome::Sent { wamid: Some(wamid.clone()) }, now), Some(wamid)),
-                    Err(e) if e.retry == Retry::Retryable => {
-                        // Nothing went out: give the step back so the redelivery sends it.
-                        self.give_back(ws, pending, base).await;
-                        return Err(e.into());
+                    Err(e) => {
+                        // Nothing went out. Throttling and passing failures are tried again later
+                        // (within `retry_for`); the marketing refusals have their own outcomes.
+                        let attempts = tried.as_ref().map_or(0, |t| t.attempts) + 1;
+                        let since = tried.as_ref().filter(|t| t.attempts > 0).map_or(now, |t| t.since);
+                        let retryable = e.retry == Retry::Retryable;
+                        let retry_for = whatsapp.retry_for.to_chrono();
+                        let failed = |code: String| IoOutcome::Failed { code };
+                        match pacing::after_refusal(&e.code, retryable, attempts, since, retry_for, now) {
+                            Refusal::RetryAt(at) => {
+                                let retry = RetryState { attempts, since, slot: None };
+                                return self.defer(ws, pending, base, retry, at, Some(e.code), now).await;
+                            }
+                            Refusal::Fail(code) => (pending.finish(failed(code), now), None),
+                            Refusal::OptOut => {
+                                let cause = format!("meta:{}:{}:{}", e.code, pending.run.id, pending.step());
+                                self.opted_out_by_meta(ws, &contact.home, &cause, now).await?;
+                                (pending.finish(failed(engine::codes::MARKETING_OPT_OUT.into()), now), None)
+                            }
+                        }
                     }
-                    Err(e) => (pending.finish(IoOutcome::Failed { code: e.code }, now), None),
                 }
             }
             Execution::Webhook { url, body, signature, pending } => {
@@ -175,6 +206,91 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             base = current.base();
             rebased = Some(run.rebased(&step, current.run));
         }
+    }
+
+    /// Waits for the account's next send slot when it is near ([`MAX_PAUSE`]); the slot when it is
+    /// further off (the send goes back to the queue for it). A send deferred before holds its slot.
+    async fn pace(
+        &self,
+        account: &Account,
+        rate: u32,
+        tried: Option<&RetryState>,
+        now: Time,
+    ) -> Result<Option<Time>, StageError> {
+        let slot = match tried.and_then(|t| t.slot) {
+            Some(held) => held,
+            None => self.store.send_slot(&account.phone_number_id, rate, now).await?,
+        };
+        let wait = slot - now;
+        if wait > MAX_PAUSE {
+            return Ok(Some(slot));
+        }
+        if let Ok(wait) = wait.to_std()
+            && !wait.is_zero()
+        {
+            tokio::time::sleep(wait).await;
+        }
+        Ok(None)
+    }
+
+    /// Leaves a claimed send to be tried again at `at` (the run records it `retrying`, with how
+    /// it was tried), then queues its step for `at`. Carried onto a run a delivery status
+    /// changed since, as a result is.
+    #[allow(clippy::too_many_arguments)]
+    async fn defer(
+        &self,
+        ws: &WorkspaceId,
+        pending: Pending,
+        base: RunBase,
+        retry: RetryState,
+        at: Time,
+        error: Option<String>,
+        now: Time,
+    ) -> Result<Report, StageError> {
+        let step = pending.step();
+        let (run, due) = pending.defer(retry, at, error, now);
+        let (mut rebased, mut base) = (None::<Run>, base);
+        for attempt in 0..REBASE_ATTEMPTS {
+            match self.store.put_run(ws, rebased.as_ref().unwrap_or(&run), &base).await {
+                Ok(_) => break,
+                Err(StoreError::Conflict(e)) if attempt + 1 == REBASE_ATTEMPTS => {
+                    return Err(StoreError::Unavailable(format!("{e} kept changing")).into());
+                }
+                Err(StoreError::Conflict(_)) => {}
+                Err(other) => return Err(other.into()),
+            }
+            let Some(current) = self.store.run(ws, &run.id).await? else {
+                return Ok(Report::ignored("the run is gone"));
+            };
+            if current.run.step(&step).map(|r| r.status) != Some(StepStatus::Sending) {
+                return Ok(Report::ignored("the deferred step was recorded otherwise meanwhile"));
+            }
+            base = current.base();
+            rebased = Some(run.rebased(&step, current.run));
+        }
+        self.steps.schedule(StepMessage { workspace: ws.clone(), step: due }, now).await?;
+        Ok(Report::ignored("the send waits for its turn or for Meta to take it again"))
+    }
+
+    /// Meta answered 131050: the contact stopped marketing messages. Its consent becomes
+    /// `opted_out` (stored with `cause`) and its `consent` automations start, as when Meta's
+    /// `user_preferences` webhook says so.
+    async fn opted_out_by_meta(
+        &self,
+        ws: &WorkspaceId,
+        key: &ContactKey,
+        cause: &str,
+        now: Time,
+    ) -> Result<(), StageError> {
+        retry_conflicts(|| async {
+            let Some(Versioned { item: mut contact, revision }) = self.store.contact(ws, key).await? else {
+                return Ok(());
+            };
+            let before = contact.clone();
+            self.change_consent(ws, &mut contact, ConsentChoice::OptedOut, cause, (&before, revision), now).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// The account a workspace sends from, when it has a number and a token.
@@ -247,6 +363,6 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         if let Some(next) = next {
             self.steps.schedule(StepMessage { workspace: ws.clone(), step: next }, now).await?;
         }
-        Ok(Report { effects: vec![effect], ignored: None })
+        Ok(Report { effects: vec![effect], ..Report::default() })
     }
 }

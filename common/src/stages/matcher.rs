@@ -23,6 +23,10 @@ use crate::webhook::{
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// How many members one event of a list run starts (each a run written and its first step
+/// queued: a page fits well inside one Lambda message's budget).
+pub const LIST_RUN_PAGE: usize = 200;
+
 /// How long after a retryable failure of a first step run by the matcher the executor tries it again.
 pub const FIRST_STEP_RETRY: chrono::Duration = chrono::Duration::seconds(5);
 
@@ -109,8 +113,11 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             crate::ports::PipelineEvent::Integration { workspace, automation, call, request_id } => {
                 self.handle_integration(workspace, automation, call, request_id, now).await
             }
-            crate::ports::PipelineEvent::Manual { workspace, automation, phone, request_id } => {
-                self.handle_manual(workspace, automation, phone.as_ref(), request_id, now).await
+            crate::ports::PipelineEvent::Manual { workspace, automation, phone: Some(phone), request_id, .. } => {
+                self.handle_manual(workspace, automation, phone, request_id, now).await
+            }
+            crate::ports::PipelineEvent::Manual { workspace, automation, phone: None, request_id, after } => {
+                self.handle_list_run_page(workspace, automation, request_id, after.as_ref(), now).await
             }
             crate::ports::PipelineEvent::ListAdd { workspace, list, contact, request_id } => {
                 self.handle_list_add(workspace, list, contact, request_id, now).await
@@ -130,6 +137,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             InboundEvent::Message(message) => self.handle_message(message, now).await,
             InboundEvent::Status(status) => self.handle_status(status, now).await,
             InboundEvent::Preference(preference) => self.handle_preference(preference, now).await,
+            InboundEvent::TemplateStatus(update) => self.handle_template_status(update).await,
         }
     }
 
@@ -263,7 +271,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             MessageCommit::Written { revision, home } => Snapshot { contact: outcome.contact, revision, home },
             MessageCommit::Duplicate => return Ok(Report::ignored("duplicate message")),
         };
-        let mut report = Report { effects: outcome.effects, ignored: None };
+        let mut report = Report { effects: outcome.effects, ..Report::default() };
         let inline_step = inline.as_ref().map(|(_, step)| step.clone());
         if let Some(((execution, step), base)) = inline.zip(inline_base) {
             match self.perform(ws, &workspace, execution, &written, base, now).await {
@@ -354,9 +362,36 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                 return Ok(Report::ignored("the status changes nothing recorded"));
             }
             self.store.put_run(&ws, &run, &base).await?;
-            Ok(Report { effects: effect.into_iter().collect(), ignored: None })
+            Ok(Report { effects: effect.into_iter().collect(), ..Report::default() })
         })
         .await
+    }
+
+    /// Meta's `message_template_status_update`: the template's status changes in every
+    /// workspace of the account (`waba_id`) that has it. An unknown account, template or
+    /// status is ignored (the report says which).
+    pub async fn handle_template_status(
+        &self,
+        update: &crate::webhook::TemplateStatusUpdate,
+    ) -> Result<Report, StageError> {
+        use crate::domain::ids::{Language, TemplateName};
+        let Some(status) = crate::meta_templates::status_of(&update.event) else {
+            return Ok(Report::ignored("a template status Avvio does not know"));
+        };
+        let (Ok(name), Ok(language)) =
+            (TemplateName::parse(update.name.as_str()), Language::parse(update.language.as_str()))
+        else {
+            return Ok(Report::ignored("unknown template"));
+        };
+        let workspaces = self.store.workspaces_for_waba(&update.waba_id).await?;
+        if workspaces.is_empty() {
+            return Ok(Report::ignored("unknown waba_id"));
+        }
+        let mut found = false;
+        for ws in &workspaces {
+            found |= self.store.set_template_status(ws, &name, &language, status).await?;
+        }
+        Ok(if found { Report::default() } else { Report::ignored("unknown template") })
     }
 
     /// Meta's `user_preferences`: a user stopped or resumed marketing messages. The contact's
@@ -397,7 +432,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
     /// consent changed already, starts them again (their run ids make that idempotent): the
     /// first delivery may have stopped between the write and the runs. `false` when the
     /// consent already was `choice` for another reason: nothing starts.
-    async fn change_consent(
+    pub(super) async fn change_consent(
         &self,
         ws: &WorkspaceId,
         contact: &mut Contact,
@@ -506,13 +541,14 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         .await
     }
 
-    /// `POST /v1/automations/{id}/run`: starts the automation for one contact (created when
-    /// unknown), or with no phone for every member of its list. Blocked contacts are skipped.
+    /// `POST /v1/automations/{id}/run` with a phone: starts the automation for that contact
+    /// (created when unknown), unless it is blocked. Without a phone it is a list run
+    /// ([`Self::handle_list_run_page`]).
     pub async fn handle_manual(
         &self,
         ws: &WorkspaceId,
         automation_id: &AutomationId,
-        phone: Option<&WaId>,
+        phone: &WaId,
         request_id: &str,
         now: Time,
     ) -> Result<Report, StageError> {
@@ -522,37 +558,63 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             .await?
             .filter(|a| a.enabled)
             .ok_or_else(|| StageError::NotFound(format!("no enabled automation `{automation_id}`")))?;
-        let contacts = match (phone, &automation.trigger) {
-            (Some(phone), _) => {
-                let key = ContactKey::Phone(phone.clone());
-                let contact = retry_conflicts(|| async {
-                    let (contact, revision) = self.contact_or_new(ws, std::slice::from_ref(&key)).await?;
-                    if revision.is_none() {
-                        self.store.put_contact(ws, &contact, None).await?;
-                    }
-                    Ok(contact)
-                })
-                .await?;
-                vec![contact]
+        let key = ContactKey::Phone(phone.clone());
+        let contact = retry_conflicts(|| async {
+            let (contact, revision) = self.contact_or_new(ws, std::slice::from_ref(&key)).await?;
+            if revision.is_none() {
+                self.store.put_contact(ws, &contact, None).await?;
             }
-            (None, Trigger::List { list }) => self.store.list_members(ws, list).await?,
-            (None, trigger) => {
-                return Err(StageError::Invalid(format!(
-                    "a {} automation runs for one contact: give a phone",
-                    trigger.kind()
-                )));
-            }
+            Ok(contact)
+        })
+        .await?;
+        if contact.blocked {
+            return Ok(Report::ignored("no contact to run for"));
+        }
+        let start = engine::start_run(&automation, &contact, RunCause::Manual, request_id, 0, now)
+            .expect("depth 0 is never a loop");
+        self.begin_run(ws, start, now).await?;
+        Ok(Report::default())
+    }
+
+    /// One page of a list run (`POST /v1/automations/{id}/run` with `{}`): the runs of the
+    /// [`LIST_RUN_PAGE`] members after `after`, and the next page as the report's follow-up
+    /// event. A page redelivered (the process died midway) starts nothing twice: run ids come
+    /// from the request and the member. Progress shows in the automation's stats.
+    pub async fn handle_list_run_page(
+        &self,
+        ws: &WorkspaceId,
+        automation_id: &AutomationId,
+        request_id: &str,
+        after: Option<&ContactKey>,
+        now: Time,
+    ) -> Result<Report, StageError> {
+        let automation = self
+            .store
+            .automation(ws, automation_id)
+            .await?
+            .filter(|a| a.enabled)
+            .ok_or_else(|| StageError::NotFound(format!("no enabled automation `{automation_id}`")))?;
+        let Trigger::List { list } = &automation.trigger else {
+            return Err(StageError::Invalid(format!(
+                "a {} automation runs for one contact: give a phone",
+                automation.trigger.kind()
+            )));
         };
-        let mut report = Report::default();
-        for contact in contacts.iter().filter(|c| !c.blocked) {
+        let (members, next) = self.store.list_members_page(ws, list, after, LIST_RUN_PAGE).await?;
+        for contact in members.iter().filter(|c| !c.blocked) {
             let start = engine::start_run(&automation, contact, RunCause::Manual, request_id, 0, now)
                 .expect("depth 0 is never a loop");
             self.begin_run(ws, start, now).await?;
         }
-        if contacts.iter().all(|c| c.blocked) {
-            report.ignored = Some("no contact to run for");
-        }
-        Ok(report)
+        let follow_up = next.map(|after| crate::ports::PipelineEvent::Manual {
+            workspace: ws.clone(),
+            automation: automation_id.clone(),
+            phone: None,
+            request_id: request_id.to_string(),
+            after: Some(after),
+        });
+        let ignored = (after.is_none() && members.iter().all(|c| c.blocked)).then_some("no contact to run for");
+        Ok(Report { ignored, follow_up, ..Report::default() })
     }
 
     /// Adds a contact to a list (creating the contact if needed); a new member starts the list's automations.

@@ -33,11 +33,14 @@ pub struct Report {
     pub effects: Vec<Effect>,
     /// Why the input was ignored, when it was (duplicate message, unknown number, …).
     pub ignored: Option<&'static str>,
+    /// An event to queue once this one is done: the next page of a list run. The caller queues
+    /// it before acknowledging this one (a redelivery of this page is harmless).
+    pub follow_up: Option<crate::ports::PipelineEvent>,
 }
 
 impl Report {
     pub fn ignored(why: &'static str) -> Self {
-        Self { effects: Vec::new(), ignored: Some(why) }
+        Self { effects: Vec::new(), ignored: Some(why), follow_up: None }
     }
 }
 

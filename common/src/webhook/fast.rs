@@ -16,6 +16,7 @@
 use super::{
     JsonText, PREFERENCES_FIELD, RawButton, RawChange, RawChangeValue, RawContact, RawEntry, RawEnvelope,
     RawInteractive, RawMedia, RawMessage, RawMetadata, RawProfile, RawReply, RawStatus, RawStatusError, RawText, Str,
+    TEMPLATE_STATUS_FIELD,
 };
 use std::borrow::Cow;
 
@@ -190,14 +191,17 @@ impl<'a> Reader<'a> {
             "changes" => set(&mut changes, r.list(Self::change)?),
             _ => r.skip(),
         })?;
-        Some(RawEntry { changes: changes? })
+        Some(RawEntry { changes: changes?, id: None })
     }
 
     fn change(&mut self) -> Read<RawChange<'a, RawChangeValue<'a>>> {
         let (mut field, mut value) = (None, None);
         self.object(|r, key| match key {
-            // A `user_preferences` change is left to the pass that reads it tolerantly.
-            "field" => set(&mut field, r.str().filter(|field| field.as_str() != PREFERENCES_FIELD)?),
+            // `user_preferences` and template changes are left to the pass that reads them tolerantly.
+            "field" => set(
+                &mut field,
+                r.str().filter(|field| !matches!(field.as_str(), PREFERENCES_FIELD | TEMPLATE_STATUS_FIELD))?,
+            ),
             "value" => set(&mut value, r.value()?),
             _ => r.skip(),
         })?;

@@ -112,6 +112,9 @@ const MESSAGES_FIELD: &str = "messages";
 /// The change `field` that carries users' message preferences.
 const PREFERENCES_FIELD: &str = "user_preferences";
 
+/// The change `field` that carries a template's new review status.
+const TEMPLATE_STATUS_FIELD: &str = "message_template_status_update";
+
 /// One thing a webhook reports.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -122,6 +125,31 @@ pub enum InboundEvent {
     Status(StatusUpdate),
     /// A user stopped or resumed a category of messages (the `user_preferences` field).
     Preference(PreferenceUpdate),
+    /// Meta reviewed, paused or disabled a template (the `message_template_status_update` field).
+    TemplateStatus(TemplateStatusUpdate),
+}
+
+/// A template's new status (the `value` of a `message_template_status_update` change):
+///
+/// ```json
+/// { "entry": [{ "id": "102290129340398", "changes": [{ "field": "message_template_status_update",
+///     "value": { "event": "APPROVED", "message_template_id": 1180000000000001,
+///                "message_template_name": "welcome", "message_template_language": "it",
+///                "reason": "NONE" } }] }] }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TemplateStatusUpdate {
+    /// The WhatsApp Business Account the template belongs to (the entry's `id`).
+    pub waba_id: String,
+    /// Meta's id of the template, as its JSON text (a number or a string).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_id: Option<String>,
+    pub name: String,
+    pub language: String,
+    /// Meta's event as sent: `APPROVED`, `REJECTED`, `PAUSED`, `DISABLED`, …
+    pub event: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A user's change of a message preference (`user_preferences[]` of a `user_preferences` change).
@@ -431,7 +459,7 @@ pub fn parse_webhook_noting(body: &[u8], notes: &mut Vec<String>) -> Result<Vec<
     // One typed pass, reading every change's `value` as a `messages` value:
     // Meta sends `value` before `field`, so the field is not known yet.
     let typed = serde_json::from_str::<RawEnvelope<'_, RawChangeValue<'_>>>(json).ok();
-    if let Some(envelope) = typed.filter(|envelope| !envelope.has_preferences()) {
+    if let Some(envelope) = typed.filter(|envelope| !envelope.has_preferences() && !envelope.has_template_updates()) {
         return read_envelope(envelope, notes);
     }
     // A change of another field with another shape, a `user_preferences` change
@@ -475,6 +503,7 @@ fn read_envelope<'a, V: ChangeValue<'a>>(
     let mut events = Vec::new();
     for (i, entry) in entries.into_iter().enumerate() {
         let entry_path = top.item("entry", i);
+        let entry_id = entry.id;
         for (j, change) in entry.changes.into_iter().enumerate() {
             let change_path = entry_path.item("changes", j);
             match change.field.as_str() {
@@ -484,6 +513,9 @@ fn read_envelope<'a, V: ChangeValue<'a>>(
                     read_value(value.read(&value_path)?, &value_path, &mut events)?;
                 }
                 PREFERENCES_FIELD => read_preferences(change.value, &change_path, &mut events, notes),
+                TEMPLATE_STATUS_FIELD => {
+                    read_template_status(entry_id, change.value, &entry_path, &change_path, &mut events, notes)
+                }
                 _ => {}
             }
         }
@@ -610,6 +642,53 @@ fn read_preference(
         value: PreferenceValue::from_meta(raw.value),
         timestamp,
     })
+}
+
+/// Reads one `message_template_status_update` change into an event, or notes why it skipped
+/// it (as a preference, a change Avvio cannot read is skipped, not the body refused).
+#[cold]
+fn read_template_status<'a, V: ChangeValue<'a>>(
+    entry_id: Option<JsonText<'_>>,
+    value: Option<V>,
+    entry_path: &Path<'_>,
+    path: &Path<'_>,
+    events: &mut Vec<InboundEvent>,
+    notes: &mut Vec<String>,
+) {
+    let value_path = path.field("value");
+    let read = match value {
+        Some(value) => value.template_status(&value_path).map_err(Skipped::from),
+        None => Err(Skipped::from(missing_field("value", path))),
+    };
+    let event = read.and_then(|raw| {
+        let waba_id = entry_id
+            .and_then(json_id)
+            .ok_or_else(|| Skipped::at(entry_path, "no `id` (the WhatsApp Business Account)"))?;
+        let text = |field: Option<Str<'_>>, name: &'static str| {
+            non_blank_owned(field).ok_or_else(|| Skipped::from(missing_field(name, &value_path)))
+        };
+        Ok(TemplateStatusUpdate {
+            waba_id,
+            template_id: raw.message_template_id.and_then(json_id),
+            name: text(raw.message_template_name, "message_template_name")?,
+            language: text(raw.message_template_language, "message_template_language")?,
+            event: text(raw.event, "event")?,
+            reason: non_blank_owned(raw.reason),
+        })
+    });
+    match event {
+        Ok(event) => events.push(InboundEvent::TemplateStatus(event)),
+        Err(Skipped(note)) => notes.push(note),
+    }
+}
+
+/// An id written as a JSON string or number, as its text; `None` for anything else.
+fn json_id(raw: JsonText<'_>) -> Option<String> {
+    match serde_json::from_str::<Value>(raw.0).ok()? {
+        Value::String(id) if !id.trim().is_empty() => Some(id.trim().to_string()),
+        Value::Number(id) => Some(id.to_string()),
+        _ => None,
+    }
 }
 
 /// A part of a body skipped rather than refused, as its note says it: where, then why.
@@ -1060,6 +1139,13 @@ impl<V> RawEnvelope<'_, V> {
         let mut changes = self.entry.iter().flatten().flat_map(|entry| &entry.changes);
         changes.any(|change| change.field.as_str() == PREFERENCES_FIELD)
     }
+
+    /// Whether a change is of the `message_template_status_update` field (read, like
+    /// preferences, by the pass that only delimits values).
+    fn has_template_updates(&self) -> bool {
+        let mut changes = self.entry.iter().flatten().flat_map(|entry| &entry.changes);
+        changes.any(|change| change.field.as_str() == TEMPLATE_STATUS_FIELD)
+    }
 }
 
 #[derive(Deserialize)]
@@ -1067,6 +1153,10 @@ impl<V> RawEnvelope<'_, V> {
 struct RawEntry<'a, V> {
     #[serde(borrow)]
     changes: Vec<RawChange<'a, V>>,
+    /// The WhatsApp Business Account, read for template changes only (the strict reader,
+    /// which leaves those to the serde passes, does not read it).
+    #[serde(borrow, default)]
+    id: Option<JsonText<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -1085,6 +1175,9 @@ trait ChangeValue<'a> {
 
     /// The `user_preferences` value this is, `path` naming it.
     fn preferences(self, path: &Path<'_>) -> Result<RawPreferenceValue<'a>, WebhookError>;
+
+    /// The `message_template_status_update` value this is, `path` naming it.
+    fn template_status(self, path: &Path<'_>) -> Result<RawTemplateStatus<'a>, WebhookError>;
 }
 
 impl<'a> ChangeValue<'a> for RawChangeValue<'a> {
@@ -1099,6 +1192,13 @@ impl<'a> ChangeValue<'a> for RawChangeValue<'a> {
         let reason = serde_json::Error::custom("read as a `messages` value, its `user_preferences` not kept");
         Err(WebhookError::Malformed { path: path.to_string(), reason })
     }
+
+    /// Not met, as [`ChangeValue::preferences`]: template changes are left to the pass that
+    /// only delimits values.
+    fn template_status(self, path: &Path<'_>) -> Result<RawTemplateStatus<'a>, WebhookError> {
+        let reason = serde_json::Error::custom("read as a `messages` value, its template status not kept");
+        Err(WebhookError::Malformed { path: path.to_string(), reason })
+    }
 }
 
 impl<'a> ChangeValue<'a> for &'a RawValue {
@@ -1109,6 +1209,26 @@ impl<'a> ChangeValue<'a> for &'a RawValue {
     fn preferences(self, path: &Path<'_>) -> Result<RawPreferenceValue<'a>, WebhookError> {
         decode(self.get(), path)
     }
+
+    fn template_status(self, path: &Path<'_>) -> Result<RawTemplateStatus<'a>, WebhookError> {
+        decode(self.get(), path)
+    }
+}
+
+/// A `message_template_status_update` change's `value`.
+#[derive(Deserialize)]
+#[serde(expecting = "a template status object")]
+struct RawTemplateStatus<'a> {
+    #[serde(borrow, default)]
+    event: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    message_template_id: Option<JsonText<'a>>,
+    #[serde(borrow, default)]
+    message_template_name: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    message_template_language: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    reason: Option<Str<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -1425,6 +1545,7 @@ mod tests {
     const NOT_WHATSAPP: &str = include_str!("../../../tests/fixtures/meta/not_whatsapp.json");
     const USER_PREFERENCES_STOP: &str = include_str!("../../../tests/fixtures/meta/user_preferences_stop.json");
     const USER_PREFERENCES_RESUME: &str = include_str!("../../../tests/fixtures/meta/user_preferences_resume.json");
+    const TEMPLATE_STATUS_UPDATE: &str = include_str!("../../../tests/fixtures/meta/template_status_update.json");
 
     const BUSINESS_NUMBER: &str = "106540352242922";
     const GIULIA_PHONE: &str = "393331234567";
@@ -1828,7 +1949,7 @@ mod tests {
             .map(|event| match event {
                 InboundEvent::Message(message) => message.content.capture_value(),
                 InboundEvent::Preference(preference) => format!("{:?}", preference.value),
-                InboundEvent::Status(status) => panic!("unexpected {status:?}"),
+                other => panic!("unexpected {other:?}"),
             })
             .collect();
         assert_eq!(contents, ["INFO", "Stop", "START"]);
@@ -2353,6 +2474,41 @@ mod tests {
     fn read_by_any_pass(json: &str) -> Reading {
         let mut notes = Vec::new();
         parse_webhook_noting(json.as_bytes(), &mut notes).map(|events| (events, notes)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_template_status_update_names_its_account_template_and_event() {
+        let events = parse(TEMPLATE_STATUS_UPDATE);
+        let [InboundEvent::TemplateStatus(update)] = events.as_slice() else {
+            panic!("one update expected: {events:?}")
+        };
+        assert_eq!(
+            update,
+            &TemplateStatusUpdate {
+                waba_id: "102290129340398".into(),
+                template_id: Some("1180000000000002".into()),
+                name: "promo_natale".into(),
+                language: "it".into(),
+                event: "PAUSED".into(),
+                reason: Some("LOW_QUALITY".into()),
+            }
+        );
+        // Left to the tolerant pass, like preferences: the strict reader gives up on it.
+        assert_eq!(read_strictly(TEMPLATE_STATUS_UPDATE), None);
+    }
+
+    #[test]
+    fn a_template_update_beside_a_message_comes_in_body_order_and_a_bad_one_is_skipped_with_a_note() {
+        let update = |value: Value| json!({ "field": "message_template_status_update", "value": value });
+        let good = json!({ "event": "APPROVED", "message_template_id": "77", "message_template_name": "welcome",
+                           "message_template_language": "it", "reason": null });
+        let body =
+            body_with_changes(json!([update(good), message_change("INFO"), update(json!({ "event": "APPROVED" }))]));
+        let (events, notes) = read_by_any_pass(&body.to_string()).unwrap();
+        assert!(matches!(&events[0], InboundEvent::TemplateStatus(u) if u.name == "welcome" && u.reason.is_none()));
+        assert!(matches!(&events[1], InboundEvent::Message(_)));
+        assert_eq!(events.len(), 2);
+        assert_eq!(notes, ["entry[0].changes[2].value: missing field `message_template_name`"]);
     }
 
     #[test]

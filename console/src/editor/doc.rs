@@ -76,13 +76,14 @@ const BOOLS: &[&str] = &["enabled", "working_hours", "annual"];
 /// Whole numbers.
 const NUMBERS: &[&str] = &["offset_days"];
 /// JSON text.
-const JSON: &[&str] = &["if", "body"];
+const JSON: &[&str] = &["if", "body", "header", "buttons", "sections"];
 /// Optional branch lists: the form holds an empty input for each one present, so a list that has
 /// no step yet stays in the document (an array, kept whatever its steps' inputs add to it).
 const BRANCH_LISTS: &[&str] = &["otherwise", "on_timeout"];
 /// Optional keys: left out when their input is empty (a required one stays `""`, so the
 /// validator names its input).
-const OPTIONAL: &[&str] = &["save_to", "value", "from", "time", "secret", "body", "offset_days"];
+const OPTIONAL: &[&str] =
+    &["save_to", "value", "from", "time", "secret", "body", "offset_days", "header", "buttons", "caption", "filename"];
 
 /// The document a submitted form describes. Inputs whose names are not paths are refused.
 pub fn document_from_form(pairs: &[(String, String)]) -> Result<Value, BadPath> {
@@ -99,7 +100,7 @@ pub fn document_from_form(pairs: &[(String, String)]) -> Result<Value, BadPath> 
             continue;
         }
         let value = if LINES.contains(&key) {
-            Value::Array(raw.lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| json!(l)).collect())
+            lines(key, raw)
         } else if BOOLS.contains(&key) {
             Value::Bool(raw == "true" || raw == "on")
         } else if raw.trim().is_empty() && OPTIONAL.contains(&key) {
@@ -123,6 +124,23 @@ pub fn document_from_form(pairs: &[(String, String)]) -> Result<Value, BadPath> 
         }
     }
     Ok(doc)
+}
+
+/// A list written one item per line; `params` written as `name=value` lines (a template with
+/// named parameters) is an object of names.
+fn lines(key: &str, raw: &str) -> Value {
+    let items: Vec<&str> = raw.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    fn named(line: &str) -> Option<(&str, &str)> {
+        let (name, value) = line.split_once('=')?;
+        let name = name.trim();
+        let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        valid.then_some((name, value.trim()))
+    }
+    if key == "params" && !items.is_empty() && items.iter().all(|l| named(l).is_some()) {
+        let pairs = items.iter().filter_map(|l| named(l)).map(|(name, value)| (name.to_string(), json!(value)));
+        return Value::Object(pairs.collect());
+    }
+    Value::Array(items.into_iter().map(|l| json!(l)).collect())
 }
 
 /// The value at `segs`, created (objects, arrays padded with nulls) when missing.

@@ -36,6 +36,7 @@ pub struct Spec {
 }
 
 const CONSENT: &[&str] = &["opted_in", "opted_out"];
+const MEDIA: &[&str] = &["image", "video", "document", "audio"];
 
 /// Every trigger type, in the order the start step's picker offers them.
 pub const TRIGGERS: &[&str] =
@@ -46,6 +47,9 @@ pub const ACTIONS: &[&str] = &[
     "send_text",
     "send_template",
     "send_buttons",
+    "send_media",
+    "send_list",
+    "send_cta_url",
     "wait_for_reply",
     "condition",
     "wait_until",
@@ -88,8 +92,26 @@ pub fn action(kind: &str) -> &'static [Spec] {
             Spec { key: "template", input: Input::Template },
             Spec { key: "language", input: Input::Language },
             Spec { key: "params", input: Input::Lines },
+            Spec { key: "header", input: Input::Json },
+            Spec { key: "buttons", input: Input::Json },
         ],
         "send_text" | "send_buttons" => &[Spec { key: "text", input: Input::LongText }],
+        "send_media" => &[
+            Spec { key: "media", input: Input::Choice(MEDIA) },
+            Spec { key: "link", input: Input::Text },
+            Spec { key: "caption", input: Input::LongText },
+            Spec { key: "filename", input: Input::Text },
+        ],
+        "send_list" => &[
+            Spec { key: "text", input: Input::LongText },
+            Spec { key: "button", input: Input::Text },
+            Spec { key: "sections", input: Input::Json },
+        ],
+        "send_cta_url" => &[
+            Spec { key: "text", input: Input::LongText },
+            Spec { key: "display_text", input: Input::Text },
+            Spec { key: "url", input: Input::Text },
+        ],
         "add_tag" | "remove_tag" => &[Spec { key: "tag", input: Input::Text }],
         "add_to_list" | "remove_from_list" => &[Spec { key: "list", input: Input::Text }],
         "set_field" => &[
@@ -141,7 +163,7 @@ mod tests {
             let parsed: ActionKind = serde_json::from_value(serde_json::json!(kind)).expect("an action type");
             assert_eq!(serde_json::to_value(parsed).unwrap(), *kind);
         }
-        assert_eq!(ACTIONS.len(), 18, "every ActionKind is offered");
+        assert_eq!(ACTIONS.len(), 21, "every ActionKind is offered");
         assert_eq!(TRIGGERS.len(), 7);
     }
 

@@ -171,6 +171,9 @@ impl EditorTexts {
             "send_template" => ("Send a template", "Invia un template"),
             "send_text" => ("Send a text", "Invia un testo"),
             "send_buttons" => ("Send buttons", "Invia dei pulsanti"),
+            "send_media" => ("Send an image, video, document or audio", "Invia un'immagine, video, documento o audio"),
+            "send_list" => ("Send a list menu", "Invia un menu a lista"),
+            "send_cta_url" => ("Send a link button", "Invia un pulsante link"),
             "add_tag" => ("Add a tag", "Aggiungi un tag"),
             "remove_tag" => ("Remove a tag", "Rimuovi un tag"),
             "add_to_list" => ("Add to a list", "Aggiungi a una lista"),
@@ -220,7 +223,44 @@ impl EditorTexts {
             ),
             "template" => (pick("Template", "Template"), None),
             "language" => (pick("Language", "Lingua"), None),
-            "params" => (pick("Parameters, one per line", "Parametri, uno per riga"), None),
+            "params" => (
+                pick("Parameters, one per line", "Parametri, uno per riga"),
+                Some(pick(
+                    "A template with named parameters: one name=value per line, e.g. first_name={{name}}.",
+                    "Un template con parametri con nome: un nome=valore per riga, es. first_name={{name}}.",
+                )),
+            ),
+            "header" => (
+                pick("Header (JSON, if the template has one)", "Intestazione (JSON, se il template ne ha una)"),
+                Some(
+                    r#"{"type": "image", "link": "https://…"} · {"type": "text", "text": "…"} · {"type": "location", "latitude": 45.46, "longitude": 9.19}"#,
+                ),
+            ),
+            "buttons" => (
+                pick("Button parameters (JSON, optional)", "Parametri dei pulsanti (JSON, facoltativo)"),
+                Some(
+                    r#"[{"index": 0, "type": "url", "text": "…"}, {"index": 1, "type": "quick_reply", "payload": "…"}, {"index": 2, "type": "copy_code", "code": "…"}]"#,
+                ),
+            ),
+            "media" => (pick("Kind", "Tipo"), None),
+            "link" => (
+                pick("Link (https)", "Link (https)"),
+                Some(pick("Where WhatsApp downloads the file from.", "Da dove WhatsApp scarica il file.")),
+            ),
+            "caption" => (pick("Caption (optional, not for audio)", "Didascalia (facoltativa, non per l'audio)"), None),
+            "filename" => (pick("File name (documents only)", "Nome del file (solo documenti)"), None),
+            "button" => (
+                pick("Button that opens the list", "Pulsante che apre la lista"),
+                Some(pick("At most 20 characters.", "Al massimo 20 caratteri.")),
+            ),
+            "sections" => (
+                pick("Sections (JSON)", "Sezioni (JSON)"),
+                Some(r#"[{"title": "…", "rows": [{"id": "milano", "title": "Milano", "description": "…"}]}]"#),
+            ),
+            "display_text" => (
+                pick("Button text", "Testo del pulsante"),
+                Some(pick("At most 20 characters.", "Al massimo 20 caratteri.")),
+            ),
             "tag" => (pick("Tag", "Tag"), None),
             "value" => (
                 pick("Value", "Valore"),

@@ -223,11 +223,26 @@ fn sent(request: &Value, t: &TrialTexts) -> (String, Vec<String>) {
         Some("text") => (request["text"]["body"].as_str().unwrap_or_default().to_string(), Vec::new()),
         Some("interactive") => {
             let interactive = &request["interactive"];
-            let buttons = interactive["action"]["buttons"]
-                .as_array()
-                .map(|b| b.iter().filter_map(|b| b["reply"]["title"].as_str().map(str::to_string)).collect())
-                .unwrap_or_default();
+            let action = &interactive["action"];
+            let buttons = match interactive["type"].as_str() {
+                // A list shows the button that opens it; a call to action, its button and link.
+                Some("list") => action["button"].as_str().map(|b| vec![format!("☰ {b}")]).unwrap_or_default(),
+                Some("cta_url") => {
+                    let parameters = &action["parameters"];
+                    let (label, url) = (parameters["display_text"].as_str(), parameters["url"].as_str());
+                    vec![format!("{} ↗ {}", label.unwrap_or_default(), url.unwrap_or_default())]
+                }
+                _ => action["buttons"]
+                    .as_array()
+                    .map(|b| b.iter().filter_map(|b| b["reply"]["title"].as_str().map(str::to_string)).collect())
+                    .unwrap_or_default(),
+            };
             (interactive["body"]["text"].as_str().unwrap_or_default().to_string(), buttons)
+        }
+        Some(kind @ ("image" | "video" | "document" | "audio")) => {
+            let media = &request[kind];
+            let words = media["caption"].as_str().or(media["filename"].as_str()).or(media["link"].as_str());
+            (format!("[{kind}] {}", words.unwrap_or_default()), Vec::new())
         }
         Some("template") => {
             let template = &request["template"];
@@ -235,6 +250,7 @@ fn sent(request: &Value, t: &TrialTexts) -> (String, Vec<String>) {
                 .as_array()
                 .into_iter()
                 .flatten()
+                .filter(|c| c["type"] != "button")
                 .flat_map(|c| c["parameters"].as_array().into_iter().flatten())
                 .filter_map(|p| p["text"].as_str())
                 .collect();
@@ -247,7 +263,22 @@ fn sent(request: &Value, t: &TrialTexts) -> (String, Vec<String>) {
             if !params.is_empty() {
                 text.push_str(&format!(": {}", params.join(" · ")));
             }
-            (text, Vec::new())
+            // A media header shows as its kind, before the text.
+            let header = template["components"].as_array().into_iter().flatten().find(|c| c["type"] == "header");
+            if let Some(kind) = header.and_then(|h| h["parameters"][0]["type"].as_str()).filter(|k| *k != "text") {
+                text = format!("[{kind}] {text}");
+            }
+            let buttons = template["components"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|c| c["type"] == "button")
+                .filter_map(|c| {
+                    let parameter = &c["parameters"][0];
+                    parameter["payload"].as_str().or(parameter["coupon_code"].as_str()).map(str::to_string)
+                })
+                .collect();
+            (text, buttons)
         }
         _ => (request.to_string(), Vec::new()),
     }

@@ -161,6 +161,10 @@ impl<'a> Context<'a> {
                 field.input = "lines";
                 field.value = match value {
                     Some(Value::Array(items)) => items.iter().map(|i| text_of(Some(i))).collect::<Vec<_>>().join("\n"),
+                    // Named template parameters: one `name=value` per line.
+                    Some(Value::Object(named)) => {
+                        named.iter().map(|(k, v)| format!("{k}={}", text_of(Some(v)))).collect::<Vec<_>>().join("\n")
+                    }
                     other => text_of(other),
                 };
             }

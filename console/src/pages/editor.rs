@@ -20,6 +20,7 @@ use crate::session::Session;
 use askama::Template;
 use avvio_api::simulate::{Scenario, TIME_LIMIT, run_scenario};
 use avvio_common::domain::Workspace;
+use avvio_common::domain::workspace::ParameterFormat;
 use avvio_common::domain::{Automation, AutomationId, WorkspaceId};
 use avvio_common::manage::{self, ManageError};
 use avvio_common::ports::{EventQueue, Management};
@@ -79,7 +80,13 @@ async fn context<'p, S: Management>(
         e: EditorTexts::of(page.lang),
         templates: templates
             .iter()
-            .map(|t| (t.name.to_string(), t.language.to_string(), t.placeholder_count()))
+            .map(|t| {
+                let params = match t.parameter_format {
+                    ParameterFormat::Positional => t.placeholder_count(),
+                    ParameterFormat::Named => t.parameter_names().len(),
+                };
+                (t.name.to_string(), t.language.to_string(), params)
+            })
             .collect(),
         automations: automations
             .iter()

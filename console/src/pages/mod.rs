@@ -35,6 +35,7 @@ pub(crate) fn router<S: Management + 'static, E: EventQueue + 'static>(console: 
         .route("/contacts", get(contacts::list::<S, E>))
         .route("/contacts/{phone}", get(contacts::show::<S, E>).post(contacts::edit::<S, E>))
         .route("/templates", get(templates::list::<S, E>))
+        .route("/templates/sync", post(templates::sync::<S, E>))
         .route("/workspace", get(workspace::show::<S, E>).post(workspace::edit::<S, E>))
         .route("/sign-out", post(sign_in::sign_out))
         .route_layer(from_fn_with_state(console.clone(), guard::require_session::<S, E>));

@@ -70,8 +70,10 @@ pub const EXPLANATIONS: &[(&str, &str, &str)] = &[
     ),
     (
         "marketing_opt_out",
-        "The contact opted out of marketing messages, so this marketing template was not sent.",
-        "Il contatto ha rifiutato i messaggi di marketing, quindi questo template di marketing non è stato inviato.",
+        "The contact opted out of marketing messages (or WhatsApp said so, and Avvio recorded it), so this \
+         marketing template was not sent.",
+        "Il contatto ha rifiutato i messaggi di marketing (o WhatsApp lo ha segnalato, e Avvio lo ha registrato), \
+         quindi questo template di marketing non è stato inviato.",
     ),
     (
         "text_too_long",
@@ -277,6 +279,7 @@ mod tests {
         codes::DELIVERY_FAILED,
         codes::WEBHOOK_FAILED,
         codes::MARKETING_OPT_OUT,
+        codes::MARKETING_LIMIT,
         codes::AUTOMATION_NOT_FOUND,
         avvio_common::stages::executor::WHATSAPP_NOT_CONFIGURED,
     ];

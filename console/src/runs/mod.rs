@@ -84,7 +84,7 @@ pub struct Item {
     pub marker: &'static str,
     pub at: When,
     /// A sentence about the status (a step recorded as being sent).
-    pub note: Option<&'static str>,
+    pub note: Option<String>,
     pub error: Option<Code>,
     pub delivery: Option<Badge>,
     /// The branch a flow step went on with, in words.
@@ -217,7 +217,7 @@ pub fn scheduled(run: &Run, doc: Option<&Automation>) -> Option<(StepPath, Time)
         let first = doc.steps.first()?;
         return Some((StepPath::first(), run.started_at + first.after.to_chrono()));
     };
-    if matches!(last.status, StepStatus::Waiting | StepStatus::Sending) {
+    if matches!(last.status, StepStatus::Waiting | StepStatus::Sending | StepStatus::Retrying) {
         return None;
     }
     let step = doc.step(&last.step)?;
@@ -238,6 +238,7 @@ fn recorded(record: &StepRecord, doc: Option<&Automation>, zone: &Timezone, r: &
     let (status, marker) = match record.status {
         StepStatus::Sending => (Badge::new(r.step_sending, "pending"), ""),
         StepStatus::Waiting => (Badge::new(r.step_waiting, "waiting"), "waiting"),
+        StepStatus::Retrying => (Badge::new(r.step_retrying, "pending"), "waiting"),
         StepStatus::Done => (Badge::new(r.step_done, "done"), "done"),
         StepStatus::Failed => (Badge::new(r.step_failed, "failed"), "failed"),
         StepStatus::Skipped => (Badge::new(r.step_skipped, "skipped"), ""),
@@ -245,6 +246,7 @@ fn recorded(record: &StepRecord, doc: Option<&Automation>, zone: &Timezone, r: &
     let until = record.until.map(|at| Until {
         label: match record.action {
             ActionKind::WaitForReply => r.waiting_until,
+            _ if record.status == StepStatus::Retrying => r.retrying_at,
             _ => r.held_until,
         },
         at: When::new(at, zone, r),
@@ -266,7 +268,12 @@ fn recorded(record: &StepRecord, doc: Option<&Automation>, zone: &Timezone, r: &
         status,
         marker,
         at: When::new(record.at, zone, r),
-        note: (record.status == StepStatus::Sending).then_some(r.sending_hint),
+        note: match (record.status, &record.retry) {
+            (StepStatus::Sending, _) => Some(r.sending_hint.to_string()),
+            (_, Some(retry)) if retry.attempts > 0 => Some(format!("{} {}", r.attempts, retry.attempts)),
+            (StepStatus::Retrying, _) => Some(r.paced_hint.to_string()),
+            _ => None,
+        },
         error: record.error.as_deref().map(|code| Code::new(code, Some(record.action), r)),
         delivery: record.delivery.as_deref().map(|d| delivery(d, r)),
         branch,
@@ -367,6 +374,14 @@ pub fn summary(action: &Action, r: &RunsTexts) -> Option<String> {
         Action::SendButtons { text, buttons } => {
             let titles: Vec<&str> = buttons.iter().map(|b| b.title.as_str()).collect();
             format!("{} · {}", r.quoted(cut(text.source())), titles.join(" / "))
+        }
+        Action::SendMedia { media, caption, link, .. } => match caption {
+            Some(caption) => format!("{} · {}", media.as_str(), r.quoted(cut(caption.source()))),
+            None => format!("{} · {}", media.as_str(), cut(link.source())),
+        },
+        Action::SendList { text, button, .. } => format!("{} · {}", r.quoted(cut(text.source())), button),
+        Action::SendCtaUrl { text, display_text, .. } => {
+            format!("{} · {}", r.quoted(cut(text.source())), display_text)
         }
         Action::AddTag { tag } | Action::RemoveTag { tag } => r.quoted(tag),
         Action::AddToList { list } | Action::RemoveFromList { list } => r.quoted(list),

@@ -23,7 +23,7 @@ async fn start_queued() -> (System, UnboundedReceiver<PipelineEvent>) {
     let store: MemoryStore = examples.store.clone();
     let (events, queued) = MemoryEventQueue::new();
     let config = IngestConfig { app_secret: APP_SECRET.into(), verify_token: "verify".into() };
-    let app = Arc::new(App { store: store.clone(), events, config });
+    let app = Arc::new(App { store: store.clone(), events, config, templates: avvio_api::MetaTemplates::meta() });
     let system = System { router: avvio_console::router(app), store, keys: examples.keys };
     (system, queued)
 }

@@ -432,3 +432,119 @@ async fn a_stored_automation_is_tried_as_it_is_on_screen_not_as_stored() {
     let stored = system.store.versions(&workspace_id(), &AutomationId::parse("info-1.1").unwrap()).await.unwrap();
     assert_eq!(stored.len(), 1, "trying saves nothing");
 }
+
+/// A flow of the rich messages, as the editor names their inputs.
+fn rich_flow(csrf: &str) -> Vec<(&'static str, String)> {
+    let pairs = [
+        ("csrf", csrf),
+        ("tab", "flow"),
+        ("name", "Menu ricco"),
+        ("enabled", "true"),
+        ("trigger.type", "customer_message"),
+        ("trigger.phrase", "Menu ricco"),
+        ("steps[0].after", "0s"),
+        ("steps[0].action.type", "send_list"),
+        ("steps[0].action.text", "Dove ritiri?"),
+        ("steps[0].action.button", "Scegli la sede"),
+        ("steps[0].action.sections", r#"[{"rows": [{"id": "mi", "title": "Milano"}, {"id": "rm", "title": "Roma"}]}]"#),
+        ("steps[1].after", "0s"),
+        ("steps[1].action.type", "send_media"),
+        ("steps[1].action.media", "document"),
+        ("steps[1].action.link", "https://shop.example.com/listino.pdf"),
+        ("steps[1].action.caption", "Il listino"),
+        ("steps[1].action.filename", "listino.pdf"),
+        ("steps[2].after", "0s"),
+        ("steps[2].action.type", "send_cta_url"),
+        ("steps[2].action.text", "Il negozio online"),
+        ("steps[2].action.display_text", "Apri"),
+        ("steps[2].action.url", "https://shop.example.com"),
+        ("steps[3].after", "0s"),
+        ("steps[3].action.type", "send_template"),
+        ("steps[3].action.template", "promo_natale"),
+        ("steps[3].action.language", "it"),
+        ("steps[3].action.params", "first_name={{name}}\nsconto = 20%"),
+        ("steps[3].action.header", r#"{"type": "image", "link": "https://shop.example.com/natale.jpg"}"#),
+        ("steps[3].action.buttons", r#"[{"index": 0, "type": "url", "text": "natale"}]"#),
+    ];
+    pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+}
+
+async fn with_rich_template(system: &crate::support::System) {
+    let promo = json!({ "status": "approved", "category": "utility", "parameter_format": "named",
+        "body": "Ciao {{first_name}}, per te il {{sconto}} di sconto!", "header": { "format": "image" },
+        "buttons": [ { "type": "url", "text": "Scopri", "url": "https://shop.example.com/{{1}}" } ] });
+    avvio_common::manage::put_template(&system.store, &workspace_id(), "promo_natale", "it", promo).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_rich_messages_are_built_saved_and_tried_from_the_form() {
+    let system = start().await;
+    with_rich_template(&system).await;
+    let mut browser = system.signed_in().await;
+    let csrf = browser.csrf().await;
+    let mut pairs = rich_flow(&csrf);
+    pairs.push(("try_messages", "Menu ricco".into()));
+    let reply = post(&mut browser, "/console/automations/new", &pairs, "try").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let html = reply.text();
+    let chat = &html[html.find(r#"id="try-result""#).expect("the result")..];
+    let mut at = 0;
+    for expected in [
+        "Dove ritiri?",
+        "☰ Scegli la sede",
+        "[document] Il listino",
+        "Il negozio online",
+        "Apri ↗ https://shop.example.com",
+        "[image] Template “promo_natale” (it)",
+    ] {
+        let found = chat[at..].find(expected).unwrap_or_else(|| panic!("`{expected}` after byte {at} of {chat}"));
+        at += found;
+    }
+    assert!(
+        html.contains("first_name={{name}}\nsconto = 20%") || html.contains("first_name={{name}}"),
+        "kept as typed"
+    );
+
+    let reply = post(&mut browser, "/console/automations/new", &rich_flow(&csrf), "save").await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    let location = reply.location().to_string();
+    let id = location.strip_prefix("../automations/").and_then(|l| l.strip_suffix("?saved=1")).expect(&location);
+    let stored =
+        system.store.automation(&workspace_id(), &AutomationId::parse(id).unwrap()).await.unwrap().expect("stored");
+    let doc = serde_json::to_value(&*stored).unwrap();
+    assert_eq!(doc["steps"][3]["action"]["params"], json!({ "first_name": "{{name}}", "sconto": "20%" }));
+    assert_eq!(doc["steps"][1]["action"]["filename"], "listino.pdf");
+    let page = browser.get(&format!("/console/automations/{id}")).await.text();
+    assert!(page.contains("first_name={{name}}\nsconto=20%"), "named params read back one per line");
+}
+
+#[tokio::test]
+async fn a_rich_message_s_error_lands_at_its_input() {
+    let system = start().await;
+    with_rich_template(&system).await;
+    let mut browser = system.signed_in().await;
+    let csrf = browser.csrf().await;
+    let cases = [
+        (
+            "steps[0].action.sections",
+            r#"[{"rows": [{"id": "mi", "title": "Milano"}, {"id": "mi", "title": "Roma"}]}]"#,
+            "f-steps-0--action-sections-error",
+        ),
+        ("steps[1].action.link", "http://shop.example.com/listino.pdf", "f-steps-1--action-link-error"),
+        ("steps[2].action.display_text", "Apri il negozio online", "f-steps-2--action-display-text-error"),
+        ("steps[3].action.params", "first_name={{name}}\nnome=Mario", "f-steps-3--action-params-error"),
+        (
+            "steps[3].action.header",
+            r#"{"type": "video", "link": "https://shop.example.com/a.mp4"}"#,
+            "f-steps-3--action-header-error",
+        ),
+        ("steps[3].action.buttons", "", "f-steps-3--action-buttons-error"),
+    ];
+    for (name, value, error) in cases {
+        let pairs = with(&rich_flow(&csrf), name, value);
+        let reply = post(&mut browser, "/console/automations/new", &pairs, "save").await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        let html = reply.text();
+        assert!(html.contains(&format!(r#"id="{error}""#)), "{name}: {html}");
+    }
+}

@@ -40,7 +40,7 @@ async fn simulated(until: Option<&str>) -> System {
     store.put_api_key(&KeyHash::of(KEY), ws).await.unwrap();
     let (events, _) = MemoryEventQueue::new();
     let config = IngestConfig { app_secret: APP_SECRET.into(), verify_token: "verify".into() };
-    let app = Arc::new(App { store: store.clone(), events, config });
+    let app = Arc::new(App { store: store.clone(), events, config, templates: avvio_api::MetaTemplates::meta() });
     System { router: avvio_console::router(app), store, keys: avvio_console::session::Keys::new(APP_SECRET) }
 }
 

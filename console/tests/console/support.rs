@@ -45,7 +45,7 @@ pub async fn start_empty() -> System {
     store.put_api_key(&KeyHash::of(KEY), &workspace_id()).await.unwrap();
     let (events, _) = MemoryEventQueue::new();
     let config = IngestConfig { app_secret: APP_SECRET.into(), verify_token: "verify".into() };
-    let app = Arc::new(App { store: store.clone(), events, config });
+    let app = Arc::new(App { store: store.clone(), events, config, templates: avvio_api::MetaTemplates::meta() });
     System { router: avvio_console::router(app), store, keys: avvio_console::session::Keys::new(APP_SECRET) }
 }
 

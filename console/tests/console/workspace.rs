@@ -239,3 +239,49 @@ async fn the_workspace_page_speaks_italian() {
     let reply = browser.post("/console/workspace", &form(&csrf, &[("working_hours.mon", "9-13")])).await;
     assert!(reply.text().contains("Scrivi gli orari come HH:MM-HH:MM"));
 }
+
+#[tokio::test]
+async fn the_account_s_waba_pace_and_retries_are_shown_edited_and_kept() {
+    let system = start().await;
+    let mut browser = system.signed_in().await;
+    let page = browser.get("/console/workspace").await.text();
+    assert!(
+        page.contains(r#"name="whatsapp.max_sends_per_second" type="number" min="1" max="1000" step="1" value="80""#)
+    );
+    assert!(page.contains(r#"name="whatsapp.retry_for" type="text" value="4h""#), "{page}");
+    assert!(page.contains(r#"name="whatsapp.waba_id" type="text" inputmode="numeric" value="""#));
+
+    let csrf = browser.csrf().await;
+    let changes = [
+        ("whatsapp.waba_id", "102290129340398"),
+        ("whatsapp.max_sends_per_second", "120"),
+        ("whatsapp.retry_for", "1h30m"),
+    ];
+    let reply = browser.post("/console/workspace", &form(&csrf, &changes)).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    let account = stored(&system).await.whatsapp.clone().unwrap();
+    assert_eq!(account.waba_id.as_deref(), Some("102290129340398"));
+    assert_eq!((account.max_sends_per_second, account.retry_for.to_string()), (120, "1h30m".to_string()));
+    let page = browser.get("/console/workspace").await.text();
+    assert!(page.contains(r#"value="102290129340398""#) && page.contains(r#"value="120""#));
+
+    // A form without those inputs keeps them as stored.
+    let reply = browser.post("/console/workspace", &form(&csrf, &[("timezone", "Europe/London")])).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    let kept = stored(&system).await.whatsapp.clone().unwrap();
+    assert_eq!(kept, account);
+
+    // Out of range and not a duration: each refused at its input, nothing stored.
+    let bad = [("whatsapp.max_sends_per_second", "1001"), ("whatsapp.retry_for", "soon")];
+    let reply = browser.post("/console/workspace", &form(&csrf, &bad)).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let page = reply.text();
+    assert!(page.contains(r#"id="max-sends-error">Write a whole number from 1 to 1000. Check “1001”."#), "{page}");
+    assert!(page.contains(r#"id="retry-for-error">"#));
+    assert_eq!(stored(&system).await.whatsapp.clone().unwrap(), account);
+
+    // An account needs a number of it.
+    let reply = browser.post("/console/workspace", &form(&csrf, &[("whatsapp.phone_number_id", "")])).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(reply.text().contains(r#"id="waba-id-error">Enter the phone number ID of a number of this account."#));
+}

@@ -10,5 +10,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     init_logging();
     let clients = wiring::Clients::new(&wiring::aws_config().await);
     let deps = &or_exit(wiring::sending(&ProcessEnv, &clients).await);
-    run_sqs(|event, deadline| batch::match_events(deps, event, deadline, chrono::Utc::now)).await
+    // The next page of a list run goes back onto the events queue.
+    let events = &or_exit(wiring::events(&ProcessEnv, &clients));
+    run_sqs(|event, deadline| batch::match_events(deps, events, event, deadline, chrono::Utc::now)).await
 }

@@ -223,7 +223,7 @@ impl System {
     /// One event source mapping invocation of the matcher; how many messages it got.
     pub async fn match_once(&self) -> usize {
         self.events
-            .poll(|batch| batch::match_events(&self.matcher, batch, Deadline::NONE, || self.now()))
+            .poll(|batch| batch::match_events(&self.matcher, &self.ingest.events, batch, Deadline::NONE, || self.now()))
             .await
             .expect("poll events")
     }

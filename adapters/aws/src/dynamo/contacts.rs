@@ -182,6 +182,33 @@ impl DynamoStore {
         Ok(members)
     }
 
+    /// A page of the members of `list` after `after`, in key order, and the key to go on after.
+    pub(super) async fn members_page(
+        &self,
+        ws: &WorkspaceId,
+        list: &ListName,
+        after: Option<&ContactKey>,
+        limit: usize,
+    ) -> Result<(Vec<Contact>, Option<ContactKey>), StoreError> {
+        let after_sk = after.map(|key| keys::member(ws, list, key).sk);
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        let (items, more) = self
+            .query_prefix_page(&keys::workspace_pk(ws), &keys::members_prefix(list), after_sk.as_deref(), limit)
+            .await?;
+        let primaries =
+            items.iter().map(|item| get_parsed(item, "primary", ContactKey::parse)).collect::<Result<Vec<_>, _>>()?;
+        let found = self.batch_get(primaries.iter().map(|p| keys::contact(ws, p))).await?;
+        let mut members = Vec::with_capacity(found.len());
+        for primary in &primaries {
+            let Some(item) = found.get(&keys::contact(ws, primary)) else { continue };
+            let contact = read_contact(item)?;
+            if contact.lists.contains(list) {
+                members.push(contact);
+            }
+        }
+        Ok((members, if more { primaries.last().cloned() } else { None }))
+    }
+
     pub(super) async fn matching_contacts(
         &self,
         ws: &WorkspaceId,

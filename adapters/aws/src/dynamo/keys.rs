@@ -24,6 +24,24 @@ pub fn number(phone_number_id: &str) -> Key {
     Key::new(format!("NUMBER#{phone_number_id}"), "NUMBER")
 }
 
+/// The partition of the WhatsApp Business Account routes: one item per (account, workspace),
+/// so template webhooks find an account's workspaces and the clock lists them all.
+pub const WABA_PK: &str = "WABA";
+
+/// The routes of account `waba_id` (digits: the `#` ends it, no other account's match).
+pub fn waba_prefix(waba_id: &str) -> String {
+    format!("{waba_id}#")
+}
+
+pub fn waba(waba_id: &str, ws: &WorkspaceId) -> Key {
+    Key::new(WABA_PK, format!("{}{ws}", waba_prefix(waba_id)))
+}
+
+/// The last day the clock's daily template sync was claimed.
+pub fn template_sync_claim() -> Key {
+    Key::new("CLOCK#TEMPLATES", "CLOCK")
+}
+
 pub fn api_key(key: &KeyHash) -> Key {
     Key::new(format!("KEY#{}", key.as_str()), "KEY")
 }

@@ -7,7 +7,7 @@ use super::stats::stage_counts;
 use super::table::{Cond, EXPIRES_AT, Item, Tx, TxError, get_doc, get_n, get_parsed, item, json, n, s};
 use avvio_common::domain::ids::{RunId, Wamid, WorkspaceId};
 use avvio_common::domain::path::StepPath;
-use avvio_common::domain::run::Run;
+use avvio_common::domain::run::{Run, StepStatus};
 use avvio_common::engine::StepDue;
 use avvio_common::ports::{RunBase, RunFilter, StoreError, StoredRun};
 use avvio_common::stats::Tally;
@@ -54,9 +54,10 @@ pub(super) fn claimed_queued(claim: &Item) -> Result<Vec<StepDue>, StoreError> {
 /// A run's item: the document, its revision `rev` (every write of a run is conditioned on
 /// the revision it was decided on: [`at_revision`]), and `steps`, the paths of the steps it
 /// records as `,steps[0],steps[1],`, so that a step is claimed only while unrecorded
-/// ([`step_unrecorded`]).
+/// ([`step_unrecorded`]). A step to be tried again (`retrying`) is not listed: it is claimed anew.
 pub(super) fn run_item(ws: &WorkspaceId, run: &Run, revision: u64) -> Result<Item, StoreError> {
-    let steps: String = run.steps.iter().map(|r| format!("{},", r.step)).collect();
+    let steps: String =
+        run.steps.iter().filter(|r| r.status != StepStatus::Retrying).map(|r| format!("{},", r.step)).collect();
     Ok(item(&keys::run(ws, &run.id), [("doc", json(run)?), (REV, n(revision)), ("steps", s(format!(",{steps}")))]))
 }
 
@@ -143,7 +144,7 @@ impl DynamoStore {
         }
         // Refused: off the hot path, read why.
         match self.read_run(ws, &run.id).await? {
-            Some(stored) if stored.run.step(&step).is_some() => Ok(None),
+            Some(stored) if stored.run.step(&step).is_some_and(|r| r.status != StepStatus::Retrying) => Ok(None),
             _ => Err(StoreError::Conflict(format!("run {}", run.id))),
         }
     }

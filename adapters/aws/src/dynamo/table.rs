@@ -317,7 +317,7 @@ impl<R> From<StoreError> for TxError<R> {
 }
 
 /// An SDK failure that is not a refused condition: throttling, 5xx, network, a missing table.
-fn unavailable<E, R>(call: &str, err: SdkError<E, R>) -> StoreError
+pub(super) fn unavailable<E, R>(call: &str, err: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
@@ -463,6 +463,34 @@ impl DynamoStore {
                 return Ok(items);
             }
         }
+    }
+
+    /// At most `limit` items of partition `pk` whose sort key starts with `prefix`, in sort key
+    /// order, after sort key `after` (exclusive); and whether more may follow. One Query.
+    pub(super) async fn query_prefix_page(
+        &self,
+        pk: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: i32,
+    ) -> Result<(Vec<Item>, bool), StoreError> {
+        let start = after.map(|sk| HashMap::from([(PK.to_string(), s(pk)), (SK.to_string(), s(sk))]));
+        let out = self
+            .client
+            .query()
+            .table_name(&*self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(prefix))
+            .consistent_read(true)
+            .limit(limit.max(1))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| unavailable("Query", e))?;
+        Ok((out.items.unwrap_or_default(), out.last_evaluated_key.is_some()))
     }
 
     /// Every item of partition `pk` whose sort key is between `from` and `to` (both included),

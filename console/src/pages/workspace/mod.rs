@@ -1,5 +1,6 @@
 //! Workspace: the form of the workspace document's settings (timezone, working hours,
-//! holidays, consent phrases, the WhatsApp number and the write-only secrets). It stores them
+//! holidays, consent phrases, the WhatsApp number, its account, pace and retries, and the
+//! write-only secrets). It stores them
 //! through `manage::put_workspace_settings`, which writes as `PUT /v1/workspace` does and keeps
 //! the templates as stored. Secrets are never put in the page: it shows whether each is set, and
 //! an empty input replaces it when filled.
@@ -13,6 +14,7 @@ use crate::i18n::Texts;
 use crate::page::{Page, render_status};
 use crate::session::Session;
 use askama::Template;
+use avvio_common::domain::Duration;
 use avvio_common::domain::phrase::Wording;
 use avvio_common::domain::workspace::{
     ConsentPhrases, Day, Holiday, Secret, TimeRange, Timezone, WhatsAppAccount, WorkingHours, Workspace,
@@ -46,6 +48,9 @@ struct WorkspaceForm {
     opt_out_phrases: String,
     opt_in_phrases: String,
     phone_number_id: String,
+    waba_id: String,
+    max_sends_per_second: String,
+    retry_for: String,
 }
 
 impl WorkspaceForm {
@@ -69,6 +74,19 @@ impl WorkspaceForm {
             opt_out_phrases: phrases(&doc.consent.opt_out_phrases),
             opt_in_phrases: phrases(&doc.consent.opt_in_phrases),
             phone_number_id: doc.whatsapp.as_ref().map(|w| w.phone_number_id.clone()).unwrap_or_default(),
+            ..Self::account(doc.whatsapp.as_ref())
+        }
+    }
+
+    /// The account's inputs: as stored, or the defaults of a new number.
+    fn account(account: Option<&WhatsAppAccount>) -> Self {
+        let defaults = WhatsAppAccount::new("", None);
+        let account = account.unwrap_or(&defaults);
+        Self {
+            waba_id: account.waba_id.clone().unwrap_or_default(),
+            max_sends_per_second: account.max_sends_per_second.to_string(),
+            retry_for: account.retry_for.to_string(),
+            ..Self::default()
         }
     }
 
@@ -80,7 +98,7 @@ impl WorkspaceForm {
             always_open: true,
             opt_out_phrases: phrases(&consent.opt_out_phrases),
             opt_in_phrases: phrases(&consent.opt_in_phrases),
-            ..Self::default()
+            ..Self::account(None)
         }
     }
 }
@@ -175,10 +193,13 @@ pub async fn show<S: Management, E: EventQueue>(
     Ok(workspace_page(&page, stored.as_deref(), form, BTreeMap::new(), query.saved.is_some()))
 }
 
-/// The form's fields: its values, and the secrets typed (never shown again). A field the form
-/// does not have is a 400.
-fn read_form(pairs: Vec<(String, String)>) -> Result<(WorkspaceForm, String, String), Failure> {
-    let mut form = WorkspaceForm::default();
+/// The form's fields over `form` (the account's stored settings: a form without those inputs
+/// keeps them): its values, and the secrets typed (never shown again). A field the form does
+/// not have is a 400.
+fn read_form(
+    pairs: Vec<(String, String)>,
+    mut form: WorkspaceForm,
+) -> Result<(WorkspaceForm, String, String), Failure> {
     let (mut access_token, mut webhook_secret) = (String::new(), String::new());
     for (name, value) in pairs {
         match name.as_str() {
@@ -188,6 +209,9 @@ fn read_form(pairs: Vec<(String, String)>) -> Result<(WorkspaceForm, String, Str
             "consent.opt_out_phrases" => form.opt_out_phrases = value,
             "consent.opt_in_phrases" => form.opt_in_phrases = value,
             "whatsapp.phone_number_id" => form.phone_number_id = value,
+            "whatsapp.waba_id" => form.waba_id = value,
+            "whatsapp.max_sends_per_second" => form.max_sends_per_second = value,
+            "whatsapp.retry_for" => form.retry_for = value,
             "whatsapp.access_token" => access_token = value,
             "webhook_secret" => webhook_secret = value,
             other => match other.strip_prefix("working_hours.").and_then(|d| DAY_CODES.iter().position(|c| *c == d)) {
@@ -262,9 +286,33 @@ fn check(
         if secret(access_token).is_some() {
             errors.insert("whatsapp.access_token".into(), tx.error_token_without_number.into());
         }
+        if !form.waba_id.trim().is_empty() {
+            errors.insert("whatsapp.waba_id".into(), tx.error_waba_without_number.into());
+        }
         None
     } else {
-        Some(WhatsAppAccount::new(phone_number_id, secret(access_token)))
+        let mut account = WhatsAppAccount::new(phone_number_id, secret(access_token));
+        let waba_id = form.waba_id.trim();
+        if !waba_id.is_empty() {
+            account.waba_id = Some(waba_id.to_string());
+        }
+        let max = form.max_sends_per_second.trim();
+        match max.parse::<u32>() {
+            Ok(rate) if (1..=WhatsAppAccount::MAX_SENDS_PER_SECOND).contains(&rate) => {
+                account.max_sends_per_second = rate
+            }
+            _ => {
+                errors.insert("whatsapp.max_sends_per_second".into(), format!("{} “{max}”.", tx.error_max_sends));
+            }
+        }
+        let retry = form.retry_for.trim();
+        match Duration::parse(retry) {
+            Ok(retry_for) => account.retry_for = retry_for,
+            Err(_) => {
+                errors.insert("whatsapp.retry_for".into(), format!("{} “{retry}”.", tx.error_retry_for));
+            }
+        }
+        Some(account)
     };
     match timezone {
         Some(timezone) if errors.is_empty() => Ok(Workspace {
@@ -289,6 +337,9 @@ fn input_of(path: &str) -> String {
         "consent.opt_out_phrases",
         "consent.opt_in_phrases",
         "whatsapp.phone_number_id",
+        "whatsapp.waba_id",
+        "whatsapp.max_sends_per_second",
+        "whatsapp.retry_for",
         "whatsapp.access_token",
         "webhook_secret",
     ];
@@ -308,7 +359,9 @@ pub async fn edit<S: Management, E: EventQueue>(
     page.nav = NAV;
     let tx = WorkspaceTexts::of(page.lang);
     let store = &console.app.store;
-    let (form, access_token, webhook_secret) = read_form(pairs)?;
+    let stored = store.workspace(&session.workspace).await?;
+    let account = WorkspaceForm::account(stored.as_deref().and_then(|w| w.whatsapp.as_ref()));
+    let (form, access_token, webhook_secret) = read_form(pairs, account)?;
     let settings = match check(tx, &form, &access_token, &webhook_secret) {
         Ok(settings) => settings,
         Err(errors) => {

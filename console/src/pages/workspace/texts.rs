@@ -36,6 +36,12 @@ pub struct WorkspaceTexts {
     pub phone_number_id: &'static str,
     pub phone_number_id_hint: &'static str,
     pub access_token: &'static str,
+    pub waba_id: &'static str,
+    pub waba_id_hint: &'static str,
+    pub max_sends_per_second: &'static str,
+    pub max_sends_per_second_hint: &'static str,
+    pub retry_for: &'static str,
+    pub retry_for_hint: &'static str,
     pub webhook_secret: &'static str,
     pub webhook_secret_hint: &'static str,
     pub secret_set: &'static str,
@@ -47,6 +53,9 @@ pub struct WorkspaceTexts {
     pub error_holidays: &'static str,
     pub error_phrases: &'static str,
     pub error_token_without_number: &'static str,
+    pub error_waba_without_number: &'static str,
+    pub error_max_sends: &'static str,
+    pub error_retry_for: &'static str,
 }
 
 impl WorkspaceTexts {
@@ -99,6 +108,14 @@ pub const EN: WorkspaceTexts = WorkspaceTexts {
     phone_number_id_hint: "The ID of your WhatsApp number in Meta's WhatsApp Manager. Leave empty for no number \
                            (its access token goes too).",
     access_token: "Access token",
+    waba_id: "WhatsApp Business Account ID",
+    waba_id_hint: "The ID of the account your number belongs to (WhatsApp Manager). With it, the templates are \
+                   synced from Meta once a day, and from the Templates page.",
+    max_sends_per_second: "Messages per second",
+    max_sends_per_second_hint: "The most messages the number sends each second: 80 unless Meta raised your \
+                                number's limit (up to 1000).",
+    retry_for: "Retry for",
+    retry_for_hint: "How long a message Meta throttles or fails for a moment is tried again, e.g. 4h or 30m.",
     webhook_secret: "Webhook secret",
     webhook_secret_hint: "Signs what your automations send to other services (the X-Avvio-Signature header).",
     secret_set: "Set",
@@ -110,6 +127,9 @@ pub const EN: WorkspaceTexts = WorkspaceTexts {
     error_holidays: "Write a date (2026-12-08), a day every year (12-25), easter or easter_monday. Check",
     error_phrases: "A phrase has at most 4096 characters. Check",
     error_token_without_number: "Enter the phone number ID this access token belongs to.",
+    error_waba_without_number: "Enter the phone number ID of a number of this account.",
+    error_max_sends: "Write a whole number from 1 to 1000. Check",
+    error_retry_for: "Write a duration, e.g. 4h, 30m or 1h30m. Check",
 };
 
 pub const IT: WorkspaceTexts = WorkspaceTexts {
@@ -150,6 +170,15 @@ pub const IT: WorkspaceTexts = WorkspaceTexts {
     phone_number_id_hint: "L'ID del tuo numero WhatsApp in WhatsApp Manager di Meta. Lascia vuoto per nessun numero \
                            (anche il suo token di accesso viene tolto).",
     access_token: "Token di accesso",
+    waba_id: "ID dell'account WhatsApp Business",
+    waba_id_hint: "L'ID dell'account a cui appartiene il tuo numero (WhatsApp Manager). Con questo, i modelli \
+                   vengono sincronizzati da Meta una volta al giorno, e dalla pagina Modelli.",
+    max_sends_per_second: "Messaggi al secondo",
+    max_sends_per_second_hint: "Il massimo di messaggi che il numero invia ogni secondo: 80, salvo che Meta abbia \
+                                alzato il limite del tuo numero (fino a 1000).",
+    retry_for: "Riprova per",
+    retry_for_hint: "Per quanto tempo si riprova un messaggio che Meta rallenta o rifiuta per un momento, \
+                     es. 4h o 30m.",
     webhook_secret: "Segreto dei webhook",
     webhook_secret_hint: "Firma ciò che le tue automazioni inviano ad altri servizi (l'intestazione X-Avvio-Signature).",
     secret_set: "Impostato",
@@ -162,4 +191,7 @@ pub const IT: WorkspaceTexts = WorkspaceTexts {
     error_holidays: "Scrivi una data (2026-12-08), un giorno di ogni anno (12-25), easter o easter_monday. Controlla",
     error_phrases: "Una frase ha al massimo 4096 caratteri. Controlla",
     error_token_without_number: "Inserisci l'ID del numero di telefono a cui appartiene questo token di accesso.",
+    error_waba_without_number: "Inserisci l'ID del numero di telefono di un numero di questo account.",
+    error_max_sends: "Scrivi un numero intero da 1 a 1000. Controlla",
+    error_retry_for: "Scrivi una durata, es. 4h, 30m o 1h30m. Controlla",
 };
