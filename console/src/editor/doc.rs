@@ -76,7 +76,7 @@ const BOOLS: &[&str] = &["enabled", "working_hours", "annual"];
 /// Whole numbers.
 const NUMBERS: &[&str] = &["offset_days"];
 /// JSON text.
-const JSON: &[&str] = &["if", "body", "header", "buttons", "sections"];
+const JSON: &[&str] = &["if", "body", "header", "buttons"];
 /// Optional branch lists: the form holds an empty input for each one present, so a list that has
 /// no step yet stays in the document (an array, kept whatever its steps' inputs add to it).
 const BRANCH_LISTS: &[&str] = &["otherwise", "on_timeout"];
@@ -99,7 +99,9 @@ pub fn document_from_form(pairs: &[(String, String)]) -> Result<Value, BadPath> 
             }
             continue;
         }
-        let value = if LINES.contains(&key) {
+        let value = if key == "sections" {
+            menu_from_text(raw)
+        } else if LINES.contains(&key) {
             lines(key, raw)
         } else if BOOLS.contains(&key) {
             Value::Bool(raw == "true" || raw == "on")
@@ -124,6 +126,59 @@ pub fn document_from_form(pairs: &[(String, String)]) -> Result<Value, BadPath> 
         }
     }
     Ok(doc)
+}
+
+/// A list message's sections written as a menu, one line each: `# Title` starts a section, any
+/// other line is a row, `Title | description | id` (the description and the id optional; the
+/// id is the title when absent). Rows before any `#` line make a section without a title. Text
+/// starting with `[` is read as the sections' JSON.
+pub fn menu_from_text(raw: &str) -> Value {
+    if raw.trim_start().starts_with('[') {
+        return serde_json::from_str(raw).unwrap_or_else(|_| json!(raw));
+    }
+    let mut sections: Vec<Value> = Vec::new();
+    for line in raw.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(title) = line.strip_prefix('#') {
+            sections.push(json!({ "title": title.trim(), "rows": [] }));
+            continue;
+        }
+        if sections.is_empty() {
+            sections.push(json!({ "rows": [] }));
+        }
+        let mut parts = line.split('|').map(str::trim);
+        let title = parts.next().unwrap_or_default();
+        let description = parts.next().filter(|d| !d.is_empty());
+        let id = parts.next().filter(|i| !i.is_empty()).unwrap_or(title);
+        let mut row = json!({ "id": id, "title": title });
+        if let Some(description) = description {
+            row["description"] = json!(description);
+        }
+        let section = sections.last_mut().expect("a section was pushed");
+        section["rows"].as_array_mut().expect("rows are an array").push(row);
+    }
+    Value::Array(sections)
+}
+
+/// A list message's sections as the menu text [`menu_from_text`] reads.
+pub fn menu_to_text(sections: &Value) -> String {
+    let Some(sections) = sections.as_array() else { return sections.as_str().unwrap_or_default().to_string() };
+    let mut lines = Vec::new();
+    for section in sections {
+        if let Some(title) = section.get("title").and_then(Value::as_str) {
+            lines.push(format!("# {title}"));
+        }
+        for row in section.get("rows").and_then(Value::as_array).into_iter().flatten() {
+            let text = |key: &str| row.get(key).and_then(Value::as_str).unwrap_or_default();
+            let (title, description, id) = (text("title"), text("description"), text("id"));
+            lines.push(match (description.is_empty(), id == title) {
+                (true, true) => title.to_string(),
+                (false, true) => format!("{title} | {description}"),
+                (true, false) => format!("{title} | | {id}"),
+                (false, false) => format!("{title} | {description} | {id}"),
+            });
+        }
+    }
+    lines.join("\n")
 }
 
 /// A list written one item per line; `params` written as `name=value` lines (a template with
@@ -360,6 +415,23 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(doc["steps"][0]["action"]["otherwise"], json!([{ "after": "0s" }]), "the steps are kept");
+    }
+
+    #[test]
+    fn a_list_menu_is_written_one_line_a_row_and_reads_back_the_same() {
+        let text = "# Sedi\nMilano | Via Roma 1\nTorino\n# Altro\nParla con noi | | operatore";
+        let sections = menu_from_text(text);
+        assert_eq!(
+            sections,
+            json!([
+                { "title": "Sedi", "rows": [ { "id": "Milano", "title": "Milano", "description": "Via Roma 1" },
+                                             { "id": "Torino", "title": "Torino" } ] },
+                { "title": "Altro", "rows": [ { "id": "operatore", "title": "Parla con noi" } ] }
+            ])
+        );
+        assert_eq!(menu_to_text(&sections), text);
+        assert_eq!(menu_from_text("Sì\nNo"), json!([{ "rows": [ { "id": "Sì", "title": "Sì" }, { "id": "No", "title": "No" } ] }]));
+        assert_eq!(menu_from_text(r#"[{"rows": []}]"#), json!([{ "rows": [] }]), "JSON still reads");
     }
 
     #[test]

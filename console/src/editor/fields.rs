@@ -8,6 +8,8 @@ pub enum Input {
     LongText,
     /// One item per line (`reply`, `params`).
     Lines,
+    /// A list message's sections, one row per line (`editor::doc::menu_from_text`).
+    Menu,
     /// A duration (`0s`, `2h`, `1d`).
     Duration,
     /// `HH:MM`.
@@ -105,7 +107,7 @@ pub fn action(kind: &str) -> &'static [Spec] {
         "send_list" => &[
             Spec { key: "text", input: Input::LongText },
             Spec { key: "button", input: Input::Text },
-            Spec { key: "sections", input: Input::Json },
+            Spec { key: "sections", input: Input::Menu },
         ],
         "send_cta_url" => &[
             Spec { key: "text", input: Input::LongText },

@@ -254,8 +254,13 @@ impl EditorTexts {
                 Some(pick("At most 20 characters.", "Al massimo 20 caratteri.")),
             ),
             "sections" => (
-                pick("Sections (JSON)", "Sezioni (JSON)"),
-                Some(r#"[{"title": "…", "rows": [{"id": "milano", "title": "Milano", "description": "…"}]}]"#),
+                pick("Menu rows", "Voci del menu"),
+                Some(pick(
+                    "One row per line: title | description (optional). A line “# Title” starts a section. \
+                     A reply matches a row by its title.",
+                    "Una voce per riga: titolo | descrizione (facoltativa). Una riga «# Titolo» apre una sezione. \
+                     Una risposta corrisponde a una voce dal suo titolo.",
+                )),
             ),
             "display_text" => (
                 pick("Button text", "Testo del pulsante"),

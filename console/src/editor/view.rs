@@ -168,6 +168,10 @@ impl<'a> Context<'a> {
                     other => text_of(other),
                 };
             }
+            Input::Menu => {
+                field.input = "lines";
+                field.value = value.map(super::doc::menu_to_text).unwrap_or_default();
+            }
             Input::Duration => field.input = "duration",
             Input::Time => field.input = "time",
             Input::Number => field.input = "number",
