@@ -5,10 +5,14 @@
 //! first step sends a text. It measures, per message, the time from posting the
 //! webhook to the stand-in receiving the send for that contact.
 //!
-//! 1. Paced: `--rate` webhooks per second (open loop) for `--seconds`; prints
-//!    webhook→Graph-send latency p50/p90/p99/max.
+//! The workspace's number may send `--sends-per-second` messages (default and most: 1000), so
+//! the pacing of sends is in place.
+//!
+//! 1. Paced: `--rate` webhooks per second (open loop, default 900: under the number's rate)
+//!    for `--seconds`; prints webhook→Graph-send latency p50/p90/p99/max.
 //! 2. Flat out: `--concurrency` clients posting back to back for `--seconds`;
-//!    prints webhooks/s acknowledged and sends/s reaching the Graph API.
+//!    prints webhooks/s acknowledged and sends/s reaching the Graph API (at most the number's
+//!    rate: the rest wait their turn).
 
 use axum::Router;
 use axum::extract::State;
@@ -77,7 +81,8 @@ async fn wait_for_sends(clock: &Clock, expected: u64) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let rate = arg(&args, "--rate", 1000);
+    let rate = arg(&args, "--rate", 900);
+    let sends_per_second = arg(&args, "--sends-per-second", 1000);
     let seconds = arg(&args, "--seconds", 10);
     let concurrency = arg(&args, "--concurrency", 32);
 
@@ -94,7 +99,13 @@ async fn main() {
               "steps": [ { "after": "0s", "action": { "type": "send_text", "text": "Ciao {{name}}, come possiamo aiutarti?" } } ] }]"#,
     )
     .unwrap();
-    let (_dev, base) = start_dev(&graph_base, APP_SECRET, &[OsStr::new("--automations"), automations.as_os_str()]);
+    // The example workspace, its number allowed `--sends-per-second` (1000 at most, Meta's top tier).
+    let mut workspace: serde_json::Value = serde_json::from_str(include_str!("../../examples/workspace.json")).unwrap();
+    workspace["whatsapp"]["max_sends_per_second"] = sends_per_second.into();
+    let workspace_file = std::env::temp_dir().join(format!("avvio-load-workspace-{}.json", std::process::id()));
+    std::fs::write(&workspace_file, workspace.to_string()).unwrap();
+    let args = [OsStr::new("--automations"), automations.as_os_str(), OsStr::new("--workspace"), workspace_file.as_os_str()];
+    let (_dev, base) = start_dev(&graph_base, APP_SECRET, &args);
     let load = Arc::new(Load {
         http: reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap(),
         url: format!("{base}/webhooks/whatsapp"),
@@ -169,4 +180,5 @@ async fn main() {
         sent as f64 / all,
     );
     let _ = std::fs::remove_file(&automations);
+    let _ = std::fs::remove_file(&workspace_file);
 }
