@@ -359,3 +359,26 @@ async fn meta_answering_131049_fails_the_step_with_marketing_limit_and_is_not_re
     );
     assert_eq!(graph.sent().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recipient_sent_to_too_fast_gets_the_message_after_meta_s_backoff_and_the_tries_are_on_the_run() {
+    let graph = StandInGraph::start().await;
+    // Meta's pair rate: one message to a recipient every 2 s; sooner is 131056.
+    graph.enforce(avvio_tests::graph::Limits { pair_interval: Some(Duration::from_secs(2)), ..Default::default() });
+    let two_texts = serde_json::json!([{ "id": "info", "name": "info", "trigger": { "type": "customer_message", "phrase": "Vorrei informazioni" },
+        "steps": [
+            { "after": "0s", "action": { "type": "send_text", "text": "Ciao!" } },
+            { "after": "0s", "action": { "type": "send_text", "text": "Come possiamo aiutarti?" } }
+        ] }]);
+    let dev = start_dev(&graph.base, Some(&automations_file("pair-rate", two_texts)));
+    let run = run_to_completion(&dev).await;
+    assert_eq!(run["steps"][1]["status"], "done", "{run}");
+    // Refused at once, then after 1 s (4^0) too soon again, then taken after 4 s more (4^1).
+    assert_eq!(run["steps"][1]["retry"]["attempts"], 2, "{run}");
+    let accepted = graph.accepted();
+    assert_eq!(accepted.len(), 2);
+    assert!(accepted[1].0 - accepted[0].0 >= Duration::from_secs(2), "the pair rate was kept");
+    let refused: Vec<_> =
+        graph.sent().into_iter().filter(|s| s.body["text"]["body"] == "Come possiamo aiutarti?").collect();
+    assert_eq!(refused.len(), 3, "two refusals and the send");
+}
