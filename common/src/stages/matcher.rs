@@ -552,12 +552,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         request_id: &str,
         now: Time,
     ) -> Result<Report, StageError> {
-        let automation = self
-            .store
-            .automation(ws, automation_id)
-            .await?
-            .filter(|a| a.enabled)
-            .ok_or_else(|| StageError::NotFound(format!("no enabled automation `{automation_id}`")))?;
+        let automation = self.enabled_automation(ws, automation_id).await?;
         let key = ContactKey::Phone(phone.clone());
         let contact = retry_conflicts(|| async {
             let (contact, revision) = self.contact_or_new(ws, std::slice::from_ref(&key)).await?;
@@ -576,6 +571,19 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         Ok(Report::default())
     }
 
+    /// The automation `id`, when it exists and is enabled.
+    async fn enabled_automation(
+        &self,
+        ws: &WorkspaceId,
+        id: &AutomationId,
+    ) -> Result<std::sync::Arc<crate::domain::automation::Automation>, StageError> {
+        self.store
+            .automation(ws, id)
+            .await?
+            .filter(|a| a.enabled)
+            .ok_or_else(|| StageError::NotFound(format!("no enabled automation `{id}`")))
+    }
+
     /// One page of a list run (`POST /v1/automations/{id}/run` with `{}`): the runs of the
     /// [`LIST_RUN_PAGE`] members after `after`, and the next page as the report's follow-up
     /// event. A page redelivered (the process died midway) starts nothing twice: run ids come
@@ -588,12 +596,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         after: Option<&ContactKey>,
         now: Time,
     ) -> Result<Report, StageError> {
-        let automation = self
-            .store
-            .automation(ws, automation_id)
-            .await?
-            .filter(|a| a.enabled)
-            .ok_or_else(|| StageError::NotFound(format!("no enabled automation `{automation_id}`")))?;
+        let automation = self.enabled_automation(ws, automation_id).await?;
         let Trigger::List { list } = &automation.trigger else {
             return Err(StageError::Invalid(format!(
                 "a {} automation runs for one contact: give a phone",

@@ -5,7 +5,10 @@
 //! validation error lands at the input its path names. Reading a form builds the document in
 //! the order of its inputs (each object's `type` comes first, as the validator wants it). A few
 //! keys are not plain text: lists written one per line (`reply`, `params`), repeated inputs
-//! (`days`), checkboxes, whole numbers, and JSON (a condition's `if`, a webhook's `body`).
+//! (`days`), checkboxes, numbers, and JSON (a condition's `if`, a webhook's `body`). A template
+//! send's header and button parameters are inputs of their own (`…header.type`, `…header.link`,
+//! `…buttons[0].text`), tidied once the form is read: a header without a type is dropped, a
+//! header keeps only its type's keys, and a button parameter left empty is left out.
 
 use serde_json::{Map, Value, json};
 
@@ -74,7 +77,10 @@ const REPEATED: &[&str] = &["days"];
 /// Checkboxes (a hidden `false` input before each, so an unchecked box still says so).
 const BOOLS: &[&str] = &["enabled", "working_hours", "annual"];
 /// Whole numbers.
-const NUMBERS: &[&str] = &["offset_days"];
+const NUMBERS: &[&str] = &["offset_days", "index"];
+/// Numbers with decimals (a decimal comma reads too); text that is not one stays text, for the
+/// validator to name its input.
+const DECIMALS: &[&str] = &["latitude", "longitude"];
 /// JSON text.
 const JSON: &[&str] = &["if", "body", "header", "buttons"];
 /// Optional branch lists: the form holds an empty input for each one present, so a list that has
@@ -85,13 +91,18 @@ const BRANCH_LISTS: &[&str] = &["otherwise", "on_timeout"];
 const OPTIONAL: &[&str] =
     &["save_to", "value", "from", "time", "secret", "body", "offset_days", "header", "buttons", "caption", "filename"];
 
+/// Optional keys of a template send's header (`…header.name` is not the automation's `name`).
+const HEADER_OPTIONAL: &[&str] = &["filename", "name", "address"];
+
 /// The document a submitted form describes. Inputs whose names are not paths are refused.
 pub fn document_from_form(pairs: &[(String, String)]) -> Result<Value, BadPath> {
     let mut doc = Value::Object(Map::new());
+    let mut parts = TemplateParts::default();
     for (name, raw) in pairs {
         let segs = parse_path(name)?;
         let Some(Seg::Key(key)) = segs.last() else { return Err(BadPath(name.clone())) };
         let key = key.as_str();
+        let in_header = parts.note(&segs, key);
         if BRANCH_LISTS.contains(&key) && raw.is_empty() {
             let slot = slot(&mut doc, &segs);
             if !slot.is_array() {
@@ -105,11 +116,13 @@ pub fn document_from_form(pairs: &[(String, String)]) -> Result<Value, BadPath> 
             lines(key, raw)
         } else if BOOLS.contains(&key) {
             Value::Bool(raw == "true" || raw == "on")
-        } else if raw.trim().is_empty() && OPTIONAL.contains(&key) {
+        } else if raw.trim().is_empty() && (OPTIONAL.contains(&key) || in_header && HEADER_OPTIONAL.contains(&key)) {
             remove(&mut doc, &segs);
             continue;
         } else if NUMBERS.contains(&key) {
             raw.trim().parse::<i64>().map_or_else(|_| json!(raw), |n| json!(n))
+        } else if DECIMALS.contains(&key) {
+            decimal(raw)
         } else if JSON.contains(&key) {
             serde_json::from_str(raw).unwrap_or_else(|_| json!(raw))
         } else {
@@ -125,7 +138,95 @@ pub fn document_from_form(pairs: &[(String, String)]) -> Result<Value, BadPath> 
             *slot = value;
         }
     }
+    parts.tidy(&mut doc);
     Ok(doc)
+}
+
+/// A number written in a form (`45.4642`, `45,4642`, `-9`) as JSON writes it, so a document's
+/// number reads back the same; anything else stays the text typed.
+fn decimal(raw: &str) -> Value {
+    let trimmed = raw.trim();
+    let number = |text: &str| serde_json::from_str::<serde_json::Number>(text).ok();
+    let comma = (!trimmed.contains('.')).then(|| trimmed.replacen(',', ".", 1));
+    match number(trimmed).or_else(|| comma.as_deref().and_then(number)) {
+        Some(n) => Value::Number(n),
+        None => json!(raw),
+    }
+}
+
+/// Where a form wrote a template send's header and button parameters input by input (not as
+/// JSON text, which is kept as written), so they can be tidied once the form is read.
+#[derive(Default)]
+struct TemplateParts {
+    /// `…action.header` paths with inputs of their own (`…header.type`, `…header.link`).
+    headers: Vec<Vec<Seg>>,
+    /// `…action.buttons` lists, and whether their rows were template button parameters
+    /// (`…buttons[0].index`) or `send_buttons` buttons (`…buttons[0].title`).
+    buttons: Vec<(Vec<Seg>, bool)>,
+}
+
+impl TemplateParts {
+    /// Notes the input at `segs` (whose last key is `key`); whether it is inside a header.
+    fn note(&mut self, segs: &[Seg], key: &str) -> bool {
+        let n = segs.len();
+        let parent_is = |at: usize, name: &str| n > at && matches!(&segs[n - 1 - at], Seg::Key(k) if k == name);
+        if parent_is(1, "header") {
+            let header = segs[..n - 1].to_vec();
+            if !self.headers.contains(&header) {
+                self.headers.push(header);
+            }
+            return true;
+        }
+        if parent_is(2, "buttons") && matches!(segs[n - 2], Seg::Index(_)) {
+            let list = segs[..n - 2].to_vec();
+            let params = ["index", "type", "text", "payload", "code"].contains(&key);
+            if !self.buttons.iter().any(|(l, _)| *l == list) {
+                self.buttons.push((list, params));
+            }
+        }
+        false
+    }
+
+    /// A header whose type is "none" (empty) is dropped, and one of a known type keeps only its
+    /// type's keys (the inputs of the type it had before a change are still posted once). A
+    /// button parameter left empty is left out; a type change drops the other kind's buttons
+    /// (a template's parameters are not a `send_buttons` list, nor the other way round).
+    fn tidy(&self, doc: &mut Value) {
+        for header in &self.headers {
+            let Some(Value::Object(object)) = get_mut(doc, header) else { continue };
+            match object.get("type").and_then(Value::as_str) {
+                Some("") => {
+                    remove(doc, header);
+                }
+                Some(kind) if super::fields::HEADERS.contains(&kind) => {
+                    let specs = super::fields::header(kind);
+                    object.retain(|key, _| key == "type" || specs.iter().any(|s| s.key == key));
+                }
+                _ => {}
+            }
+        }
+        for (list, params) in &self.buttons {
+            let action = &list[..list.len() - 1];
+            let template_send =
+                get(doc, action).and_then(|a| a.get("type")).and_then(Value::as_str) == Some("send_template");
+            if template_send != *params {
+                remove(doc, list);
+                continue;
+            }
+            if let Some(Value::Array(rows)) = get_mut(doc, list).filter(|_| *params) {
+                rows.retain(|row| {
+                    let key = row.get("type").and_then(Value::as_str).and_then(super::fields::button_param_key);
+                    match key {
+                        Some(key) => row.get(key).and_then(Value::as_str).is_some_and(|v| !v.trim().is_empty()),
+                        None => !row.is_null(),
+                    }
+                });
+                if rows.is_empty() {
+                    remove(doc, list);
+                }
+            }
+        }
+    }
 }
 
 /// A list message's sections written as a menu, one line each: `# Title` starts a section, any
@@ -430,8 +531,68 @@ mod tests {
             ])
         );
         assert_eq!(menu_to_text(&sections), text);
-        assert_eq!(menu_from_text("Sì\nNo"), json!([{ "rows": [ { "id": "Sì", "title": "Sì" }, { "id": "No", "title": "No" } ] }]));
+        assert_eq!(
+            menu_from_text("Sì\nNo"),
+            json!([{ "rows": [ { "id": "Sì", "title": "Sì" }, { "id": "No", "title": "No" } ] }])
+        );
         assert_eq!(menu_from_text(r#"[{"rows": []}]"#), json!([{ "rows": [] }]), "JSON still reads");
+    }
+
+    #[test]
+    fn a_number_reads_as_json_writes_it_and_anything_else_stays_text() {
+        assert_eq!(decimal("45.4642"), json!(45.4642));
+        assert_eq!(decimal(" 45,4642 "), json!(45.4642), "a decimal comma");
+        assert_eq!(decimal("-9"), json!(-9), "a whole number stays whole");
+        assert_eq!(decimal("1,000.5"), json!("1,000.5"));
+        assert_eq!(decimal("a nord"), json!("a nord"));
+    }
+
+    #[test]
+    fn a_template_sends_header_and_button_inputs_are_tidied_once_read() {
+        let read = |pairs: &[(&str, &str)]| document_from_form(&form(pairs)).unwrap()["steps"][0]["action"].clone();
+        let action = read(&[
+            ("steps[0].action.type", "send_template"),
+            ("steps[0].action.header.type", "text"),
+            ("steps[0].action.header.link", "https://left.over/a.jpg"),
+            ("steps[0].action.header.text", "Ciao"),
+            ("steps[0].action.buttons[0].type", "quick_reply"),
+            ("steps[0].action.buttons[0].index", "0"),
+            ("steps[0].action.buttons[0].payload", ""),
+            ("steps[0].action.buttons[1].type", "url"),
+            ("steps[0].action.buttons[1].index", "1"),
+            ("steps[0].action.buttons[1].text", "natale"),
+        ]);
+        assert_eq!(
+            action,
+            json!({ "type": "send_template", "header": { "type": "text", "text": "Ciao" },
+                    "buttons": [ { "type": "url", "index": 1, "text": "natale" } ] })
+        );
+        let action = read(&[
+            ("steps[0].action.type", "send_template"),
+            ("steps[0].action.header.type", ""),
+            ("steps[0].action.header.name", "left over"),
+            ("steps[0].action.buttons[0].type", "quick_reply"),
+            ("steps[0].action.buttons[0].index", "0"),
+            ("steps[0].action.buttons[0].payload", " "),
+        ]);
+        assert_eq!(action, json!({ "type": "send_template" }), "no header, no parameter given");
+        let action = read(&[
+            ("steps[0].action.type", "send_buttons"),
+            ("steps[0].action.buttons[0].type", "url"),
+            ("steps[0].action.buttons[0].index", "0"),
+            ("steps[0].action.buttons[0].text", "natale"),
+        ]);
+        assert_eq!(action, json!({ "type": "send_buttons" }), "a template's parameters are not its buttons");
+        let action = read(&[
+            ("steps[0].action.type", "send_template"),
+            ("steps[0].action.buttons[0].title", "Prezzi"),
+            ("steps[0].action.header", r#"{"type": "image", "link": "https://x.example/a.jpg", "caption": "x"}"#),
+        ]);
+        assert_eq!(
+            action,
+            json!({ "type": "send_template", "header": { "type": "image", "link": "https://x.example/a.jpg", "caption": "x" } }),
+            "send_buttons' buttons are dropped; a header written as JSON is kept as written"
+        );
     }
 
     #[test]

@@ -26,8 +26,15 @@ pub enum Input {
     Language,
     /// The workspace's other automations.
     Automation,
+    /// A number with decimals (a location's latitude and longitude).
+    Decimal,
     /// JSON text (a condition's predicate, a webhook's body).
     Json,
+    /// A template send's header: a select of its type, then that type's inputs ([`header`]).
+    Header,
+    /// A template send's button parameters: one input per button of the template that takes
+    /// one ([`button_param_key`]).
+    ButtonParams,
 }
 
 /// One input of a trigger or action.
@@ -94,8 +101,8 @@ pub fn action(kind: &str) -> &'static [Spec] {
             Spec { key: "template", input: Input::Template },
             Spec { key: "language", input: Input::Language },
             Spec { key: "params", input: Input::Lines },
-            Spec { key: "header", input: Input::Json },
-            Spec { key: "buttons", input: Input::Json },
+            Spec { key: "header", input: Input::Header },
+            Spec { key: "buttons", input: Input::ButtonParams },
         ],
         "send_text" | "send_buttons" => &[Spec { key: "text", input: Input::LongText }],
         "send_media" => &[
@@ -137,6 +144,37 @@ pub fn action(kind: &str) -> &'static [Spec] {
     }
 }
 
+/// The types of a template send's header, in the order its select offers them.
+pub const HEADERS: &[&str] = &["image", "video", "document", "text", "location"];
+
+/// The inputs of a template send's header of type `kind` (SPEC §2.5; `domain::send::HeaderParam`).
+pub fn header(kind: &str) -> &'static [Spec] {
+    const LINK: Spec = Spec { key: "link", input: Input::Text };
+    match kind {
+        "image" | "video" => &[LINK],
+        "document" => &[LINK, Spec { key: "filename", input: Input::Text }],
+        "text" => &[Spec { key: "text", input: Input::Text }],
+        "location" => &[
+            Spec { key: "latitude", input: Input::Decimal },
+            Spec { key: "longitude", input: Input::Decimal },
+            Spec { key: "name", input: Input::Text },
+            Spec { key: "address", input: Input::Text },
+        ],
+        _ => &[],
+    }
+}
+
+/// The key of a template button parameter's value, by the button's type
+/// (`domain::send::ButtonParam`).
+pub fn button_param_key(kind: &str) -> Option<&'static str> {
+    match kind {
+        "url" => Some("text"),
+        "quick_reply" => Some("payload"),
+        "copy_code" => Some("code"),
+        _ => None,
+    }
+}
+
 /// The keys an action of `kind` keeps besides its inputs: its buttons, its branches.
 pub fn action_lists(kind: &str) -> &'static [&'static str] {
     match kind {
@@ -167,6 +205,27 @@ mod tests {
         }
         assert_eq!(ACTIONS.len(), 21, "every ActionKind is offered");
         assert_eq!(TRIGGERS.len(), 7);
+    }
+
+    #[test]
+    fn every_header_type_the_editor_offers_reads_as_a_template_sends_header() {
+        use avvio_common::domain::send::HeaderParam;
+        for kind in HEADERS {
+            let mut written = serde_json::json!({ "type": kind });
+            for spec in header(kind) {
+                written[spec.key] = match spec.input {
+                    Input::Decimal => serde_json::json!(45.5),
+                    _ => serde_json::json!("https://x.example/a"),
+                };
+            }
+            let read: HeaderParam = serde_json::from_value(written.clone()).expect("a header");
+            assert_eq!(serde_json::to_value(read).unwrap(), written, "{kind} has every input it reads");
+        }
+        for kind in ["url", "quick_reply", "copy_code"] {
+            let button = serde_json::json!({ "type": kind, "index": 0, button_param_key(kind).unwrap(): "x" });
+            let read: avvio_common::domain::send::ButtonParam = serde_json::from_value(button.clone()).expect(kind);
+            assert_eq!(serde_json::to_value(read).unwrap(), button);
+        }
     }
 
     #[test]

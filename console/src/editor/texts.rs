@@ -3,6 +3,7 @@
 //! compile error (every label is a `match` arm or a field).
 
 use crate::i18n::Lang;
+use avvio_common::domain::workspace::{HeaderFormat, TemplateHeader, placeholders};
 
 /// The editor's fixed texts.
 pub struct EditorTexts {
@@ -43,6 +44,9 @@ pub struct EditorTexts {
     pub button: &'static str,
     pub buttons: &'static str,
     pub params_of: &'static str,
+    pub header: &'static str,
+    pub button_params: &'static str,
+    pub param_needed: &'static str,
     pub no_templates: &'static str,
     pub counters_done: &'static str,
     pub counters_failed: &'static str,
@@ -91,6 +95,9 @@ pub const EN: EditorTexts = EditorTexts {
     button: "Button",
     buttons: "Buttons (at most 3)",
     params_of: "params",
+    header: "Header",
+    button_params: "The template's buttons",
+    param_needed: "Required: the template's button needs it.",
     no_templates: "No templates yet: add them under Templates.",
     counters_done: "done",
     counters_failed: "failed",
@@ -139,6 +146,9 @@ pub const IT: EditorTexts = EditorTexts {
     button: "Pulsante",
     buttons: "Pulsanti (al massimo 3)",
     params_of: "parametri",
+    header: "Intestazione",
+    button_params: "I pulsanti del template",
+    param_needed: "Obbligatorio: il pulsante del template ne ha bisogno.",
     no_templates: "Nessun template: aggiungili in Template.",
     counters_done: "fatti",
     counters_failed: "falliti",
@@ -194,6 +204,105 @@ impl EditorTexts {
         if it { it_text } else { en }
     }
 
+    /// A template send's header type in words (`""`: no header).
+    pub fn header_kind(&self, kind: &str) -> &'static str {
+        let (en, it) = match kind {
+            "" => ("None", "Nessuna"),
+            "image" => ("Image", "Immagine"),
+            "video" => ("Video", "Video"),
+            "document" => ("Document", "Documento"),
+            "text" => ("Text", "Testo"),
+            "location" => ("Location", "Posizione"),
+            _ => ("Unknown", "Sconosciuta"),
+        };
+        if self.lang == Lang::It { it } else { en }
+    }
+
+    /// What the header select says of the chosen template's header (`None`: no template known).
+    pub fn header_hint(&self, template: Option<(&str, Option<&TemplateHeader>)>) -> String {
+        let it = self.lang == Lang::It;
+        let Some((name, header)) = template else {
+            return (if it { "Solo se il template ne ha una." } else { "Only if the template has one." }).to_string();
+        };
+        let kind = match header.map(|h| (h.format, h.text.as_deref())) {
+            None => None,
+            Some((HeaderFormat::Text, text)) if text.is_none_or(|t| placeholders(t).is_empty()) => {
+                return if it {
+                    format!("Il template “{name}” ha un'intestazione di testo fissa: lascia “Nessuna”.")
+                } else {
+                    format!("The template “{name}” has a fixed text header: leave “None”.")
+                };
+            }
+            Some((format, _)) => Some(match format {
+                HeaderFormat::Image => "image",
+                HeaderFormat::Video => "video",
+                HeaderFormat::Document => "document",
+                HeaderFormat::Text => "text",
+                HeaderFormat::Location => "location",
+            }),
+        };
+        match (kind, it) {
+            (None, false) => format!("The template “{name}” has no header: leave “None”."),
+            (None, true) => format!("Il template “{name}” non ha intestazione: lascia “Nessuna”."),
+            (Some(kind), false) => format!("The template “{name}” has a header: choose “{}”.", self.header_kind(kind)),
+            (Some(kind), true) => {
+                format!("Il template “{name}” ha un'intestazione: scegli “{}”.", self.header_kind(kind))
+            }
+        }
+    }
+
+    /// The label and hint of a button parameter's input: for the template's button titled
+    /// `text` (and its `url`), or for a button the template does not have (`index`, 0-based).
+    pub fn button_param(
+        &self,
+        kind: &str,
+        button: Option<(&str, Option<&str>)>,
+        index: u64,
+    ) -> (String, Option<String>) {
+        let it = self.lang == Lang::It;
+        let Some((text, url)) = button else {
+            let what = match (kind, it) {
+                ("url", false) => "link ending",
+                ("url", true) => "fine del link",
+                ("copy_code", false) => "coupon code",
+                ("copy_code", true) => "codice coupon",
+                (_, false) => "payload",
+                (_, true) => "payload",
+            };
+            let n = index + 1;
+            return if it {
+                (format!("Pulsante {n}: {what}"), Some("Il template non ha questo pulsante: rimuovilo.".into()))
+            } else {
+                (format!("Button {n}: {what}"), Some("The template has no such button: remove it.".into()))
+            };
+        };
+        let url = url.unwrap_or_default();
+        match (kind, it) {
+            ("url", false) => (
+                format!("Link ending for “{text}”"),
+                Some(format!("The button opens {url} with this in place of {{{{1}}}}.")),
+            ),
+            ("url", true) => (
+                format!("Fine del link per “{text}”"),
+                Some(format!("Il pulsante apre {url} con questo al posto di {{{{1}}}}.")),
+            ),
+            ("copy_code", false) => {
+                (format!("Coupon code for “{text}”"), Some("The code the contact copies with the button.".into()))
+            }
+            ("copy_code", true) => {
+                (format!("Codice coupon per “{text}”"), Some("Il codice che il contatto copia col pulsante.".into()))
+            }
+            (_, false) => (
+                format!("Payload for “{text}” (optional)"),
+                Some("Comes back when the contact presses it: a reply matches it, or the button's text.".into()),
+            ),
+            (_, true) => (
+                format!("Payload per “{text}” (facoltativo)"),
+                Some("Torna quando il contatto lo preme: una risposta lo riconosce, o il testo del pulsante.".into()),
+            ),
+        }
+    }
+
     /// The label of an input, by its key; its hint, when it has one.
     pub fn label(&self, key: &str) -> (&'static str, Option<&'static str>) {
         let it = self.lang == Lang::It;
@@ -230,18 +339,41 @@ impl EditorTexts {
                     "Un template con parametri con nome: un nome=valore per riga, es. first_name={{name}}.",
                 )),
             ),
+            // Only a header or button parameters the inputs cannot show as they are (JSON).
             "header" => (
-                pick("Header (JSON, if the template has one)", "Intestazione (JSON, se il template ne ha una)"),
-                Some(
-                    r#"{"type": "image", "link": "https://…"} · {"type": "text", "text": "…"} · {"type": "location", "latitude": 45.46, "longitude": 9.19}"#,
-                ),
+                pick("Header (JSON)", "Intestazione (JSON)"),
+                Some(pick(
+                    r#"The inputs cannot show this header: empty it to choose its type again. Shapes: {"type": "image", "link": "https://…"} · {"type": "text", "text": "…"} · {"type": "location", "latitude": 45.46, "longitude": 9.19}"#,
+                    r#"Gli input non possono mostrare questa intestazione: svuotala per sceglierne di nuovo il tipo. Forme: {"type": "image", "link": "https://…"} · {"type": "text", "text": "…"} · {"type": "location", "latitude": 45.46, "longitude": 9.19}"#,
+                )),
             ),
             "buttons" => (
-                pick("Button parameters (JSON, optional)", "Parametri dei pulsanti (JSON, facoltativo)"),
-                Some(
-                    r#"[{"index": 0, "type": "url", "text": "…"}, {"index": 1, "type": "quick_reply", "payload": "…"}, {"index": 2, "type": "copy_code", "code": "…"}]"#,
-                ),
+                pick("Button parameters (JSON)", "Parametri dei pulsanti (JSON)"),
+                Some(pick(
+                    r#"The inputs cannot show these: empty it to use them again. Shapes: [{"index": 0, "type": "url", "text": "…"}, {"index": 1, "type": "quick_reply", "payload": "…"}, {"index": 2, "type": "copy_code", "code": "…"}]"#,
+                    r#"Gli input non possono mostrarli: svuotalo per usarli di nuovo. Forme: [{"index": 0, "type": "url", "text": "…"}, {"index": 1, "type": "quick_reply", "payload": "…"}, {"index": 2, "type": "copy_code", "code": "…"}]"#,
+                )),
             ),
+            "header.type" => (pick("Type", "Tipo"), None),
+            "header.link" => (
+                pick("Link (https)", "Link (https)"),
+                Some(pick("Where WhatsApp downloads the file from.", "Da dove WhatsApp scarica il file.")),
+            ),
+            "header.filename" => (
+                pick("File name (optional)", "Nome del file (facoltativo)"),
+                Some(pick("What the contact sees, e.g. listino.pdf.", "Quello che vede il contatto, es. listino.pdf.")),
+            ),
+            "header.text" => (
+                pick("Header text", "Testo dell'intestazione"),
+                Some(pick(
+                    "Takes the place of the header's {{1}}; {{name}} and {{fields.x}} are filled in.",
+                    "Prende il posto del {{1}} dell'intestazione; {{name}} e {{fields.x}} vengono compilati.",
+                )),
+            ),
+            "header.latitude" => (pick("Latitude", "Latitudine"), Some(pick("e.g. 45.4642", "es. 45,4642"))),
+            "header.longitude" => (pick("Longitude", "Longitudine"), Some(pick("e.g. 9.1900", "es. 9,1900"))),
+            "header.name" => (pick("Place name (optional)", "Nome del luogo (facoltativo)"), None),
+            "header.address" => (pick("Address (optional)", "Indirizzo (facoltativo)"), None),
             "media" => (pick("Kind", "Tipo"), None),
             "link" => (
                 pick("Link (https)", "Link (https)"),

@@ -10,6 +10,7 @@ use super::trial::{Entry, Inputs, TrialTexts};
 use crate::page::Page;
 use askama::Template;
 use avvio_common::domain::path::StepPath;
+use avvio_common::domain::workspace::{TemplateButton, TemplateButtonKind, TemplateHeader, placeholders};
 use avvio_common::stats::{Stats, StepStats};
 use serde_json::Value;
 
@@ -18,11 +19,22 @@ use serde_json::Value;
 pub struct Context<'a> {
     pub page: &'a Page,
     pub e: &'static EditorTexts,
-    /// `(name, language, params)` of each template.
-    pub templates: Vec<(String, String, usize)>,
+    /// The workspace's templates.
+    pub templates: Vec<TemplateChoice>,
     /// `(id, name)` of the workspace's automations.
     pub automations: Vec<(String, String)>,
     pub stats: Option<Stats>,
+}
+
+/// A template the pickers offer, with what a send of it fills: its header and its buttons.
+#[derive(Debug, Clone)]
+pub struct TemplateChoice {
+    pub name: String,
+    pub language: String,
+    /// How many params a send gives: its positional placeholders, or its names.
+    pub params: usize,
+    pub header: Option<TemplateHeader>,
+    pub buttons: Vec<TemplateButton>,
 }
 
 /// One `<option>`.
@@ -39,10 +51,13 @@ pub struct Field {
     pub name: String,
     /// The element id: the path with its brackets and dots made id-safe.
     pub id: String,
-    pub label: &'static str,
+    pub label: String,
     pub hint: Option<String>,
-    /// `text`, `textarea`, `lines`, `duration`, `time`, `number`, `checkbox`, `days`, `select`, `json`.
+    /// `text`, `textarea`, `lines`, `duration`, `time`, `number`, `decimal`, `checkbox`, `days`,
+    /// `select`, `kind` (a type's select), `json`.
     pub input: &'static str,
+    /// A select whose change draws the editor again (a type, a template).
+    pub refresh: bool,
     pub value: String,
     pub checked: bool,
     pub choices: Vec<Choice>,
@@ -55,6 +70,38 @@ pub struct ButtonRow {
     pub path: String,
     pub id: Field,
     pub title: Field,
+}
+
+/// A template send's header: the select of its type and that type's inputs, or (a header those
+/// inputs cannot show as it is) its JSON. Errors about the header as a whole land at the first.
+pub struct HeaderInputs {
+    pub path: String,
+    pub fields: Vec<Field>,
+}
+
+/// One parameter of a template send's button: its place in the `buttons` list, which button it
+/// fills (hidden inputs) and its value.
+pub struct ParamRow {
+    /// `…buttons[0]`: errors about the row land at its value.
+    pub path: String,
+    pub kind: String,
+    pub index: String,
+    pub value: Field,
+    /// The chosen template has no such button: the row offers to remove it.
+    pub stray: bool,
+    /// The template's button needs its parameter (a url's ending, a coupon code).
+    pub required: bool,
+}
+
+/// A template send's button parameters: a row per parameter given or per button of the
+/// template that takes one; or (a list those rows cannot show as it is) its JSON.
+pub struct ButtonParams {
+    pub path: String,
+    /// The element id of the list's error.
+    pub id: String,
+    pub rows: Vec<ParamRow>,
+    pub json: Option<Field>,
+    pub error: Option<String>,
 }
 
 /// A branch of a flow step: its head (the replies or the condition), its steps.
@@ -86,6 +133,9 @@ pub struct StepCard<'a> {
     pub after: Field,
     pub kind: Field,
     pub fields: Vec<Field>,
+    /// A `send_template`'s header and button parameters.
+    pub header: Option<HeaderInputs>,
+    pub button_params: Option<ButtonParams>,
     pub buttons: Option<Vec<ButtonRow>>,
     /// The path of the buttons list, for "add a button".
     pub buttons_path: String,
@@ -146,10 +196,11 @@ impl<'a> Context<'a> {
         let mut field = Field {
             id: dom_id(&path),
             name: path,
-            label,
+            label: label.to_string(),
             hint: hint.map(str::to_string),
             input: "text",
             value: text_of(value),
+            refresh: false,
             checked: false,
             choices: Vec::new(),
             error: None,
@@ -175,6 +226,7 @@ impl<'a> Context<'a> {
             Input::Duration => field.input = "duration",
             Input::Time => field.input = "time",
             Input::Number => field.input = "number",
+            Input::Decimal => field.input = "decimal",
             Input::Checkbox => {
                 field.input = "checkbox";
                 field.checked = value.and_then(Value::as_bool).unwrap_or(false);
@@ -198,14 +250,16 @@ impl<'a> Context<'a> {
             Input::Template => {
                 let current = field.value.clone();
                 field.input = "select";
-                let mut names: Vec<&(String, String, usize)> = self.templates.iter().collect();
-                names.dedup_by(|a, b| a.0 == b.0);
+                // Its header and buttons have inputs of their own: draw them when it changes.
+                field.refresh = true;
+                let mut names: Vec<&TemplateChoice> = self.templates.iter().collect();
+                names.dedup_by(|a, b| a.name == b.name);
                 field.choices = names
                     .iter()
-                    .map(|(n, _, p)| Choice {
-                        value: n.clone(),
-                        label: format!("{n} · {p} {}", self.e.params_of),
-                        selected: *n == current,
+                    .map(|t| Choice {
+                        value: t.name.clone(),
+                        label: format!("{} · {} {}", t.name, t.params, self.e.params_of),
+                        selected: t.name == current,
                     })
                     .collect();
                 if self.templates.is_empty() {
@@ -215,7 +269,7 @@ impl<'a> Context<'a> {
             Input::Language => {
                 let current = field.value.clone();
                 field.input = "select";
-                let mut languages: Vec<&String> = self.templates.iter().map(|(_, l, _)| l).collect();
+                let mut languages: Vec<&String> = self.templates.iter().map(|t| &t.language).collect();
                 languages.sort();
                 languages.dedup();
                 field.choices = languages.iter().map(|l| choice(l, l, &current)).collect();
@@ -225,7 +279,8 @@ impl<'a> Context<'a> {
                 field.input = "select";
                 field.choices = self.automations.iter().map(|(id, name)| choice(id, name, &current)).collect();
             }
-            Input::Json => {
+            // A header or button parameters drawn as JSON: the ones their inputs cannot show.
+            Input::Json | Input::Header | Input::ButtonParams => {
                 field.input = "json";
                 field.value = match value {
                     None | Some(Value::Null) => String::new(),
@@ -250,13 +305,122 @@ impl<'a> Context<'a> {
         Field {
             id: dom_id(&path),
             name: path,
-            label,
+            label: label.to_string(),
             hint: None,
             input: "kind",
             value: current.to_string(),
+            refresh: true,
             checked: false,
             choices,
             error: None,
+        }
+    }
+
+    /// The template a `send_template` action names: in its language, else in any.
+    fn template_of(&self, action: Option<&Value>) -> Option<&TemplateChoice> {
+        let text = |key: &str| action.and_then(|a| a.get(key)).and_then(Value::as_str).unwrap_or_default();
+        let (name, language) = (text("template"), text("language"));
+        let named = || self.templates.iter().filter(move |t| t.name == name);
+        named().find(|t| t.language == language).or_else(|| named().next())
+    }
+
+    /// A template send's header: the select of its type ("none" first), then that type's inputs.
+    fn header(&self, path: String, value: Option<&Value>, template: Option<&TemplateChoice>) -> HeaderInputs {
+        let Some(kind) = header_kind(value) else {
+            let json = self.field(path.clone(), Spec { key: "header", input: Input::Json }, value);
+            return HeaderInputs { path, fields: vec![json] };
+        };
+        let name = format!("{path}.type");
+        let mut choices = vec![choice("", self.e.header_kind(""), kind)];
+        choices.extend(fields::HEADERS.iter().map(|k| choice(k, self.e.header_kind(k), kind)));
+        let mut fields = vec![Field {
+            id: dom_id(&name),
+            name,
+            label: self.e.label("header.type").0.to_string(),
+            hint: Some(self.e.header_hint(template.map(|t| (t.name.as_str(), t.header.as_ref())))),
+            input: "select",
+            value: kind.to_string(),
+            refresh: true,
+            checked: false,
+            choices,
+            error: None,
+        }];
+        for spec in fields::header(kind) {
+            let field = self.field(format!("{path}.{}", spec.key), *spec, value.and_then(|h| h.get(spec.key)));
+            let (label, hint) = self.e.label(&format!("header.{}", spec.key));
+            fields.push(Field { label: label.to_string(), hint: hint.map(str::to_string), ..field });
+        }
+        HeaderInputs { path, fields }
+    }
+
+    /// A template send's button parameters: a row per parameter given, then one per button of
+    /// the template that takes one and has none yet; nothing when there are none of either.
+    fn button_params(
+        &self,
+        path: String,
+        value: Option<&Value>,
+        template: Option<&TemplateChoice>,
+    ) -> Option<ButtonParams> {
+        let given = match value {
+            None | Some(Value::Null) => &[][..],
+            Some(Value::Array(rows)) if rows.iter().all(param_row_shown) => rows.as_slice(),
+            Some(_) => {
+                let json = self.field(path.clone(), Spec { key: "buttons", input: Input::Json }, value);
+                return Some(ButtonParams { id: dom_id(&path), path, rows: Vec::new(), json: Some(json), error: None });
+            }
+        };
+        let buttons = template.map(|t| t.buttons.as_slice()).unwrap_or_default();
+        let mut rows: Vec<ParamRow> = given
+            .iter()
+            .enumerate()
+            .map(|(j, row)| {
+                let kind = row["type"].as_str().unwrap_or_default();
+                let index = row["index"].as_u64().unwrap_or_default();
+                let button =
+                    usize::try_from(index).ok().and_then(|i| buttons.get(i)).filter(|b| kind_name(b.kind) == kind);
+                let key = fields::button_param_key(kind).unwrap_or_default();
+                self.param_row(&path, j, kind, index, row.get(key), button)
+            })
+            .collect();
+        for (i, button) in buttons.iter().enumerate() {
+            let index = i as u64;
+            if takes_param(button) && !given.iter().any(|row| row["index"].as_u64() == Some(index)) {
+                rows.push(self.param_row(&path, rows.len(), kind_name(button.kind), index, None, Some(button)));
+            }
+        }
+        (!rows.is_empty()).then(|| ButtonParams { id: dom_id(&path), path, rows, json: None, error: None })
+    }
+
+    fn param_row(
+        &self,
+        list: &str,
+        j: usize,
+        kind: &str,
+        index: u64,
+        value: Option<&Value>,
+        button: Option<&TemplateButton>,
+    ) -> ParamRow {
+        let path = format!("{list}[{j}]");
+        let name = format!("{path}.{}", fields::button_param_key(kind).unwrap_or("text"));
+        let (label, hint) = self.e.button_param(kind, button.map(|b| (b.text.as_str(), b.url.as_deref())), index);
+        ParamRow {
+            value: Field {
+                id: dom_id(&name),
+                name,
+                label,
+                hint,
+                input: "text",
+                value: text_of(value),
+                refresh: false,
+                checked: false,
+                choices: Vec::new(),
+                error: None,
+            },
+            path,
+            kind: kind.to_string(),
+            index: index.to_string(),
+            stray: button.is_none(),
+            required: button.is_some() && kind != "quick_reply",
         }
     }
 
@@ -283,11 +447,20 @@ impl<'a> Context<'a> {
         let at = |key: &str| format!("{path}.action.{key}");
         let after =
             self.field(format!("{path}.after"), Spec { key: "after", input: Input::Duration }, step.get("after"));
-        let after = Field { label: self.e.when, hint: Some(self.e.when_hint.to_string()), ..after };
-        let fields = fields::action(&kind)
-            .iter()
-            .map(|spec| self.field(at(spec.key), *spec, action.and_then(|a| a.get(spec.key))))
-            .collect();
+        let after = Field { label: self.e.when.to_string(), hint: Some(self.e.when_hint.to_string()), ..after };
+        let mut header = None;
+        let mut button_params = None;
+        let mut fields = Vec::new();
+        for spec in fields::action(&kind) {
+            let value = action.and_then(|a| a.get(spec.key));
+            match spec.input {
+                Input::Header => header = Some(self.header(at("header"), value, self.template_of(action))),
+                Input::ButtonParams => {
+                    button_params = self.button_params(at("buttons"), value, self.template_of(action));
+                }
+                _ => fields.push(self.field(at(spec.key), *spec, value)),
+            }
+        }
         let buttons = (kind == "send_buttons").then(|| {
             let listed = action.and_then(|a| a.get("buttons")).and_then(Value::as_array);
             listed
@@ -382,6 +555,8 @@ impl<'a> Context<'a> {
             last,
             after,
             fields,
+            header,
+            button_params,
             buttons,
             branches,
             add_branch,
@@ -402,8 +577,8 @@ impl<'a> Context<'a> {
             page: self.page,
             e: self.e,
             action,
-            name: Field { label: self.e.name, hint: None, ..name },
-            enabled: Field { label: self.e.enabled, hint: None, ..enabled },
+            name: Field { label: self.e.name.to_string(), hint: None, ..name },
+            enabled: Field { label: self.e.enabled.to_string(), hint: None, ..enabled },
             trigger_kind: self.kind_field("trigger.type".into(), self.e.trigger_type, fields::TRIGGERS, &trigger_kind),
             trigger: fields::trigger(&trigger_kind)
                 .iter()
@@ -421,6 +596,56 @@ impl<'a> Context<'a> {
             chat: None,
             notice: None,
         }
+    }
+}
+
+/// The type of a header its inputs show as it is (`""`: no header), or `None`: a header of
+/// another shape (an unknown type, a key its type does not have), drawn as JSON.
+fn header_kind(value: Option<&Value>) -> Option<&str> {
+    let object = match value {
+        None | Some(Value::Null) => return Some(""),
+        Some(Value::Object(object)) => object,
+        Some(_) => return None,
+    };
+    let kind = object.get("type").and_then(Value::as_str).filter(|k| fields::HEADERS.contains(k))?;
+    let specs = fields::header(kind);
+    let shown = |key: &String, value: &Value| {
+        key == "type"
+            || specs
+                .iter()
+                .any(|s| s.key == key && (value.is_string() || s.input == Input::Decimal && value.is_number()))
+    };
+    object.iter().all(|(k, v)| shown(k, v)).then_some(kind)
+}
+
+/// Whether a button parameter's row shows it as it is: `type`, `index` and the type's value.
+fn param_row_shown(row: &Value) -> bool {
+    let Some(object) = row.as_object() else { return false };
+    let key = object.get("type").and_then(Value::as_str).and_then(fields::button_param_key);
+    let index = object.get("index").and_then(Value::as_u64).is_some_and(|i| i <= u64::from(u8::MAX));
+    key.is_some_and(|key| {
+        index
+            && object.get(key).is_some_and(Value::is_string)
+            && object.keys().all(|k| ["type", "index", key].contains(&k.as_str()))
+    })
+}
+
+/// Whether a template button takes a parameter at send time: a URL ending in a variable, a
+/// copy-code button, a quick reply (its payload, optional). A phone number button takes none.
+fn takes_param(button: &TemplateButton) -> bool {
+    match button.kind {
+        TemplateButtonKind::Url => button.url.as_deref().is_some_and(|url| !placeholders(url).is_empty()),
+        TemplateButtonKind::CopyCode | TemplateButtonKind::QuickReply => true,
+        TemplateButtonKind::PhoneNumber => false,
+    }
+}
+
+fn kind_name(kind: TemplateButtonKind) -> &'static str {
+    match kind {
+        TemplateButtonKind::Url => "url",
+        TemplateButtonKind::QuickReply => "quick_reply",
+        TemplateButtonKind::CopyCode => "copy_code",
+        TemplateButtonKind::PhoneNumber => "phone_number",
     }
 }
 
@@ -443,6 +668,22 @@ impl StepCard<'_> {
         out.push((self.path.clone(), &mut self.error));
         for field in [&mut self.after, &mut self.kind].into_iter().chain(self.fields.iter_mut()) {
             out.push((field.name.clone(), &mut field.error));
+        }
+        if let Some(header) = &mut self.header {
+            // The first input (the type's select, or the JSON) holds what is said of the whole.
+            for (i, field) in header.fields.iter_mut().enumerate() {
+                let anchor = if i == 0 { header.path.clone() } else { field.name.clone() };
+                out.push((anchor, &mut field.error));
+            }
+        }
+        if let Some(params) = &mut self.button_params {
+            match &mut params.json {
+                Some(json) => out.push((json.name.clone(), &mut json.error)),
+                None => out.push((params.path.clone(), &mut params.error)),
+            }
+            for row in &mut params.rows {
+                out.push((row.path.clone(), &mut row.value.error));
+            }
         }
         for row in self.buttons.iter_mut().flatten() {
             out.push((row.id.name.clone(), &mut row.id.error));
@@ -490,6 +731,29 @@ impl EditorView<'_> {
             }
         }
         self.errors = unplaced;
+        for step in &mut self.steps {
+            step.settle_missing_params();
+        }
+    }
+}
+
+impl StepCard<'_> {
+    /// What lands at a template send's button list (its rows drawn) is that a button needs its
+    /// parameter: said at the empty inputs that need one instead, so the focus goes there.
+    fn settle_missing_params(&mut self) {
+        if let Some(params) = self.button_params.as_mut().filter(|p| p.error.is_some()) {
+            let mut missing =
+                params.rows.iter_mut().filter(|r| r.required && r.value.value.trim().is_empty()).peekable();
+            if missing.peek().is_some() {
+                for row in missing {
+                    row.value.error = Some(self.e.param_needed.to_string());
+                }
+                params.error = None;
+            }
+        }
+        for step in self.branches.iter_mut().flat_map(|b| b.steps.iter_mut()) {
+            step.settle_missing_params();
+        }
     }
 }
 

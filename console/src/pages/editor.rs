@@ -10,7 +10,7 @@ use crate::editor::doc::{BadPath, Edit, document_from_form};
 use crate::editor::fields;
 use crate::editor::texts::EditorTexts;
 use crate::editor::trial::{self, Entry, Inputs, TrialTexts};
-use crate::editor::view::{Context, EditorView};
+use crate::editor::view::{Context, EditorView, TemplateChoice};
 use crate::error::Failure;
 use crate::form::{EDITOR_FORM_LIMIT, Form};
 use crate::i18n::Lang;
@@ -85,7 +85,13 @@ async fn context<'p, S: Management>(
                     ParameterFormat::Positional => t.placeholder_count(),
                     ParameterFormat::Named => t.parameter_names().len(),
                 };
-                (t.name.to_string(), t.language.to_string(), params)
+                TemplateChoice {
+                    name: t.name.to_string(),
+                    language: t.language.to_string(),
+                    params,
+                    header: t.header.clone(),
+                    buttons: t.buttons.clone(),
+                }
             })
             .collect(),
         automations: automations

@@ -463,8 +463,11 @@ fn rich_flow(csrf: &str) -> Vec<(&'static str, String)> {
         ("steps[3].action.template", "promo_natale"),
         ("steps[3].action.language", "it"),
         ("steps[3].action.params", "first_name={{name}}\nsconto = 20%"),
-        ("steps[3].action.header", r#"{"type": "image", "link": "https://shop.example.com/natale.jpg"}"#),
-        ("steps[3].action.buttons", r#"[{"index": 0, "type": "url", "text": "natale"}]"#),
+        ("steps[3].action.header.type", "image"),
+        ("steps[3].action.header.link", "https://shop.example.com/natale.jpg"),
+        ("steps[3].action.buttons[0].type", "url"),
+        ("steps[3].action.buttons[0].index", "0"),
+        ("steps[3].action.buttons[0].text", "natale"),
     ];
     pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
 }
@@ -533,12 +536,9 @@ async fn a_rich_message_s_error_lands_at_its_input() {
         ("steps[1].action.link", "http://shop.example.com/listino.pdf", "f-steps-1--action-link-error"),
         ("steps[2].action.display_text", "Apri il negozio online", "f-steps-2--action-display-text-error"),
         ("steps[3].action.params", "first_name={{name}}\nnome=Mario", "f-steps-3--action-params-error"),
-        (
-            "steps[3].action.header",
-            r#"{"type": "video", "link": "https://shop.example.com/a.mp4"}"#,
-            "f-steps-3--action-header-error",
-        ),
-        ("steps[3].action.buttons", "", "f-steps-3--action-buttons-error"),
+        ("steps[3].action.header.type", "video", "f-steps-3--action-header-type-error"),
+        ("steps[3].action.header.link", "http://shop.example.com/natale.jpg", "f-steps-3--action-header-link-error"),
+        ("steps[3].action.buttons[0].text", "", "f-steps-3--action-buttons-0--text-error"),
     ];
     for (name, value, error) in cases {
         let pairs = with(&rich_flow(&csrf), name, value);
@@ -547,4 +547,270 @@ async fn a_rich_message_s_error_lands_at_its_input() {
         let html = reply.text();
         assert!(html.contains(&format!(r#"id="{error}""#)), "{name}: {html}");
     }
+}
+
+/// The document the JSON tab shows after posting `pairs`.
+async fn json_tab_of(browser: &mut Browser<'_>, pairs: &[(&str, String)]) -> Value {
+    let reply = post(browser, "/console/automations/new", pairs, "tab:json").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let html = reply.text();
+    let start = html.find(r#"id="f-json""#).expect("the JSON tab");
+    let text = &html[start..];
+    let text = &text[text.find('>').unwrap() + 1..text.find("</textarea>").unwrap()];
+    serde_json::from_str(&unescape(text)).expect("the JSON tab shows JSON")
+}
+
+/// The flow tab's inputs (named, as a browser sends them) drawn from `doc`.
+async fn form_of(browser: &mut Browser<'_>, csrf: &str, doc: &Value) -> (String, Vec<(String, String)>) {
+    let json = serde_json::to_string_pretty(doc).unwrap();
+    let fields = [("csrf", csrf), ("tab", "json"), ("json", json.as_str()), ("edit", "tab:flow")];
+    let reply = browser.post("/console/automations/new", &fields).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let html = reply.text();
+    let pairs = inputs(&html);
+    (html, pairs)
+}
+
+/// Posts the form again as drawn: the document it reads back.
+async fn reread(browser: &mut Browser<'_>, pairs: &[(String, String)]) -> Value {
+    let pairs: Vec<(&str, String)> = pairs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    json_tab_of(browser, &pairs).await
+}
+
+fn template_send(pairs: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+    pairs.iter().filter(|(k, _)| !k.starts_with("steps[3].action.header")).cloned().collect()
+}
+
+#[tokio::test]
+async fn a_header_of_each_kind_round_trips_through_the_form() {
+    let system = start().await;
+    with_rich_template(&system).await;
+    let mut browser = system.signed_in().await;
+    let csrf = browser.csrf().await;
+    let cases: [(&[(&'static str, &str)], Value); 6] = [
+        (
+            &[("type", "image"), ("link", "https://x.example/a.jpg")],
+            json!({ "type": "image", "link": "https://x.example/a.jpg" }),
+        ),
+        (
+            &[("type", "video"), ("link", "https://x.example/a.mp4")],
+            json!({ "type": "video", "link": "https://x.example/a.mp4" }),
+        ),
+        (
+            &[("type", "document"), ("link", "https://x.example/l.pdf"), ("filename", "listino.pdf")],
+            json!({ "type": "document", "link": "https://x.example/l.pdf", "filename": "listino.pdf" }),
+        ),
+        (
+            &[("type", "document"), ("link", "https://x.example/l.pdf"), ("filename", "")],
+            json!({ "type": "document", "link": "https://x.example/l.pdf" }),
+        ),
+        (&[("type", "text"), ("text", "Ciao {{name}}")], json!({ "type": "text", "text": "Ciao {{name}}" })),
+        (
+            &[
+                ("type", "location"),
+                ("latitude", "45,4642"),
+                ("longitude", "9.19"),
+                ("name", "Negozio"),
+                ("address", ""),
+            ],
+            json!({ "type": "location", "latitude": 45.4642, "longitude": 9.19, "name": "Negozio" }),
+        ),
+    ];
+    for (inputs, expected) in cases {
+        let mut pairs = template_send(&rich_flow(&csrf));
+        for (key, value) in inputs {
+            let name: &'static str = format!("steps[3].action.header.{key}").leak();
+            pairs.push((name, value.to_string()));
+        }
+        let doc = json_tab_of(&mut browser, &pairs).await;
+        assert_eq!(doc["steps"][3]["action"]["header"], expected, "{inputs:?}");
+        let (html, drawn) = form_of(&mut browser, &csrf, &doc).await;
+        assert!(html.contains(r#"name="steps[3].action.header.type""#), "drawn as inputs: {html}");
+        assert!(!html.contains(r#"name="steps[3].action.header""#), "not as JSON");
+        assert_eq!(reread(&mut browser, &drawn).await, doc, "{inputs:?} reads back the same");
+    }
+}
+
+#[tokio::test]
+async fn choosing_no_header_removes_it_and_another_type_keeps_only_its_inputs() {
+    let system = start().await;
+    with_rich_template(&system).await;
+    let mut browser = system.signed_in().await;
+    let csrf = browser.csrf().await;
+    // The select changed: the old type's inputs are still posted once.
+    let pairs = with(&rich_flow(&csrf), "steps[3].action.header.type", "");
+    let doc = json_tab_of(&mut browser, &pairs).await;
+    assert!(doc["steps"][3]["action"].get("header").is_none(), "{doc}");
+    assert_eq!(doc["steps"][3]["action"]["template"], "promo_natale", "the rest stays");
+    let pairs = with(&rich_flow(&csrf), "steps[3].action.header.type", "location");
+    let doc = json_tab_of(&mut browser, &pairs).await;
+    assert_eq!(doc["steps"][3]["action"]["header"], json!({ "type": "location" }), "the link is gone");
+    let (html, _) = form_of(&mut browser, &csrf, &doc).await;
+    for input in ["latitude", "longitude", "name", "address"] {
+        assert!(html.contains(&format!(r#"name="steps[3].action.header.{input}""#)), "{input}");
+    }
+    assert!(!html.contains(r#"name="steps[3].action.header.link""#));
+    assert!(html.contains(r#"<option value="location" selected>"#));
+    assert!(
+        html.contains(r#"data-refresh="true""#)
+            && html.contains("The template “promo_natale” has a header: choose “Image”.")
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_header_input_shows_its_error_at_that_input() {
+    let system = start().await;
+    with_rich_template(&system).await;
+    let mut browser = system.signed_in().await;
+    let csrf = browser.csrf().await;
+    let pairs = with(&rich_flow(&csrf), "steps[3].action.header.link", "shop.example.com/natale.jpg");
+    let reply = post(&mut browser, "/console/automations/new", &pairs, "save").await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let html = reply.text();
+    let input = &html[html.find(r#"id="f-steps-3--action-header-link""#).expect("the link input")..];
+    let input = &input[..input.find('>').unwrap()];
+    assert!(
+        input.contains(r#"aria-invalid="true""#) && input.contains("f-steps-3--action-header-link-error"),
+        "{input}"
+    );
+    assert!(html.contains(r#"value="shop.example.com/natale.jpg""#), "kept as typed");
+
+    let mut pairs = template_send(&rich_flow(&csrf));
+    pairs.extend([
+        ("steps[3].action.header.type", "location".to_string()),
+        ("steps[3].action.header.latitude", "a nord".to_string()),
+        ("steps[3].action.header.longitude", "9.19".to_string()),
+    ]);
+    let reply = post(&mut browser, "/console/automations/new", &pairs, "save").await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let html = reply.text();
+    assert!(html.contains(r#"id="f-steps-3--action-header-latitude-error""#), "{html}");
+    assert!(html.contains(r#"value="a nord""#), "what is not a number is kept as typed");
+}
+
+/// A template with a button of each kind: a quick reply, a url ending in {{1}}, a coupon code
+/// and a phone number (which takes no parameter).
+async fn with_buttons_template(system: &crate::support::System) {
+    let offerta = json!({ "status": "approved", "category": "marketing", "body": "Ciao {{1}}",
+        "buttons": [ { "type": "quick_reply", "text": "Non mi interessa" },
+                     { "type": "url", "text": "Scopri", "url": "https://shop.example.com/{{1}}" },
+                     { "type": "copy_code", "text": "Copia il codice" },
+                     { "type": "phone_number", "text": "Chiamaci", "phone_number": "+390212345678" } ] });
+    avvio_common::manage::put_template(&system.store, &workspace_id(), "offerta", "it", offerta).await.unwrap();
+}
+
+fn offerta_flow(csrf: &str) -> Vec<(&'static str, String)> {
+    let pairs = [
+        ("csrf", csrf),
+        ("tab", "flow"),
+        ("name", "Offerta"),
+        ("enabled", "true"),
+        ("trigger.type", "customer_message"),
+        ("trigger.phrase", "Offerta"),
+        ("steps[0].after", "0s"),
+        ("steps[0].action.type", "send_template"),
+        ("steps[0].action.template", "offerta"),
+        ("steps[0].action.language", "it"),
+        ("steps[0].action.params", "{{name}}"),
+    ];
+    pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+}
+
+#[tokio::test]
+async fn a_template_s_buttons_get_an_input_each_and_make_its_buttons_entries() {
+    let system = start().await;
+    with_buttons_template(&system).await;
+    let mut browser = system.signed_in().await;
+    let csrf = browser.csrf().await;
+    let html = post(&mut browser, "/console/automations/new", &offerta_flow(&csrf), "refresh").await.text();
+    for label in
+        ["Payload for “Non mi interessa” (optional)", "Link ending for “Scopri”", "Coupon code for “Copia il codice”"]
+    {
+        assert!(html.contains(label), "{label}: {html}");
+    }
+    assert!(html.contains("https://shop.example.com/{{1}}"), "the link it completes");
+    assert!(!html.contains("Chiamaci"), "a phone number button takes nothing");
+    let mut pairs = inputs(&html);
+    for (name, value) in &mut pairs {
+        match name.as_str() {
+            "steps[0].action.buttons[1].text" => *value = "natale".into(),
+            "steps[0].action.buttons[2].code" => *value = "NATALE20".into(),
+            _ => {}
+        }
+    }
+    let doc = reread(&mut browser, &pairs).await;
+    assert_eq!(
+        doc["steps"][0]["action"]["buttons"],
+        json!([ { "type": "url", "index": 1, "text": "natale" }, { "type": "copy_code", "index": 2, "code": "NATALE20" } ]),
+        "the empty payload is left out"
+    );
+    let pairs: Vec<(&str, String)> = pairs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let reply = post(&mut browser, "/console/automations/new", &pairs, "save").await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+
+    let (html, drawn) = form_of(&mut browser, &csrf, &doc).await;
+    assert!(html.contains(r#"name="steps[0].action.buttons[0].text" value="natale""#), "{html}");
+    assert!(html.contains(r#"name="steps[0].action.buttons[2].payload" value="""#), "the payload is offered again");
+    assert_eq!(reread(&mut browser, &drawn).await, doc);
+
+    let mut pairs = offerta_flow(&csrf);
+    pairs.extend([
+        ("steps[0].action.buttons[0].type", "url".into()),
+        ("steps[0].action.buttons[0].index", "1".into()),
+        ("steps[0].action.buttons[0].text", "".into()),
+    ]);
+    let reply = post(&mut browser, "/console/automations/new", &pairs, "save").await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let html = reply.text();
+    for (input, error) in [("buttons-1--text", true), ("buttons-2--code", true), ("buttons-0--payload", false)] {
+        let id = format!(r#"id="f-steps-0--action-{input}-error""#);
+        assert_eq!(html.contains(&id), error, "{input} is required: {error}");
+    }
+    assert!(html.contains("Required: the template"), "said in words");
+}
+
+#[tokio::test]
+async fn a_header_or_buttons_the_inputs_cannot_show_keep_reading_as_json() {
+    let system = start().await;
+    with_buttons_template(&system).await;
+    let mut browser = system.signed_in().await;
+    let csrf = browser.csrf().await;
+    let mut doc = json!({ "name": "Strano", "enabled": true, "trigger": { "type": "customer_message", "phrase": "Strano" },
+        "steps": [ { "after": "0s", "action": { "type": "send_template", "template": "offerta", "language": "it",
+            "params": ["x"] } } ] });
+    let odd_headers = [
+        json!({ "type": "sticker", "link": "https://x.example/a.webp" }),
+        json!({ "type": "image", "link": "https://x.example/a.jpg", "caption": "no" }),
+        json!({ "type": "location", "latitude": true, "longitude": 9 }),
+        json!("https://x.example/a.jpg"),
+    ];
+    let odd_buttons = [
+        json!({ "index": 1, "type": "url", "text": "a" }),
+        json!([ { "index": 1, "type": "url", "text": "a", "extra": 1 } ]),
+        json!([ { "index": 300, "type": "url", "text": "a" } ]),
+        json!([ { "index": 0, "type": "quick_reply" } ]),
+    ];
+    for (header, buttons) in odd_headers.into_iter().zip(odd_buttons) {
+        doc["steps"][0]["action"]["header"] = header.clone();
+        doc["steps"][0]["action"]["buttons"] = buttons.clone();
+        let (html, drawn) = form_of(&mut browser, &csrf, &doc).await;
+        assert!(
+            html.contains(r#"<textarea id="f-steps-0--action-header" name="steps[0].action.header""#),
+            "{header}: {html}"
+        );
+        assert!(html.contains(r#"name="steps[0].action.buttons""#), "{buttons}");
+        assert_eq!(reread(&mut browser, &drawn).await, doc, "{header} {buttons} read back the same");
+    }
+    // A button the template does not have is drawn with a way to remove it.
+    doc["steps"][0]["action"]["header"] = json!({ "type": "text", "text": "Ciao" });
+    doc["steps"][0]["action"]["buttons"] = json!([ { "type": "url", "index": 3, "text": "a" } ]);
+    let (html, drawn) = form_of(&mut browser, &csrf, &doc).await;
+    assert!(
+        html.contains("Button 4: link ending") && html.contains(r#"value="remove:steps[0].action.buttons[0]""#),
+        "{html}"
+    );
+    assert_eq!(
+        reread(&mut browser, &drawn).await["steps"][0]["action"]["buttons"][0],
+        doc["steps"][0]["action"]["buttons"][0]
+    );
 }

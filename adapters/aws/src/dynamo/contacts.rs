@@ -166,6 +166,20 @@ impl DynamoStore {
     /// The members of `list`, by key.
     pub(super) async fn members(&self, ws: &WorkspaceId, list: &ListName) -> Result<Vec<Contact>, StoreError> {
         let items = self.query_prefix(&keys::workspace_pk(ws), &keys::members_prefix(list)).await?;
+        let (mut members, _) = self.contacts_of_memberships(ws, list, &items).await?;
+        members.sort_by_key(Contact::key);
+        Ok(members)
+    }
+
+    /// The contacts that membership `items` of `list` name, in their order, and the last key
+    /// named. Skips a membership left by a contact deleted and created again, and lists whose
+    /// name extends this one's.
+    async fn contacts_of_memberships(
+        &self,
+        ws: &WorkspaceId,
+        list: &ListName,
+        items: &[Item],
+    ) -> Result<(Vec<Contact>, Option<ContactKey>), StoreError> {
         let primaries =
             items.iter().map(|item| get_parsed(item, "primary", ContactKey::parse)).collect::<Result<Vec<_>, _>>()?;
         let found = self.batch_get(primaries.iter().map(|p| keys::contact(ws, p))).await?;
@@ -173,13 +187,11 @@ impl DynamoStore {
         for primary in &primaries {
             let Some(item) = found.get(&keys::contact(ws, primary)) else { continue };
             let contact = read_contact(item)?;
-            // Skips a membership left by a contact deleted and created again, and lists whose name extends this one's.
             if contact.lists.contains(list) {
                 members.push(contact);
             }
         }
-        members.sort_by_key(Contact::key);
-        Ok(members)
+        Ok((members, primaries.last().cloned()))
     }
 
     /// A page of the members of `list` after `after`, in key order, and the key to go on after.
@@ -195,18 +207,8 @@ impl DynamoStore {
         let (items, more) = self
             .query_prefix_page(&keys::workspace_pk(ws), &keys::members_prefix(list), after_sk.as_deref(), limit)
             .await?;
-        let primaries =
-            items.iter().map(|item| get_parsed(item, "primary", ContactKey::parse)).collect::<Result<Vec<_>, _>>()?;
-        let found = self.batch_get(primaries.iter().map(|p| keys::contact(ws, p))).await?;
-        let mut members = Vec::with_capacity(found.len());
-        for primary in &primaries {
-            let Some(item) = found.get(&keys::contact(ws, primary)) else { continue };
-            let contact = read_contact(item)?;
-            if contact.lists.contains(list) {
-                members.push(contact);
-            }
-        }
-        Ok((members, if more { primaries.last().cloned() } else { None }))
+        let (members, last) = self.contacts_of_memberships(ws, list, &items).await?;
+        Ok((members, last.filter(|_| more)))
     }
 
     pub(super) async fn matching_contacts(
