@@ -104,7 +104,8 @@ async fn main() {
     workspace["whatsapp"]["max_sends_per_second"] = sends_per_second.into();
     let workspace_file = std::env::temp_dir().join(format!("avvio-load-workspace-{}.json", std::process::id()));
     std::fs::write(&workspace_file, workspace.to_string()).unwrap();
-    let args = [OsStr::new("--automations"), automations.as_os_str(), OsStr::new("--workspace"), workspace_file.as_os_str()];
+    let args =
+        [OsStr::new("--automations"), automations.as_os_str(), OsStr::new("--workspace"), workspace_file.as_os_str()];
     let (_dev, base) = start_dev(&graph_base, APP_SECRET, &args);
     let load = Arc::new(Load {
         http: reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap(),
