@@ -82,6 +82,14 @@ async fn a_bad_workspace_document_is_422_naming_the_path_and_changes_nothing() {
         (json!({ "timezone": "Europe/Rome", "holidays": ["christmas"] }), "holidays[0]"),
         (json!({ "timezone": "Europe/Rome", "working_hours": { "mon": ["18:00-09:00"] } }), "working_hours.mon[0]"),
         (json!({ "timezone": "Europe/Rome", "colour": "blue" }), "colour"),
+        (
+            json!({ "timezone": "Europe/Rome", "whatsapp": { "phone_number_id": "1065", "max_sends_per_second": 5000 } }),
+            "whatsapp.max_sends_per_second",
+        ),
+        (
+            json!({ "timezone": "Europe/Rome", "whatsapp": { "phone_number_id": "1065", "retry_for": "forever" } }),
+            "whatsapp.retry_for",
+        ),
     ];
     for (doc, path) in cases {
         let (status, body) = system.put("/v1/workspace", KEY_A, doc.clone()).await;

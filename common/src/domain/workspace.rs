@@ -222,11 +222,22 @@ pub struct WhatsAppAccount {
     #[serde(default)]
     pub access_token: Option<Secret>,
     /// The most messages per second the number sends (SPEC §2.6): 1 to 1000, default 80.
-    #[serde(default = "WhatsAppAccount::default_max_sends_per_second")]
+    #[serde(default = "WhatsAppAccount::default_max_sends_per_second", deserialize_with = "send_rate")]
     pub max_sends_per_second: u32,
     /// How long a send Meta throttles or fails transiently is retried (default 4h).
     #[serde(default = "WhatsAppAccount::default_retry_for")]
     pub retry_for: super::duration::Duration,
+}
+
+/// `max_sends_per_second`: a whole number from 1 to [`WhatsAppAccount::MAX_SENDS_PER_SECOND`].
+fn send_rate<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let rate = u64::deserialize(d)?;
+    u32::try_from(rate).ok().filter(|r| (1..=WhatsAppAccount::MAX_SENDS_PER_SECOND).contains(r)).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "max_sends_per_second must be from 1 to {} (Meta's highest tier), not {rate}",
+            WhatsAppAccount::MAX_SENDS_PER_SECOND
+        ))
+    })
 }
 
 impl WhatsAppAccount {
@@ -585,6 +596,16 @@ mod tests {
         assert!(!public.to_string().contains("EAAG"));
         let stored: Workspace = serde_json::from_value(ws.stored_view()).unwrap();
         assert_eq!(stored.whatsapp, ws.whatsapp);
+    }
+
+    #[test]
+    fn a_send_rate_outside_1_to_1000_is_refused_by_name() {
+        for bad in [0, 1001, 5000] {
+            let doc = serde_json::json!({ "timezone": "Europe/Rome",
+                "whatsapp": { "phone_number_id": "1065", "max_sends_per_second": bad } });
+            let error = serde_json::from_value::<Workspace>(doc).unwrap_err().to_string();
+            assert!(error.contains("max_sends_per_second must be from 1 to 1000"), "{bad}: {error}");
+        }
     }
 
     #[test]
