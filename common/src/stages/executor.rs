@@ -27,6 +27,15 @@ pub const WHATSAPP_NOT_CONFIGURED: &str = "whatsapp_not_configured";
 /// it back to the queue (SQS delays count whole seconds).
 const MAX_PAUSE: chrono::Duration = chrono::Duration::seconds(1);
 
+/// How many times the result of a step that performed its I/O is written while the store is
+/// unavailable (throttled, 5xx past the SDK's own retries), 100 ms, 200 ms, 400 ms… apart.
+const RESULT_WRITE_ATTEMPTS: usize = 5;
+
+/// The pause before writing a result again, after `attempts` failed writes.
+async fn pause_before_rewrite(attempts: usize) {
+    tokio::time::sleep(std::time::Duration::from_millis(100 << attempts.min(6))).await;
+}
+
 /// How many times a step that performed its I/O carries its outcome onto a run that keeps
 /// changing under it (each change another writer's progress) before giving up for now.
 const REBASE_ATTEMPTS: usize = 16;
@@ -348,6 +357,13 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                 // decided again at once (it would find itself under way); SQS redelivers it.
                 Err(StoreError::Conflict(e)) if at.performed => {
                     return Err(StoreError::Unavailable(format!("{e} kept changing")).into());
+                }
+                // The send went out: its outcome (the wamid, the link statuses follow) is written
+                // again after a pause rather than left to a redelivery, which could only record
+                // `send_unconfirmed`. A store down for longer still ends that way.
+                Err(StoreError::Unavailable(_)) if at.performed && attempts + 1 < RESULT_WRITE_ATTEMPTS => {
+                    attempts += 1;
+                    pause_before_rewrite(attempts).await;
                 }
                 other => break other?,
             }
