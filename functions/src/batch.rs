@@ -105,15 +105,60 @@ where
     response
 }
 
+/// Processes a batch of a standard queue (no message groups, no order to keep) with every
+/// message at once, and reports the ones to redeliver: the executor's steps of one batch wait on
+/// their Graph calls together, and their sends share the instance's lease of send slots. When
+/// the `deadline` is near, none is started: all are reported.
+pub async fn process_at_once<F, Fut>(event: SqsEvent, deadline: Deadline, mut handle: F) -> SqsBatchResponse
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Outcome>,
+{
+    let too_close = deadline.too_close();
+    let mut ids = Vec::with_capacity(event.records.len());
+    let mut handled = Vec::with_capacity(event.records.len());
+    for record in event.records {
+        ids.push(record.message_id.clone().unwrap_or_default());
+        if !too_close {
+            handled.push(handle(record.body.unwrap_or_default()));
+        }
+    }
+    let outcomes = if too_close {
+        ids.iter().map(|_| Outcome::Retry("not started: the invocation's deadline is near".into())).collect()
+    } else {
+        futures_util::future::join_all(handled).await
+    };
+    let mut response = SqsBatchResponse::default();
+    for (id, outcome) in ids.into_iter().zip(outcomes) {
+        match outcome {
+            Outcome::Done => {}
+            Outcome::Drop(why) => tracing::error!(message_id = %id, %why, "message failed for good; not retried"),
+            Outcome::Retry(why) => {
+                tracing::warn!(message_id = %id, %why, "message failed; SQS will redeliver it");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                response.batch_item_failures.push(failure);
+            }
+        }
+    }
+    response
+}
+
 /// [`process`] for messages whose bodies are JSON documents of type `T`; an unreadable body is
 /// reported (so it ends in the dead-letter queue), the stage's result decides the rest.
-async fn process_json<T, F, Fut>(event: SqsEvent, deadline: Deadline, what: &str, mut handle: F) -> SqsBatchResponse
+async fn process_json<T, F, Fut>(
+    event: SqsEvent,
+    deadline: Deadline,
+    what: &str,
+    order: Order,
+    mut handle: F,
+) -> SqsBatchResponse
 where
     T: serde::de::DeserializeOwned,
     F: FnMut(T) -> Fut,
     Fut: std::future::Future<Output = Result<Report, StageError>>,
 {
-    process(event, deadline, |body| {
+    let read = |body: String| {
         let parsed = serde_json::from_str::<T>(&body).map_err(|e| format!("not {what}: {e}"));
         let handled = parsed.map(&mut handle);
         async move {
@@ -122,8 +167,19 @@ where
                 Err(why) => Outcome::Retry(why),
             }
         }
-    })
-    .await
+    };
+    match order {
+        Order::InTurn => process(event, deadline, read).await,
+        Order::AtOnce => process_at_once(event, deadline, read).await,
+    }
+}
+
+/// How a batch's messages are handled: one after another ([`process`]: the FIFO events queue),
+/// or all at once ([`process_at_once`]: the standard steps queue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    InTurn,
+    AtOnce,
 }
 
 /// The matcher: each message is a [`PipelineEvent`]. An event's follow-up (the next page of a
@@ -143,7 +199,7 @@ where
     H: WebhookPoster,
     E: EventQueue,
 {
-    process_json(event, deadline, "a pipeline event", |e: PipelineEvent| {
+    process_json(event, deadline, "a pipeline event", Order::InTurn, |e: PipelineEvent| {
         let now = now();
         async move {
             let report = deps.handle_event(&e, now).await?;
@@ -156,7 +212,8 @@ where
     .await
 }
 
-/// The executor: each message is a [`StepMessage`].
+/// The executor: each message is a [`StepMessage`], all of a batch at once (their sends wait
+/// on the Graph API together and share the instance's lease of send slots).
 pub async fn execute_steps<S, Q, W, H>(
     deps: &Deps<S, Q, W, H>,
     event: SqsEvent,
@@ -169,7 +226,7 @@ where
     W: WhatsAppSender,
     H: WebhookPoster,
 {
-    process_json(event, deadline, "a step message", |step: StepMessage| {
+    process_json(event, deadline, "a step message", Order::AtOnce, |step: StepMessage| {
         let now = now();
         async move { deps.handle_step(&step, now).await }
     })
@@ -199,6 +256,22 @@ mod tests {
 
     fn reported(response: &SqsBatchResponse) -> Vec<&str> {
         response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_standard_queue_s_batch_is_handled_at_once_and_its_failures_reported() {
+        // Three handlers that each wait for the other two: done one after another, they never end.
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(3));
+        let event = batch(vec![record("s1", None, "ok"), record("s2", None, "retry"), record("s3", None, "ok")]);
+        let handled = process_at_once(event, Deadline::NONE, |body| {
+            let barrier = barrier.clone();
+            async move {
+                barrier.wait().await;
+                if body == "retry" { Outcome::Retry("5xx".into()) } else { Outcome::Done }
+            }
+        });
+        let response = tokio::time::timeout(std::time::Duration::from_secs(5), handled).await.expect("all at once");
+        assert_eq!(reported(&response), ["s2"]);
     }
 
     #[tokio::test]
