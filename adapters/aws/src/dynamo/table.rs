@@ -442,23 +442,9 @@ impl DynamoStore {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&*self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":prefix", s(prefix))
-                .consistent_read(true)
-                .set_limit(self.page_limit)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| unavailable("Query", e))?;
-            items.extend(out.items.unwrap_or_default());
-            start = out.last_evaluated_key;
+            let (page, next) = self.prefix_query(pk, prefix, start, self.page_limit).await?;
+            items.extend(page);
+            start = next;
             if start.is_none() {
                 return Ok(items);
             }
@@ -475,6 +461,19 @@ impl DynamoStore {
         limit: i32,
     ) -> Result<(Vec<Item>, bool), StoreError> {
         let start = after.map(|sk| HashMap::from([(PK.to_string(), s(pk)), (SK.to_string(), s(sk))]));
+        let (items, next) = self.prefix_query(pk, prefix, start, Some(limit.max(1))).await?;
+        Ok((items, next.is_some()))
+    }
+
+    /// One consistent Query of partition `pk` for sort keys starting with `prefix`, from
+    /// `start` (exclusive), at most `limit` items: the items and the key to go on from.
+    async fn prefix_query(
+        &self,
+        pk: &str,
+        prefix: &str,
+        start: Option<Item>,
+        limit: Option<i32>,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
         let out = self
             .client
             .query()
@@ -485,12 +484,12 @@ impl DynamoStore {
             .expression_attribute_values(":pk", s(pk))
             .expression_attribute_values(":prefix", s(prefix))
             .consistent_read(true)
-            .limit(limit.max(1))
+            .set_limit(limit)
             .set_exclusive_start_key(start)
             .send()
             .await
             .map_err(|e| unavailable("Query", e))?;
-        Ok((out.items.unwrap_or_default(), out.last_evaluated_key.is_some()))
+        Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
     }
 
     /// Every item of partition `pk` whose sort key is between `from` and `to` (both included),
