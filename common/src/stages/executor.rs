@@ -201,16 +201,34 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
     /// here; a claim left in place makes the redelivery record `send_unconfirmed`.
     async fn give_back(&self, ws: &WorkspaceId, pending: Pending, base: RunBase) {
         let step = pending.step();
-        let run = pending.abandon();
-        let (mut rebased, mut base) = (None::<Run>, base);
-        for _ in 0..REBASE_ATTEMPTS {
-            match self.store.put_run(ws, rebased.as_ref().unwrap_or(&run), &base).await {
+        let _ = self.replace_claim(ws, &pending.abandon(), step, base).await;
+    }
+
+    /// Writes `run` over a stored run that records step `step` as being sent (its claim): over
+    /// `base`, or, when a delivery status changed the run since, over the run as it is now (the
+    /// step's record carried onto it). `false` when the run is gone or records the step otherwise
+    /// by then: nothing is written.
+    async fn replace_claim(
+        &self,
+        ws: &WorkspaceId,
+        run: &Run,
+        step: StepPath,
+        base: RunBase,
+    ) -> Result<bool, StoreError> {
+        let (mut rebased, mut base, mut attempts) = (None::<Run>, base, 0);
+        loop {
+            attempts += 1;
+            match self.store.put_run(ws, rebased.as_ref().unwrap_or(run), &base).await {
+                Ok(_) => return Ok(true),
+                Err(StoreError::Conflict(e)) if attempts == REBASE_ATTEMPTS => {
+                    return Err(StoreError::Unavailable(format!("{e} kept changing")));
+                }
                 Err(StoreError::Conflict(_)) => {}
-                _ => return,
+                Err(other) => return Err(other),
             }
-            let Ok(Some(current)) = self.store.run(ws, &run.id).await else { return };
+            let Some(current) = self.store.run(ws, &run.id).await? else { return Ok(false) };
             if current.run.step(&step).map(|r| r.status) != Some(StepStatus::Sending) {
-                return;
+                return Ok(false);
             }
             base = current.base();
             rebased = Some(run.rebased(&step, current.run));
@@ -258,24 +276,8 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
     ) -> Result<Report, StageError> {
         let step = pending.step();
         let (run, due) = pending.defer(retry, at, error, now);
-        let (mut rebased, mut base) = (None::<Run>, base);
-        for attempt in 0..REBASE_ATTEMPTS {
-            match self.store.put_run(ws, rebased.as_ref().unwrap_or(&run), &base).await {
-                Ok(_) => break,
-                Err(StoreError::Conflict(e)) if attempt + 1 == REBASE_ATTEMPTS => {
-                    return Err(StoreError::Unavailable(format!("{e} kept changing")).into());
-                }
-                Err(StoreError::Conflict(_)) => {}
-                Err(other) => return Err(other.into()),
-            }
-            let Some(current) = self.store.run(ws, &run.id).await? else {
-                return Ok(Report::ignored("the run is gone"));
-            };
-            if current.run.step(&step).map(|r| r.status) != Some(StepStatus::Sending) {
-                return Ok(Report::ignored("the deferred step was recorded otherwise meanwhile"));
-            }
-            base = current.base();
-            rebased = Some(run.rebased(&step, current.run));
+        if !self.replace_claim(ws, &run, step, base).await? {
+            return Ok(Report::ignored("the deferred step's run is gone or recorded it otherwise meanwhile"));
         }
         self.steps.schedule(StepMessage { workspace: ws.clone(), step: due }, now).await?;
         Ok(Report::ignored("the send waits for its turn or for Meta to take it again"))
