@@ -30,17 +30,17 @@ const DEFAULT_API_KEY: &str = "dev-api-key";
 
 /// How often a retryable step failure (throttling, 5xx) is tried, and the first backoff
 /// (doubled after each failure: 1s, 2s, 4s, 8s).
-const STEP_ATTEMPTS: u32 = 5;
-const STEP_FIRST_BACKOFF: chrono::Duration = chrono::Duration::seconds(1);
+pub(crate) const STEP_ATTEMPTS: u32 = 5;
+pub(crate) const STEP_FIRST_BACKOFF: chrono::Duration = chrono::Duration::seconds(1);
 
 /// How many events the matcher handles at once (each may wait on the Graph API for its reply).
-const MATCHER_LANES: usize = 64;
+pub(crate) const MATCHER_LANES: usize = 64;
 
 /// How many steps run at once (each mostly waits on the Graph API or a webhook).
-const STEP_CONCURRENCY: usize = 64;
+pub(crate) const STEP_CONCURRENCY: usize = 64;
 
 /// How often the clock looks for date triggers when none is due sooner.
-const CLOCK_IDLE: Duration = Duration::from_secs(60);
+pub(crate) const CLOCK_IDLE: Duration = Duration::from_secs(60);
 
 type DevDeps = Deps<MemoryStore, MemoryStepQueue, GraphSender, HttpWebhookPoster>;
 
@@ -126,13 +126,13 @@ async fn ctrl_c() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-fn now() -> avvio_common::time::Time {
+pub(crate) fn now() -> avvio_common::time::Time {
     chrono::Utc::now()
 }
 
 /// Once a day, the templates of the workspace (when it has a `whatsapp.waba_id`) synced from
 /// Meta; what happened is printed, a failure is tried again the next day.
-async fn sync_templates_daily(store: &MemoryStore, templates: &MetaTemplates) {
+pub(crate) async fn sync_templates_daily<S: Management>(store: &S, templates: &MetaTemplates) {
     use avvio_common::stages::clock::sync_templates_daily;
     let token = templates.default_access_token.as_deref();
     match sync_templates_daily(store, &templates.source, token, now()).await {
@@ -140,19 +140,19 @@ async fn sync_templates_daily(store: &MemoryStore, templates: &MetaTemplates) {
             for outcome in outcomes {
                 match outcome.result {
                     Ok(sync) => eprintln!(
-                        "avvio dev: templates synced from Meta: {} added, {} changed, {} removed",
+                        "avvio: templates synced from Meta: {} added, {} changed, {} removed",
                         sync.counts.added, sync.counts.changed, sync.counts.removed
                     ),
-                    Err(e) => eprintln!("avvio dev: the template sync failed (tried again tomorrow): {e}"),
+                    Err(e) => eprintln!("avvio: the template sync failed (tried again tomorrow): {e}"),
                 }
             }
         }
-        Err(e) => eprintln!("avvio dev: the template sync could not start: {e}"),
+        Err(e) => eprintln!("avvio: the template sync could not start: {e}"),
     }
 }
 
 /// Prints each effect as a JSON line.
-fn print(report: &Report) {
+pub(crate) fn print(report: &Report) {
     let mut out = std::io::stdout().lock();
     for effect in &report.effects {
         if serde_json::to_writer(&mut out, effect).is_ok() {

@@ -2,6 +2,7 @@
 //! checks automation files, `simulate` runs them on a virtual clock.
 
 mod dev;
+mod serve;
 
 use anyhow::Context;
 use avvio_common::domain::workspace::Workspace;
@@ -34,6 +35,15 @@ enum Command {
         workspace: Option<PathBuf>,
         #[arg(long, value_name = "FILE")]
         automations: Option<PathBuf>,
+    },
+    /// Run the whole system on a durable embedded database (one SQLite file) that survives
+    /// restarts and crashes. Needs AVVIO_API_KEY, WHATSAPP_APP_SECRET, WHATSAPP_VERIFY_TOKEN.
+    Serve {
+        /// The database file (created when missing).
+        #[arg(long, value_name = "FILE")]
+        data: PathBuf,
+        #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1:3000")]
+        listen: std::net::SocketAddr,
     },
     /// Check automation files; exit 1 with one `FILE: PATH: message` line per problem.
     Validate {
@@ -70,6 +80,9 @@ fn main() -> ExitCode {
         Command::Dev { port, workspace, automations } => {
             dev::run(dev::DevOptions { port, workspace: workspace.as_deref(), automations: automations.as_deref() })
                 .map(|()| ExitCode::SUCCESS)
+        }
+        Command::Serve { data, listen } => {
+            serve::run(serve::ServeOptions { data: &data, listen }).map(|()| ExitCode::SUCCESS)
         }
         Command::Validate { workspace, files } => validate(workspace.as_deref(), &files),
         Command::Simulate { workspace, automations, events, until } => {

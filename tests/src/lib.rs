@@ -1,5 +1,6 @@
 //! Shared helpers of Avvio's scenario and end-to-end tests.
 
+pub mod contract;
 pub mod graph;
 
 use avvio_common::simulate::{Inputs, Line, SimError, Simulation};

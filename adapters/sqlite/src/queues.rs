@@ -1,0 +1,203 @@
+//! The durable queues of `avvio serve`: what SQS carries on AWS, as rows of the database
+//! file. An event or step leaves its table only once its work is stored, so a crash (or a
+//! `SIGKILL`) between the two makes it run again after the restart: the matcher and the
+//! executor are idempotent for that (claims by wamid, steps recorded once per run).
+
+use crate::db::Db;
+use avvio_common::ports::{EventQueue, PipelineEvent, QueueError, StepMessage, StepQueue, StoreError};
+use avvio_common::time::Time;
+use rusqlite::{OptionalExtension, params};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+fn queue_error(e: StoreError) -> QueueError {
+    QueueError(e.to_string())
+}
+
+fn micros(t: Time) -> i64 {
+    t.timestamp_micros()
+}
+
+/// An event waiting for the matcher, by its place in the queue.
+#[derive(Debug, Clone)]
+pub struct QueuedEvent {
+    pub seq: i64,
+    pub event: PipelineEvent,
+}
+
+/// Events for the matcher, stored before the caller is answered (a webhook's 200 means its
+/// events are in the file), handed to the matcher through a channel, deleted once handled.
+#[derive(Clone)]
+pub struct SqliteEventQueue {
+    db: Db,
+    tx: tokio::sync::mpsc::UnboundedSender<QueuedEvent>,
+}
+
+impl SqliteEventQueue {
+    /// The queue and the receiving end the matcher drains: first the events a previous run
+    /// of the process left (in arrival order), then new ones.
+    pub fn open(db: &Db) -> Result<(Self, tokio::sync::mpsc::UnboundedReceiver<QueuedEvent>), StoreError> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let left = db.read(|conn| {
+            let mut statement = conn.prepare("SELECT seq, event FROM events ORDER BY seq")?;
+            let rows = statement.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        for (seq, text) in left {
+            let event = serde_json::from_str(&text)
+                .map_err(|e| StoreError::Unavailable(format!("corrupt queued event {seq}: {e}")))?;
+            let _ = tx.send(QueuedEvent { seq, event });
+        }
+        Ok((Self { db: db.clone(), tx }, rx))
+    }
+
+    /// Removes a handled event.
+    pub async fn done(&self, seq: i64) -> Result<(), StoreError> {
+        self.db
+            .write(move |conn| {
+                conn.prepare_cached("DELETE FROM events WHERE seq = ?1")?.execute([seq])?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// How many events wait (handled ones not yet deleted included).
+    pub fn waiting(&self) -> Result<usize, StoreError> {
+        self.db.read(|conn| Ok(conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))? as usize))
+    }
+}
+
+impl EventQueue for SqliteEventQueue {
+    async fn enqueue(&self, event: PipelineEvent) -> Result<(), QueueError> {
+        let text = serde_json::to_string(&event).map_err(|e| QueueError(format!("cannot encode the event: {e}")))?;
+        let seq = self
+            .db
+            .write(move |conn| {
+                conn.prepare_cached("INSERT INTO events (event) VALUES (?1)")?.execute([text])?;
+                Ok(conn.last_insert_rowid())
+            })
+            .await
+            .map_err(queue_error)?;
+        self.tx.send(QueuedEvent { seq, event }).map_err(|_| QueueError("the matcher has stopped".into()))
+    }
+}
+
+/// A step message taken from the queue, by its row.
+#[derive(Debug, Clone)]
+pub struct QueuedStep {
+    pub id: i64,
+    pub message: StepMessage,
+}
+
+/// Steps for the executor by due time. Taking due steps marks them in flight in this process
+/// (the row stays until [`SqliteStepQueue::done`]): after a restart every row is due again.
+#[derive(Clone)]
+pub struct SqliteStepQueue {
+    db: Db,
+    in_flight: Arc<Mutex<HashSet<i64>>>,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+impl SqliteStepQueue {
+    pub fn new(db: &Db) -> Self {
+        Self { db: db.clone(), in_flight: Arc::default(), notify: Arc::default() }
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Up to `limit` steps due at or before `now` and not in flight, earliest first (ties in
+    /// queueing order), now in flight.
+    pub fn take_due(&self, now: Time, limit: usize) -> Result<Vec<QueuedStep>, StoreError> {
+        let skip = self.in_flight().len();
+        let rows = self.db.read(|conn| {
+            let mut statement =
+                conn.prepare_cached("SELECT id, message FROM steps WHERE due <= ?1 ORDER BY due, id LIMIT ?2")?;
+            let rows = statement.query_map(params![micros(now), (limit + skip) as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        let mut in_flight = self.in_flight();
+        let mut taken = Vec::new();
+        for (id, text) in rows {
+            if taken.len() == limit || !in_flight.insert(id) {
+                continue;
+            }
+            match serde_json::from_str(&text) {
+                Ok(message) => taken.push(QueuedStep { id, message }),
+                Err(e) => {
+                    in_flight.remove(&id);
+                    return Err(StoreError::Unavailable(format!("corrupt queued step {id}: {e}")));
+                }
+            }
+        }
+        Ok(taken)
+    }
+
+    /// When the earliest step due after `now` is due.
+    pub fn next_due_after(&self, now: Time) -> Result<Option<Time>, StoreError> {
+        let due: Option<i64> = self.db.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT min(due) FROM steps WHERE due > ?1")?
+                .query_row([micros(now)], |r| r.get(0))
+                .optional()?
+                .flatten())
+        })?;
+        Ok(due.and_then(chrono::DateTime::from_timestamp_micros))
+    }
+
+    /// Resolves when a step is queued or given back.
+    pub async fn changed(&self) {
+        self.notify.notified().await
+    }
+
+    /// Removes a step whose work is stored (or that failed for good).
+    pub async fn done(&self, id: i64) -> Result<(), StoreError> {
+        let deleted = self
+            .db
+            .write(move |conn| {
+                conn.prepare_cached("DELETE FROM steps WHERE id = ?1")?.execute([id])?;
+                Ok(())
+            })
+            .await;
+        self.in_flight().remove(&id);
+        deleted
+    }
+
+    /// Gives a step back to be taken again at `due` (a retry after a passing failure).
+    pub async fn retry(&self, id: i64, due: Time) -> Result<(), StoreError> {
+        let moved = self
+            .db
+            .write(move |conn| {
+                conn.prepare_cached("UPDATE steps SET due = ?2 WHERE id = ?1")?.execute(params![id, micros(due)])?;
+                Ok(())
+            })
+            .await;
+        self.in_flight().remove(&id);
+        self.notify.notify_one();
+        moved
+    }
+
+    /// How many steps are queued (in flight included).
+    pub fn queued(&self) -> Result<usize, StoreError> {
+        self.db.read(|conn| Ok(conn.query_row("SELECT count(*) FROM steps", [], |r| r.get::<_, i64>(0))? as usize))
+    }
+}
+
+impl StepQueue for SqliteStepQueue {
+    async fn schedule(&self, message: StepMessage, _now: Time) -> Result<(), QueueError> {
+        let text = serde_json::to_string(&message).map_err(|e| QueueError(format!("cannot encode the step: {e}")))?;
+        let due = micros(message.step.due);
+        self.db
+            .write(move |conn| {
+                conn.prepare_cached("INSERT INTO steps (due, message) VALUES (?1, ?2)")?.execute(params![due, text])?;
+                Ok(())
+            })
+            .await
+            .map_err(queue_error)?;
+        self.notify.notify_one();
+        Ok(())
+    }
+}
