@@ -1,6 +1,7 @@
-//! Load generator for `avvio dev` (run it with `scripts/load`).
+//! Load generator for `avvio dev`, or with `--serve` for `avvio serve` on a database file
+//! (`--data FILE`, default a new file in the temporary directory) (run it with `scripts/load`).
 //!
-//! Starts a stand-in Graph API and `avvio dev` pointed at it, then posts signed
+//! Starts a stand-in Graph API and `avvio dev` (or `serve`) pointed at it, then posts signed
 //! webhooks, each a text from a new contact matching a phrase automation whose
 //! first step sends a text. It measures, per message, the time from posting the
 //! webhook to the stand-in receiving the send for that contact.
@@ -22,12 +23,27 @@ use std::ffi::OsStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{arg, ms, percentile, start_dev, text_webhook};
+use support::{arg, ms, percentile, start_dev, start_serve, text_webhook};
 
 #[path = "support/mod.rs"]
 mod support;
 
 const APP_SECRET: &str = "load-app-secret";
+const API_KEY: &str = "load-api-key";
+
+/// The phrase automation every webhook starts.
+const AUTOMATION: &str = r#"{ "id": "info", "name": "info", "trigger": { "type": "customer_message", "phrase": "Info" },
+    "steps": [ { "after": "0s", "action": { "type": "send_text", "text": "Ciao {{name}}, come possiamo aiutarti?" } } ] }"#;
+
+/// Puts the workspace and the automation through the API (`avvio serve` loads no files).
+async fn configure(base: &str, workspace: &serde_json::Value) {
+    let http = reqwest::Client::new();
+    let put = http.put(format!("{base}/v1/workspace")).bearer_auth(API_KEY).header("content-type", "application/json").body(workspace.to_string()).send().await.unwrap();
+    assert!(put.status().is_success(), "PUT /v1/workspace: {}", put.text().await.unwrap());
+    let automation: serde_json::Value = serde_json::from_str(AUTOMATION).unwrap();
+    let post = http.post(format!("{base}/v1/automations")).bearer_auth(API_KEY).header("content-type", "application/json").body(automation.to_string()).send().await.unwrap();
+    assert!(post.status().is_success(), "POST /v1/automations: {}", post.text().await.unwrap());
+}
 
 /// When each contact's webhook was posted, and when its send reached the stand-in.
 #[derive(Default)]
@@ -92,21 +108,35 @@ async fn main() {
     let app = Router::new().route("/{*path}", post(graph)).with_state(clock.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let automations = std::env::temp_dir().join(format!("avvio-load-{}.json", std::process::id()));
-    std::fs::write(
-        &automations,
-        r#"[{ "id": "info", "name": "info", "trigger": { "type": "customer_message", "phrase": "Info" },
-              "steps": [ { "after": "0s", "action": { "type": "send_text", "text": "Ciao {{name}}, come possiamo aiutarti?" } } ] }]"#,
-    )
-    .unwrap();
     // The example workspace, its number allowed `--sends-per-second` (1000 at most, Meta's top tier).
     let mut workspace: serde_json::Value = serde_json::from_str(include_str!("../../examples/workspace.json")).unwrap();
     workspace["whatsapp"]["max_sends_per_second"] = sends_per_second.into();
-    let workspace_file = std::env::temp_dir().join(format!("avvio-load-workspace-{}.json", std::process::id()));
-    std::fs::write(&workspace_file, workspace.to_string()).unwrap();
-    let args =
-        [OsStr::new("--automations"), automations.as_os_str(), OsStr::new("--workspace"), workspace_file.as_os_str()];
-    let (_dev, base) = start_dev(&graph_base, APP_SECRET, &args);
+    let scratch = std::env::temp_dir().join(format!("avvio-load-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let (_avvio, base) = if args.iter().any(|a| a == "--serve") {
+        let data = args
+            .iter()
+            .position(|a| a == "--data")
+            .and_then(|i| args.get(i + 1))
+            .map_or_else(|| scratch.join("avvio.db"), std::path::PathBuf::from);
+        println!("avvio serve on {}", data.display());
+        let (avvio, base) = start_serve(&graph_base, APP_SECRET, API_KEY, &data);
+        configure(&base, &workspace).await;
+        (avvio, base)
+    } else {
+        let automations = scratch.join("automations.json");
+        std::fs::write(&automations, format!("[{AUTOMATION}]")).unwrap();
+        let workspace_file = scratch.join("workspace.json");
+        std::fs::write(&workspace_file, workspace.to_string()).unwrap();
+        let args = [
+            OsStr::new("--automations"),
+            automations.as_os_str(),
+            OsStr::new("--workspace"),
+            workspace_file.as_os_str(),
+        ];
+        println!("avvio dev");
+        start_dev(&graph_base, APP_SECRET, &args)
+    };
     let load = Arc::new(Load {
         http: reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap(),
         url: format!("{base}/webhooks/whatsapp"),
@@ -180,6 +210,5 @@ async fn main() {
         acked as f64 / posting,
         sent as f64 / all,
     );
-    let _ = std::fs::remove_file(&automations);
-    let _ = std::fs::remove_file(&workspace_file);
+    let _ = std::fs::remove_dir_all(&scratch);
 }

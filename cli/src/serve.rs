@@ -110,6 +110,9 @@ pub fn run(options: ServeOptions<'_>) -> anyhow::Result<()> {
                 DRAIN.as_secs()
             );
         }
+        if let Err(e) = deps.store.close().await {
+            eprintln!("avvio serve: the database was not checkpointed ({e}); it is whole, its WAL is replayed at the next start");
+        }
         eprintln!("avvio serve: stopped");
         anyhow::Ok(())
     })

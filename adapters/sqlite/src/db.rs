@@ -168,6 +168,13 @@ impl Db {
         Ok(result?)
     }
 
+    /// Checkpoints the WAL into the file and closes the database: later reads and writes
+    /// fail. A clean stop leaves one file.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        self.readers.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.writer.close().await
+    }
+
     /// Runs `f` in the writer's next commit; its result once that commit is durable. `f` runs
     /// in a savepoint: an `Err` undoes its writes only.
     pub async fn write<R: Send + 'static>(
@@ -244,7 +251,13 @@ where
 /// "done" before its write is durable.
 #[derive(Clone)]
 struct Writer {
-    jobs: mpsc::Sender<Box<dyn Job>>,
+    jobs: mpsc::Sender<Message>,
+}
+
+enum Message {
+    Job(Box<dyn Job>),
+    /// Checkpoint the WAL into the file and stop (the last connection closing removes it).
+    Close(tokio::sync::oneshot::Sender<Result<(), StoreError>>),
 }
 
 impl Writer {
@@ -252,7 +265,7 @@ impl Writer {
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("avvio-sqlite-writer".into())
-            .spawn(move || write_loop(&conn, &queue))
+            .spawn(move || write_loop(conn, &queue))
             .expect("the writer thread starts");
         Self { jobs }
     }
@@ -263,46 +276,76 @@ impl Writer {
     ) -> Result<R, StoreError> {
         let stopped = || StoreError::Unavailable("the database writer has stopped".into());
         let (answer, answered) = tokio::sync::oneshot::channel();
-        self.jobs.send(Box::new(Write { f, answer })).map_err(|_| stopped())?;
+        self.jobs.send(Message::Job(Box::new(Write { f, answer }))).map_err(|_| stopped())?;
         answered.await.map_err(|_| stopped())?
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        if self.jobs.send(Message::Close(answer)).is_err() {
+            return Ok(());
+        }
+        answered.await.unwrap_or(Ok(()))
     }
 }
 
-fn write_loop(conn: &Connection, queue: &mpsc::Receiver<Box<dyn Job>>) {
+fn write_loop(conn: Connection, queue: &mpsc::Receiver<Message>) {
     let failed = |what: &str, e: rusqlite::Error| StoreError::Unavailable(format!("{what}: {e}"));
+    let mut closing = None;
     while let Ok(first) = queue.recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_GROUP {
-            match queue.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
+        let mut jobs = Vec::new();
+        for message in std::iter::once(first).chain(std::iter::from_fn(|| queue.try_recv().ok())) {
+            match message {
+                Message::Job(job) => jobs.push(job),
+                Message::Close(answer) => {
+                    closing = Some(answer);
+                    break;
+                }
+            }
+            if jobs.len() == MAX_GROUP {
+                break;
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            let error = failed("cannot begin a write", e);
-            jobs.into_iter().for_each(|job| job.refuse(error.clone()));
+        if !jobs.is_empty() {
+            commit_group(&conn, jobs, failed);
+        }
+        if let Some(answer) = closing.take() {
+            let checkpoint = conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .map_err(|e| failed("cannot checkpoint", e));
+            let closed = conn.close().map_err(|(_, e)| failed("cannot close", e));
+            let _ = answer.send(checkpoint.and(closed));
+            return;
+        }
+    }
+}
+
+/// Runs `jobs` in one transaction, each in its savepoint, and answers them once it committed.
+fn commit_group(conn: &Connection, jobs: Vec<Box<dyn Job>>, failed: impl Fn(&str, rusqlite::Error) -> StoreError) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let error = failed("cannot begin a write", e);
+        jobs.into_iter().for_each(|job| job.refuse(error.clone()));
+        return;
+    }
+    let mut answers = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            job.refuse(failed("savepoint", e));
             continue;
         }
-        let mut answers = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            if let Err(e) = conn.execute_batch("SAVEPOINT job") {
-                job.refuse(failed("savepoint", e));
-                continue;
-            }
-            let done = job.run(conn);
-            let closed = if done.kept {
-                conn.execute_batch("RELEASE job")
-            } else {
-                conn.execute_batch("ROLLBACK TO job; RELEASE job")
-            };
-            answers.push((done.answer, closed.map_err(|e| failed("savepoint", e))));
-        }
-        let committed = conn.execute_batch("COMMIT").map_err(|e| {
-            let _ = conn.execute_batch("ROLLBACK");
-            failed("cannot commit", e)
-        });
-        for (answer, closed) in answers {
-            answer(committed.clone().and(closed));
-        }
+        let done = job.run(conn);
+        let closed = if done.kept {
+            conn.execute_batch("RELEASE job")
+        } else {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")
+        };
+        answers.push((done.answer, closed.map_err(|e| failed("savepoint", e))));
+    }
+    let committed = conn.execute_batch("COMMIT").map_err(|e| {
+        let _ = conn.execute_batch("ROLLBACK");
+        failed("cannot commit", e)
+    });
+    for (answer, closed) in answers {
+        answer(committed.clone().and(closed));
     }
 }

@@ -350,6 +350,11 @@ impl SqliteStore {
         at.map(|at| time("the date index", at)).transpose()
     }
 
+    /// Checkpoints and closes the database file (a clean stop): later calls fail.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        self.inner.db.close().await
+    }
+
     /// The open database (the queues share its writer).
     pub fn db(&self) -> &Db {
         &self.inner.db

@@ -60,6 +60,33 @@ pub fn start_dev<S: AsRef<OsStr>>(graph_base: &str, app_secret: &str, args: &[S]
     (Avvio(child), base)
 }
 
+/// Starts `avvio serve --data DATA --listen 127.0.0.1:0` sending to `graph_base`, with
+/// `app_secret` and the management API key `api_key`; the process and its base URL.
+pub fn start_serve(graph_base: &str, app_secret: &str, api_key: &str, data: &std::path::Path) -> (Avvio, String) {
+    let binary = avvio_binary();
+    let mut child = Command::new(&binary)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .env("WHATSAPP_API_BASE", graph_base)
+        .env("WHATSAPP_ACCESS_TOKEN", "load-token")
+        .env("WHATSAPP_APP_SECRET", app_secret)
+        .env("WHATSAPP_VERIFY_TOKEN", "load-verify-token")
+        .env("AVVIO_API_KEY", api_key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next().expect("avvio serve prints where it listens").unwrap();
+        if let Some(address) = line.strip_prefix("avvio serve: listening on ") {
+            break address.to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (Avvio(child), base)
+}
+
 /// A webhook signed with `app_secret`: one text `text` with id `wamid.load.in.{n}` from `phone`
 /// named `name`; the body and its `X-Hub-Signature-256`.
 pub fn text_webhook(app_secret: &str, phone: &str, name: &str, n: u64, text: &str) -> (Vec<u8>, String) {
