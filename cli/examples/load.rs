@@ -38,10 +38,24 @@ const AUTOMATION: &str = r#"{ "id": "info", "name": "info", "trigger": { "type":
 /// Puts the workspace and the automation through the API (`avvio serve` loads no files).
 async fn configure(base: &str, workspace: &serde_json::Value) {
     let http = reqwest::Client::new();
-    let put = http.put(format!("{base}/v1/workspace")).bearer_auth(API_KEY).header("content-type", "application/json").body(workspace.to_string()).send().await.unwrap();
+    let put = http
+        .put(format!("{base}/v1/workspace"))
+        .bearer_auth(API_KEY)
+        .header("content-type", "application/json")
+        .body(workspace.to_string())
+        .send()
+        .await
+        .unwrap();
     assert!(put.status().is_success(), "PUT /v1/workspace: {}", put.text().await.unwrap());
     let automation: serde_json::Value = serde_json::from_str(AUTOMATION).unwrap();
-    let post = http.post(format!("{base}/v1/automations")).bearer_auth(API_KEY).header("content-type", "application/json").body(automation.to_string()).send().await.unwrap();
+    let post = http
+        .post(format!("{base}/v1/automations"))
+        .bearer_auth(API_KEY)
+        .header("content-type", "application/json")
+        .body(automation.to_string())
+        .send()
+        .await
+        .unwrap();
     assert!(post.status().is_success(), "POST /v1/automations: {}", post.text().await.unwrap());
 }
 
