@@ -47,6 +47,8 @@ struct Inner {
     cached_writes: tokio::sync::Mutex<()>,
     /// Each number's next free send slot: this process is the only one sending.
     paces: Mutex<HashMap<String, Time>>,
+    /// Sends are not paced (the pipeline benchmark measures the store, not Meta's rate).
+    unpaced: bool,
 }
 
 #[derive(Default)]
@@ -312,6 +314,16 @@ impl SqliteStore {
     /// Opens the store on the database file at `path` (created when missing), loading its
     /// workspaces, API keys and automations.
     pub fn open(path: &Path) -> Result<Self, OpenError> {
+        Self::opened(path, false)
+    }
+
+    /// A store whose sends are never paced: every slot is `now` (as
+    /// `MemoryStore::unpaced`). For measuring the store itself past one number's rate.
+    pub fn open_unpaced(path: &Path) -> Result<Self, OpenError> {
+        Self::opened(path, true)
+    }
+
+    fn opened(path: &Path, unpaced: bool) -> Result<Self, OpenError> {
         let db = Db::open(path)?;
         let damaged = |why: StoreError| OpenError::Damaged { path: path.to_path_buf(), why: why.to_string() };
         let cache = db.read(load_cache).map_err(damaged)?;
@@ -321,6 +333,7 @@ impl SqliteStore {
                 cache: RwLock::new(cache),
                 cached_writes: tokio::sync::Mutex::new(()),
                 paces: Mutex::new(HashMap::new()),
+                unpaced,
             }),
         })
     }
@@ -849,6 +862,9 @@ impl Store for SqliteStore {
     }
 
     async fn send_slot(&self, phone_number_id: &str, rate: u32, now: Time) -> Result<Time, StoreError> {
+        if self.inner.unpaced {
+            return Ok(now);
+        }
         let mut paces = self.inner.paces.lock().unwrap_or_else(|p| p.into_inner());
         let next_free = paces.get(phone_number_id).copied();
         let (slot, next_free) = avvio_common::pacing::take_slots(next_free, rate, 1, now);
