@@ -1,5 +1,6 @@
-//! The `avvio` command: `dev` runs the whole system on localhost, `validate`
-//! checks automation files, `simulate` runs them on a virtual clock.
+//! The `avvio` command: `dev` runs the whole system on localhost (in memory), `serve` on a
+//! durable database file, `validate` checks automation files, `simulate` runs them on a
+//! virtual clock.
 
 mod dev;
 mod serve;

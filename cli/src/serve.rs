@@ -61,7 +61,8 @@ pub fn run(options: ServeOptions<'_>) -> anyhow::Result<()> {
 
     let opened = std::time::Instant::now();
     let store = SqliteStore::open(options.data)?;
-    let (events, inbox) = SqliteEventQueue::open(store.db())?;
+    let (events, inbox) =
+        SqliteEventQueue::open(store.db()).with_context(|| format!("{}: the events queue", options.data.display()))?;
     let steps = SqliteStepQueue::new(store.db());
     let ws = WorkspaceId::parse("default").expect("a valid id");
 

@@ -55,6 +55,17 @@ pub(super) struct StepAt {
     performed: bool,
 }
 
+/// A send whose slot is further off than [`MAX_PAUSE`], as it waits for it: the run with the
+/// step `retrying`, holding the slot, and the step queued a pause before it (to come back
+/// early and wait for the slot in process).
+pub(super) fn held(pending: Pending, slot: Time, now: Time) -> (Run, crate::engine::StepDue) {
+    let retry = match pending.retry().cloned() {
+        Some(tried) => RetryState { slot: Some(slot), ..tried },
+        None => RetryState { attempts: 0, since: now, slot: Some(slot) },
+    };
+    pending.defer(retry, slot - MAX_PAUSE, None, now)
+}
+
 impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, H> {
     /// Executes one due step.
     pub async fn handle_step(&self, message: &StepMessage, now: Time) -> Result<Report, StageError> {
@@ -90,6 +101,15 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             workspace_id: ws.as_str(),
             now,
         });
+        // A send waits for its turn of the number's rate before it is claimed: a crash while
+        // it waits leaves nothing claimed, and the redelivery sends it.
+        if let Some(slot) = self.turn(&workspace, &execution, now).await? {
+            let Execution::Send { pending } = execution else { unreachable!("only sends wait for a slot") };
+            let (run, due) = held(pending, slot, now);
+            self.store.put_run(ws, &run, &base).await?;
+            self.steps.schedule(StepMessage { workspace: ws.clone(), step: due }, now).await?;
+            return Ok(Report::ignored("the send waits for its turn of the number's rate"));
+        }
         // Claim first: after a crash past this point the redelivery never repeats the I/O, and
         // of two deliveries of one message only the first to claim performs it.
         let base = match execution.intent() {
@@ -149,15 +169,8 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                     let at = StepAt { base, performed };
                     return self.finish(ws, workspace, pending.finish(failed, now), None, contact, at, now).await;
                 };
+                // Its turn came before it was claimed ([`Self::turn`]).
                 let tried = pending.retry().cloned();
-                if let Some(slot) = self.pace(&account, whatsapp.max_sends_per_second, tried.as_ref(), now).await? {
-                    // Its turn is too far off to hold it here: back to the queue, the slot its own.
-                    let retry = match tried {
-                        Some(tried) => RetryState { slot: Some(slot), ..tried },
-                        None => RetryState { attempts: 0, since: now, slot: Some(slot) },
-                    };
-                    return self.defer(ws, pending, base, retry, slot - MAX_PAUSE, None, now).await;
-                }
                 match self.sender.send(&account, pending.request()).await {
                     Ok(wamid) => (pending.finish(IoOutcome::Sent { wamid: Some(wamid.clone()) }, now), Some(wamid)),
                     Err(e) => {
@@ -239,6 +252,22 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             base = current.base();
             rebased = Some(run.rebased(&step, current.run));
         }
+    }
+
+    /// Waits for the turn of a send step (`execution`) at its number's rate: `Some(slot)` when
+    /// the slot is too far off to wait for here ([`MAX_PAUSE`]). Other steps go at once. Called
+    /// before the step's intent is stored, so that a crash while it waits loses nothing.
+    pub(super) async fn turn(
+        &self,
+        workspace: &Workspace,
+        execution: &Execution,
+        now: Time,
+    ) -> Result<Option<Time>, StageError> {
+        let Execution::Send { pending } = execution else { return Ok(None) };
+        let (Some(account), Some(whatsapp)) = (self.account(workspace), workspace.whatsapp.as_ref()) else {
+            return Ok(None);
+        };
+        self.pace(&account, whatsapp.max_sends_per_second, pending.retry(), now).await
     }
 
     /// Waits for the account's next send slot when it is near ([`MAX_PAUSE`]); the slot when it is

@@ -237,7 +237,26 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             }
             None => (None, 0),
         };
-        let intent = inline.as_ref().and_then(|(execution, _)| execution.intent());
+        // An inline send waits for its turn of the number's rate before the message's write
+        // claims it; when the turn is further off, the run is written holding its slot and the
+        // executor sends it then.
+        let (mut inline, mut held) = (inline, None);
+        if let Some((execution, _)) = &inline
+            && let Some(slot) = self.turn(&workspace, execution, now).await?
+        {
+            let Some((engine::Execution::Send { pending }, _)) = inline.take() else {
+                unreachable!("only sends wait for a slot")
+            };
+            held = Some(super::executor::held(pending, slot, now));
+        }
+        // The step queued for the held send, in place of the same step due now.
+        let swap = |step: &'_ StepDue| -> StepDue {
+            match &held {
+                Some((_, due)) if due.run == step.run && due.step == step.step => due.clone(),
+                _ => step.clone(),
+            }
+        };
+        let intent = held.as_ref().map(|(run, _)| run).or_else(|| inline.as_ref().and_then(|(e, _)| e.intent()));
         let intent_of = |run: &Run| intent.filter(|i| i.id == run.id);
         let started_run = outcome.start.as_ref().map(|s| intent_of(&s.run).unwrap_or(&s.run));
         let updated: Vec<(&Run, &RunBase)> = (outcome.resolved.iter())
@@ -245,13 +264,17 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             .collect();
         // The usual message starts one run and queues its first step: no lists built for it.
         let (created, queued): (Vec<&Run>, Vec<StepDue>);
-        let (created, queued) = if consent_starts.is_empty() && outcome.resolved.is_empty() {
+        let first: Option<StepDue>;
+        let (created, queued) = if consent_starts.is_empty() && outcome.resolved.is_empty() && held.is_none() {
             (started_run.as_slice(), outcome.start.as_ref().map_or(&[][..], |s| std::slice::from_ref(&s.first)))
+        } else if consent_starts.is_empty() && outcome.resolved.is_empty() {
+            first = outcome.start.as_ref().map(|s| swap(&s.first));
+            (started_run.as_slice(), first.as_slice())
         } else {
             created = started_run.into_iter().chain(consent_starts.iter().map(|s| &s.run)).collect();
-            queued = (outcome.start.iter().map(|s| s.first.clone()))
+            queued = (outcome.start.iter().map(|s| swap(&s.first)))
                 .chain(consent_starts.iter().map(|s| s.first.clone()))
-                .chain(outcome.resolved.iter().filter_map(|r| r.next.clone()))
+                .chain(outcome.resolved.iter().filter_map(|r| r.next.as_ref().map(swap)))
                 .collect();
             (created.as_slice(), queued.as_slice())
         };
@@ -288,12 +311,12 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                 Err(e) => return Err(e),
             }
         }
-        let later = (outcome.start.iter().map(|s| &s.first))
-            .chain(consent_starts.iter().map(|s| &s.first))
-            .chain(outcome.resolved.iter().filter_map(|r| r.next.as_ref()))
-            .filter(|step| Some(*step) != inline_step.as_ref());
+        let later = (outcome.start.iter().map(|s| swap(&s.first)))
+            .chain(consent_starts.iter().map(|s| s.first.clone()))
+            .chain(outcome.resolved.iter().filter_map(|r| r.next.as_ref().map(swap)))
+            .filter(|step| Some(step) != inline_step.as_ref());
         for step in later {
-            self.steps.schedule(StepMessage { workspace: ws.clone(), step: step.clone() }, now).await?;
+            self.steps.schedule(StepMessage { workspace: ws.clone(), step }, now).await?;
         }
         // After the reply: date triggers follow the fields a capture filled (a new contact has none yet).
         let fields_before = before.as_ref().map(|b| &b.contact.fields);
