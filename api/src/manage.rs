@@ -308,7 +308,7 @@ pub async fn delete_contact<S: Management, E: EventQueue>(
     Tenant(ws): Tenant,
     Segments(phone): Segments<String>,
 ) -> Answer {
-    manage::delete_contact(&app.store, &ws, &phone).await?;
+    manage::delete_contact(&app.store, &ws, &phone, now()).await?;
     no_content()
 }
 

@@ -398,6 +398,37 @@ async fn a_manual_run_starts_for_one_contact_or_for_every_member_of_the_list() {
 }
 
 #[tokio::test]
+async fn deleting_a_contact_ends_its_active_runs_with_contact_deleted_and_keeps_the_others() {
+    let mut system = start().await;
+    let waiting = json!({ "id": "domanda", "name": "domanda", "trigger": { "type": "integration" },
+        "steps": [ { "after": "0s", "action": { "type": "wait_for_reply", "timeout": "1h",
+            "branches": [ { "reply": ["si"], "steps": [ { "after": "0s", "action": { "type": "add_tag", "tag": "si" } } ] } ] } } ] });
+    let (status, created) = system.post("/v1/automations", KEY_A, waiting).await;
+    assert_eq!(status, 201, "{created}");
+    for phone in ["393331111111", "393332222222"] {
+        let (status, _) = system.post("/v1/automations/domanda/run", KEY_A, json!({ "phone": phone })).await;
+        assert_eq!(status, 202);
+    }
+    system.settle().await;
+    let run_of = |runs: Value| runs["runs"][0].clone();
+    let before = run_of(system.get("/v1/runs?phone=393331111111", KEY_A).await.1);
+    assert_eq!(
+        (before["status"]["state"].as_str(), before["steps"][0]["status"].as_str()),
+        (Some("active"), Some("waiting"))
+    );
+
+    assert_eq!(system.delete("/v1/contacts/393331111111", KEY_A).await.0, 204);
+    let ended = run_of(system.get("/v1/runs?phone=393331111111", KEY_A).await.1);
+    assert_eq!(ended["status"], json!({ "state": "cancelled", "reason": "contact_deleted" }), "{ended}");
+    assert_eq!(
+        (ended["steps"][0]["status"].as_str(), ended["steps"][0]["error"].as_str()),
+        (Some("skipped"), Some("contact_deleted"))
+    );
+    let other = run_of(system.get("/v1/runs?phone=393332222222", KEY_A).await.1);
+    assert_eq!(other["status"]["state"], "active", "another contact's run goes on: {other}");
+}
+
+#[tokio::test]
 async fn a_list_run_goes_through_its_members_a_page_at_a_time_and_a_page_done_twice_starts_nothing_twice() {
     let mut system = start().await;
     // The members join before the automation exists: only the list run starts runs.
@@ -446,7 +477,7 @@ async fn bad_manual_runs_are_refused_with_the_reason() {
 }
 
 #[tokio::test]
-async fn contacts_are_upserted_listed_by_tag_and_list_and_deleted() {
+async fn contacts_are_upserted_unassigned_and_cleared_by_null_listed_by_tag_and_list_and_deleted() {
     let mut system = start().await;
     let (status, created) = system
         .put(
@@ -462,6 +493,15 @@ async fn contacts_are_upserted_listed_by_tag_and_list_and_deleted() {
         system.put("/v1/contacts/393331234567", KEY_A, json!({ "fields": { "cap": "00100" } })).await;
     assert_eq!(status, 200);
     assert_eq!(changed["fields"], json!({ "cap": "00100", "citta": "Roma" }));
+    let (status, assigned) = system
+        .put("/v1/contacts/393331234567", KEY_A, json!({ "operator": "anna@negozio.it", "fields": { "cap": null } }))
+        .await;
+    assert_eq!(status, 200, "{assigned}");
+    assert_eq!((&assigned["operator"], &assigned["fields"]), (&json!("anna@negozio.it"), &json!({ "citta": "Roma" })));
+    let (_, kept) = system.put("/v1/contacts/393331234567", KEY_A, json!({ "name": "Mario Rossi" })).await;
+    assert_eq!(kept["operator"], "anna@negozio.it", "an absent operator is kept");
+    let (_, unassigned) = system.put("/v1/contacts/393331234567", KEY_A, json!({ "operator": null })).await;
+    assert_eq!(unassigned["operator"], Value::Null, "`null` unassigns: {unassigned}");
     system.put("/v1/contacts/393332222222", KEY_A, json!({ "name": "Anna" })).await;
     system.put("/v1/lists/vip/contacts/393332222222", KEY_A, json!({})).await;
     system.settle().await;

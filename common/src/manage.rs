@@ -607,7 +607,8 @@ pub struct ContactPut {
 }
 
 /// `PUT /v1/contacts/{phone}`: creates or changes a contact. `name` and `operator`
-/// replace, `fields` are merged in, `tags` replace the set when given, `marketing` sets the
+/// replace (`"operator": null` unassigns), `fields` are merged in (a field given `null` is
+/// removed), `tags` replace the set when given, `marketing` sets the
 /// consent (a change starts the `consent` automations, through the returned event).
 /// Lists change through `/v1/lists`, which fires list triggers.
 pub async fn put_contact<S: Management>(
@@ -753,13 +754,52 @@ async fn put_back_consent<S: Management>(
 }
 
 /// `DELETE /v1/contacts/{phone}`: the contact, its keys and its date triggers. Its pending steps find no contact and do nothing.
-pub async fn delete_contact<S: Management>(store: &S, ws: &WorkspaceId, key: &str) -> Result<(), ManageError> {
+pub async fn delete_contact<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    key: &str,
+    now: Time,
+) -> Result<(), ManageError> {
     let key = contact_key(key)?;
-    if store.delete_contact(ws, &key).await? {
-        Ok(())
-    } else {
-        Err(ManageError::NotFound(format!("no contact `{key}`")))
+    let not_found = || ManageError::NotFound(format!("no contact `{key}`"));
+    let contact = store.contact(ws, &key).await?.ok_or_else(not_found)?.item;
+    if !store.delete_contact(ws, &key).await? {
+        return Err(not_found());
     }
+    // Its active runs end (`contact_deleted`): their pending steps would find no contact.
+    for key in contact.keys() {
+        let filter = RunFilter { contact: Some(key), automation: None };
+        for run in store.runs(ws, &filter).await? {
+            if run.status == crate::domain::run::RunStatus::Active {
+                end_run_of_deleted_contact(store, ws, &run.id, now).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Ends one run of a deleted contact at its stored revision, read again when a delivery status
+/// or a step's result changed it meanwhile.
+async fn end_run_of_deleted_contact<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    id: &crate::domain::ids::RunId,
+    now: Time,
+) -> Result<(), StoreError> {
+    const ATTEMPTS: usize = 5;
+    for attempt in 1..=ATTEMPTS {
+        let Some(stored) = store.run(ws, id).await? else { return Ok(()) };
+        let base = stored.base();
+        let mut run = stored.run;
+        if !engine::end_for_deleted_contact(&mut run, now) {
+            return Ok(());
+        }
+        match store.put_run(ws, &run, &base).await {
+            Err(StoreError::Conflict(_)) if attempt < ATTEMPTS => continue,
+            other => return other.map(|_| ()),
+        }
+    }
+    Ok(())
 }
 
 /// `GET /v1/contacts?tag=&list=`.

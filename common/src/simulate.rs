@@ -597,9 +597,9 @@ fn event_kind(raw: RawEvent<'_>, catalog: &Catalog) -> Result<EventKind, Fault> 
             contact.phone,
             ContactPatch {
                 name: contact.name,
-                fields: contact.fields,
+                fields: contact.fields.into_iter().map(|(k, v)| (k, Some(v))).collect(),
                 tags: contact.tags,
-                operator: contact.operator,
+                operator: contact.operator.map(Some),
                 marketing: contact.marketing,
             },
         )))

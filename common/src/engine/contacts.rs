@@ -56,13 +56,15 @@ pub fn start_triggered_runs(
 pub struct ContactPatch {
     #[serde(default)]
     pub name: Option<String>,
+    /// Merged into the contact's fields; a field given `null` is removed.
     #[serde(default)]
-    pub fields: BTreeMap<FieldKey, String>,
+    pub fields: BTreeMap<FieldKey, Option<String>>,
     /// Replaces the tag set when present.
     #[serde(default)]
     pub tags: Option<BTreeSet<Tag>>,
-    #[serde(default)]
-    pub operator: Option<Operator>,
+    /// `Some(None)` (`"operator": null`) unassigns; absent (`None`) keeps the operator.
+    #[serde(default, deserialize_with = "present")]
+    pub operator: Option<Option<Operator>>,
     /// Changes the marketing consent (the caller starts the `consent` automations it fires).
     #[serde(default)]
     pub marketing: Option<ConsentChoice>,
@@ -75,15 +77,25 @@ impl ContactPatch {
         if let Some(name) = self.name.filter(|n| !n.trim().is_empty()) {
             contact.name = Some(name);
         }
-        contact.fields.extend(self.fields);
+        for (field, value) in self.fields {
+            match value {
+                Some(value) => contact.fields.insert(field, value),
+                None => contact.fields.remove(&field),
+            };
+        }
         if let Some(tags) = self.tags {
             contact.tags = tags;
         }
         if let Some(operator) = self.operator {
-            contact.operator = Some(operator);
+            contact.operator = operator;
         }
         self.marketing.filter(|choice| contact.set_consent(*choice))
     }
+}
+
+/// A field that is present, `null` included: `Some(None)` for `null` (absent: the `default`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// A contact as the console's form sets it: every value it edits given in full, replacing what

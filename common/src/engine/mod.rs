@@ -21,7 +21,7 @@ pub use contacts::{ContactEdit, ContactPatch, Join, join_list, start_triggered_r
 pub use dates::{date_rule, fire_date, next_date_due};
 pub use flows::{ReplyOffer, ReplyOutcome, Waiting, offer_reply};
 pub use messages::{MessageInput, MessageOutcome, Resolved, on_message, on_status};
-pub use steps::{Execution, IoOutcome, Pending, StepInput, StepResult, execute_step};
+pub use steps::{Execution, IoOutcome, Pending, StepInput, StepResult, end_for_deleted_contact, execute_step};
 
 use crate::domain::automation::{ActionKind, Automation, SetFieldSource};
 use crate::domain::contact::{ConsentChoice, Contact};
@@ -52,6 +52,8 @@ pub mod codes {
     pub const TEMPLATE_PARAMS_MISMATCH: &str = "template_params_mismatch";
     pub const AUTOMATION_DISABLED: &str = "automation_disabled";
     pub const CONTACT_BLOCKED: &str = "contact_blocked";
+    /// The contact was deleted: its active runs end, their waits and retries skipped.
+    pub const CONTACT_DELETED: &str = "contact_deleted";
     pub const LOOP_DETECTED: &str = "loop_detected";
     /// A rendered text is longer than WhatsApp accepts.
     pub const TEXT_TOO_LONG: &str = "text_too_long";

@@ -167,6 +167,22 @@ pub(super) fn advance(run: &mut Run, next: Option<(StepPath, chrono::Duration)>,
     }
 }
 
+/// Ends `run`, whose contact was deleted: `cancelled` with `contact_deleted`, a step waiting
+/// for a reply or to be tried again `skipped`. `false` when the run was over already. A step
+/// being sent keeps its record: its result is written over this when it comes.
+pub fn end_for_deleted_contact(run: &mut Run, now: Time) -> bool {
+    if run.status != RunStatus::Active {
+        return false;
+    }
+    for record in &mut run.steps {
+        if matches!(record.status, StepStatus::Waiting | StepStatus::Retrying) {
+            (record.status, record.error, record.at) = (StepStatus::Skipped, Some(codes::CONTACT_DELETED.into()), now);
+        }
+    }
+    run.status = RunStatus::Cancelled { reason: codes::CONTACT_DELETED.to_string() };
+    true
+}
+
 /// The next step of the list of `step` and its delay: where a step that is not a flow step goes on.
 fn successor(automation: &Automation, step: &StepPath) -> Option<(StepPath, chrono::Duration)> {
     automation.successor(step).map(|(path, s)| (path, s.after.to_chrono()))

@@ -86,7 +86,7 @@ impl IntegrationCall {
         for (key, value) in fields {
             let field = crate::domain::ids::FieldKey::parse(key.as_str())
                 .map_err(|e| (format!("custom_fields.{key}"), e.to_string()))?;
-            patch.fields.insert(field, value);
+            patch.fields.insert(field, Some(value));
         }
         Ok((phone, patch))
     }

@@ -57,6 +57,12 @@ pub const EXPLANATIONS: &[(&str, &str, &str)] = &[
         "Il contatto è bloccato: non gli viene inviato nulla e i suoi step in sospeso vengono annullati.",
     ),
     (
+        "contact_deleted",
+        "The contact was deleted while this run was going on, so its remaining steps were cancelled.",
+        "Il contatto è stato eliminato mentre questa esecuzione era in corso, quindi gli step rimasti sono stati \
+         annullati.",
+    ),
+    (
         "loop_detected",
         "Runs starting other runs (lists, “Start another automation”, consent changes) went more than 8 levels \
          deep, so this one was refused to stop a loop.",
