@@ -38,48 +38,36 @@ pub fn avvio_binary() -> String {
 /// Starts `avvio dev --port 0 ARGS…` sending to `graph_base` with `app_secret`; the process and
 /// the base URL it listens on.
 pub fn start_dev<S: AsRef<OsStr>>(graph_base: &str, app_secret: &str, args: &[S]) -> (Avvio, String) {
-    let binary = avvio_binary();
-    let mut child = Command::new(&binary)
-        .args(["dev", "--port", "0"])
-        .args(args)
-        .env("WHATSAPP_API_BASE", graph_base)
-        .env("WHATSAPP_ACCESS_TOKEN", "load-token")
-        .env("WHATSAPP_APP_SECRET", app_secret)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().expect("avvio dev prints where it listens").unwrap();
-        if let Some(address) = line.strip_prefix("avvio dev: listening on ") {
-            break address.to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (Avvio(child), base)
+    let mut command = Command::new(avvio_binary());
+    command.args(["dev", "--port", "0"]).args(args);
+    start("dev", command, graph_base, app_secret)
 }
 
 /// Starts `avvio serve --data DATA --listen 127.0.0.1:0` sending to `graph_base`, with
 /// `app_secret` and the management API key `api_key`; the process and its base URL.
 pub fn start_serve(graph_base: &str, app_secret: &str, api_key: &str, data: &std::path::Path) -> (Avvio, String) {
-    let binary = avvio_binary();
-    let mut child = Command::new(&binary)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
+    let mut command = Command::new(avvio_binary());
+    command.args(["serve", "--listen", "127.0.0.1:0", "--data"]).arg(data);
+    command.env("WHATSAPP_VERIFY_TOKEN", "load-verify-token").env("AVVIO_API_KEY", api_key);
+    start("serve", command, graph_base, app_secret)
+}
+
+/// Spawns `command` (`avvio SUBCOMMAND …`) sending to `graph_base` with `app_secret`, and reads
+/// its stderr up to the line saying where it listens (then drains it).
+fn start(subcommand: &str, mut command: Command, graph_base: &str, app_secret: &str) -> (Avvio, String) {
+    let mut child = command
         .env("WHATSAPP_API_BASE", graph_base)
         .env("WHATSAPP_ACCESS_TOKEN", "load-token")
         .env("WHATSAPP_APP_SECRET", app_secret)
-        .env("WHATSAPP_VERIFY_TOKEN", "load-verify-token")
-        .env("AVVIO_API_KEY", api_key)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot start avvio {subcommand}: {e}"));
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let prefix = format!("avvio {subcommand}: listening on ");
     let base = loop {
-        let line = lines.next().expect("avvio serve prints where it listens").unwrap();
-        if let Some(address) = line.strip_prefix("avvio serve: listening on ") {
+        let line = lines.next().expect("avvio prints where it listens").unwrap();
+        if let Some(address) = line.strip_prefix(&prefix) {
             break address.to_string();
         }
     };
