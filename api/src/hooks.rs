@@ -28,10 +28,7 @@ pub async fn call<S: Store, E: EventQueue>(
     let (workspace, automation) =
         app.store.integration_automation(&id).await.map_err(ApiError::store)?.ok_or_else(not_found)?;
 
-    let value: serde_json::Value =
-        serde_json::from_slice(&raw).map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
-    let call: IntegrationCall = serde_path_to_error::deserialize(value)
-        .map_err(|e| ApiError::unprocessable(e.path().to_string(), e.inner().to_string()))?;
+    let call = read_call(&raw)?;
     let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
     if !integration_authorized(automation.trigger.integration_secret(), &call, &raw, signature) {
         return Err(ApiError::unauthorized("the secret or X-Avvio-Signature does not match"));
@@ -44,4 +41,14 @@ pub async fn call<S: Store, E: EventQueue>(
         .await
         .map_err(|_| ApiError::unavailable())?;
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "status": "accepted", "request_id": request_id }))))
+}
+
+/// Reads a call's body: 400 when it is not JSON, 422 naming the field whose value has the
+/// wrong shape. Public for the fuzz target in `fuzz/`, not part of the API.
+#[doc(hidden)]
+pub fn read_call(raw: &[u8]) -> Result<IntegrationCall, ApiError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(raw).map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| ApiError::unprocessable(e.path().to_string(), e.inner().to_string()))
 }

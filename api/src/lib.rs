@@ -6,9 +6,12 @@ mod error;
 mod hooks;
 mod ingest;
 mod manage;
+mod paging;
 pub mod simulate;
 
 pub use error::ApiError;
+#[doc(hidden)]
+pub use hooks::read_call;
 
 use avvio_common::ports::{EventQueue, Management};
 use axum::Router;

@@ -2,8 +2,10 @@
 //! calls the rule in `avvio_common::manage` for the workspace the API key
 //! selects, and answers JSON. Changes that start runs are queued for the matcher.
 
+use crate::paging::{self, PageRequest};
 use crate::{ApiError, App, Segments};
 use avvio_common::domain::WorkspaceId;
+use avvio_common::domain::contact::Contact;
 use avvio_common::manage::{self, ManageError, fresh_token};
 use avvio_common::ports::{EventQueue, KeyHash, Management, PipelineEvent};
 use axum::Json;
@@ -149,9 +151,24 @@ pub async fn delete_template<S: Management, E: EventQueue>(
 
 // --- automations -----------------------------------------------------------
 
-pub async fn list_automations<S: Management, E: EventQueue>(State(app): Shared<S, E>, Tenant(ws): Tenant) -> Answer {
-    let automations = app.store.automations(&ws).await.map_err(ApiError::store)?;
-    ok(json!({ "automations": automations }))
+/// `?limit=` and `?cursor=`, the whole query of `GET /v1/automations`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+pub async fn list_automations<S: Management, E: EventQueue>(
+    State(app): Shared<S, E>,
+    Tenant(ws): Tenant,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> Answer {
+    let q = query(q)?;
+    let page = PageRequest::read(q.limit.as_deref(), q.cursor.as_deref())?;
+    let automations =
+        app.store.automations_page(&ws, page.after.as_ref(), page.limit).await.map_err(ApiError::store)?;
+    ok(paging::answer(automations, to_json))
 }
 
 pub async fn create_automation<S: Management, E: EventQueue>(
@@ -268,6 +285,8 @@ pub async fn diagram<S: Management, E: EventQueue>(
 pub struct ContactQuery {
     tag: Option<String>,
     list: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
 }
 
 pub async fn list_contacts<S: Management, E: EventQueue>(
@@ -276,8 +295,10 @@ pub async fn list_contacts<S: Management, E: EventQueue>(
     q: Result<Query<ContactQuery>, QueryRejection>,
 ) -> Answer {
     let q = query(q)?;
-    let contacts = manage::contacts(&app.store, &ws, q.tag.as_deref(), q.list.as_deref()).await?;
-    ok(json!({ "contacts": contacts.iter().map(|c| c.public_view()).collect::<Vec<_>>() }))
+    let page = PageRequest::read(q.limit.as_deref(), q.cursor.as_deref())?;
+    let (tag, list) = (q.tag.as_deref(), q.list.as_deref());
+    let contacts = manage::contacts_page(&app.store, &ws, tag, list, page.after.as_ref(), page.limit).await?;
+    ok(paging::answer(contacts, Contact::public_view))
 }
 
 pub async fn get_contact<S: Management, E: EventQueue>(
@@ -337,6 +358,8 @@ pub async fn remove_from_list<S: Management, E: EventQueue>(
 pub struct RunQuery {
     phone: Option<String>,
     automation: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
 }
 
 pub async fn list_runs<S: Management, E: EventQueue>(
@@ -345,7 +368,10 @@ pub async fn list_runs<S: Management, E: EventQueue>(
     q: Result<Query<RunQuery>, QueryRejection>,
 ) -> Answer {
     let q = query(q)?;
-    ok(json!({ "runs": manage::runs(&app.store, &ws, q.phone.as_deref(), q.automation.as_deref()).await? }))
+    let page = PageRequest::read(q.limit.as_deref(), q.cursor.as_deref())?;
+    let (phone, automation) = (q.phone.as_deref(), q.automation.as_deref());
+    let runs = manage::runs_page(&app.store, &ws, phone, automation, page.after.as_ref(), page.limit).await?;
+    ok(paging::answer(runs, to_json))
 }
 
 pub async fn get_run<S: Management, E: EventQueue>(

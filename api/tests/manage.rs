@@ -70,8 +70,14 @@ async fn the_workspace_round_trips_without_ever_returning_its_secrets() {
 
     // An empty string clears a secret.
     doc["webhook_secret"] = json!("");
-    let (_, after) = system.put("/v1/workspace", KEY_A, doc).await;
+    let (_, after) = system.put("/v1/workspace", KEY_A, doc.clone()).await;
     assert_eq!(after["webhook_secret_set"], false);
+
+    // Runs are kept 90 days unless the workspace says otherwise.
+    assert_eq!(after["runs_retention"], "90d");
+    doc["runs_retention"] = json!("30d");
+    let (status, after) = system.put("/v1/workspace", KEY_A, doc).await;
+    assert_eq!((status, &after["runs_retention"]), (200, &json!("30d")), "{after}");
 }
 
 #[tokio::test]
@@ -90,6 +96,9 @@ async fn a_bad_workspace_document_is_422_naming_the_path_and_changes_nothing() {
             json!({ "timezone": "Europe/Rome", "whatsapp": { "phone_number_id": "1065", "retry_for": "forever" } }),
             "whatsapp.retry_for",
         ),
+        (json!({ "timezone": "Europe/Rome", "runs_retention": "12h" }), "runs_retention"),
+        (json!({ "timezone": "Europe/Rome", "runs_retention": "400d" }), "runs_retention"),
+        (json!({ "timezone": "Europe/Rome", "runs_retention": 90 }), "runs_retention"),
     ];
     for (doc, path) in cases {
         let (status, body) = system.put("/v1/workspace", KEY_A, doc.clone()).await;
@@ -98,6 +107,49 @@ async fn a_bad_workspace_document_is_422_naming_the_path_and_changes_nothing() {
     }
     let (_, body) = system.get("/v1/workspace", KEY_A).await;
     assert_eq!(body["timezone"], "Europe/Rome");
+}
+
+#[tokio::test]
+async fn a_waba_id_that_is_not_digits_is_refused_with_422_naming_it_and_changes_nothing() {
+    let system = start().await;
+    for waba_id in ["", " ", "WABA-1022", "1022 "] {
+        let doc = json!({ "timezone": "Europe/Rome",
+                          "whatsapp": { "phone_number_id": NUMBER_A, "waba_id": waba_id } });
+        let (status, body) = system.put("/v1/workspace", KEY_A, doc).await;
+        assert_eq!(status, 422, "{waba_id:?}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_value", "{body}");
+        assert_eq!(body["error"]["path"], "whatsapp.waba_id", "{body}");
+    }
+    let (_, stored) = system.get("/v1/workspace", KEY_A).await;
+    assert!(stored["whatsapp"].get("waba_id").is_none(), "{stored}");
+    // Digits are an account; `null` is none.
+    for (waba_id, shown) in [(json!("102290129340398"), json!("102290129340398")), (Value::Null, Value::Null)] {
+        let doc = json!({ "timezone": "Europe/Rome",
+                          "whatsapp": { "phone_number_id": NUMBER_A, "waba_id": waba_id } });
+        let (status, body) = system.put("/v1/workspace", KEY_A, doc).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["whatsapp"].get("waba_id").cloned().unwrap_or(Value::Null), shown, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn a_template_with_an_empty_body_is_refused_with_422_naming_body() {
+    let system = start().await;
+    let (status, body) =
+        system.put("/v1/templates/spedizione/it", KEY_A, json!({ "status": "approved", "body": "" })).await;
+    assert_eq!(
+        (status, &body["error"]["code"], &body["error"]["path"]),
+        (422, &json!("invalid_value"), &json!("body"))
+    );
+    let mut workspace = system.get("/v1/workspace", KEY_A).await.1;
+    workspace["templates"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "name": "spedizione", "language": "it", "status": "approved", "body": "" }));
+    let (status, body) = system.put("/v1/workspace", KEY_A, workspace).await;
+    assert_eq!((status, &body["error"]["path"]), (422, &json!("templates[1].body")), "{body}");
+    let (_, list) = system.get("/v1/templates", KEY_A).await;
+    assert_eq!(list["templates"].as_array().unwrap().len(), 1, "nothing stored: {list}");
 }
 
 #[tokio::test]
@@ -158,7 +210,7 @@ async fn automations_are_created_at_version_1_and_each_update_bumps_the_version(
     let (_, fetched) = system.get("/v1/automations/info", KEY_A).await;
     assert_eq!(fetched, updated);
     let (_, list) = system.get("/v1/automations", KEY_A).await;
-    assert_eq!(list["automations"].as_array().unwrap().len(), 1);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
 
     assert_eq!(system.delete("/v1/automations/info", KEY_A).await.0, 204);
     assert_eq!(system.get("/v1/automations/info", KEY_A).await.0, 404);
@@ -248,6 +300,23 @@ async fn a_rich_template_send_is_checked_against_the_template_at_save_time() {
 }
 
 #[tokio::test]
+async fn a_template_button_index_past_the_tenth_is_refused_with_422_naming_it() {
+    let system = start().await;
+    // The template is unknown (it may be added later): the index is checked on its own.
+    let send = |index: u64| {
+        json!({ "id": "codice", "name": "codice", "trigger": { "type": "customer_message", "phrase": "codice" },
+            "steps": [ { "after": "0s", "action": { "type": "send_template", "template": "sconto", "language": "it",
+                "buttons": [ { "index": index, "type": "copy_code", "code": "BENVENUTO10" } ] } } ] })
+    };
+    let (status, body) = system.post("/v1/automations", KEY_A, send(10)).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_value", "{body}");
+    assert_eq!(body["error"]["path"], "steps[0].action.buttons[0].index", "{body}");
+    assert_eq!(system.get("/v1/automations/codice", KEY_A).await.0, 404, "nothing stored");
+    assert_eq!(system.post("/v1/automations", KEY_A, send(9)).await.0, 201);
+}
+
+#[tokio::test]
 async fn invalid_automations_are_422_naming_the_path() {
     let system = start().await;
     let buttons = json!({ "id": "b", "name": "b", "trigger": { "type": "customer_message", "phrase": "menu" },
@@ -268,7 +337,7 @@ async fn invalid_automations_are_422_naming_the_path() {
         assert_eq!(body["error"]["code"], code, "{body}");
     }
     let (_, list) = system.get("/v1/automations", KEY_A).await;
-    assert_eq!(list["automations"], json!([]));
+    assert_eq!(list["items"], json!([]));
 }
 
 #[tokio::test]
@@ -312,7 +381,7 @@ async fn a_disabled_automation_does_not_fire_and_fires_again_once_enabled() {
     assert_eq!(system.webhook(text_webhook(NUMBER_A, "393331234567", "wamid.1", "info")).await, 200);
     system.settle().await;
     assert!(system.sent().is_empty());
-    assert_eq!(system.get("/v1/runs", KEY_A).await.1["runs"], json!([]));
+    assert_eq!(system.get("/v1/runs", KEY_A).await.1["items"], json!([]));
 
     doc["enabled"] = json!(true);
     assert_eq!(system.put("/v1/automations/info", KEY_A, doc).await.0, 200);
@@ -362,8 +431,8 @@ async fn adding_a_new_member_to_a_list_fires_its_list_automations_once() {
     // Already a member: nothing fires again.
     system.put("/v1/lists/vip/contacts/393331234567", KEY_A, json!({})).await;
     system.settle().await;
-    let (_, runs) = system.get("/v1/runs?automation=benvenuto-vip", KEY_A).await;
-    assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "{runs}");
+    let (_, runs) = system.get("/v1/runs?automation=benvenuto-vip&limit=1000", KEY_A).await;
+    assert_eq!(runs["items"].as_array().unwrap().len(), 1, "{runs}");
 
     assert_eq!(system.delete("/v1/lists/vip/contacts/393331234567", KEY_A).await.0, 202);
     system.settle().await;
@@ -386,10 +455,10 @@ async fn a_manual_run_starts_for_one_contact_or_for_every_member_of_the_list() {
     let (status, _) = system.post("/v1/automations/info/run", KEY_A, json!({ "phone": "+39 333 999 9999" })).await;
     assert_eq!(status, 202);
     system.settle().await;
-    let (_, runs) = system.get("/v1/runs?automation=benvenuto-vip", KEY_A).await;
-    assert_eq!(runs["runs"].as_array().unwrap().len(), 4, "two joins and two manual runs: {runs}");
+    let (_, runs) = system.get("/v1/runs?automation=benvenuto-vip&limit=1000", KEY_A).await;
+    assert_eq!(runs["items"].as_array().unwrap().len(), 4, "two joins and two manual runs: {runs}");
     let (_, runs) = system.get("/v1/runs?phone=393339999999", KEY_A).await;
-    let runs = runs["runs"].as_array().unwrap();
+    let runs = runs["items"].as_array().unwrap();
     assert_eq!((runs.len(), runs[0]["cause"]["type"].as_str()), (1, Some("manual")));
     // The manual run's text is outside the 24h window: recorded as failed with the code.
     let (_, run) = system.get(&format!("/v1/runs/{}", runs[0]["id"].as_str().unwrap()), KEY_A).await;
@@ -410,7 +479,7 @@ async fn deleting_a_contact_ends_its_active_runs_with_contact_deleted_and_keeps_
         assert_eq!(status, 202);
     }
     system.settle().await;
-    let run_of = |runs: Value| runs["runs"][0].clone();
+    let run_of = |runs: Value| runs["items"][0].clone();
     let before = run_of(system.get("/v1/runs?phone=393331111111", KEY_A).await.1);
     assert_eq!(
         (before["status"]["state"].as_str(), before["steps"][0]["status"].as_str()),
@@ -443,8 +512,8 @@ async fn a_list_run_goes_through_its_members_a_page_at_a_time_and_a_page_done_tw
     let first_page = system.queued().to_vec();
     assert_eq!(first_page.len(), 1, "one event for the whole list");
     system.settle().await;
-    let (_, runs) = system.get("/v1/runs?automation=benvenuto-vip", KEY_A).await;
-    assert_eq!(runs["runs"].as_array().unwrap().len(), members);
+    let (_, runs) = system.get("/v1/runs?automation=benvenuto-vip&limit=1000", KEY_A).await;
+    assert_eq!(runs["items"].as_array().unwrap().len(), members);
 
     // The first page delivered again (the matcher died before acknowledging it): its follow-up
     // is queued again and every page is done again, starting no run twice.
@@ -452,8 +521,8 @@ async fn a_list_run_goes_through_its_members_a_page_at_a_time_and_a_page_done_tw
     assert!(report.follow_up.is_some(), "the first page names the next");
     system.pending.extend(report.follow_up);
     system.settle().await;
-    let (_, runs) = system.get("/v1/runs?automation=benvenuto-vip", KEY_A).await;
-    assert_eq!(runs["runs"].as_array().unwrap().len(), members, "each member's run once");
+    let (_, runs) = system.get("/v1/runs?automation=benvenuto-vip&limit=1000", KEY_A).await;
+    assert_eq!(runs["items"].as_array().unwrap().len(), members, "each member's run once");
 }
 
 #[tokio::test]
@@ -507,7 +576,7 @@ async fn contacts_are_upserted_unassigned_and_cleared_by_null_listed_by_tag_and_
     system.settle().await;
 
     let phones = |reply: Value| -> Vec<String> {
-        reply["contacts"].as_array().unwrap().iter().map(|c| c["phone"].as_str().unwrap().to_string()).collect()
+        reply["items"].as_array().unwrap().iter().map(|c| c["phone"].as_str().unwrap().to_string()).collect()
     };
     assert_eq!(phones(system.get("/v1/contacts", KEY_A).await.1), ["393331234567", "393332222222"]);
     assert_eq!(phones(system.get("/v1/contacts?tag=cliente", KEY_A).await.1), ["393331234567"]);
@@ -580,15 +649,15 @@ async fn one_workspace_can_neither_read_nor_change_another_workspaces_data() {
     system.webhook(text_webhook(NUMBER_A, "393331234567", "wamid.a", "info")).await;
     system.settle().await;
     let (_, runs) = system.get("/v1/runs", KEY_A).await;
-    let run_id = runs["runs"][0]["id"].as_str().unwrap().to_string();
+    let run_id = runs["items"][0]["id"].as_str().unwrap().to_string();
 
     // B sees none of it...
     assert_eq!(system.get("/v1/automations/info", KEY_B).await.0, 404);
-    assert_eq!(system.get("/v1/automations", KEY_B).await.1["automations"], json!([]));
+    assert_eq!(system.get("/v1/automations", KEY_B).await.1["items"], json!([]));
     assert_eq!(system.get("/v1/contacts/393331234567", KEY_B).await.0, 404);
-    assert_eq!(system.get("/v1/contacts", KEY_B).await.1["contacts"], json!([]));
+    assert_eq!(system.get("/v1/contacts", KEY_B).await.1["items"], json!([]));
     assert_eq!(system.get(&format!("/v1/runs/{run_id}"), KEY_B).await.0, 404);
-    assert_eq!(system.get("/v1/runs", KEY_B).await.1["runs"], json!([]));
+    assert_eq!(system.get("/v1/runs", KEY_B).await.1["items"], json!([]));
     // ...and changes none of it.
     assert_eq!(system.put("/v1/automations/info", KEY_B, phrase_automation("info", "Rubato")).await.0, 404);
     assert_eq!(system.delete("/v1/automations/info", KEY_B).await.0, 404);
@@ -610,7 +679,7 @@ async fn run_history_shows_each_step_with_status_time_and_error() {
     system.webhook(text_webhook(NUMBER_A, "393331234567", "wamid.h", "Info")).await;
     system.settle().await;
     let (_, runs) = system.get("/v1/runs?phone=%2B39%20333%20123%204567&automation=info", KEY_A).await;
-    let id = runs["runs"][0]["id"].as_str().unwrap();
+    let id = runs["items"][0]["id"].as_str().unwrap();
     let (status, run) = system.get(&format!("/v1/runs/{id}"), KEY_A).await;
     assert_eq!(status, 200);
     assert_eq!(run["status"]["state"], "completed");
@@ -647,8 +716,8 @@ async fn meta_delivering_a_message_twice_starts_one_run_and_its_statuses_land_on
     system.settle().await;
     assert_eq!(system.sent().len(), 1, "the redelivery starts nothing");
     let (_, runs) = system.get("/v1/runs", KEY_A).await;
-    assert_eq!(runs["runs"].as_array().unwrap().len(), 1);
-    let run_id = runs["runs"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(runs["items"].as_array().unwrap().len(), 1);
+    let run_id = runs["items"][0]["id"].as_str().unwrap().to_string();
     let (_, run) = system.get(&format!("/v1/runs/{run_id}"), KEY_A).await;
     let wamid = run["steps"][0]["wamid"].as_str().unwrap().to_string();
 
@@ -662,8 +731,99 @@ async fn meta_delivering_a_message_twice_starts_one_run_and_its_statuses_land_on
         let (_, run) = system.get(&format!("/v1/runs/{run_id}"), KEY_A).await;
         assert_eq!(run["steps"][0]["delivery"], status, "{run}");
     }
-    assert_eq!(system.get("/v1/runs", KEY_A).await.1["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(system.get("/v1/runs", KEY_A).await.1["items"].as_array().unwrap().len(), 1);
     assert_eq!(system.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn statuses_that_arrive_before_the_sends_result_is_stored_are_parked_and_then_applied() {
+    let mut system = start().await;
+    system.post("/v1/automations", KEY_A, phrase_automation("info", "Info")).await;
+    // Meta's `sent` and `delivered` for the message the step is about to send (the in-memory
+    // sender's first id) are read before the executor stores the send's result.
+    for status in ["sent", "delivered"] {
+        let body = avvio_tests::status_webhook(NUMBER_A, "393331234567", "wamid.avvio.000001", status);
+        assert_eq!(system.webhook(body).await, 200);
+    }
+    system.settle().await;
+    assert_eq!(system.get("/v1/runs", KEY_A).await.1["items"], json!([]), "a parked status starts nothing");
+
+    assert_eq!(system.webhook(text_webhook(NUMBER_A, "393331234567", "wamid.in.1", "Info")).await, 200);
+    system.settle().await;
+    let (_, runs) = system.get("/v1/runs", KEY_A).await;
+    let run = &runs["items"][0];
+    assert_eq!(run["steps"][0]["wamid"], "wamid.avvio.000001", "{run}");
+    assert_eq!(run["steps"][0]["delivery"], "delivered", "the parked statuses were applied: {run}");
+
+    // Applied once: a later `read` moves it on as usual.
+    let read = avvio_tests::status_webhook(NUMBER_A, "393331234567", "wamid.avvio.000001", "read");
+    assert_eq!(system.webhook(read).await, 200);
+    system.settle().await;
+    assert_eq!(system.get("/v1/runs", KEY_A).await.1["items"][0]["steps"][0]["delivery"], "read");
+}
+
+/// Every item of a listing, following `next_cursor` a page of `limit` at a time: the ids
+/// (`key` of each item) and the number of pages.
+async fn all_pages(system: &support::System, listing: &str, limit: usize, key: &str) -> (Vec<String>, usize) {
+    let (mut ids, mut pages, mut cursor) = (Vec::new(), 0, String::new());
+    let sep = if listing.contains('?') { '&' } else { '?' };
+    loop {
+        let (status, page) = system.get(&format!("{listing}{sep}limit={limit}{cursor}"), KEY_A).await;
+        assert_eq!(status, 200, "{page}");
+        pages += 1;
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= limit, "{page}");
+        ids.extend(items.iter().map(|item| item[key].as_str().unwrap().to_string()));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return (ids, pages),
+        }
+    }
+}
+
+#[tokio::test]
+async fn listings_come_a_page_at_a_time_and_the_pages_add_up_to_the_whole_listing() {
+    let mut system = start().await;
+    for i in 0..5 {
+        system.post("/v1/automations", KEY_A, phrase_automation(&format!("info-{i}"), &format!("Info {i}"))).await;
+    }
+    for i in 0..7 {
+        let from = format!("39333123456{i}");
+        let text = format!("Info {}", i % 5);
+        assert_eq!(system.webhook(text_webhook(NUMBER_A, &from, &format!("wamid.page.{i}"), &text)).await, 200);
+    }
+    system.settle().await;
+
+    for (listing, key, total) in [("/v1/automations", "id", 5), ("/v1/contacts", "phone", 7), ("/v1/runs", "id", 7)] {
+        let (whole, pages) = all_pages(&system, listing, 1000, key).await;
+        assert_eq!((whole.len(), pages), (total, 1), "{listing}");
+        for limit in [1, 2, 3, 7] {
+            let (paged, pages) = all_pages(&system, listing, limit, key).await;
+            assert_eq!(paged, whole, "{listing} in pages of {limit}");
+            assert_eq!(pages, total.div_ceil(limit), "{listing} in pages of {limit}: no empty last page");
+        }
+    }
+    let (ids, _) = all_pages(&system, "/v1/automations", 2, "id").await;
+    assert_eq!(ids, ["info-0", "info-1", "info-2", "info-3", "info-4"], "automations by id");
+    let (filtered, pages) = all_pages(&system, "/v1/runs?automation=info-1", 1, "id").await;
+    assert_eq!((filtered.len(), pages), (2, 2), "a filter pages too: {filtered:?}");
+
+    // A cursor names its listing; a bad limit or cursor is 400 naming the parameter.
+    let (_, first) = system.get("/v1/contacts?limit=2", KEY_A).await;
+    let contacts_cursor = first["next_cursor"].as_str().unwrap();
+    for (query, parameter) in [
+        (format!("/v1/runs?cursor={contacts_cursor}"), "cursor"),
+        ("/v1/contacts?cursor=nothex".into(), "cursor"),
+        ("/v1/automations?cursor=".into(), "cursor"),
+        ("/v1/contacts?limit=0".into(), "limit"),
+        ("/v1/runs?limit=1001".into(), "limit"),
+        ("/v1/automations?limit=many".into(), "limit"),
+        ("/v1/automations?page=2".into(), "page"),
+    ] {
+        let (status, body) = system.get(&query, KEY_A).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")), "{query}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains(parameter), "{query}: {body}");
+    }
 }
 
 #[tokio::test]
@@ -673,8 +833,8 @@ async fn a_webhook_for_an_unknown_phone_number_id_is_acknowledged_and_ignored() 
     assert_eq!(system.webhook(text_webhook("999999999999999", "393331234567", "wamid.x", "Info")).await, 200);
     system.settle().await;
     assert!(system.sent().is_empty());
-    assert_eq!(system.get("/v1/contacts", KEY_A).await.1["contacts"], json!([]));
-    assert_eq!(system.get("/v1/runs", KEY_A).await.1["runs"], json!([]));
+    assert_eq!(system.get("/v1/contacts", KEY_A).await.1["items"], json!([]));
+    assert_eq!(system.get("/v1/runs", KEY_A).await.1["items"], json!([]));
 }
 
 // ---------------------------------------------------------------------------
@@ -702,7 +862,7 @@ async fn a_flow_automation_is_created_and_read_back_as_written() {
     assert_eq!(created, expected);
     let (status, fetched) = system.get("/v1/automations/conferma", KEY_A).await;
     assert_eq!((status, &fetched), (200, &expected));
-    assert_eq!(system.get("/v1/automations", KEY_A).await.1["automations"], json!([expected]));
+    assert_eq!(system.get("/v1/automations", KEY_A).await.1["items"], json!([expected]));
 }
 
 /// Malformed flow documents with id `id`, each a change of the appointment flow: what is
@@ -832,7 +992,7 @@ async fn a_flow_run_names_each_step_by_its_path_with_the_branch_it_took() {
     system.settle().await;
 
     let (_, runs) = system.get("/v1/runs?automation=conferma", KEY_A).await;
-    let id = runs["runs"][0]["id"].as_str().unwrap().to_string();
+    let id = runs["items"][0]["id"].as_str().unwrap().to_string();
     let (status, run) = system.get(&format!("/v1/runs/{id}"), KEY_A).await;
     assert_eq!(status, 200);
     assert_eq!(run["status"]["state"], "active", "the run waits for the reply: {run}");
@@ -877,7 +1037,7 @@ async fn a_flow_run_names_each_step_by_its_path_with_the_branch_it_took() {
         "{contact}"
     );
     assert_eq!(
-        system.get("/v1/runs", KEY_A).await.1["runs"].as_array().unwrap().len(),
+        system.get("/v1/runs", KEY_A).await.1["items"].as_array().unwrap().len(),
         1,
         "a reply taken starts nothing else"
     );
@@ -902,7 +1062,7 @@ async fn a_marketing_change_through_the_api_is_stored_and_queues_the_consent_aut
     );
     system.settle().await;
     let (_, runs) = system.get("/v1/runs?automation=disiscritto", KEY_A).await;
-    assert_eq!(runs["runs"][0]["cause"], json!({ "type": "consent", "by_run": null }), "{runs}");
+    assert_eq!(runs["items"][0]["cause"], json!({ "type": "consent", "by_run": null }), "{runs}");
     assert_eq!(system.get("/v1/contacts/393331234567", KEY_A).await.1["tags"], json!(["disiscritto"]));
 
     // The same consent again changes nothing and queues nothing.
@@ -910,7 +1070,7 @@ async fn a_marketing_change_through_the_api_is_stored_and_queues_the_consent_aut
     assert_eq!((status, &same["marketing"]), (200, &json!("opted_out")), "{same}");
     assert!(system.queued().is_empty(), "{:?}", system.queued());
     system.settle().await;
-    assert_eq!(system.get("/v1/runs?automation=disiscritto", KEY_A).await.1["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(system.get("/v1/runs?automation=disiscritto", KEY_A).await.1["items"].as_array().unwrap().len(), 1);
 
     // Only a consent a contact can be changed to is accepted.
     for value in [json!("unknown"), json!("si"), json!(true)] {

@@ -7,10 +7,14 @@
 
 mod support;
 
+use avvio_common::domain::WorkspaceId;
 use avvio_common::domain::{Branch, StepPath};
+use avvio_common::ports::{KeyHash, Management};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use support::{KEY_A, NUMBER_A, Reply, System, appointment_flow, phrase_automation, promemoria, start, text_webhook};
+use support::{
+    KEY_A, KEY_B, NUMBER_A, Reply, System, appointment_flow, phrase_automation, promemoria, start, text_webhook,
+};
 
 /// SPEC §4's routes, as (method, path template): the document must describe exactly these.
 const SPEC_ROUTES: &[(&str, &str)] = &[
@@ -107,13 +111,20 @@ impl Operation<'_> {
         path
     }
 
-    /// The concrete path with every documented query parameter set to its example.
+    /// The concrete path with every documented query parameter set to its example, but
+    /// `cursor`: a listing is read from its first page (the cursor's example is tried alone).
     fn concrete_with_query(&self, values: &[(&str, &str)]) -> String {
         let query: Vec<String> = self
             .parameters
             .iter()
-            .filter(|p| p["in"] == "query")
-            .map(|p| format!("{}={}", encode(p["name"].as_str().unwrap()), encode(p["example"].as_str().unwrap())))
+            .filter(|p| p["in"] == "query" && p["name"] != "cursor")
+            .map(|p| {
+                let example = match &p["example"] {
+                    Value::String(example) => example.clone(),
+                    number => number.to_string(),
+                };
+                format!("{}={}", encode(p["name"].as_str().unwrap()), encode(&example))
+            })
             .collect();
         if query.is_empty() { self.concrete(values) } else { format!("{}?{}", self.concrete(values), query.join("&")) }
     }
@@ -608,7 +619,7 @@ async fn the_documented_examples_are_accepted_in_the_order_a_user_sends_them() {
     }
     let reply = call_documented(&system, &doc, "GET", "/v1/automations", &[], None).await;
     tour.expect("GET", "/v1/automations", &reply, 200);
-    assert_eq!(reply.1["automations"].as_array().unwrap().len(), names.len());
+    assert_eq!(reply.1["items"].as_array().unwrap().len(), names.len());
     let path = "/v1/automations/{id}";
     let reply = call_documented(&system, &doc, "GET", path, &[], None).await;
     tour.expect("GET", path, &reply, 200);
@@ -666,13 +677,13 @@ async fn the_documented_examples_are_accepted_in_the_order_a_user_sends_them() {
 
     let reply = call_documented(&system, &doc, "GET", "/v1/contacts", &[], None).await;
     tour.expect("GET", "/v1/contacts", &reply, 200);
-    let contacts = reply.1["contacts"].as_array().unwrap();
+    let contacts = reply.1["items"].as_array().unwrap();
     assert_eq!(contacts.len(), 1, "the example filters (tag and list) find the example contact: {}", reply.1);
 
     // What ran: the example filters find the example contact's runs of the example automation...
     let reply = call_documented(&system, &doc, "GET", "/v1/runs", &[], None).await;
     tour.expect("GET", "/v1/runs", &reply, 200);
-    let runs = reply.1["runs"].as_array().unwrap();
+    let runs = reply.1["items"].as_array().unwrap();
     let causes: BTreeSet<&str> = runs.iter().map(|r| r["cause"]["type"].as_str().unwrap()).collect();
     assert_eq!(causes, BTreeSet::from(["manual", "message"]), "{}", reply.1);
     let id = runs[0]["id"].as_str().unwrap().to_string();
@@ -683,9 +694,9 @@ async fn the_documented_examples_are_accepted_in_the_order_a_user_sends_them() {
     let reply = system.call("GET", "/v1/runs", Some(KEY_A), None).await;
     assert_documented(&doc, &operation(&doc, "GET", "/v1/runs"), &reply);
     let causes: BTreeSet<&str> =
-        reply.1["runs"].as_array().unwrap().iter().map(|r| r["cause"]["type"].as_str().unwrap()).collect();
+        reply.1["items"].as_array().unwrap().iter().map(|r| r["cause"]["type"].as_str().unwrap()).collect();
     assert_eq!(causes, BTreeSet::from(["integration", "list", "manual", "message"]), "{}", reply.1);
-    let all_runs = reply.1["runs"].as_array().unwrap().clone();
+    let all_runs = reply.1["items"].as_array().unwrap().clone();
 
     // Stats: the documented window, then the default one (the 7 days ending today), which
     // counts every run of the example automation, each once at its first step.
@@ -739,6 +750,412 @@ async fn the_documented_examples_are_accepted_in_the_order_a_user_sends_them() {
     let documented: BTreeSet<(String, String)> = operations(&doc).iter().map(Operation::key).collect();
     let missed: Vec<_> = documented.difference(&tour.0).collect();
     assert!(missed.is_empty(), "the tour reached these with no success: {missed:?}");
+}
+
+/// The codes the `Error` schema names (its `code` description, each in backticks).
+fn documented_error_codes(doc: &Value) -> BTreeSet<String> {
+    let description = doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["description"]
+        .as_str()
+        .expect("the error code is described");
+    description.split('`').skip(1).step_by(2).map(str::to_string).collect()
+}
+
+/// Sends `body` as it is (not JSON, too large) and checks the reply is documented for `method template`.
+async fn raw_documented(
+    system: &System,
+    doc: &Value,
+    method: &str,
+    template: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> Reply {
+    let op = operation(doc, method, template);
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let response = system
+        .http
+        .request(method, format!("{}{path}", system.base))
+        .bearer_auth(KEY_A)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let reply = (status, serde_json::from_slice(&response.bytes().await.unwrap()).unwrap());
+    assert_documented(doc, &op, &reply);
+    reply
+}
+
+#[tokio::test]
+async fn every_error_code_the_document_names_is_answered_as_documented_by_a_request_a_user_can_send() {
+    let mut system = start().await;
+    let doc = document();
+    let error = json!({ "$ref": "#/components/schemas/Error" });
+    let tag = json!({ "after": "0s", "action": { "type": "add_tag", "tag": "x" } });
+    let automation = |id: &str, steps: Value| json!({ "id": id, "name": id, "trigger": { "type": "customer_message", "phrase": format!("frase {id}") }, "steps": steps });
+    let step = |action: Value| json!({ "after": "0s", "action": action });
+    let wait = |branches: Value| step(json!({ "type": "wait_for_reply", "timeout": "1h", "branches": branches }));
+    let mut deep = json!([tag]);
+    for _ in 0..9 {
+        deep = json!([step(json!({ "type": "wait_for_reply", "timeout": "1h", "otherwise": deep }))]);
+    }
+    let named = json!({ "status": "approved", "parameter_format": "named", "body": "Ciao {{first_name}}" });
+    assert_eq!(system.put("/v1/templates/promo/it", KEY_A, named).await.0, 201);
+    assert_eq!(system.post("/v1/automations", KEY_A, phrase_automation("info", "Vorrei informazioni")).await.0, 201);
+    let ordine = json!({ "id": "ordine", "name": "ordine", "trigger": { "type": "integration", "secret": "segreto-123" },
+                         "steps": [tag] });
+    assert_eq!(system.post("/v1/automations", KEY_A, ordine.clone()).await.0, 201);
+    let mut spenta = automation("spenta", json!([tag]));
+    spenta["enabled"] = json!(false);
+    assert_eq!(system.post("/v1/automations", KEY_A, spenta).await.0, 201);
+    let blocca = automation("blocca", json!([step(json!({ "type": "block_contact" }))]));
+    assert_eq!(system.post("/v1/automations", KEY_A, blocca).await.0, 201);
+    assert_eq!(system.post("/v1/automations/blocca/run", KEY_A, json!({ "phone": "393339999999" })).await.0, 202);
+    system.settle().await;
+    system.deps.store.put_api_key(&KeyHash::of("key-c"), &WorkspaceId::parse("c").unwrap()).await.unwrap();
+
+    // (what a user does, method, documented path, concrete path, key, body, status, code)
+    type Case<'a> = (&'a str, &'a str, &'a str, String, Option<&'a str>, Option<Value>, u16, &'a str);
+    let a = Some(KEY_A);
+    let post_automation = |what, body, status, code| -> Case<'_> {
+        (what, "POST", "/v1/automations", "/v1/automations".into(), a, Some(body), status, code)
+    };
+    let put_template = |what, body, code| -> Case<'_> {
+        (what, "PUT", "/v1/templates/{name}/{language}", "/v1/templates/t/it".into(), a, Some(body), 422, code)
+    };
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "an unknown query parameter",
+            "GET",
+            "/v1/contacts",
+            "/v1/contacts?tags=vip".into(),
+            a,
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "a stats window backwards",
+            "GET",
+            "/v1/automations/{id}/stats",
+            "/v1/automations/info/stats?since=2026-12-01&until=2026-11-01".into(),
+            a,
+            None,
+            400,
+            "bad_request",
+        ),
+        ("no key", "GET", "/v1/workspace", "/v1/workspace".into(), None, None, 401, "unauthorized"),
+        (
+            "a wrong secret",
+            "POST",
+            "/hooks/automations/{id}",
+            "/hooks/automations/ordine".into(),
+            None,
+            Some(json!({ "secret": "sbagliato", "phone": "393331234567" })),
+            401,
+            "unauthorized",
+        ),
+        (
+            "a wrong verify token",
+            "GET",
+            "/webhooks/whatsapp",
+            "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=x&hub.challenge=c".into(),
+            None,
+            None,
+            403,
+            "forbidden",
+        ),
+        (
+            "an unknown automation",
+            "GET",
+            "/v1/automations/{id}",
+            "/v1/automations/nessuna".into(),
+            a,
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            "an unknown contact",
+            "GET",
+            "/v1/contacts/{phone}",
+            "/v1/contacts/393330000000".into(),
+            a,
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            "a hook of a non-integration",
+            "POST",
+            "/hooks/automations/{id}",
+            "/hooks/automations/info".into(),
+            None,
+            Some(json!({ "secret": "segreto-123", "phone": "393331234567" })),
+            404,
+            "not_found",
+        ),
+        post_automation(
+            "the same phrase twice",
+            phrase_automation("info2", "vorrei  INFORMAZIONI"),
+            409,
+            "phrase_conflict",
+        ),
+        post_automation(
+            "a second outside_hours",
+            json!({ "id": "fuori2", "name": "f", "trigger": { "type": "outside_hours" }, "steps": [tag] }),
+            201,
+            "",
+        ),
+        post_automation(
+            "a third outside_hours",
+            json!({ "id": "fuori3", "name": "f", "trigger": { "type": "outside_hours" }, "steps": [tag] }),
+            409,
+            "fallback_conflict",
+        ),
+        post_automation("an id taken", phrase_automation("info", "Altro"), 409, "duplicate_id"),
+        (
+            "an integration id of another workspace",
+            "POST",
+            "/v1/automations",
+            "/v1/automations".into(),
+            Some(KEY_B),
+            Some(ordine),
+            409,
+            "id_taken",
+        ),
+        (
+            "another workspace's number",
+            "PUT",
+            "/v1/workspace",
+            "/v1/workspace".into(),
+            Some(KEY_B),
+            Some(json!({ "timezone": "Europe/Rome", "whatsapp": { "phone_number_id": NUMBER_A } })),
+            409,
+            "number_taken",
+        ),
+        (
+            "a template twice",
+            "PUT",
+            "/v1/workspace",
+            "/v1/workspace".into(),
+            a,
+            Some(json!({ "timezone": "Europe/Rome", "whatsapp": { "phone_number_id": NUMBER_A }, "templates": [
+                { "name": "t", "language": "it", "status": "approved", "body": "x" },
+                { "name": "t", "language": "it", "status": "approved", "body": "y" } ] })),
+            409,
+            "duplicate_template",
+        ),
+        (
+            "running a disabled automation",
+            "POST",
+            "/v1/automations/{id}/run",
+            "/v1/automations/spenta/run".into(),
+            a,
+            Some(json!({ "phone": "393331234567" })),
+            409,
+            "automation_disabled",
+        ),
+        (
+            "listing a blocked contact",
+            "PUT",
+            "/v1/lists/{list}/contacts/{phone}",
+            "/v1/lists/vip/contacts/393339999999".into(),
+            a,
+            None,
+            409,
+            "contact_blocked",
+        ),
+        (
+            "simulating without a document",
+            "POST",
+            "/v1/simulate",
+            "/v1/simulate".into(),
+            Some("key-c"),
+            Some(json!({ "events": [] })),
+            409,
+            "workspace_not_set",
+        ),
+        (
+            "too many events",
+            "POST",
+            "/v1/simulate",
+            "/v1/simulate".into(),
+            a,
+            Some(json!({ "events": vec![json!({ "at": "2026-11-23T09:00:00Z",
+                "list_add": { "list": "vip", "phone": "393331234567" } }); 10_001] })),
+            413,
+            "too_many_events",
+        ),
+        post_automation(
+            "a blank text",
+            automation("a1", json!([step(json!({ "type": "send_text", "text": " " }))])),
+            422,
+            "invalid_value",
+        ),
+        post_automation(
+            "an unknown key",
+            json!({ "id": "a2", "name": "a2", "colour": 1,
+            "trigger": { "type": "customer_message", "phrase": "a2" }, "steps": [tag] }),
+            422,
+            "unknown_field",
+        ),
+        post_automation("no trigger", json!({ "id": "a3", "name": "a3", "steps": [tag] }), 422, "missing_field"),
+        post_automation(
+            "an unknown action",
+            automation("a4", json!([step(json!({ "type": "send_fax" }))])),
+            422,
+            "unknown_type",
+        ),
+        post_automation(
+            "a text too long",
+            automation("a5", json!([step(json!({ "type": "send_text", "text": "x".repeat(4097) }))])),
+            422,
+            "too_long",
+        ),
+        post_automation(
+            "no buttons",
+            automation("a6", json!([step(json!({ "type": "send_buttons", "text": "t", "buttons": [] }))])),
+            422,
+            "invalid_buttons",
+        ),
+        post_automation(
+            "no sections",
+            automation("a7", json!([step(json!({ "type": "send_list", "text": "t", "button": "b", "sections": [] }))])),
+            422,
+            "invalid_sections",
+        ),
+        post_automation(
+            "an http link",
+            automation("a8", json!([step(json!({ "type": "send_media", "media": "image", "link": "http://x.it" }))])),
+            422,
+            "invalid_url",
+        ),
+        post_automation(
+            "a param the template lacks",
+            automation(
+                "a9",
+                json!([step(json!({ "type": "send_template",
+            "template": "promo", "language": "it", "params": { "nome": "x" } }))]),
+            ),
+            422,
+            "template_params_mismatch",
+        ),
+        post_automation(
+            "a step after a wait",
+            automation("a10", json!([wait(json!([])), tag])),
+            422,
+            "unreachable_step",
+        ),
+        post_automation(
+            "a condition without branches",
+            automation("a11", json!([step(json!({ "type": "condition", "branches": [] }))])),
+            422,
+            "invalid_branches",
+        ),
+        post_automation(
+            "a reply in two branches",
+            automation(
+                "a12",
+                json!([wait(json!([
+            { "reply": ["Sì"], "steps": [tag] }, { "reply": ["sì"], "steps": [tag] } ]))]),
+            ),
+            422,
+            "duplicate_reply",
+        ),
+        post_automation("flows nested 9 deep", automation("a13", deep), 422, "too_deep"),
+        put_template("an empty body", json!({ "status": "approved", "body": "" }), "invalid_value"),
+        put_template(
+            "four quick replies",
+            json!({ "status": "approved", "body": "x", "buttons": ["a", "b", "c", "d"] }),
+            "invalid_buttons",
+        ),
+        put_template(
+            "a text header without text",
+            json!({ "status": "approved", "body": "x", "header": { "format": "text" } }),
+            "missing_field",
+        ),
+        ("a malformed phone", "GET", "/v1/contacts/{phone}", "/v1/contacts/0".into(), a, None, 422, "invalid_value"),
+        (
+            "a malformed account id",
+            "PUT",
+            "/v1/workspace",
+            "/v1/workspace".into(),
+            a,
+            Some(json!({ "timezone": "Europe/Rome", "whatsapp": { "phone_number_id": NUMBER_A, "waba_id": "" } })),
+            422,
+            "invalid_value",
+        ),
+    ];
+    let mut answered = BTreeSet::new();
+    for (what, method, template, path, key, body, status, code) in cases {
+        let op = operation(&doc, method, template);
+        let reply = system.call(method, &path, key, body).await;
+        assert_documented(&doc, &op, &reply);
+        assert_eq!(reply.0, status, "{what}: {method} {path}: {}", reply.1);
+        if !code.is_empty() {
+            assert_eq!(reply.1["error"]["code"], code, "{what}: {method} {path}: {}", reply.1);
+            answered.insert(code.to_string());
+        }
+    }
+    let (status, body) =
+        raw_documented(&system, &doc, "POST", "/v1/automations", "/v1/automations", b"{".to_vec()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")), "{body}");
+    let large = vec![b' '; (1 << 20) + 1];
+    let (status, body) = raw_documented(&system, &doc, "POST", "/v1/automations", "/v1/automations", large).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (413, Some("payload_too_large")), "{body}");
+    answered.extend(["bad_request".to_string(), "payload_too_large".to_string()]);
+    // Off the document's paths and methods: the `Error` shape still.
+    for (method, path, status, code) in
+        [("GET", "/v1/nothing", 404, "no_route"), ("PATCH", "/v1/workspace", 405, "method_not_allowed")]
+    {
+        let (got, body) = system.call(method, path, Some(KEY_A), None).await;
+        assert_eq!((got, body["error"]["code"].as_str()), (status, Some(code)), "{method} {path}: {body}");
+        conforms(&doc, &error, &body, "body").unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        answered.insert(code.to_string());
+    }
+
+    // Answered elsewhere: a store failure (503), a simulator bug (500), a slow simulation (simulate.rs).
+    let elsewhere: BTreeSet<String> =
+        ["unavailable", "simulation_failed", "simulation_too_long"].map(str::to_string).into();
+    let documented = documented_error_codes(&doc);
+    let unanswered: Vec<_> = documented.difference(&answered).filter(|c| !elsewhere.contains(*c)).collect();
+    assert!(unanswered.is_empty(), "documented codes no request here answered: {unanswered:?}");
+    let undocumented: Vec<_> = answered.difference(&documented).collect();
+    assert!(undocumented.is_empty(), "answered codes the Error schema does not name: {undocumented:?}");
+}
+
+#[tokio::test]
+async fn templates_synced_from_meta_read_back_in_the_documented_shape_and_one_without_a_body_is_left_out() {
+    let fixture = |name: &str| -> Value {
+        let path = avvio_tests::fixtures().join("meta").join(name);
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let mut last = fixture("message_templates_page2.json");
+    let data = last["data"].as_array_mut().unwrap();
+    data.push(json!({ "name": "solo_bottoni", "language": "it", "status": "APPROVED", "category": "UTILITY",
+        "components": [ { "type": "BUTTONS", "buttons": [ { "type": "QUICK_REPLY", "text": "Sì" } ] } ] }));
+    data.push(json!({ "name": "corpo_vuoto", "language": "it", "status": "APPROVED",
+        "components": [ { "type": "BODY", "text": "" } ] }));
+    let graph = avvio_tests::graph::StandInGraph::start()
+        .await
+        .with_templates(vec![fixture("message_templates_page1.json"), last]);
+    let system = support::start_with_graph(&graph.base).await;
+    let doc = document();
+    let workspace = json!({ "timezone": "Europe/Rome",
+        "whatsapp": { "phone_number_id": NUMBER_A, "waba_id": "102290129340398", "access_token": "EAAG" } });
+    call_documented(&system, &doc, "PUT", "/v1/workspace", &[], Some(workspace)).await;
+
+    let (status, sync) = call_documented(&system, &doc, "POST", "/v1/templates/sync", &[], None).await;
+    assert_eq!(status, 200, "{sync}");
+    let notes = sync["notes"].to_string();
+    for name in ["solo_bottoni/it: no body text", "corpo_vuoto/it: no body text"] {
+        assert!(notes.contains(name), "{name} is noted: {notes}");
+    }
+    let (_, list) = call_documented(&system, &doc, "GET", "/v1/templates", &[], None).await;
+    let names: Vec<&str> = list["templates"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert!(!names.contains(&"solo_bottoni") && !names.contains(&"corpo_vuoto"), "{names:?}");
+    assert_eq!(names.len(), 7, "{names:?}");
 }
 
 #[tokio::test]
@@ -830,7 +1247,7 @@ async fn flow_runs_and_consent_changes_read_back_in_the_documented_shapes() {
     // Contacts show their consent; the workspace its consent phrases.
     let reply = system.call("GET", "/v1/contacts", Some(KEY_A), None).await;
     assert_documented(&doc, &operation(&doc, "GET", "/v1/contacts"), &reply);
-    let consents: Vec<&Value> = reply.1["contacts"].as_array().unwrap().iter().map(|c| &c["marketing"]).collect();
+    let consents: Vec<&Value> = reply.1["items"].as_array().unwrap().iter().map(|c| &c["marketing"]).collect();
     assert_eq!(consents, [&json!("unknown"), &json!("opted_out"), &json!("opted_out")]);
     let reply = call_documented(&system, &doc, "GET", "/v1/workspace", &[], None).await;
     assert_eq!(reply.1["consent"], json!({ "opt_out_phrases": ["STOP"], "opt_in_phrases": ["START"] }));
@@ -846,7 +1263,7 @@ async fn documented_runs(system: &System, doc: &Value) -> Vec<Value> {
     let reply = system.call("GET", "/v1/runs", Some(KEY_A), None).await;
     assert_documented(doc, &operation(doc, "GET", "/v1/runs"), &reply);
     let mut runs = Vec::new();
-    for run in reply.1["runs"].as_array().unwrap() {
+    for run in reply.1["items"].as_array().unwrap() {
         let id = run["id"].as_str().unwrap();
         let (status, one) = call_documented(system, doc, "GET", "/v1/runs/{id}", &[("id", id)], None).await;
         assert_eq!((status, &one), (200, run));
@@ -879,5 +1296,19 @@ async fn the_documented_422_examples_are_what_a_broken_flow_is_answered() {
     for (name, body) in [("deep_in_a_branch", deep), ("unreachable_step", unreachable)] {
         let reply = call_documented(&system, &doc, "POST", "/v1/automations", &[], Some(body)).await;
         assert_eq!((reply.0, &reply.1), (422, &examples[name]["value"]), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn each_listings_cursor_example_reads_the_page_after_it() {
+    let system = start().await;
+    let doc = document();
+    for path in ["/v1/contacts", "/v1/runs", "/v1/automations"] {
+        let op = operation(&doc, "GET", path);
+        let cursor = op.parameters.iter().find(|p| p["name"] == "cursor").expect("a documented cursor");
+        let example = cursor["example"].as_str().unwrap();
+        let reply = system.call("GET", &format!("{path}?cursor={example}"), Some(KEY_A), None).await;
+        assert_eq!(reply.0, 200, "{path}: {}", reply.1);
+        assert_documented(&doc, &op, &reply);
     }
 }

@@ -314,7 +314,7 @@ async fn main() {
     let contact = phone(0);
     let contact_runs = http.get(format!("{base}/v1/runs?phone={contact}")).bearer_auth(&key).send().await.unwrap();
     let contact_runs: serde_json::Value = serde_json::from_slice(&contact_runs.bytes().await.unwrap()).unwrap();
-    let run = contact_runs["runs"][0]["id"].as_str().expect("the contact has runs").to_string();
+    let run = contact_runs["items"][0]["id"].as_str().expect("the contact has runs").to_string();
     let pages = vec![
         Page { name: "automations", path: "automations".into() },
         Page { name: "automations/new", path: "automations/new".into() },

@@ -73,13 +73,7 @@ async fn main() {
         worker.await.unwrap();
     }
     let stats_url = format!("{base}/v1/automations/campagna/stats");
-    let contacts_url = format!("{base}/v1/contacts?list=clienti");
-    loop {
-        let reply = http.get(&contacts_url).bearer_auth(KEY).send().await.unwrap();
-        let contacts: serde_json::Value = serde_json::from_slice(&reply.bytes().await.unwrap()).unwrap();
-        if contacts["contacts"].as_array().map_or(0, Vec::len) as u64 >= members {
-            break;
-        }
+    while list_size(&http, &base).await < members {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     println!("{members} members joined in {:.1}s; avvio dev: {:.0} MiB", started.elapsed().as_secs_f64(), rss_mib(pid));
@@ -131,4 +125,19 @@ async fn main() {
         rss_mib(pid),
     );
     let _ = std::fs::remove_dir_all(&files);
+}
+
+/// The members of `clienti`, read a page of 1000 at a time.
+async fn list_size(http: &reqwest::Client, base: &str) -> u64 {
+    let (mut size, mut cursor) = (0, String::new());
+    loop {
+        let url = format!("{base}/v1/contacts?list=clienti&limit=1000{cursor}");
+        let reply = http.get(url).bearer_auth(KEY).send().await.unwrap();
+        let page: serde_json::Value = serde_json::from_slice(&reply.bytes().await.unwrap()).unwrap();
+        size += page["items"].as_array().map_or(0, Vec::len) as u64;
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return size,
+        }
+    }
 }

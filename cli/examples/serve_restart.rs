@@ -104,6 +104,7 @@ async fn fill(path: &std::path::Path, runs: u64, steps: u64) {
                     block_epoch: 0,
                     status: if n < steps { RunStatus::Active } else { RunStatus::Completed },
                     steps: Vec::new(),
+                    retention: avvio_common::domain::run::RUNS_RETENTION,
                 };
                 store.create_run(&ws, &run).await.unwrap();
             }

@@ -107,7 +107,8 @@ fn read_workspace(path: &Path) -> anyhow::Result<Workspace> {
     parse_workspace(&path.display().to_string(), &read(path)?)
 }
 
-/// Reads a workspace file; a template Meta would refuse is refused as `PUT /v1/workspace` refuses it.
+/// Reads a workspace file; a template Meta would refuse, or an account id that is not one, is
+/// refused as `PUT /v1/workspace` refuses it.
 fn parse_workspace(name: &str, text: &str) -> anyhow::Result<Workspace> {
     let de = &mut serde_json::Deserializer::from_str(text);
     let workspace: Workspace =
@@ -116,6 +117,11 @@ fn parse_workspace(name: &str, text: &str) -> anyhow::Result<Workspace> {
         if let Some(issue) = avvio_common::validate::validate_template(template).into_iter().next() {
             anyhow::bail!("{name}: templates[{i}].{}: {}", issue.path, issue.message);
         }
+    }
+    if let Some(issue) =
+        workspace.whatsapp.as_ref().and_then(|a| avvio_common::validate::validate_account(a).into_iter().next())
+    {
+        anyhow::bail!("{name}: {}: {}", issue.path, issue.message);
     }
     Ok(workspace)
 }
@@ -143,6 +149,37 @@ fn validate(workspace: Option<&Path>, files: &[PathBuf]) -> anyhow::Result<ExitC
     Ok(ExitCode::FAILURE)
 }
 
+/// The longest line an events file may hold: what `POST /v1/simulate` reads as a whole body.
+const MAX_EVENT_LINE_BYTES: usize = avvio_api::simulate::MAX_BODY_BYTES;
+
+/// Reads an events file line by line: a line longer than [`MAX_EVENT_LINE_BYTES`] is refused,
+/// naming it, before more of it is read (memory stays bounded however long the line).
+fn read_events(path: &Path) -> anyhow::Result<String> {
+    use std::io::{BufRead, Read};
+    let name = path.display();
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {name}"))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut text = Vec::new();
+    for number in 1.. {
+        let read = (&mut reader)
+            .take(MAX_EVENT_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut text)
+            .with_context(|| format!("cannot read {name}"))?;
+        if read == 0 {
+            break;
+        }
+        if read - usize::from(text.ends_with(b"\n")) > MAX_EVENT_LINE_BYTES {
+            anyhow::bail!(
+                "{name}: line {number}: the line is longer than {MAX_EVENT_LINE_BYTES} bytes, the most an event may take"
+            );
+        }
+    }
+    String::from_utf8(text).map_err(|e| {
+        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count();
+        anyhow::anyhow!("{name}: line {line}: not UTF-8")
+    })
+}
+
 fn simulate(
     workspace: &Path,
     automations: &[PathBuf],
@@ -150,7 +187,7 @@ fn simulate(
     until: Option<avvio_common::time::Time>,
 ) -> anyhow::Result<ExitCode> {
     let workspace_text = read(workspace)?;
-    let events_text = read(events)?;
+    let events_text = read_events(events)?;
     let mut documents = Vec::new();
     for path in automations {
         documents

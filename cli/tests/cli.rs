@@ -137,6 +137,20 @@ fn validate_refuses_a_workspace_template_meta_would_reject_naming_its_path() {
 }
 
 #[test]
+fn validate_refuses_a_workspace_whose_account_id_is_not_digits_naming_it() {
+    let dir = scratch("validate-bad-waba");
+    let ws = write(
+        &dir,
+        "workspace.json",
+        r#"{ "timezone": "Europe/Rome", "whatsapp": { "phone_number_id": "106540352242922", "waba_id": "" } }"#,
+    );
+    let a = write(&dir, "a.json", &automation("a", r#"{ "type": "integration" }"#));
+    let out = avvio(&["validate", "--workspace", &ws, &a]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains(&format!("{ws}: whatsapp.waba_id: ")), "{}", stderr(&out));
+}
+
+#[test]
 fn simulate_prints_the_examples_timeline_as_json_lines_in_time_order() {
     let out = simulate(&example("automations.json"), &example("events.jsonl"), &[]);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -154,7 +154,7 @@ async fn run_to_completion(dev: &Dev) -> serde_json::Value {
         let reply =
             http.get(format!("{}/v1/runs?phone=393331234567", dev.base)).bearer_auth(API_KEY).send().await.unwrap();
         let runs: serde_json::Value = serde_json::from_slice(&reply.bytes().await.unwrap()).unwrap();
-        if let Some(run) = runs["runs"].as_array().and_then(|r| r.first()) {
+        if let Some(run) = runs["items"].as_array().and_then(|r| r.first()) {
             if run["status"]["state"] != "active" {
                 return run.clone();
             }
@@ -228,7 +228,7 @@ async fn a_reply_to_a_waiting_run_in_avvio_dev_runs_its_branch() {
             .await
             .unwrap();
         let runs: serde_json::Value = serde_json::from_slice(&runs.bytes().await.unwrap()).unwrap();
-        if runs["runs"][0]["steps"][1]["status"] == "waiting" {
+        if runs["items"][0]["steps"][1]["status"] == "waiting" {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "the wait never started: {runs}");
@@ -247,15 +247,15 @@ async fn a_reply_to_a_waiting_run_in_avvio_dev_runs_its_branch() {
             .await
             .unwrap();
         let runs: serde_json::Value = serde_json::from_slice(&runs.bytes().await.unwrap()).unwrap();
-        if runs["runs"][0]["status"]["state"] != "active" || std::time::Instant::now() > deadline {
+        if runs["items"][0]["status"]["state"] != "active" || std::time::Instant::now() > deadline {
             break runs;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let run = &runs["runs"][0];
+    let run = &runs["items"][0];
     assert_eq!(run["status"]["state"], "completed", "{run}");
     assert_eq!(run["steps"][1]["branch"], "branches[0]", "{run}");
-    assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "the reply started no other run");
+    assert_eq!(runs["items"].as_array().unwrap().len(), 1, "the reply started no other run");
 }
 
 /// The examples' workspace sending at most `rate` messages per second.
@@ -345,10 +345,19 @@ async fn a_list_run_of_2000_members_sends_each_one_message_within_the_rate_thoug
     );
 }
 
+/// The members of `clienti`, read a page of 1000 at a time.
 async fn list_size(http: &reqwest::Client, dev: &Dev) -> usize {
-    let reply = http.get(format!("{}/v1/contacts?list=clienti", dev.base)).bearer_auth(API_KEY).send().await.unwrap();
-    let contacts: serde_json::Value = serde_json::from_slice(&reply.bytes().await.unwrap()).unwrap();
-    contacts["contacts"].as_array().map_or(0, Vec::len)
+    let (mut size, mut cursor) = (0, String::new());
+    loop {
+        let url = format!("{}/v1/contacts?list=clienti&limit=1000{cursor}", dev.base);
+        let reply = http.get(url).bearer_auth(API_KEY).send().await.unwrap();
+        let page: serde_json::Value = serde_json::from_slice(&reply.bytes().await.unwrap()).unwrap();
+        size += page["items"].as_array().map_or(0, Vec::len);
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return size,
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,6 +17,8 @@ pub mod manage;
 pub mod memory;
 /// Meta's template list read into the workspace's templates (`POST /v1/templates/sync`).
 pub mod meta_templates;
+/// Sends, failures, throttles and timings as CloudWatch embedded-metric-format lines.
+pub mod metrics;
 pub mod outbound;
 pub mod pacing;
 pub mod ports;

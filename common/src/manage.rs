@@ -13,12 +13,12 @@ use crate::domain::workspace::{
 };
 use crate::engine::{self, ContactEdit, ContactPatch};
 use crate::ports::{
-    ContactFilter, EventQueue, Management, PipelineEvent, QueueError, RunFilter, StoreError, SyncError,
-    TemplateAccount, TemplateSource, Versioned, WriteError,
+    ContactFilter, EventQueue, Management, Page, PipelineEvent, QueueError, RunFilter, RunPosition, StoreError,
+    SyncError, TemplateAccount, TemplateSource, Versioned, WriteError,
 };
 use crate::stages::retry_lost_races;
 use crate::time::Time;
-use crate::validate::{Issue, check_automation, parse_document, validate_template};
+use crate::validate::{Issue, check_automation, parse_document, validate_account, validate_template};
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
@@ -156,6 +156,9 @@ async fn write_workspace<S: Management>(
     keep_templates: bool,
     now: Time,
 ) -> Result<Workspace, ManageError> {
+    if let Some(issue) = given.whatsapp.as_ref().and_then(|account| validate_account(account).into_iter().next()) {
+        return Err(ManageError::Invalid(issue));
+    }
     let (doc, moved) = retrying(|| async {
         let stored = store.workspace_versioned(ws).await?;
         let mut doc = given.clone();
@@ -812,6 +815,18 @@ pub async fn contacts<S: Management>(
     Ok(store.contacts(ws, &contact_filter(tag, list)?).await?)
 }
 
+/// A page of `GET /v1/contacts`: at most `limit` contacts after key `after`.
+pub async fn contacts_page<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    tag: Option<&str>,
+    list: Option<&str>,
+    after: Option<&ContactKey>,
+    limit: usize,
+) -> Result<Page<Contact, ContactKey>, ManageError> {
+    Ok(store.contacts_page(ws, &contact_filter(tag, list)?, after, limit).await?)
+}
+
 /// The first `limit` contacts of [`contacts`] that `keep` keeps, and how many it keeps in all.
 pub async fn first_contacts<S: Management>(
     store: &S,
@@ -866,6 +881,18 @@ pub async fn runs<S: Management>(
     automation: Option<&str>,
 ) -> Result<Vec<Run>, ManageError> {
     Ok(store.runs(ws, &run_filter(store, ws, phone, automation).await?).await?)
+}
+
+/// A page of `GET /v1/runs`: at most `limit` runs after `after`, newest first.
+pub async fn runs_page<S: Management>(
+    store: &S,
+    ws: &WorkspaceId,
+    phone: Option<&str>,
+    automation: Option<&str>,
+    after: Option<&RunPosition>,
+    limit: usize,
+) -> Result<Page<Run, RunPosition>, ManageError> {
+    Ok(store.runs_page(ws, &run_filter(store, ws, phone, automation).await?, after, limit).await?)
 }
 
 /// The newest `limit` runs of [`runs`], and how many there are in all.

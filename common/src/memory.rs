@@ -15,15 +15,17 @@ use crate::engine::{Liveness, StepDue};
 use crate::fast::HashMap;
 use crate::ports::{
     Account, ContactFilter, DueDate, EventQueue, KeyHash, Management, MessageCommit, MessageView, MessageWrite,
-    PipelineEvent, QueueError, RunBase, RunFilter, SendError, Snapshot, StepMessage, StepQueue, StepView, StepWrite,
-    Store, StoreError, StoredRun, Versioned, WebhookError, WebhookPoster, WhatsAppSender, WriteError,
+    PARKED_FOR, Page, PipelineEvent, QueueError, RunBase, RunFilter, RunPosition, SendError, Snapshot, StepMessage,
+    StepQueue, StepView, StepWrite, Store, StoreError, StoredRun, Versioned, WebhookError, WebhookPoster,
+    WhatsAppSender, WriteError,
 };
 use crate::stats::{DayCounters, Days, Delta, Tally};
 use crate::time::Time;
+use crate::webhook::StatusUpdate;
 use chrono::NaiveDate;
 use serde_json::Value;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -43,8 +45,15 @@ struct Tenant {
     /// The runs in the order the lists read them.
     run_index: RunIndex,
     outbound: HashMap<Wamid, (RunId, StepPath)>,
+    /// Statuses of messages with no outbound link yet, and when each wamid was first parked
+    /// (oldest first: expiry drops from the front).
+    parked: HashMap<Wamid, (Time, Vec<StatusUpdate>)>,
+    parked_order: VecDeque<(Time, Wamid)>,
     /// Stats counters by the day runs started and their automation.
     stats: BTreeMap<NaiveDate, HashMap<AutomationId, DayCounters>>,
+    /// Ended runs by when they are deleted ([`Run::expires_at`]); an entry whose run was
+    /// written again since with another time is skipped.
+    expiring: BTreeSet<(Time, RunId)>,
 }
 
 impl Tenant {
@@ -53,6 +62,32 @@ impl Tenant {
         count(&mut self.stats, &Tally::NONE, run);
         self.runs.insert(run.id.clone(), Box::new(StoredRun::created(run.clone())));
         self.run_index.unindexed.push(run.id.clone());
+        self.note_expiry(run);
+    }
+
+    fn note_expiry(&mut self, run: &Run) {
+        if let Some(at) = run.expires_at() {
+            self.expiring.insert((at, run.id.clone()));
+        }
+    }
+
+    /// Deletes the runs whose retention ended at `now`; how many.
+    fn forget_expired_runs(&mut self, now: Time) -> usize {
+        let mut forgotten = 0;
+        while let Some((at, id)) = self.expiring.first().cloned().filter(|(at, _)| *at <= now) {
+            self.expiring.pop_first();
+            if self.runs.get(&id).is_none_or(|stored| stored.run.expires_at() != Some(at)) {
+                continue;
+            }
+            let stored = self.runs.remove(&id).expect("checked above");
+            let started = (stored.run.started_at, id);
+            let index = &mut self.run_index;
+            index.all.remove(&started);
+            index.by_automation.get_mut(&stored.run.automation).map(|set| set.remove(&started));
+            index.by_contact.get_mut(&stored.run.contact).map(|set| set.remove(&started));
+            forgotten += 1;
+        }
+        forgotten
     }
 
     /// Replaces the run stored as `base` (in place) and counts the change; its new revision.
@@ -64,7 +99,9 @@ impl Tenant {
                 count(&mut self.stats, &counted, run);
                 stored.run.clone_from(run);
                 stored.revision += 1;
-                Ok(stored.revision)
+                let revision = stored.revision;
+                self.note_expiry(run);
+                Ok(revision)
             }
             _ => Err(StoreError::Conflict(format!("run {}", run.id))),
         }
@@ -74,12 +111,7 @@ impl Tenant {
     fn newest_runs(&mut self, filter: &RunFilter, limit: usize) -> (Vec<Run>, usize) {
         let Self { runs, run_index: index, .. } = self;
         index.catch_up(runs);
-        let started = match (&filter.contact, &filter.automation) {
-            (Some(contact), _) => index.by_contact.get(contact),
-            (None, Some(automation)) => index.by_automation.get(automation),
-            (None, None) => Some(&index.all),
-        };
-        let Some(started) = started else { return (Vec::new(), 0) };
+        let Some(started) = index.of(filter) else { return (Vec::new(), 0) };
         let newest_first = started.iter().rev().filter_map(|(_, id)| runs.get(id)).map(|r| &r.run);
         if filter.contact.is_some() && filter.automation.is_some() {
             // A contact's runs (few), of one automation.
@@ -89,6 +121,23 @@ impl Tenant {
         } else {
             (newest_first.take(limit).cloned().collect(), started.len())
         }
+    }
+}
+
+impl Tenant {
+    /// At most `limit` runs matching `filter` after `after`, newest first, read from the index.
+    fn runs_page(&mut self, filter: &RunFilter, after: Option<&RunPosition>, limit: usize) -> Page<Run, RunPosition> {
+        let Self { runs, run_index: index, .. } = self;
+        index.catch_up(runs);
+        let Some(started) = index.of(filter) else { return Page { items: Vec::new(), next: None } };
+        let before = match after {
+            Some(p) => started.range(..(p.started_at, p.id.clone())),
+            None => started.range::<Started, _>(..),
+        };
+        let newest_first =
+            before.rev().filter_map(|(_, id)| runs.get(id)).map(|r| &r.run).filter(|run| filter.matches(run));
+        let page = Page::first(newest_first, limit, |run| RunPosition::of(run));
+        Page { items: page.items.into_iter().cloned().collect(), next: page.next }
     }
 }
 
@@ -107,6 +156,16 @@ struct RunIndex {
 }
 
 impl RunIndex {
+    /// The runs `filter` reads from: a contact's (filtered by automation when both are given),
+    /// an automation's, or all.
+    fn of(&self, filter: &RunFilter) -> Option<&BTreeSet<Started>> {
+        match (&filter.contact, &filter.automation) {
+            (Some(contact), _) => self.by_contact.get(contact),
+            (None, Some(automation)) => self.by_automation.get(automation),
+            (None, None) => Some(&self.all),
+        }
+    }
+
     /// Adds the runs stored since the last listing (a run's start, automation and contact never change).
     fn catch_up(&mut self, runs: &HashMap<RunId, Box<StoredRun>>) {
         for id in self.unindexed.drain(..) {
@@ -617,6 +676,48 @@ impl Store for MemoryStore {
         Ok(tenant(&self.lock(), ws).and_then(|t| t.outbound.get(wamid).cloned()))
     }
 
+    async fn park_status(&self, ws: &WorkspaceId, status: &StatusUpdate, now: Time) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let t = state.tenants.entry(ws.clone()).or_default();
+        while let Some((at, _)) = t.parked_order.front()
+            && *at + PARKED_FOR <= now
+        {
+            let (at, wamid) = t.parked_order.pop_front().expect("the front was just read");
+            // Not a wamid dropped and parked again since.
+            if t.parked.get(&wamid).is_some_and(|(parked_at, _)| *parked_at == at) {
+                t.parked.remove(&wamid);
+            }
+        }
+        let (_, parked) = t.parked.entry(status.wamid.clone()).or_insert_with(|| (now, Vec::new()));
+        if parked.is_empty() {
+            t.parked_order.push_back((now, status.wamid.clone()));
+        }
+        parked.push(status.clone());
+        Ok(())
+    }
+
+    async fn parked_statuses(
+        &self,
+        ws: &WorkspaceId,
+        wamid: &Wamid,
+        now: Time,
+    ) -> Result<Vec<StatusUpdate>, StoreError> {
+        let state = self.lock();
+        let parked = tenant(&state, ws).and_then(|t| t.parked.get(wamid));
+        Ok(parked.filter(|(at, _)| now < *at + PARKED_FOR).map(|(_, statuses)| statuses.clone()).unwrap_or_default())
+    }
+
+    async fn drop_parked(&self, ws: &WorkspaceId, wamid: &Wamid) -> Result<(), StoreError> {
+        if let Some(t) = self.lock().tenants.get_mut(ws) {
+            t.parked.remove(wamid);
+        }
+        Ok(())
+    }
+
+    async fn forget_expired_runs(&self, now: Time) -> Result<usize, StoreError> {
+        Ok(self.lock().tenants.values_mut().map(|t| t.forget_expired_runs(now)).sum())
+    }
+
     async fn set_date_due(
         &self,
         ws: &WorkspaceId,
@@ -782,6 +883,44 @@ impl Management for MemoryStore {
         }
         matching.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok((matching.into_iter().map(|(_, c)| c.clone()).collect(), total))
+    }
+
+    async fn contacts_page(
+        &self,
+        ws: &WorkspaceId,
+        filter: &ContactFilter,
+        after: Option<&ContactKey>,
+        limit: usize,
+    ) -> Result<Page<Contact, ContactKey>, StoreError> {
+        let state = self.lock();
+        let Some(t) = tenant(&state, ws) else { return Ok(Page { items: Vec::new(), next: None }) };
+        let mut matching: Vec<(ContactKey, &Contact)> = t
+            .live_contacts()
+            .filter(|c| filter.matches(c))
+            .map(|c| (c.key(), c))
+            .filter(|(key, _)| after.is_none_or(|after| key > after))
+            .collect();
+        // The first `limit` + 1 by key (one more tells whether a next page exists), unsorted rest.
+        if limit < matching.len() {
+            matching.select_nth_unstable_by(limit, |a, b| a.0.cmp(&b.0));
+            matching.truncate(limit + 1);
+        }
+        matching.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(Page::first(matching.into_iter().map(|(_, c)| c.clone()), limit, Contact::key))
+    }
+
+    async fn runs_page(
+        &self,
+        ws: &WorkspaceId,
+        filter: &RunFilter,
+        after: Option<&RunPosition>,
+        limit: usize,
+    ) -> Result<Page<Run, RunPosition>, StoreError> {
+        let mut state = self.lock();
+        Ok(state
+            .tenants
+            .get_mut(ws)
+            .map_or(Page { items: Vec::new(), next: None }, |t| t.runs_page(filter, after, limit)))
     }
 
     async fn newest_runs(
@@ -997,6 +1136,7 @@ mod tests {
             block_epoch: 0,
             status: RunStatus::Active,
             steps: Vec::new(),
+            retention: crate::domain::run::RUNS_RETENTION,
         }
     }
 

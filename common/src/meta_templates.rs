@@ -30,7 +30,7 @@
 //!   `MPM`, `VOICE_CALL`, …) are left out **with every button after them**, so that each
 //!   button kept keeps Meta's index (a send's `buttons[].index` names Meta's button), and a
 //!   send naming a button left out is refused, not sent with the wrong parameters;
-//! - an element without a usable `name` or `language` is left out.
+//! - an element without a usable `name` or `language`, or without a body text, is left out.
 //!
 //! Each of these is noted, and the notes come back with the sync's counts.
 
@@ -147,6 +147,11 @@ pub fn template_of(raw: &Value, notes: &mut Vec<String>) -> Option<Template> {
             "BUTTONS" => buttons = buttons_of(component.buttons, &shown, notes),
             other => notes.push(format!("template {shown}: component `{other}` left out")),
         }
+    }
+    if body.trim().is_empty() {
+        // Nothing to send: Avvio refuses such a template when written by hand too.
+        notes.push(format!("template {shown}: no body text: left out"));
+        return None;
     }
     Some(Template { name, language, status, category, parameter_format, body, header, buttons })
 }

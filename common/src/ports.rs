@@ -16,9 +16,15 @@ use crate::domain::workspace::Workspace;
 use crate::engine::{Liveness, StepDue};
 use crate::stats::{DayCounters, Days, Tally};
 use crate::time::Time;
+use crate::webhook::StatusUpdate;
 use serde_json::Value;
 use std::future::Future;
 use std::sync::Arc;
+
+/// How long a status parked by [`Store::park_status`] is kept: a status whose message's send
+/// is not recorded by then belongs to a message Avvio did not send (the business's inbox
+/// shares the number) and is forgotten.
+pub const PARKED_FOR: chrono::Duration = chrono::Duration::days(1);
 
 /// Whether retrying the same call later may succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,11 +43,18 @@ pub enum StoreError {
     Conflict(String),
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A stored item cannot be read (a document that does not parse, an attribute missing or
+    /// of the wrong type): reading it again gives the same answer, so it is not retried.
+    #[error("unreadable stored item: {0}")]
+    Corrupt(String),
 }
 
 impl StoreError {
     pub fn retry(&self) -> Retry {
-        Retry::Retryable
+        match self {
+            Self::Conflict(_) | Self::Unavailable(_) => Retry::Retryable,
+            Self::Corrupt(_) => Retry::Fatal,
+        }
     }
 }
 
@@ -345,6 +358,28 @@ pub trait Store: Send + Sync {
         ws: &WorkspaceId,
         wamid: &Wamid,
     ) -> impl Future<Output = Result<Option<(RunId, StepPath)>, StoreError>> + Send;
+    /// Keeps a delivery status of a message that has no outbound link yet: its send's result
+    /// is not stored (Meta's `sent` can beat it by milliseconds, and on AWS the status and the
+    /// result are written by different functions). Kept [`PARKED_FOR`]; whoever writes the
+    /// link then applies it ([`Self::parked_statuses`]).
+    fn park_status(
+        &self,
+        ws: &WorkspaceId,
+        status: &StatusUpdate,
+        now: Time,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The statuses parked for `wamid` and not expired at `now`, in the order they were parked.
+    fn parked_statuses(
+        &self,
+        ws: &WorkspaceId,
+        wamid: &Wamid,
+        now: Time,
+    ) -> impl Future<Output = Result<Vec<StatusUpdate>, StoreError>> + Send;
+    /// Forgets the statuses parked for `wamid` (they were applied).
+    fn drop_parked(&self, ws: &WorkspaceId, wamid: &Wamid) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Deletes the runs whose [`Run::expires_at`] is at or before `now` (the clock calls it
+    /// each tick; a store may delete them on its own, as DynamoDB's TTL does); how many.
+    fn forget_expired_runs(&self, now: Time) -> impl Future<Output = Result<usize, StoreError>> + Send;
 
     /// Sets (or with `None` clears) when a date automation next comes due for a contact.
     fn set_date_due(
@@ -436,6 +471,49 @@ impl RunFilter {
     }
 }
 
+/// The most items one page of a listing holds (`?limit=`).
+pub const PAGE_MAX: usize = 1000;
+
+/// One page of a listing, and the position of its last item when more may follow: the next
+/// page is the items after it. Positions are the listing's order: contacts by key, runs newest
+/// first by [`RunPosition`], automations by id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T, P> {
+    pub items: Vec<T>,
+    pub next: Option<P>,
+}
+
+impl<T, P> Page<T, P> {
+    /// The first `limit` of `items` (in the listing's order, starting after the position asked
+    /// for), with the last one's position when there are more.
+    pub fn first(items: impl IntoIterator<Item = T>, limit: usize, position: impl Fn(&T) -> P) -> Self {
+        let mut items = items.into_iter();
+        let page: Vec<T> = items.by_ref().take(limit).collect();
+        let next = if page.len() == limit && items.next().is_some() { page.last().map(&position) } else { None };
+        Self { items: page, next }
+    }
+}
+
+/// Where a run stands in the run listing: newest first by start, then by id (descending), so
+/// runs started at the same instant keep one order on every store.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RunPosition {
+    pub started_at: Time,
+    pub id: RunId,
+}
+
+impl RunPosition {
+    pub fn of(run: &Run) -> Self {
+        Self { started_at: run.started_at, id: run.id.clone() }
+    }
+
+    /// Whether `run` comes after this position in the listing (it is older, or as old with a
+    /// smaller id).
+    pub fn precedes(&self, run: &Run) -> bool {
+        (run.started_at, &run.id) < (self.started_at, &self.id)
+    }
+}
+
 /// What the management API (`/v1`) needs beyond what the pipeline reads and writes.
 /// Every write that spans items is atomic: a refused write changes nothing.
 pub trait Management: Store {
@@ -520,6 +598,52 @@ pub trait Management: Store {
 
     /// The runs matching `filter`, newest first.
     fn runs(&self, ws: &WorkspaceId, filter: &RunFilter) -> impl Future<Output = Result<Vec<Run>, StoreError>> + Send;
+
+    /// A page of [`Self::contacts`]: at most `limit` contacts after key `after`. By default
+    /// the whole listing, cut; a store reads only the page (and, filtering by tag, what it skips).
+    fn contacts_page(
+        &self,
+        ws: &WorkspaceId,
+        filter: &ContactFilter,
+        after: Option<&ContactKey>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Page<Contact, ContactKey>, StoreError>> + Send {
+        async move {
+            let contacts = self.contacts(ws, filter).await?;
+            let rest = contacts.into_iter().filter(|c| after.is_none_or(|after| c.key() > *after));
+            Ok(Page::first(rest, limit, Contact::key))
+        }
+    }
+
+    /// A page of [`Self::runs`]: at most `limit` runs after `after`, newest first. By default
+    /// the whole listing, cut; a store reads only the page.
+    fn runs_page(
+        &self,
+        ws: &WorkspaceId,
+        filter: &RunFilter,
+        after: Option<&RunPosition>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Page<Run, RunPosition>, StoreError>> + Send {
+        async move {
+            let runs = self.runs(ws, filter).await?;
+            let rest = runs.into_iter().filter(|r| after.is_none_or(|after| after.precedes(r)));
+            Ok(Page::first(rest, limit, RunPosition::of))
+        }
+    }
+
+    /// A page of [`Self::automations`]: at most `limit` automations after id `after`.
+    fn automations_page(
+        &self,
+        ws: &WorkspaceId,
+        after: Option<&AutomationId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Page<Arc<Automation>, AutomationId>, StoreError>> + Send {
+        async move {
+            let automations = self.automations(ws).await?;
+            let rest = automations.into_iter().filter(|a| after.is_none_or(|after| a.id() > after));
+            Ok(Page::first(rest, limit, |a| a.id().clone()))
+        }
+    }
 
     /// The first `limit` contacts by key matching `filter` and `keep`, and how many match in all
     /// (a page of the console). By default [`Management::contacts`], cut; a store may avoid

@@ -522,6 +522,11 @@ fn read_line(line: &str) -> Result<(Cow<'_, str>, LineBody<'_>), Fault> {
     }
     match serde_json::from_str::<RawEvent<'_>>(line) {
         Ok(raw) => Ok((raw.at.clone(), LineBody::Other(Box::new(raw)))),
+        // serde reads a struct from an array too, and would name its items (`[0]: invalid type`).
+        Err(_) if line.trim_start().starts_with('[') => Err(Fault::new(
+            "",
+            "invalid type: array, expected an event: an object with `at` and one of whatsapp, integration, list_add, list_remove, contact",
+        )),
         Err(first) => {
             let de = &mut serde_json::Deserializer::from_str(line);
             let traced: Result<RawEvent<'_>, _> = serde_path_to_error::deserialize(de);

@@ -430,6 +430,7 @@ mod tests {
             block_epoch: 0,
             status,
             steps,
+            retention: crate::domain::run::RUNS_RETENTION,
         }
     }
 

@@ -9,7 +9,9 @@ use crate::domain::interpolate::Interpolated;
 use crate::domain::path::{Branch, MAX_BRANCHES, MAX_NESTING};
 use crate::domain::phrase::Phrase;
 use crate::domain::send::{ButtonParam, HeaderParam, ListSection, MediaKind, TemplateParams};
-use crate::domain::workspace::{HeaderFormat, ParameterFormat, Template, TemplateButtonKind, Workspace, placeholders};
+use crate::domain::workspace::{
+    HeaderFormat, ParameterFormat, Template, TemplateButtonKind, WhatsAppAccount, Workspace, placeholders,
+};
 use serde::Serialize;
 use std::fmt;
 
@@ -115,7 +117,7 @@ pub fn check_automation(a: &Automation, workspace: Option<&Workspace>) -> Vec<Is
         }
     }
     if let Trigger::Integration { secret: Some(secret) } = &a.trigger {
-        if secret.len() < 8 {
+        if secret.chars().count() < 8 {
             issues.push(Issue::new("invalid_value", "trigger.secret", "secret must be at least 8 characters"));
         }
     }
@@ -307,6 +309,17 @@ fn check_action(action: &Action, path: &str, workspace: Option<&Workspace>, issu
                 check_header_param(header, &format!("{path}.header"), issues);
             }
             for (j, button) in buttons.iter().enumerate() {
+                if usize::from(button.index()) >= MAX_TEMPLATE_BUTTONS {
+                    issues.push(Issue::new(
+                        "invalid_value",
+                        format!("{path}.buttons[{j}].index"),
+                        format!(
+                            "a template has at most {MAX_TEMPLATE_BUTTONS} buttons: index is 0 to {}, not {}",
+                            MAX_TEMPLATE_BUTTONS - 1,
+                            button.index()
+                        ),
+                    ));
+                }
                 if buttons[..j].iter().any(|other| other.index() == button.index()) {
                     issues.push(Issue::new(
                         "invalid_buttons",
@@ -811,6 +824,24 @@ pub fn validate_template(template: &Template) -> Vec<Issue> {
                 format!("{path}.phone_number"),
                 "only a phone_number button has a `phone_number`",
             )),
+        }
+    }
+    issues
+}
+
+/// Checks a workspace's WhatsApp account (paths from the document: `whatsapp.waba_id`): the
+/// Business Account a sync reads is named by its Graph API id, digits only.
+pub fn validate_account(account: &WhatsAppAccount) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    if let Some(waba_id) = &account.waba_id {
+        if waba_id.is_empty() || !waba_id.bytes().all(|b| b.is_ascii_digit()) {
+            issues.push(Issue::new(
+                "invalid_value",
+                "whatsapp.waba_id",
+                format!(
+                    "`{waba_id}` is not a WhatsApp Business Account id: write its digits, as WhatsApp Manager shows them (or leave waba_id out)"
+                ),
+            ));
         }
     }
     issues

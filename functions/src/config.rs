@@ -50,6 +50,10 @@ pub const STEPS_QUEUE_ARN: &str = "AVVIO_STEPS_QUEUE_ARN";
 pub const SCHEDULE_GROUP: &str = "AVVIO_SCHEDULE_GROUP";
 pub const SCHEDULER_ROLE_ARN: &str = "AVVIO_SCHEDULER_ROLE_ARN";
 
+/// The dead-letter queue of the queue the function consumes (the matcher's: the events DLQ;
+/// the executor's: the steps DLQ): a message that can never be handled goes there at once.
+pub const DEAD_LETTER_QUEUE_URL: &str = "AVVIO_DEAD_LETTER_QUEUE_URL";
+
 /// The Graph API's base URL (optional: Meta's by default).
 pub const WHATSAPP_API_BASE: &str = "WHATSAPP_API_BASE";
 
@@ -95,6 +99,7 @@ impl Function {
             Self::Matcher => &[
                 TABLE,
                 EVENTS_QUEUE_URL,
+                DEAD_LETTER_QUEUE_URL,
                 STEPS_QUEUE_URL,
                 STEPS_QUEUE_ARN,
                 SCHEDULE_GROUP,
@@ -104,6 +109,7 @@ impl Function {
             ],
             Self::Executor => &[
                 TABLE,
+                DEAD_LETTER_QUEUE_URL,
                 STEPS_QUEUE_URL,
                 STEPS_QUEUE_ARN,
                 SCHEDULE_GROUP,

@@ -13,13 +13,16 @@
 
 pub mod batch;
 pub mod config;
+pub mod dead_letters;
 pub mod local;
 pub mod wiring;
 
+use avvio_common::metrics::Metrics;
 use avvio_common::ports::{StepQueue, Store, WebhookPoster, WhatsAppSender};
 use avvio_common::stages::{Deps, StageError};
 use avvio_common::time::Time;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use dead_letters::DeadLetterQueue;
 
 /// The clock: fires the date triggers due at `now`. A failure fails the invocation, which
 /// Scheduler made asynchronously: Lambda tries it again (the template allows one retry),
@@ -61,20 +64,40 @@ where
 }
 
 /// Serves an SQS event source: each invocation's batch goes to `handle` with the
-/// invocation's deadline, and its answer (the partial batch failures) goes back to Lambda.
-pub async fn run_sqs<F, Fut>(handle: F) -> Result<(), lambda_runtime::Error>
+/// invocation's deadline; the messages it can never handle go to `dead_letters`, its answer
+/// (the partial batch failures) goes back to Lambda, and what it counted is printed for
+/// CloudWatch ([`print_metrics`]) under the function's name.
+pub async fn run_sqs<F, Fut>(dead_letters: &DeadLetterQueue, handle: F) -> Result<(), lambda_runtime::Error>
 where
     F: Fn(SqsEvent, batch::Deadline) -> Fut,
-    Fut: std::future::Future<Output = SqsBatchResponse>,
+    Fut: std::future::Future<Output = batch::Handled>,
 {
     lambda_runtime::run(lambda_runtime::service_fn(|event: lambda_runtime::LambdaEvent<SqsEvent>| {
+        let function = std::sync::Arc::clone(&event.context.env_config);
         let handled = handle(event.payload, batch::Deadline::from_epoch_millis(event.context.deadline));
-        async move { Ok::<_, lambda_runtime::Error>(handled.await) }
+        async move {
+            let mut handled = handled.await;
+            dead_letters.settle(&mut handled).await;
+            print_metrics(&mut std::io::stdout().lock(), &handled.metrics, &function.function_name, chrono::Utc::now());
+            Ok::<SqsBatchResponse, lambda_runtime::Error>(handled.response)
+        }
     }))
     .await
 }
 
-/// Sets up logging as Lambda expects it (`AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`).
+/// Writes `metrics` as CloudWatch embedded-metric-format lines (Lambda's stdout goes to the
+/// function's log group, where CloudWatch turns such lines into metrics). Best effort: metrics
+/// that cannot be written are lost, the invocation's work is not.
+pub fn print_metrics(out: &mut impl std::io::Write, metrics: &Metrics, function: &str, at: Time) {
+    for line in metrics.to_emf(function, at) {
+        let _ = writeln!(out, "{line}");
+    }
+}
+
+/// Sets up logging as Lambda expects it: JSON lines when the function's log format is JSON
+/// (`AWS_LAMBDA_LOG_FORMAT`, as template.yaml sets it), at `AWS_LAMBDA_LOG_LEVEL`. A line logged
+/// while a message is handled carries the message's span ([`batch`]): `span.run_id`,
+/// `span.wamid`, `span.workspace`…
 pub fn init_logging() {
     lambda_runtime::tracing::init_default_subscriber();
 }
@@ -84,7 +107,6 @@ pub fn init_logging() {
 pub fn or_exit<T>(configured: Result<T, config::ConfigError>) -> T {
     configured.unwrap_or_else(|e| {
         tracing::error!("cannot start: {e}");
-        eprintln!("cannot start: {e}");
         std::process::exit(1)
     })
 }

@@ -8,8 +8,10 @@
 //! handler did not report. Reported messages stay in the queue: SQS makes them
 //! visible again after the visibility timeout and, past the redrive policy's
 //! `maxReceiveCount`, moves them to the dead-letter queue — the emulator does that,
-//! as SQS does.
+//! as SQS does. The messages the handler dead-letters go to the queue's DLQ at once, as
+//! `run_sqs` sends them in Lambda.
 
+use crate::batch::Handled;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::config::interceptors::FinalizerInterceptorContextRef;
 use aws_sdk_sqs::config::{ConfigBag, Intercept, RuntimeComponents};
@@ -35,11 +37,18 @@ pub struct Poller {
     sqs: aws_sdk_sqs::Client,
     url: String,
     arn: String,
+    dead_letters: Option<crate::dead_letters::DeadLetterQueue>,
 }
 
 impl Poller {
     pub fn new(sqs: aws_sdk_sqs::Client, url: impl Into<String>, arn: impl Into<String>) -> Self {
-        Self { sqs, url: url.into(), arn: arn.into() }
+        Self { sqs, url: url.into(), arn: arn.into(), dead_letters: None }
+    }
+
+    /// The poller of `queue`, moving what its handler dead-letters to the queue's DLQ.
+    pub fn of(sqs: aws_sdk_sqs::Client, queue: &Queue) -> Self {
+        let dead_letters = crate::dead_letters::DeadLetterQueue::new(sqs.clone(), &queue.dlq_url);
+        Self { dead_letters: Some(dead_letters), ..Self::new(sqs, &queue.url, &queue.arn) }
     }
 
     /// One receive, as the mapping's poller does it: up to [`BATCH_SIZE`] messages with
@@ -115,15 +124,23 @@ impl Poller {
     pub async fn poll<F, Fut>(&self, handler: F) -> Result<usize, LocalError>
     where
         F: FnOnce(SqsEvent) -> Fut,
-        Fut: std::future::Future<Output = SqsBatchResponse>,
+        Fut: std::future::Future<Output: Into<Handled>>,
     {
         let event = self.receive().await?;
         let received = event.records.len();
         if received == 0 {
             return Ok(0);
         }
-        let response = handler(event.clone()).await;
-        self.acknowledge(&event, &response).await?;
+        let mut handled = handler(event.clone()).await.into();
+        match &self.dead_letters {
+            Some(queue) => queue.settle(&mut handled).await,
+            // No DLQ to move them to: reported, so the redrive policy moves them.
+            None => {
+                let ids = std::mem::take(&mut handled.dead_letters).into_iter().map(|d| d.message_id);
+                handled.report(ids);
+            }
+        }
+        self.acknowledge(&event, &handled.response).await?;
         Ok(received)
     }
 

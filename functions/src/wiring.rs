@@ -89,6 +89,14 @@ pub async fn ingest(env: &impl Env, clients: &Clients) -> Result<Arc<Ingest>, Co
     }))
 }
 
+/// The dead-letter queue of the queue the function consumes.
+pub fn dead_letters(env: &impl Env, clients: &Clients) -> Result<crate::dead_letters::DeadLetterQueue, ConfigError> {
+    Ok(crate::dead_letters::DeadLetterQueue::new(
+        clients.sqs.clone(),
+        env.require(crate::config::DEAD_LETTER_QUEUE_URL)?,
+    ))
+}
+
 /// The events queue (the matcher queues the next page of a list run on it).
 pub fn events(env: &impl Env, clients: &Clients) -> Result<SqsEventQueue, ConfigError> {
     Ok(SqsEventQueue::new(clients.sqs.clone(), env.require(EVENTS_QUEUE_URL)?))

@@ -9,7 +9,7 @@ use avvio_functions::wiring;
 use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::json;
 use std::time::Duration;
-use support::{MARIO, MAX_RECEIVES, OwnedEnv, System, VISIBILITY_TIMEOUT, mario_says, phrase, template, text};
+use support::{MARIO, OwnedEnv, System, VISIBILITY_TIMEOUT, mario_says, phrase, template, text};
 
 /// Waits until the messages received but not acknowledged become visible again.
 async fn visibility_timeout_passes() {
@@ -60,8 +60,8 @@ async fn an_executor_dying_after_the_step_but_before_acknowledging_sends_nothing
     // Step 1 runs to its end, then the function dies: nothing is acknowledged.
     let batch = system.steps.receive().await.unwrap();
     assert_eq!(batch.records.len(), 1);
-    let response = batch::execute_steps(&system.executor, batch, Deadline::NONE, || system.now()).await;
-    assert!(response.batch_item_failures.is_empty());
+    let handled = batch::execute_steps(&system.executor, batch, Deadline::NONE, || system.now()).await;
+    assert!(handled.response.batch_item_failures.is_empty());
     assert_eq!(system.graph.sent().len(), 2);
 
     visibility_timeout_passes().await;
@@ -157,7 +157,7 @@ async fn a_schedule_delivered_twice_executes_its_step_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_poison_message_goes_to_the_dead_letter_queue_after_the_configured_receives_and_its_batch_succeeds() {
+async fn a_poison_message_goes_to_the_dead_letter_queue_at_once_with_its_reason_and_its_batch_succeeds() {
     let system = System::start().await;
     system.automation(phrase("info", "Vorrei informazioni", &[("0s", text("Ciao!"))])).await;
     system
@@ -173,30 +173,73 @@ async fn a_poison_message_goes_to_the_dead_letter_queue_after_the_configured_rec
     system.webhook(&mario_says("wamid.poison.1", "Vorrei informazioni")).await.expect_status(200);
 
     let mut poison_seen = 0;
-    let mut batches = 0;
-    loop {
-        let received = system
-            .events
-            .poll(|batch: SqsEvent| {
-                poison_seen +=
-                    batch.records.iter().filter(|r| r.body.as_deref() == Some("{ this is not an event")).count();
-                batches += 1;
-                batch::match_events(&system.matcher, &system.ingest.events, batch, Deadline::NONE, || system.now())
-            })
-            .await
-            .unwrap();
-        if received == 0 {
-            if system.messages_in(&system.resources.events.url).await == 0 {
-                break;
-            }
-            visibility_timeout_passes().await;
-        }
-        assert!(batches <= 10, "the poison message never left the queue");
-    }
-    assert_eq!(poison_seen, MAX_RECEIVES as usize, "handled once per allowed receive, then dead-lettered");
-    assert_eq!(system.messages_in(&system.resources.events.dlq_url).await, 1);
+    system
+        .events
+        .poll(|batch: SqsEvent| {
+            poison_seen += batch.records.iter().filter(|r| r.body.as_deref() == Some("{ this is not an event")).count();
+            batch::match_events(&system.matcher, &system.ingest.events, batch, Deadline::NONE, || system.now())
+        })
+        .await
+        .unwrap();
+    assert_eq!(poison_seen, 1, "handled once: reading it again cannot succeed");
+    assert_eq!(system.messages_in(&system.resources.events.url).await, 0, "acknowledged, not retried");
+    let dead = dead_letters(&system, &system.resources.events.dlq_url).await;
+    let [(body, reason)] = dead.as_slice() else { panic!("{dead:?}") };
+    assert_eq!(body, "{ this is not an event");
+    assert!(reason.starts_with("not a pipeline event"), "{reason}");
     system.settle().await;
-    assert_eq!(system.graph.sent().len(), 1, "the good message of the first batch went through");
+    assert_eq!(system.graph.sent().len(), 1, "the good message of the batch went through");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_whose_stored_run_cannot_be_read_goes_to_the_dead_letter_queue_at_once() {
+    let system = System::start().await;
+    system
+        .automation(phrase("info", "Vorrei informazioni", &[("0s", text("Ciao!")), ("2s", text("Ancora qui?"))]))
+        .await;
+    system.webhook(&mario_says("wamid.corrupt.1", "Vorrei informazioni")).await.expect_status(200);
+    assert_eq!(system.match_once().await, 1);
+    let run = system.runs(MARIO).await[0]["id"].as_str().unwrap().to_string();
+    // The run's document is damaged before its second step comes due.
+    aws_sdk_dynamodb::Client::new(&system.aws)
+        .update_item()
+        .table_name(&system.resources.table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("WS#negozio".into()))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(format!("RUN#{run}")))
+        .update_expression("SET doc = :bad")
+        .expression_attribute_values(":bad", aws_sdk_dynamodb::types::AttributeValue::S("{ not a run".into()))
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(system.execute_once().await, 1);
+    assert_eq!(system.messages_in(&system.resources.steps.url).await, 0, "not retried");
+    let dead = dead_letters(&system, &system.resources.steps.dlq_url).await;
+    let [(body, reason)] = dead.as_slice() else { panic!("{dead:?}") };
+    assert!(body.contains(&run), "{body}");
+    assert!(reason.contains("unreadable stored item") && reason.contains(&format!("RUN#{run}")), "{reason}");
+    assert_eq!(system.graph.sent().len(), 1, "the second step sent nothing");
+}
+
+/// The messages in a dead-letter queue: each body and the reason Avvio gave.
+async fn dead_letters(system: &System, url: &str) -> Vec<(String, String)> {
+    let received = system
+        .sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .unwrap();
+    received
+        .messages()
+        .iter()
+        .map(|m| {
+            let reason = m.message_attributes().and_then(|a| a.get("avvio_reason")).and_then(|v| v.string_value());
+            (m.body().unwrap_or_default().to_string(), reason.unwrap_or_default().to_string())
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,8 +282,8 @@ async fn two_matchers_racing_on_one_contact_leave_it_consistent() {
             batch::match_events(&other, &system.ingest.events, theirs.clone(), Deadline::NONE, || system.now()),
         );
         // Lost races are retried inside the matcher; anything reported comes back and `settle` takes it.
-        system.events.acknowledge(&mine, &a).await.unwrap();
-        system.events.acknowledge(&theirs, &b).await.unwrap();
+        system.events.acknowledge(&mine, &a.response).await.unwrap();
+        system.events.acknowledge(&theirs, &b.response).await.unwrap();
         pending -= batch.records.len();
     }
     system.settle().await;

@@ -269,9 +269,9 @@ impl Instances {
 
 /// The runs of `promo`, from the management API.
 async fn runs(system: &System) -> Vec<Value> {
-    let reply = system.api("GET", "/v1/runs?automation=promo", None).await;
+    let reply = system.api("GET", "/v1/runs?automation=promo&limit=1000", None).await;
     reply.expect_status(200);
-    reply.body["runs"].as_array().cloned().unwrap_or_default()
+    reply.body["items"].as_array().cloned().unwrap_or_default()
 }
 
 /// Every member got exactly one message, and has one run, completed with its message sent.
@@ -334,7 +334,7 @@ async fn a_list_run_of_two_pages_starts_each_run_once_with_two_matchers_and_two_
     let system = a_list_of(TWO_PAGES).await;
     let instances = Instances::of(&system).await;
     system.api("POST", "/v1/automations/promo/run", Some(json!({}))).await.expect_status(202);
-    instances.fan_out(&system, TWO_PAGES, Duration::from_secs(120)).await;
+    instances.fan_out(&system, TWO_PAGES, Duration::from_secs(240)).await;
     each_member_once(&system, TWO_PAGES).await;
 }
 
@@ -348,9 +348,9 @@ async fn a_matcher_dying_after_a_list_runs_first_page_leaves_each_member_one_mes
     let batch = system.events.receive().await.unwrap();
     assert_eq!(batch.records.len(), 1, "the list run's first page");
     let events = &system.ingest.events;
-    let response =
+    let handled =
         batch::match_events(&instances.matchers[0], events, batch.clone(), Deadline::NONE, || system.now()).await;
-    assert!(response.batch_item_failures.is_empty());
+    assert!(handled.response.batch_item_failures.is_empty());
     assert_eq!(system.steps.depth().await.unwrap().total(), LIST_RUN_PAGE as u64, "the first page's runs started");
     // Its visibility timeout passes: SQS delivers it again, ahead of the second page (one FIFO group).
     let receipt = batch.records[0].receipt_handle.clone().unwrap();
@@ -364,6 +364,6 @@ async fn a_matcher_dying_after_a_list_runs_first_page_leaves_each_member_one_mes
         .send()
         .await
         .unwrap();
-    instances.fan_out(&system, TWO_PAGES, Duration::from_secs(120)).await;
+    instances.fan_out(&system, TWO_PAGES, Duration::from_secs(240)).await;
     each_member_once(&system, TWO_PAGES).await;
 }

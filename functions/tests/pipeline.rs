@@ -5,8 +5,11 @@
 
 mod support;
 
+use avvio_functions::batch::{self, Deadline};
+use avvio_tests::graph::Limits;
 use chrono::Datelike;
-use serde_json::json;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use support::{MARIO, System, mario_says, phrase, template, text};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,4 +138,73 @@ async fn the_clock_finds_a_birthday_due_today_and_the_executor_sends_it() {
     let sent = system.graph.sent();
     assert_eq!(sent.len(), 1, "one birthday message, however often the clock ticks");
     assert_eq!(sent[0].body["template"]["components"][0]["parameters"][0]["text"], "Mario");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_handled_batch_returns_and_prints_its_metrics_for_cloudwatch() {
+    let system = System::start().await;
+    system
+        .automation(phrase("info", "Vorrei informazioni", &[("0s", text("Ciao!")), ("0s", text("Poi questo"))]))
+        .await;
+    system.webhook(&mario_says("wamid.metrics.1", "Vorrei informazioni")).await.expect_status(200);
+
+    // The matcher sends the reply itself: one send, timed from the event's queueing by ingest.
+    let events = system.events.receive().await.unwrap();
+    let matched =
+        batch::match_events(&system.matcher, &system.ingest.events, events.clone(), Deadline::NONE, || system.now())
+            .await;
+    system.events.acknowledge(&events, &matched.response).await.unwrap();
+    assert_eq!(matched.metrics.sends, 1, "{:?}", matched.metrics);
+    assert_eq!(matched.metrics.webhook_to_send.len(), 1, "{:?}", matched.metrics);
+    assert!(matched.metrics.webhook_to_send[0] < 10_000, "{:?}", matched.metrics);
+    assert!(matched.metrics.step_lag.is_empty(), "the matcher runs no queued step");
+
+    // Meta throttles the second message: the executor counts the step's lag and the throttle.
+    system.graph.enforce(Limits { refuse: vec![(MARIO.to_string(), 130429)], ..Limits::default() });
+    let steps = system.steps.receive().await.unwrap();
+    assert_eq!(steps.records.len(), 1);
+    let executed = batch::execute_steps(&system.executor, steps.clone(), Deadline::NONE, || system.now()).await;
+    system.steps.acknowledge(&steps, &executed.response).await.unwrap();
+    assert_eq!(executed.metrics.sends, 0);
+    assert_eq!(executed.metrics.throttles, BTreeMap::from([("130429".to_string(), 1)]));
+    assert_eq!(executed.metrics.step_lag.len(), 1);
+
+    // What the function prints: the invocation's line, then one per error code.
+    let mut printed = Vec::new();
+    avvio_functions::print_metrics(&mut printed, &executed.metrics, "avvio-executor", system.now());
+    let lines: Vec<Value> =
+        String::from_utf8(printed).unwrap().lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let directive = &lines[0]["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], "Avvio");
+    assert_eq!(directive["Dimensions"], json!([["FunctionName"]]));
+    assert_eq!(
+        (&lines[0]["FunctionName"], &lines[0]["Sends"], &lines[0]["Throttles"]),
+        (&json!("avvio-executor"), &json!(0), &json!(1))
+    );
+    assert_eq!(lines[0]["StepLag"].as_array().map(Vec::len), Some(1));
+    assert_eq!(lines[1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["FunctionName", "code"]]));
+    assert_eq!((&lines[1]["code"], &lines[1]["Throttles"]), (&json!("130429"), &json!(1)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_the_matcher_reads_before_the_sends_result_is_stored_is_applied_when_it_is() {
+    let system = System::start().await;
+    system.automation(phrase("info", "Vorrei informazioni", &[("0s", text("Ciao {{name}}!"))])).await;
+
+    // Meta's `sent` and `delivered` for the reply Avvio is about to send (the stand-in Graph
+    // API's first id) reach the matcher first: nothing links them to a run step yet.
+    for status in ["sent", "delivered"] {
+        let body = avvio_tests::status_webhook(support::NUMBER, MARIO, "wamid.standin.1", status);
+        system.webhook(&body).await.expect_status(200);
+    }
+    assert_eq!(system.match_once().await, 2, "ingest queued both statuses");
+    assert!(system.runs(MARIO).await.is_empty(), "a parked status starts nothing");
+
+    system.webhook(&mario_says("wamid.parked.1", "Vorrei informazioni")).await.expect_status(200);
+    system.settle().await;
+    let runs = system.runs(MARIO).await;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["steps"][0]["wamid"], "wamid.standin.1", "{}", runs[0]);
+    assert_eq!(runs[0]["steps"][0]["delivery"], "delivered", "the parked statuses were applied: {}", runs[0]);
 }

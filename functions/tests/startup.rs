@@ -36,10 +36,15 @@ async fn every_function_names_the_first_variable_it_misses() {
                 config::Function::Ingest => wiring::ingest(&OwnedEnv(&env), &clients).await.map(|_| ()),
                 // The matcher also queues the next page of a list run on the events queue.
                 config::Function::Matcher => match wiring::sending(&OwnedEnv(&env), &clients).await {
-                    Ok(_) => wiring::events(&OwnedEnv(&env), &clients).map(|_| ()),
+                    Ok(_) => wiring::events(&OwnedEnv(&env), &clients)
+                        .and_then(|_| wiring::dead_letters(&OwnedEnv(&env), &clients))
+                        .map(|_| ()),
                     Err(e) => Err(e),
                 },
-                config::Function::Executor => wiring::sending(&OwnedEnv(&env), &clients).await.map(|_| ()),
+                config::Function::Executor => match wiring::sending(&OwnedEnv(&env), &clients).await {
+                    Ok(_) => wiring::dead_letters(&OwnedEnv(&env), &clients).map(|_| ()),
+                    Err(e) => Err(e),
+                },
                 config::Function::Clock => wiring::queueing(&OwnedEnv(&env), &clients).await.map(|_| ()),
             };
             let optional = [config::WHATSAPP_API_BASE, config::ACCESS_TOKEN_PARAMETER].contains(variable);

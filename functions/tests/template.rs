@@ -3,7 +3,7 @@
 //! the table and queues are declared as the code and the local bootstrap use
 //! them, and every SQS event source reports batch item failures.
 
-use avvio_aws::dynamo::{DUE_INDEX, DUE_PK, DUE_SK, EXPIRES_AT, PK, SK};
+use avvio_aws::dynamo::{EXPIRES_AT, INDEXES, PK, Projected, SK};
 use avvio_functions::config::{self, Function};
 use avvio_functions::local::{DEPLOYED, Names};
 use serde_yaml::Value;
@@ -138,7 +138,7 @@ fn resource_type(template: &Value, id: &str) -> String {
 }
 
 #[test]
-fn the_table_is_declared_with_the_keys_index_and_ttl_the_store_uses() {
+fn the_table_is_declared_with_the_keys_indexes_and_ttl_the_store_uses() {
     let template = template();
     let (table, kind) = resources(&template)
         .values()
@@ -159,16 +159,35 @@ fn the_table_is_declared_with_the_keys_index_and_ttl_the_store_uses() {
         |hash: &str, range: &str| vec![(hash.to_string(), "HASH".to_string()), (range.to_string(), "RANGE".into())];
     assert_eq!(keys(&table["KeySchema"]), pair(PK, SK));
     let indexes = table["GlobalSecondaryIndexes"].as_sequence().expect("global secondary indexes");
-    let due = indexes.iter().find(|i| i["IndexName"] == DUE_INDEX).expect("the due index");
-    assert_eq!(keys(&due["KeySchema"]), pair(DUE_PK, DUE_SK));
-    assert_eq!(due["Projection"]["ProjectionType"], "ALL");
+    let declared: BTreeSet<&str> = indexes.iter().map(|i| i["IndexName"].as_str().unwrap()).collect();
+    assert_eq!(declared, INDEXES.iter().map(|i| i.name).collect(), "the indexes create_table makes");
+    let mut used = BTreeSet::from([PK, SK]);
+    for spec in INDEXES {
+        let index = indexes.iter().find(|i| i["IndexName"] == spec.name).expect("declared above");
+        assert_eq!(keys(&index["KeySchema"]), pair(spec.pk, spec.sk), "{}", spec.name);
+        let projection = &index["Projection"];
+        let included = |p: &Value| -> Vec<String> {
+            p["NonKeyAttributes"]
+                .as_sequence()
+                .map_or_else(Vec::new, |names| names.iter().map(|n| n.as_str().unwrap().to_string()).collect())
+        };
+        match spec.projected {
+            Projected::All => assert_eq!(projection["ProjectionType"], "ALL", "{}", spec.name),
+            Projected::KeysOnly => assert_eq!(projection["ProjectionType"], "KEYS_ONLY", "{}", spec.name),
+            Projected::Include(names) => {
+                assert_eq!(projection["ProjectionType"], "INCLUDE", "{}", spec.name);
+                assert_eq!(included(projection), names, "{}", spec.name);
+            }
+        }
+        used.extend([spec.pk, spec.sk]);
+    }
     let defined: BTreeSet<&str> = table["AttributeDefinitions"]
         .as_sequence()
         .unwrap()
         .iter()
         .map(|a| a["AttributeName"].as_str().unwrap())
         .collect();
-    assert_eq!(defined, BTreeSet::from([PK, SK, DUE_PK, DUE_SK]));
+    assert_eq!(defined, used, "every key attribute defined, and only those");
     assert_eq!(table["TimeToLiveSpecification"]["AttributeName"], EXPIRES_AT);
     assert_eq!(table["TimeToLiveSpecification"]["Enabled"], true);
     assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
@@ -260,4 +279,110 @@ fn the_resources_are_named_as_the_local_bootstrap_names_them() {
     assert_eq!(named(&steps, "QueueName"), names.steps);
     assert_eq!(named(&dlq(&steps), "QueueName"), names.steps_dlq);
     assert_eq!(named(&group, "Name"), names.schedule_group);
+}
+
+/// The dashboard's body, read as JSON: `${Resource}` references stay as text; the one
+/// number substituted outside a string (the step lag threshold) reads as 0.
+fn dashboard(template: &Value) -> serde_json::Value {
+    let (dashboard, kind) = resource(template, "Dashboard");
+    assert_eq!(kind, "AWS::CloudWatch::Dashboard");
+    let Value::Tagged(body) = &dashboard["Properties"]["DashboardBody"] else { panic!("DashboardBody is a !Sub") };
+    let text = body.value.as_str().expect("a JSON text").replace(": ${StepLagAlarmThresholdMs}", ": 0");
+    serde_json::from_str(&text).expect("the dashboard body is JSON")
+}
+
+/// The metrics a dashboard widget graphs: (namespace, name, dimensions as `key=value`).
+fn graphed(widget: &serde_json::Value) -> Vec<(String, String, Vec<String>)> {
+    let mut found = Vec::new();
+    for metric in widget["properties"]["metrics"].as_array().into_iter().flatten() {
+        let parts: Vec<&str> = metric.as_array().unwrap().iter().filter_map(|p| p.as_str()).collect();
+        if let [namespace, name, dimensions @ ..] = parts.as_slice() {
+            let dimensions = dimensions.chunks(2).map(|kv| kv.join("=")).collect();
+            found.push((namespace.to_string(), name.to_string(), dimensions));
+        }
+        // A SEARCH expression: `{Namespace,Key,…} MetricName="Name" …`.
+        if let Some(expression) = metric[0]["expression"].as_str() {
+            let schema = expression.split('{').nth(1).and_then(|s| s.split('}').next()).expect("a search schema");
+            let mut keys = schema.split(',');
+            let namespace = keys.next().unwrap().to_string();
+            let name = expression.split("MetricName=\"").nth(1).and_then(|s| s.split('"').next()).unwrap();
+            found.push((namespace, name.to_string(), keys.map(String::from).collect()));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_dashboard_graphs_the_metrics_the_functions_emit_under_their_names() {
+    use avvio_common::metrics::{CODE, FUNCTION, NAMES, NAMESPACE, STEP_LAG, WEBHOOK_TO_SEND};
+    let template = template();
+    let (executor, _) = function_resource(&template, Function::Executor);
+    let (matcher, _) = function_resource(&template, Function::Matcher);
+    let widgets = dashboard(&template)["widgets"].as_array().expect("widgets").clone();
+    let ours: Vec<_> = widgets.iter().flat_map(graphed).filter(|(namespace, ..)| namespace == NAMESPACE).collect();
+    let names: BTreeSet<&str> = ours.iter().map(|(_, name, _)| name.as_str()).collect();
+    assert_eq!(names, BTreeSet::from(NAMES), "the dashboard graphs every metric the code emits, and only those");
+    for (_, name, dimensions) in &ours {
+        let function = dimensions.iter().find(|d| d.starts_with(FUNCTION)).expect("every metric is by function");
+        match name.as_str() {
+            n if n == STEP_LAG => assert_eq!(*function, format!("{FUNCTION}=${{{executor}}}"), "{n}"),
+            n if n == WEBHOOK_TO_SEND => assert_eq!(*function, format!("{FUNCTION}=${{{matcher}}}"), "{n}"),
+            // The by-code series, through SEARCH: their schema names the two dimensions.
+            n if dimensions.len() == 2 => assert_eq!(dimensions, &[FUNCTION.to_string(), CODE.to_string()], "{n}"),
+            _ => {}
+        }
+    }
+    // Every alarm shows on it.
+    let shown: BTreeSet<String> = widgets
+        .iter()
+        .filter(|w| w["type"] == "alarm")
+        .flat_map(|w| w["properties"]["alarms"].as_array().unwrap().iter())
+        .map(|a| a.as_str().unwrap().trim_start_matches("${").trim_end_matches(".Arn}").to_string())
+        .collect();
+    let alarms: BTreeSet<String> = resources(&template)
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+        .map(|(id, _)| id.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(shown, alarms);
+}
+
+#[test]
+fn every_alarm_notifies_the_topic_and_each_function_has_an_error_rate_alarm() {
+    use avvio_common::metrics::{FUNCTION, NAMESPACE, STEP_LAG};
+    let template = template();
+    let alarms: Vec<(&str, &Value)> = resources(&template)
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+        .map(|(id, r)| (id.as_str().unwrap(), &r["Properties"]))
+        .collect();
+    for (id, alarm) in &alarms {
+        let Value::Tagged(actions) = &alarm["AlarmActions"] else { panic!("{id}: AlarmActions is an !If") };
+        let topic = &actions.value[1][0];
+        assert_eq!(reference(topic).map(|(id, _)| id), Some("AlarmTopic".to_string()), "{id}");
+        assert_eq!(resource_type(&template, "AlarmTopic"), "AWS::SNS::Topic");
+    }
+    // The step lag alarm reads the executor's StepLag, as the code emits it.
+    let (executor, _) = function_resource(&template, Function::Executor);
+    let lag = alarms.iter().find(|(_, a)| a["MetricName"] == STEP_LAG).expect("a step lag alarm").1;
+    assert_eq!(lag["Namespace"], NAMESPACE);
+    assert_eq!(lag["Dimensions"][0]["Name"], FUNCTION);
+    assert_eq!(reference(&lag["Dimensions"][0]["Value"]).map(|(id, _)| id), Some(executor));
+    assert!(lag["ExtendedStatistic"].as_str().is_some_and(|s| s.starts_with('p')), "a percentile");
+    // Errors over invocations of each function, by metric math.
+    for function in Function::ALL {
+        let (id, _) = function_resource(&template, function);
+        let rate = alarms.iter().find(|(_, a)| {
+            let queries = a["Metrics"].as_sequence().map(Vec::as_slice).unwrap_or_default();
+            let of = |name: &str| {
+                queries.iter().any(|q| {
+                    let metric = &q["MetricStat"]["Metric"];
+                    metric["MetricName"] == name
+                        && reference(&metric["Dimensions"][0]["Value"]).is_some_and(|(target, _)| target == id)
+                })
+            };
+            of("Errors") && of("Invocations") && queries.iter().any(|q| q["Expression"].is_string())
+        });
+        assert!(rate.is_some(), "{id} has no error rate alarm");
+    }
 }

@@ -21,6 +21,7 @@ use avvio_common::ports::{
 };
 use avvio_common::stats::{Days, Stats};
 use avvio_common::time::{Time, parse_rfc3339};
+use avvio_common::webhook::{DeliveryStatus, StatusError, StatusUpdate};
 use serde_json::{Value, json};
 
 /// Expands to one `#[tokio::test]` per check of [the contract](crate::contract), each on the
@@ -60,6 +61,10 @@ macro_rules! store_contract_tests {
             due_dates_come_back_across_workspaces_earliest_first_over_many_pages,
             deleting_an_automation_clears_its_date_items,
             a_list_is_read_a_page_at_a_time_in_key_order_as_the_memory_store_reads_it,
+            parked_statuses_come_back_in_order_until_dropped_or_a_day_old,
+            contact_pages_are_the_listing_cut_for_every_filter_and_size,
+            run_pages_are_the_listing_cut_for_every_filter_and_size,
+            automation_pages_are_the_listing_cut_for_every_size,
         );
     };
     (@each $make:expr; $($check:ident),+ $(,)?) => {
@@ -154,6 +159,7 @@ fn run(run_id: &str, automation: &str, contact: &ContactKey, started_at: Time) -
         block_epoch: 0,
         status: RunStatus::Active,
         steps: Vec::new(),
+        retention: avvio_common::domain::run::RUNS_RETENTION,
     }
 }
 
@@ -1006,4 +1012,274 @@ async fn read_pages(store: &impl Store, negozio: &WorkspaceId) -> Vec<Vec<String
             None => return pages,
         }
     }
+}
+
+// ---------------------------------------------------------------- parked statuses
+
+fn status(wamid: &Wamid, status: DeliveryStatus, at: &str) -> StatusUpdate {
+    let errors = match status {
+        DeliveryStatus::Failed => vec![StatusError { code: 131047, title: "Re-engagement message".into() }],
+        _ => Vec::new(),
+    };
+    StatusUpdate {
+        phone_number_id: NUMBER.into(),
+        wamid: wamid.clone(),
+        status,
+        timestamp: t(at),
+        recipient_phone: Some(WaId::parse(MARIO).unwrap()),
+        recipient_bsuid: None,
+        errors,
+    }
+}
+
+pub async fn parked_statuses_come_back_in_order_until_dropped_or_a_day_old<S: Management>(store: &S) {
+    let negozio = ws("negozio");
+    let (first, second) = (Wamid::parse("wamid.parked.1").unwrap(), Wamid::parse("wamid.parked.2").unwrap());
+    let now = t("2026-11-23T10:00:00Z");
+    assert_eq!(store.parked_statuses(&negozio, &first, now).await.unwrap(), []);
+
+    let sent = status(&first, DeliveryStatus::Sent, "2026-11-23T10:00:00Z");
+    let delivered = status(&first, DeliveryStatus::Delivered, "2026-11-23T10:00:01Z");
+    let failed = status(&second, DeliveryStatus::Failed, "2026-11-23T10:00:02Z");
+    store.park_status(&negozio, &sent, now).await.unwrap();
+    store.park_status(&negozio, &delivered, now).await.unwrap();
+    store.park_status(&negozio, &failed, now + chrono::Duration::hours(2)).await.unwrap();
+
+    let later = now + chrono::Duration::hours(3);
+    assert_eq!(store.parked_statuses(&negozio, &first, later).await.unwrap(), [sent.clone(), delivered.clone()]);
+    assert_eq!(
+        store.parked_statuses(&negozio, &second, later).await.unwrap(),
+        std::slice::from_ref(&failed),
+        "errors kept"
+    );
+    assert_eq!(store.parked_statuses(&ws("altro"), &first, later).await.unwrap(), [], "per workspace");
+
+    store.drop_parked(&negozio, &first).await.unwrap();
+    assert_eq!(store.parked_statuses(&negozio, &first, later).await.unwrap(), []);
+    assert_eq!(
+        store.parked_statuses(&negozio, &second, later).await.unwrap(),
+        std::slice::from_ref(&failed),
+        "the others stay"
+    );
+    store.drop_parked(&negozio, &first).await.unwrap(); // dropping twice is no error
+
+    // A day after it was parked a status belongs to a message Avvio never recorded sending.
+    let expired = now + chrono::Duration::hours(2) + avvio_common::ports::PARKED_FOR + chrono::Duration::seconds(1);
+    assert_eq!(store.parked_statuses(&negozio, &second, expired).await.unwrap(), []);
+}
+
+// ---------------------------------------------------------------- paged listings
+
+/// Every page of every contact listing, a page of 1, 2, 3 and 1000 at a time, is the listing
+/// cut after the page before (as `Page::first` cuts it), and the pages together are the listing.
+pub async fn contact_pages_are_the_listing_cut_for_every_filter_and_size<S: Management>(store: &S) {
+    use avvio_common::ports::Page;
+    let negozio = ws("negozio");
+    let (lead, vip, clienti) = (Tag::parse("lead").unwrap(), list("vip"), list("clienti"));
+    for i in [7, 2, 9, 0, 4, 5, 1, 8, 3, 6] {
+        let mut contact = Contact::new(&phone(&format!("3933300000{i:02}")));
+        if i % 2 == 0 {
+            contact.tags.insert(lead.clone());
+        }
+        if i % 3 == 0 {
+            contact.lists.insert(vip.clone());
+        }
+        if i >= 5 {
+            contact.lists.insert(clienti.clone());
+        }
+        store.put_contact(&negozio, &contact, None).await.unwrap();
+    }
+    // Known by its BSUID only.
+    let mut only_bsuid = Contact::new(&bsuid("IT.7"));
+    only_bsuid.lists.insert(vip.clone());
+    only_bsuid.tags.insert(lead.clone());
+    store.put_contact(&negozio, &only_bsuid, None).await.unwrap();
+    // Created by its BSUID, its phone learned later: listed by the phone from then on.
+    let mut linked = Contact::new(&bsuid("IT.3"));
+    linked.lists.insert(vip.clone());
+    let revision = store.put_contact(&negozio, &linked, None).await.unwrap();
+    linked.phone = Some(WaId::parse("393330000055").unwrap());
+    linked.tags.insert(lead.clone());
+    let revision = store.put_contact(&negozio, &linked, Some(revision)).await.unwrap();
+    linked.lists.insert(clienti.clone());
+    store.put_contact(&negozio, &linked, Some(revision)).await.unwrap();
+    // Created by its phone, its BSUID learned later, out of the list it was in.
+    let mut left = Contact::new(&phone("393330000033"));
+    left.lists.insert(vip.clone());
+    let revision = store.put_contact(&negozio, &left, None).await.unwrap();
+    left.lists.remove(&vip);
+    left.bsuid = Some(Bsuid::parse("IT.33").unwrap());
+    store.put_contact(&negozio, &left, Some(revision)).await.unwrap();
+    // Deleted; and another workspace's.
+    let mut gone = Contact::new(&phone("393330000044"));
+    gone.lists.insert(vip.clone());
+    gone.tags.insert(lead.clone());
+    store.put_contact(&negozio, &gone, None).await.unwrap();
+    assert!(store.delete_contact(&negozio, &phone("393330000044")).await.unwrap());
+    let mut elsewhere = Contact::new(&phone("393330000011"));
+    elsewhere.lists.insert(vip.clone());
+    store.put_contact(&ws("altro"), &elsewhere, None).await.unwrap();
+
+    let keys = |found: &[Contact]| found.iter().map(|c| c.key().to_string()).collect::<Vec<_>>();
+    let everyone = store.contacts(&negozio, &ContactFilter::default()).await.unwrap();
+    let phones = (0..10).map(|i| format!("3933300000{i:02}"));
+    let expected: Vec<String> = phones.chain(["393330000033".into(), "393330000055".into(), "IT.7".into()]).collect();
+    assert_eq!(keys(&everyone), expected, "the listing these pages cut");
+    let vip_members = store.contacts(&negozio, &ContactFilter { tag: None, list: Some(vip.clone()) }).await.unwrap();
+    assert_eq!(
+        keys(&vip_members),
+        ["393330000000", "393330000003", "393330000006", "393330000009", "393330000055", "IT.7"]
+    );
+
+    let filters = [
+        ContactFilter::default(),
+        ContactFilter { tag: Some(lead.clone()), list: None },
+        ContactFilter { tag: None, list: Some(vip.clone()) },
+        ContactFilter { tag: Some(lead.clone()), list: Some(vip.clone()) },
+        ContactFilter { tag: None, list: Some(clienti.clone()) },
+        ContactFilter { tag: Some(lead.clone()), list: Some(clienti.clone()) },
+        ContactFilter { tag: None, list: Some(list("nessuna")) },
+        ContactFilter { tag: Some(Tag::parse("nessuno").unwrap()), list: None },
+    ];
+    for filter in &filters {
+        let full = store.contacts(&negozio, filter).await.unwrap();
+        for size in [1, 2, 3, 1000] {
+            let (mut after, mut walked) = (None::<ContactKey>, Vec::new());
+            loop {
+                let page = store.contacts_page(&negozio, filter, after.as_ref(), size).await.unwrap();
+                let rest = full.iter().filter(|c| after.as_ref().is_none_or(|a| c.key() > *a)).cloned();
+                assert_eq!(page, Page::first(rest, size, Contact::key), "{filter:?}, {size} a page, after {after:?}");
+                walked.extend(page.items);
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+                assert!(walked.len() <= full.len(), "{filter:?}: the pages go on past the listing");
+            }
+            assert_eq!(keys(&walked), keys(&full), "{filter:?}, {size} a page");
+        }
+        let empty = Page { items: Vec::new(), next: None };
+        if let Some(last) = full.last() {
+            let past = store.contacts_page(&negozio, filter, Some(&last.key()), 3).await.unwrap();
+            assert_eq!(past, empty, "{filter:?}: after the last contact");
+        }
+        let past = store.contacts_page(&negozio, filter, Some(&bsuid("ZZ.9")), 3).await.unwrap();
+        assert_eq!(past, empty, "{filter:?}: after every key");
+    }
+    let page = store.contacts_page(&ws("nessuno"), &ContactFilter::default(), None, 3).await.unwrap();
+    assert_eq!(page, Page { items: Vec::new(), next: None }, "an unknown workspace");
+}
+
+/// Every page of every run listing, a page of 1, 2, 3 and 1000 at a time, is the listing cut
+/// after the page before, runs started at one instant included, and the pages together are it.
+pub async fn run_pages_are_the_listing_cut_for_every_filter_and_size<S: Management>(store: &S) {
+    use avvio_common::ports::{Page, RunPosition};
+    let negozio = ws("negozio");
+    store.create_automation(&negozio, phrase_automation("info", "Info")).await.unwrap();
+    store.create_automation(&negozio, phrase_automation("promo", "Promo")).await.unwrap();
+    store.create_automation(&negozio, phrase_automation("vecchia", "Vecchia")).await.unwrap();
+    let contacts = [phone(MARIO), phone("393470000001"), bsuid("IT.5")];
+    let automations = ["info", "promo", "vecchia"];
+    let at = t("2026-11-23T10:00:00Z");
+    let mut created = Vec::new();
+    for i in 0..14usize {
+        // Four runs start at each instant, their ids in no order of creation.
+        let started = at + chrono::Duration::minutes((i / 4) as i64);
+        let id = format!("run-{:02}", (i * 5) % 14);
+        let r = run(&id, automations[(i / 3) % 3], &contacts[i % 3], started);
+        assert!(store.create_run(&negozio, &r).await.unwrap());
+        created.push(r);
+    }
+    store.create_run(&ws("altro"), &run("run-altro", "info", &contacts[0], at)).await.unwrap();
+    // Rewritten runs stay where they were.
+    for r in created.iter().step_by(4) {
+        let mut done = r.clone();
+        done.status = RunStatus::Completed;
+        store.put_run(&negozio, &done, &RunBase::of(r, StoredRun::CREATED)).await.unwrap();
+    }
+    // A deleted automation's and a deleted contact's runs are still listed.
+    store.delete_automation(&negozio, &id("vecchia")).await.unwrap();
+    store.put_contact(&negozio, &Contact::new(&contacts[1]), None).await.unwrap();
+    assert!(store.delete_contact(&negozio, &contacts[1]).await.unwrap());
+
+    let everything = store.runs(&negozio, &RunFilter::default()).await.unwrap();
+    assert_eq!(everything.len(), 14);
+    assert_eq!(everything.iter().filter(|r| r.status == RunStatus::Completed).count(), 4);
+    let mut filters = vec![RunFilter::default()];
+    for contact in contacts.iter().cloned().map(Some).chain([Some(phone("393339999999")), None]) {
+        for automation in automations.iter().map(|a| Some(id(a))).chain([Some(id("nessuna")), None]) {
+            filters.push(RunFilter { contact: contact.clone(), automation });
+        }
+    }
+    for filter in &filters {
+        let full = store.runs(&negozio, filter).await.unwrap();
+        for size in [1, 2, 3, 1000] {
+            let (mut after, mut walked) = (None::<RunPosition>, Vec::new());
+            loop {
+                let page = store.runs_page(&negozio, filter, after.as_ref(), size).await.unwrap();
+                let rest = full.iter().filter(|r| after.as_ref().is_none_or(|a| a.precedes(r))).cloned();
+                assert_eq!(
+                    page,
+                    Page::first(rest, size, RunPosition::of),
+                    "{filter:?}, {size} a page, after {after:?}"
+                );
+                walked.extend(page.items);
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+                assert!(walked.len() <= full.len(), "{filter:?}: the pages go on past the listing");
+            }
+            assert_eq!(walked, full, "{filter:?}, {size} a page");
+        }
+        let empty = Page { items: Vec::new(), next: None };
+        if let Some(last) = full.last() {
+            let past = store.runs_page(&negozio, filter, Some(&RunPosition::of(last)), 3).await.unwrap();
+            assert_eq!(past, empty, "{filter:?}: after the oldest run");
+        }
+        let before_all = RunPosition { started_at: t("2000-01-01T00:00:00Z"), id: RunId::parse("run-00").unwrap() };
+        assert_eq!(store.runs_page(&negozio, filter, Some(&before_all), 3).await.unwrap(), empty, "{filter:?}");
+    }
+}
+
+/// Every page of the automation listing, a page of 1, 2, 3 and 1000 at a time, is the listing
+/// cut after the page before (deleted automations left out), and the pages together are it.
+pub async fn automation_pages_are_the_listing_cut_for_every_size<S: Management>(store: &S) {
+    use avvio_common::ports::Page;
+    let negozio = ws("negozio");
+    let words = ["uno", "due", "tre", "quattro", "cinque", "sei", "sette", "otto", "nove"];
+    for (name, word) in
+        ["menu", "auguri", "zeta", "info-1.1", "benvenuto", "promo", "b", "a.b", "a-b"].iter().zip(words)
+    {
+        store.create_automation(&negozio, phrase_automation(name, word)).await.unwrap();
+    }
+    store.update_automation(&negozio, disabled(phrase_automation("zeta", "tre"))).await.unwrap();
+    store.delete_automation(&negozio, &id("promo")).await.unwrap();
+    store.delete_automation(&negozio, &id("b")).await.unwrap();
+    store.delete_automation(&negozio, &id("auguri")).await.unwrap();
+    store.create_automation(&negozio, phrase_automation("auguri", "due")).await.unwrap();
+    store.create_automation(&ws("altro"), phrase_automation("altro", "uno")).await.unwrap();
+
+    let full = store.automations(&negozio).await.unwrap();
+    let ids = |found: &[std::sync::Arc<Automation>]| found.iter().map(|a| a.id().to_string()).collect::<Vec<_>>();
+    assert_eq!(ids(&full), ["a-b", "a.b", "auguri", "benvenuto", "info-1.1", "menu", "zeta"]);
+    for size in [1, 2, 3, 1000] {
+        let (mut after, mut walked) = (None::<AutomationId>, Vec::new());
+        loop {
+            let page = store.automations_page(&negozio, after.as_ref(), size).await.unwrap();
+            let rest = full.iter().filter(|a| after.as_ref().is_none_or(|after| a.id() > after)).cloned();
+            assert_eq!(page, Page::first(rest, size, |a| a.id().clone()), "{size} a page, after {after:?}");
+            walked.extend(page.items);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+            assert!(walked.len() <= full.len(), "the pages go on past the listing");
+        }
+        assert_eq!(ids(&walked), ids(&full), "{size} a page");
+    }
+    let empty = Page { items: Vec::new(), next: None };
+    assert_eq!(store.automations_page(&negozio, Some(&id("zeta")), 3).await.unwrap(), empty, "after the last");
+    assert_eq!(store.automations_page(&negozio, Some(&id("zzz")), 3).await.unwrap(), empty, "after every id");
+    assert_eq!(store.automations_page(&ws("nessuno"), None, 3).await.unwrap(), empty, "an unknown workspace");
 }

@@ -2,6 +2,7 @@
 
 pub mod contract;
 pub mod graph;
+pub mod retention;
 
 use avvio_common::simulate::{Inputs, Line, SimError, Simulation};
 use avvio_common::validate::read_documents;
@@ -118,6 +119,22 @@ pub fn memory_system(ws: &str, workspace: Value) -> (MemoryDeps, avvio_common::d
         default_access_token: None,
     };
     (deps, id)
+}
+
+/// A Meta webhook body with one delivery status (`sent`, `delivered`, `read`, `failed`) of
+/// message `wamid` the business sent to `recipient`.
+pub fn status_webhook(phone_number_id: &str, recipient: &str, wamid: &str, status: &str) -> Vec<u8> {
+    let ts = chrono::Utc::now().timestamp();
+    serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "102290129340398", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "390212345678", "phone_number_id": phone_number_id },
+            "statuses": [{ "id": wamid, "status": status, "timestamp": ts.to_string(), "recipient_id": recipient }]
+        } }] }]
+    })
+    .to_string()
+    .into_bytes()
 }
 
 /// A Meta webhook body with one text message.

@@ -558,3 +558,31 @@ fn a_run_started_by_a_step_is_queued_again_when_the_step_is_redelivered() {
         assert_eq!(mario_tags(&deps, &ws).await, ["figlio"]);
     });
 }
+
+#[test]
+fn the_memory_store_forgets_ended_runs_once_their_retention_has_passed() {
+    rt().block_on(async {
+        let store = avvio_common::memory::MemoryStore::new();
+        avvio_tests::retention::ended_runs_are_forgotten_once_their_retention_has_passed(&store).await;
+    });
+}
+
+#[test]
+fn a_run_is_kept_for_the_workspaces_retention_after_it_ended_and_the_clock_then_deletes_it() {
+    rt().block_on(async {
+        let mut doc = workspace();
+        doc["runs_retention"] = json!("2d");
+        let (deps, ws) = memory_system("negozio", doc);
+        deps.store.with_catalog(&ws, |c| c.create(two_texts("secondo"))).unwrap();
+        let second = started(&deps).await;
+        deps.handle_step(&second, t("2026-11-23T10:00:00Z")).await.unwrap();
+        let run = deps.store.run(&ws, &second.step.run).await.unwrap().unwrap().run;
+        assert_eq!((run.status.clone(), run.retention.to_string()), (RunStatus::Completed, "2d".to_string()));
+        assert_eq!(run.expires_at(), Some(t("2026-11-25T10:00:00Z")), "two days after its last step");
+
+        deps.run_clock_once(t("2026-11-25T09:59:00Z")).await.unwrap();
+        assert!(deps.store.run(&ws, &run.id).await.unwrap().is_some(), "kept until then");
+        deps.run_clock_once(t("2026-11-25T10:00:00Z")).await.unwrap();
+        assert_eq!(deps.store.run(&ws, &run.id).await.unwrap(), None, "the clock's pass deleted it");
+    });
+}

@@ -2,10 +2,18 @@
 //! `avvio_common::memory::MemoryStore` (the reference), every key scoped by workspace.
 //!
 //! # Table
-//! Partition key `pk` (S), sort key `sk` (S); one sparse global secondary index
-//! `due` (`gsi1pk` S, `gsi1sk` S, all attributes projected) that only date-due items
-//! carry; TTL on `expires_at` (N, epoch seconds). Documents are stored as JSON strings
-//! in `doc` (exact round trips). [`create_table`] makes it (on-demand billing).
+//! Partition key `pk` (S), sort key `sk` (S); TTL on `expires_at` (N, epoch seconds);
+//! four sparse global secondary indexes ([`INDEXES`]), each carried by one item family:
+//!
+//! | index | partition | sort | projected | items |
+//! |---|---|---|---|---|
+//! | `due` | `gsi1pk` | `gsi1sk` | all | date due |
+//! | `runs` | `gsi2pk` | `gsi2sk` | keys only | run |
+//! | `runs_by_contact` | `gsi3pk` | `gsi2sk` | keys and `gsi4pk` | run |
+//! | `runs_by_automation` | `gsi4pk` | `gsi2sk` | keys only | run |
+//!
+//! Documents are stored as JSON strings in `doc` (exact round trips). [`create_table`]
+//! makes it (on-demand billing).
 //!
 //! | item | `pk` | `sk` | attributes |
 //! |---|---|---|---|
@@ -24,21 +32,37 @@
 //! | integration id claim | `HOOK#{id}` | `HOOK` | `id`, `ws`, `doc` |
 //! | contact | `WS#{ws}` | `CONTACT#{primary key}` | `doc` (the contact), `rev` |
 //! | contact alias | `WS#{ws}` | `ALIAS#{other key}` | `primary` |
-//! | list membership | `WS#{ws}` | `MEMBER#{list}#{primary key}` | `primary` |
+//! | list membership | `WS#{ws}` | `MEMBER#{list}#{listed key}` (`Contact::key`: the phone once known; see `contacts`) | `primary`, `list` |
 //! | stats counters | `WS#{ws}` | `STATS#{day}#{automation}#{shard:02}` | `automation`, `day`, `last_started`, one number per counter (`started`, `steps[0]:done`, …; see `stats`) |
-//! | run | `WS#{ws}` | `RUN#{id}` | `doc`, `rev` (every write conditioned on it), `steps` (the recorded step paths, `,steps[0],steps[1],`) |
+//! | run | `WS#{ws}` | `RUN#{id}` | `doc`, `rev` (every write conditioned on it), `steps` (the recorded step paths, `,steps[0],steps[1],`), `gsi2pk` = `RUNS#{ws}`, `gsi2sk` = `{started_at, fixed width}#{id}`, `gsi3pk` = `RUNC#{ws}#{contact}`, `gsi4pk` = `RUNA#{ws}#{automation}` |
 //! | date due | `WS#{ws}` | `DATE#{automation}#{contact}` | `ws`, `automation`, `contact`, `date`, `at`, `gsi1pk` = `DUE#{UTC day of at}`, `gsi1sk` = `{at, fixed width}#{ws}#{automation}#{contact}` |
 //! | claimed message | `WS#{ws}#WAMID#{wamid}` | `WAMID` | `queued` (the steps the message queued, JSON), `expires_at` (+7 days) |
 //! | outbound link | `WS#{ws}#OUT#{wamid}` | `OUT` | `run`, `step` (its path; a number `N` before flows: `steps[N]`), `expires_at` (+30 days) |
+//! | parked status (its message not linked yet) | `WS#{ws}#PARK#{wamid}` | `{parked at}#{status}#{its time}` | `doc` (the status), `parked_at` (µs), `expires_at` (+1 day) |
 //!
 //! Index items (phrase, fallback, list, date, integration) carry the current version's
 //! document, written in the same transaction as the head, so each pipeline lookup is one
 //! read. Claimed messages and outbound links are never listed, so they live in partitions
 //! of their own, off the workspace's busy one.
 //!
+//! # Listings
+//! A page reads its own items, whatever the workspace holds (`docs/aws.md`, "Listings"):
+//! - runs, newest first: one Query of a run index (the workspace's, the contact's or the
+//!   automation's partition; both filters: the contact's, filtered on `gsi4pk`) for the
+//!   page's keys and one more, `gsi2sk < ` the position's, descending; then the runs by key
+//!   (BatchGetItem). The index keys never change after a run's creation, so later writes of
+//!   a run write no index entry (keys-only projections). Runs written before the indexes
+//!   are missing from pages until `DynamoStore::index_old_runs` gives them their keys.
+//! - contacts, by the key they are listed by: the `CONTACT#` items from the position's, merged
+//!   with the phone aliases (`ALIAS#0`…`ALIAS#:`), which list the contacts created by their
+//!   BSUID under the phone they got since; with a list, its `MEMBER#` items. A tag filter
+//!   reads on until the page is full: it reads what it skips.
+//! - automations, by id: the `AUTO#` heads from the position's; deleted ones are skipped.
+//!
 //! # Consistency
 //! Base-table reads are strongly consistent, so a read followed by a conditional write
-//! sees the latest revision (the `due` index is eventually consistent: fine for the clock).
+//! sees the latest revision (the indexes are eventually consistent: fine for the clock, and
+//! a run created a moment ago may miss from a listing for as long).
 //! Every [`Management`] write spanning items is one transaction; a lost optimistic race is
 //! [`StoreError::Conflict`], throttling and service failures [`StoreError::Unavailable`].
 //! The exceptions, best effort after the transaction: a deleted automation's date items,
@@ -55,7 +79,10 @@ mod stats;
 mod table;
 mod workspaces;
 
-pub use table::{DUE_INDEX, DUE_PK, DUE_SK, EXPIRES_AT, PK, SK, create_table};
+pub use table::{
+    AUTOMATION_RUNS_PK, CONTACT_RUNS_PK, DUE_INDEX, DUE_PK, DUE_SK, EXPIRES_AT, INDEXES, IndexSpec, PK, Projected,
+    RUN_SORT, RUNS_BY_AUTOMATION_INDEX, RUNS_BY_CONTACT_INDEX, RUNS_INDEX, RUNS_PK, SK, create_table,
+};
 
 use avvio_common::calendar::Due;
 use avvio_common::catalog::Fallbacks;
@@ -69,12 +96,14 @@ use avvio_common::domain::run::Run;
 use avvio_common::domain::workspace::Workspace;
 use avvio_common::engine::Liveness;
 use avvio_common::ports::{
-    ContactFilter, DueDate, KeyHash, Management, MessageCommit, MessageView, MessageWrite, RunBase, RunFilter,
-    Snapshot, StepView, StepWrite, Store, StoreError, StoredRun, Versioned, WriteError,
+    ContactFilter, DueDate, KeyHash, Management, MessageCommit, MessageView, MessageWrite, Page, RunBase, RunFilter,
+    RunPosition, Snapshot, StepView, StepWrite, Store, StoreError, StoredRun, Versioned, WriteError,
 };
 use avvio_common::stats::{DayCounters, Days};
 use avvio_common::time::Time;
+use avvio_common::webhook::StatusUpdate;
 use std::sync::Arc;
+use table::key_of;
 
 /// The DynamoDB store. Cheap to clone (the SDK client is shared).
 #[derive(Debug, Clone)]
@@ -269,6 +298,29 @@ impl Store for DynamoStore {
         self.read_outbound(ws, wamid).await
     }
 
+    async fn park_status(&self, ws: &WorkspaceId, status: &StatusUpdate, now: Time) -> Result<(), StoreError> {
+        self.write_parked(ws, status, now).await
+    }
+
+    async fn parked_statuses(
+        &self,
+        ws: &WorkspaceId,
+        wamid: &Wamid,
+        now: Time,
+    ) -> Result<Vec<StatusUpdate>, StoreError> {
+        Ok(self.read_parked(ws, wamid, now).await?.into_iter().map(|(_, status)| status).collect())
+    }
+
+    /// Ended runs are deleted by the table's TTL on `expires_at` ([`runs::run_item`]).
+    async fn forget_expired_runs(&self, _now: Time) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+
+    async fn drop_parked(&self, ws: &WorkspaceId, wamid: &Wamid) -> Result<(), StoreError> {
+        let keys = self.query_prefix(&keys::parked_statuses_pk(ws, wamid), "").await?;
+        self.batch_delete(keys.iter().map(key_of).collect::<Result<_, _>>()?).await
+    }
+
     async fn set_date_due(
         &self,
         ws: &WorkspaceId,
@@ -347,5 +399,34 @@ impl Management for DynamoStore {
 
     async fn runs(&self, ws: &WorkspaceId, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
         self.matching_runs(ws, filter).await
+    }
+
+    async fn contacts_page(
+        &self,
+        ws: &WorkspaceId,
+        filter: &ContactFilter,
+        after: Option<&ContactKey>,
+        limit: usize,
+    ) -> Result<Page<Contact, ContactKey>, StoreError> {
+        self.listed_contacts(ws, filter, after, limit).await
+    }
+
+    async fn runs_page(
+        &self,
+        ws: &WorkspaceId,
+        filter: &RunFilter,
+        after: Option<&RunPosition>,
+        limit: usize,
+    ) -> Result<Page<Run, RunPosition>, StoreError> {
+        self.listed_runs(ws, filter, after, limit).await
+    }
+
+    async fn automations_page(
+        &self,
+        ws: &WorkspaceId,
+        after: Option<&AutomationId>,
+        limit: usize,
+    ) -> Result<Page<Arc<Automation>, AutomationId>, StoreError> {
+        self.listed_automations(ws, after, limit).await
     }
 }

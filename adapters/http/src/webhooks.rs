@@ -24,6 +24,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_ATTEMPTS: u32 = 3;
 /// The delay before the first retry; each further retry waits twice as long.
 pub const DEFAULT_BACKOFF: Duration = Duration::from_millis(500);
+/// How long one post may take in all, its retries and their waits included: within the
+/// executor's budget for one step (12 s, `batch::MESSAGE_BUDGET`), so that a slow receiver
+/// never times out the Lambda invocation the step runs in.
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(10);
 
 /// Which targets [`HttpWebhookPoster`] may reach, and how hard it tries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,12 +41,22 @@ pub struct WebhookConfig {
     pub attempts: u32,
     /// Delay before the first retry, doubled before each next one; default [`DEFAULT_BACKOFF`].
     pub backoff: Duration,
+    /// The most one post takes, attempts and waits included; default [`DEFAULT_BUDGET`]. An
+    /// attempt gets what is left of it when that is less than `timeout`, and no retry starts
+    /// that could not wait its backoff and still have time left.
+    pub budget: Duration,
 }
 
 impl WebhookConfig {
-    /// The default timeout, attempts and backoff, in `mode`.
+    /// The default timeout, attempts, backoff and budget, in `mode`.
     pub fn new(mode: Mode) -> Self {
-        Self { mode, timeout: DEFAULT_TIMEOUT, attempts: DEFAULT_ATTEMPTS, backoff: DEFAULT_BACKOFF }
+        Self {
+            mode,
+            timeout: DEFAULT_TIMEOUT,
+            attempts: DEFAULT_ATTEMPTS,
+            backoff: DEFAULT_BACKOFF,
+            budget: DEFAULT_BUDGET,
+        }
     }
 }
 
@@ -87,9 +101,19 @@ impl HttpWebhookPoster {
     }
 
     /// One request: `Ok` on 2xx, else why not and whether another attempt may succeed.
-    async fn attempt(&self, target: &Url, payload: &str, signature: Option<&str>) -> Result<(), Failure> {
-        let mut request =
-            self.client.post(target.clone()).header(CONTENT_TYPE, "application/json").body(payload.to_owned());
+    async fn attempt(
+        &self,
+        target: &Url,
+        payload: &str,
+        signature: Option<&str>,
+        timeout: Duration,
+    ) -> Result<(), Failure> {
+        let mut request = self
+            .client
+            .post(target.clone())
+            .timeout(timeout)
+            .header(CONTENT_TYPE, "application/json")
+            .body(payload.to_owned());
         if let Some(signature) = signature {
             request = request.header(SIGNATURE_HEADER, signature);
         }
@@ -108,15 +132,15 @@ impl HttpWebhookPoster {
                     fail(Retry::Fatal, format!("answered {status}"))
                 }
             }
-            Err(error) => Err(self.transport_failure(&error)),
+            Err(error) => Err(self.transport_failure(&error, timeout)),
         }
     }
 
-    fn transport_failure(&self, error: &reqwest::Error) -> Failure {
+    fn transport_failure(&self, error: &reqwest::Error, timeout: Duration) -> Failure {
         if let Some(refused) = find_cause::<PrivateAddress>(error) {
             Failure { retry: Retry::Fatal, message: refused.to_string() }
         } else if error.is_timeout() {
-            Failure { retry: Retry::Retryable, message: format!("no answer within {:?}", self.config.timeout) }
+            Failure { retry: Retry::Retryable, message: format!("no answer within {timeout:?}") }
         } else if error.is_builder() {
             Failure { retry: Retry::Fatal, message: describe(error) }
         } else {
@@ -143,8 +167,11 @@ impl WebhookPoster for HttpWebhookPoster {
         let attempts = self.config.attempts.max(1);
         let mut delay = self.config.backoff;
         let mut attempt = 1;
+        let deadline = tokio::time::Instant::now() + self.config.budget;
         loop {
-            let failure = match self.attempt(&target, &payload, signature).await {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let timeout = self.config.timeout.min(left).max(Duration::from_millis(1));
+            let failure = match self.attempt(&target, &payload, signature, timeout).await {
                 Ok(()) => {
                     tracing::debug!(%host, attempt, "webhook delivered");
                     return Ok(());
@@ -159,6 +186,15 @@ impl WebhookPoster for HttpWebhookPoster {
                 tracing::warn!(%host, attempts, "webhook failed, giving up: {}", failure.message);
                 return Err(error(Retry::Retryable, format!("{} (after {attempts} attempts)", failure.message)));
             }
+            // A retry must be able to wait its backoff and still have time for a request.
+            if tokio::time::Instant::now() + delay + MIN_ATTEMPT > deadline {
+                tracing::warn!(%host, attempt, "webhook failed, no time left to retry: {}", failure.message);
+                let budget = self.config.budget;
+                return Err(error(
+                    Retry::Retryable,
+                    format!("{} (after {attempt} attempts in the {budget:?} a post may take)", failure.message),
+                ));
+            }
             tracing::info!(%host, attempt, ?delay, "webhook failed, retrying: {}", failure.message);
             tokio::time::sleep(delay).await;
             delay = delay.saturating_mul(2);
@@ -166,6 +202,9 @@ impl WebhookPoster for HttpWebhookPoster {
         }
     }
 }
+
+/// The least time worth starting a retry with.
+const MIN_ATTEMPT: Duration = Duration::from_millis(500);
 
 /// Why one attempt failed.
 struct Failure {

@@ -16,6 +16,7 @@ fn poster() -> HttpWebhookPoster {
         timeout: Duration::from_millis(200),
         attempts: 3,
         backoff: Duration::from_millis(10),
+        budget: Duration::from_secs(10),
     })
     .unwrap()
 }
@@ -104,6 +105,7 @@ async fn a_receiver_slower_than_the_timeout_is_retried_then_retryable() {
         timeout: Duration::from_millis(100),
         attempts: 2,
         backoff: Duration::from_millis(10),
+        budget: Duration::from_secs(10),
     };
     let poster = HttpWebhookPoster::new(config).unwrap();
     let error = poster.post(&format!("{}/hooks/avvio", receiver.url), &order(), None).await.unwrap_err();
@@ -143,4 +145,33 @@ async fn production_refuses_loopback_targets_without_any_request() {
 async fn local_mode_refuses_plain_http_beyond_loopback() {
     let error = poster().post("http://192.168.1.20/hooks/avvio", &order(), None).await.unwrap_err();
     assert_eq!(error.retry, Retry::Fatal, "{error}");
+}
+
+#[tokio::test]
+async fn a_receiver_that_never_answers_costs_one_budget_not_every_attempts_timeout() {
+    // Three attempts of 30 s each would outlast the executor's invocation; the budget bounds
+    // the whole post: the first attempt gets the budget, no retry starts without time left.
+    let hang = || Reply::status(200).after(Duration::from_secs(60));
+    let receiver = StandIn::start([hang(), hang(), hang()]).await;
+    let config = WebhookConfig {
+        mode: Mode::Local,
+        timeout: Duration::from_secs(30),
+        attempts: 3,
+        backoff: Duration::from_millis(10),
+        budget: Duration::from_millis(700),
+    };
+    let poster = HttpWebhookPoster::new(config).unwrap();
+    let started = std::time::Instant::now();
+    let error = poster.post(&format!("{}/hooks/avvio", receiver.url), &order(), None).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5), "bounded by the budget, took {:?}", started.elapsed());
+    assert_eq!(error.retry, Retry::Retryable, "{error}");
+    assert!(error.message.contains("in the 700ms a post may take"), "{error}");
+    assert_eq!(receiver.requests().len(), 1, "no retry without time left for it");
+}
+
+#[test]
+fn the_default_budget_fits_in_the_time_the_executor_gives_one_step() {
+    let config = WebhookConfig::new(Mode::Production);
+    assert!(config.budget <= Duration::from_secs(10), "batch::MESSAGE_BUDGET is 12 s, the store's calls included");
+    assert!(config.timeout <= config.budget);
 }

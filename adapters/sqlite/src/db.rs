@@ -16,7 +16,11 @@ use std::sync::{Arc, Mutex, mpsc};
 pub const APPLICATION_ID: i32 = 0x4176_7669;
 
 /// The schema's migrations, in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_parked_statuses.sql"),
+    include_str!("../migrations/0003_runs_retention.sql"),
+];
 
 /// Files up to this size get SQLite's `quick_check` at every start (tens of milliseconds).
 const QUICK_CHECK_UP_TO: u64 = 64 * 1024 * 1024;

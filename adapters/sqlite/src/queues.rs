@@ -44,8 +44,8 @@ impl SqliteEventQueue {
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })?;
         for (seq, text) in left {
-            let event = serde_json::from_str(&text)
-                .map_err(|e| StoreError::Unavailable(format!("corrupt queued event {seq}: {e}")))?;
+            let event =
+                serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("queued event {seq}: {e}")))?;
             let _ = tx.send(QueuedEvent { seq, event });
         }
         Ok((Self { db: db.clone(), tx }, rx))
@@ -129,7 +129,7 @@ impl SqliteStepQueue {
                 Ok(message) => taken.push(QueuedStep { id, message }),
                 Err(e) => {
                     in_flight.remove(&id);
-                    return Err(StoreError::Unavailable(format!("corrupt queued step {id}: {e}")));
+                    return Err(StoreError::Corrupt(format!("queued step {id}: {e}")));
                 }
             }
         }

@@ -22,11 +22,12 @@ use avvio_common::domain::run::{Run, StepStatus};
 use avvio_common::domain::workspace::{TemplateStatus, Workspace};
 use avvio_common::engine::{Liveness, StepDue};
 use avvio_common::ports::{
-    ContactFilter, DueDate, KeyHash, Management, MessageCommit, MessageView, MessageWrite, RunBase, RunFilter,
-    Snapshot, StepView, StepWrite, Store, StoreError, StoredRun, Versioned, WriteError,
+    ContactFilter, DueDate, KeyHash, Management, MessageCommit, MessageView, MessageWrite, PARKED_FOR, Page, RunBase,
+    RunFilter, RunPosition, Snapshot, StepView, StepWrite, Store, StoreError, StoredRun, Versioned, WriteError,
 };
 use avvio_common::stats::{Counter, DayCounters, Days, Delta, Tally};
 use avvio_common::time::Time;
+use avvio_common::webhook::StatusUpdate;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -109,7 +110,7 @@ fn time(what: &str, micros: i64) -> Result<Time, StoreError> {
 }
 
 fn corrupt(what: &str, why: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(format!("corrupt {what}: {why}"))
+    StoreError::Corrupt(format!("{what}: {why}"))
 }
 
 fn encode(value: &impl Serialize) -> Result<String, StoreError> {
@@ -197,6 +198,7 @@ struct RunRow {
     automation: String,
     contact: String,
     started_at: i64,
+    expires_at: Option<i64>,
     doc: String,
     delta: Option<Delta>,
 }
@@ -210,6 +212,7 @@ impl RunRow {
             automation: run.automation.to_string(),
             contact: run.contact.to_string(),
             started_at: micros(run.started_at),
+            expires_at: run.expires_at().map(micros),
             doc: encode(run)?,
             delta: Delta::of(before, run),
         })
@@ -219,10 +222,18 @@ impl RunRow {
     fn insert(&self, conn: &Connection) -> Result<bool, Failure> {
         let inserted = conn
             .prepare_cached(
-                "INSERT INTO runs (ws, id, revision, automation, contact, started_at, doc)
-                 VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6) ON CONFLICT (ws, id) DO NOTHING",
+                "INSERT INTO runs (ws, id, revision, automation, contact, started_at, expires_at, doc)
+                 VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (ws, id) DO NOTHING",
             )?
-            .execute(params![self.ws, self.id, self.automation, self.contact, self.started_at, self.doc])?;
+            .execute(params![
+                self.ws,
+                self.id,
+                self.automation,
+                self.contact,
+                self.started_at,
+                self.expires_at,
+                self.doc
+            ])?;
         if inserted == 1 {
             self.count(conn)?;
         }
@@ -232,8 +243,10 @@ impl RunRow {
     /// Replaces the run stored at `revision`; its new revision.
     fn replace(&self, conn: &Connection, revision: u64) -> Result<u64, Failure> {
         let updated = conn
-            .prepare_cached("UPDATE runs SET revision = ?3, doc = ?4 WHERE ws = ?1 AND id = ?2 AND revision = ?5")?
-            .execute(params![self.ws, self.id, revision + 1, self.doc, revision])?;
+            .prepare_cached(
+                "UPDATE runs SET revision = ?3, doc = ?4, expires_at = ?6 WHERE ws = ?1 AND id = ?2 AND revision = ?5",
+            )?
+            .execute(params![self.ws, self.id, revision + 1, self.doc, revision, self.expires_at])?;
         if updated != 1 {
             return Err(StoreError::Conflict(format!("run {}", self.id)).into());
         }
@@ -816,6 +829,64 @@ impl Store for SqliteStore {
             .transpose()
     }
 
+    async fn park_status(&self, ws: &WorkspaceId, status: &StatusUpdate, now: Time) -> Result<(), StoreError> {
+        let (ws, wamid, text) = (ws.to_string(), status.wamid.to_string(), encode(status)?);
+        self.write(move |conn| {
+            conn.prepare_cached("DELETE FROM parked_statuses WHERE parked_at <= ?1")?
+                .execute(params![micros(now - PARKED_FOR)])?;
+            conn.prepare_cached(
+                "INSERT INTO parked_statuses (ws, wamid, seq, status, parked_at) \
+                 SELECT ?1, ?2, COALESCE(MAX(seq), 0) + 1, ?3, ?4 FROM parked_statuses WHERE ws = ?1 AND wamid = ?2",
+            )?
+            .execute(params![ws, wamid, text, micros(now)])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn parked_statuses(
+        &self,
+        ws: &WorkspaceId,
+        wamid: &Wamid,
+        now: Time,
+    ) -> Result<Vec<StatusUpdate>, StoreError> {
+        let texts = self.read(|conn| {
+            let mut query = conn.prepare_cached(
+                "SELECT status FROM parked_statuses WHERE ws = ?1 AND wamid = ?2 AND parked_at > ?3 ORDER BY seq",
+            )?;
+            let rows = query
+                .query_map(params![ws.as_str(), wamid.as_str(), micros(now - PARKED_FOR)], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        let what = format!("parked status of {wamid}");
+        texts.iter().map(|text| decode(&what, text)).collect()
+    }
+
+    async fn drop_parked(&self, ws: &WorkspaceId, wamid: &Wamid) -> Result<(), StoreError> {
+        let (ws, wamid) = (ws.to_string(), wamid.to_string());
+        self.write(move |conn| {
+            conn.prepare_cached("DELETE FROM parked_statuses WHERE ws = ?1 AND wamid = ?2")?
+                .execute(params![ws, wamid])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn forget_expired_runs(&self, now: Time) -> Result<usize, StoreError> {
+        let now = micros(now);
+        // A clock tick is a short write: at most a few thousand runs each (the rest next tick).
+        self.write(move |conn| {
+            let forgotten = conn
+                .prepare_cached(
+                    "DELETE FROM runs WHERE rowid IN
+                     (SELECT rowid FROM runs WHERE expires_at IS NOT NULL AND expires_at <= ?1 LIMIT 5000)",
+                )?
+                .execute([now])?;
+            Ok(forgotten)
+        })
+        .await
+    }
+
     async fn set_date_due(
         &self,
         ws: &WorkspaceId,
@@ -1082,6 +1153,67 @@ impl Management for SqliteStore {
 
     async fn runs(&self, ws: &WorkspaceId, filter: &RunFilter) -> Result<Vec<Run>, StoreError> {
         Ok(self.newest_runs(ws, filter, usize::MAX).await?.0)
+    }
+
+    async fn contacts_page(
+        &self,
+        ws: &WorkspaceId,
+        filter: &ContactFilter,
+        after: Option<&ContactKey>,
+        limit: usize,
+    ) -> Result<Page<Contact, ContactKey>, StoreError> {
+        // Keys from the index, in order; a tag filter reads on until the page is full.
+        let after = after.map_or(String::new(), ContactKey::to_string);
+        let contacts: Vec<Contact> = self.read(|conn| {
+            let (sql, values) = match &filter.list {
+                Some(list) => (
+                    "SELECT c.doc FROM list_members m JOIN contacts c ON c.id = m.contact
+                     WHERE m.ws = ?1 AND m.list = ?2 AND m.key > ?3 ORDER BY m.key",
+                    vec![ws.as_str(), list.as_str(), after.as_str()],
+                ),
+                None => (
+                    "SELECT doc FROM contacts WHERE ws = ?1 AND key > ?2 ORDER BY key",
+                    vec![ws.as_str(), after.as_str()],
+                ),
+            };
+            let mut statement = conn.prepare_cached(sql)?;
+            let rows = statement.query_map(rusqlite::params_from_iter(values), |row| row.get::<_, String>(0))?;
+            let mut page = Vec::new();
+            for doc in rows {
+                let contact: Contact = decode("a contact", &doc?)?;
+                if filter.matches(&contact) {
+                    page.push(contact);
+                    if page.len() > limit {
+                        break;
+                    }
+                }
+            }
+            Ok(page)
+        })?;
+        Ok(Page::first(contacts, limit, Contact::key))
+    }
+
+    async fn runs_page(
+        &self,
+        ws: &WorkspaceId,
+        filter: &RunFilter,
+        after: Option<&RunPosition>,
+        limit: usize,
+    ) -> Result<Page<Run, RunPosition>, StoreError> {
+        use rusqlite::types::Value;
+        let (condition, values) = run_filter(ws, filter);
+        let mut values: Vec<Value> = values.into_iter().map(Value::Text).collect();
+        let mut sql = format!("SELECT doc FROM runs WHERE {condition}");
+        if let Some(after) = after {
+            let (at, id) = (values.len() + 1, values.len() + 2);
+            sql += &format!(" AND (started_at < ?{at} OR (started_at = ?{at} AND id < ?{id}))");
+            values.push(Value::Integer(micros(after.started_at)));
+            values.push(Value::Text(after.id.to_string()));
+        }
+        values.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1));
+        sql += &format!(" ORDER BY started_at DESC, id DESC LIMIT ?{}", values.len());
+        let runs: Vec<Run> = self.read(|conn| docs(conn, "a run", &sql, rusqlite::params_from_iter(&values)))?;
+        Ok(Page::first(runs, limit, RunPosition::of))
     }
 
     async fn newest_runs(

@@ -15,3 +15,8 @@ async fn store() -> SqliteStore {
 }
 
 avvio_tests::store_contract_tests!(store());
+
+#[tokio::test]
+async fn ended_runs_are_forgotten_once_their_retention_has_passed() {
+    avvio_tests::retention::ended_runs_are_forgotten_once_their_retention_has_passed(&store().await).await;
+}

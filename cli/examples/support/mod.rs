@@ -105,3 +105,28 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 pub fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1e3)
 }
+
+/// A webhook signed with `app_secret`: Meta's delivery status `status` (`sent`, `delivered`,
+/// `read`) of the message `wamid` sent to `phone`; the body and its `X-Hub-Signature-256`.
+pub fn status_webhook(app_secret: &str, phone: &str, wamid: &str, status: &str) -> (Vec<u8>, String) {
+    let ts = chrono::Utc::now().timestamp();
+    let body = format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"102290129340398","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"390212345678","phone_number_id":"{NUMBER}"}},"statuses":[{{"id":"{wamid}","status":"{status}","timestamp":"{ts}","recipient_id":"{phone}"}}]}}}}]}}]}}"#
+    )
+    .into_bytes();
+    let signature = avvio_tests::graph::signature(app_secret, &body);
+    (body, signature)
+}
+
+/// A process's resident memory from `/proc/PID/status`, in KiB: `VmRSS` (all), `RssAnon` (heap,
+/// stacks) and `RssFile` (mapped files: the binary, libraries); `None` once it is gone.
+pub fn resident_kib(pid: u32) -> Option<(u64, u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+    };
+    Some((field("VmRSS:")?, field("RssAnon:")?, field("RssFile:")?))
+}

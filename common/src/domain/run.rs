@@ -2,6 +2,7 @@
 //! outcome of every step.
 
 use super::automation::ActionKind;
+use super::duration::Duration;
 use super::ids::{AutomationId, RunId, Wamid};
 use super::path::{Branch, StepPath};
 use super::phone::ContactKey;
@@ -152,9 +153,30 @@ pub struct Run {
     pub block_epoch: u32,
     pub status: RunStatus,
     pub steps: Vec<StepRecord>,
+    /// How long the run is kept once it ended: the workspace's `runs_retention` when it
+    /// started (runs stored before retention read as [`RUNS_RETENTION`]).
+    #[serde(default = "default_retention")]
+    pub retention: Duration,
+}
+
+/// How long an ended run is kept when the workspace does not say (`runs_retention`).
+pub const RUNS_RETENTION: Duration = Duration::from_secs(90 * 86_400);
+
+fn default_retention() -> Duration {
+    RUNS_RETENTION
 }
 
 impl Run {
+    /// When the run's history is deleted: [`Self::retention`] after it ended (its last step's
+    /// time, or its start when no step ran); never while it is active.
+    pub fn expires_at(&self) -> Option<Time> {
+        if self.status == RunStatus::Active {
+            return None;
+        }
+        let ended = self.steps.iter().map(|s| s.at).max().unwrap_or(self.started_at).max(self.started_at);
+        Some(ended + self.retention.to_chrono())
+    }
+
     /// The record of step `path`, if it ran.
     pub fn step(&self, path: &StepPath) -> Option<&StepRecord> {
         self.steps.iter().find(|s| s.step == *path)
@@ -214,6 +236,7 @@ mod tests {
             block_epoch: 0,
             status,
             steps,
+            retention: crate::domain::run::RUNS_RETENTION,
         }
     }
 

@@ -2,6 +2,7 @@
 //! WhatsApp credentials, the webhook secret and templates.
 
 use super::contact::ConsentChoice;
+use super::duration::Duration;
 use super::ids::{Language, TemplateName};
 use super::phrase::{Phrase, Wording};
 use chrono::NaiveTime;
@@ -451,6 +452,23 @@ pub struct Workspace {
     pub templates: Vec<Template>,
     #[serde(default)]
     pub consent: ConsentPhrases,
+    /// How long a run is kept once it ended (1 to 366 days; 90 days when absent). Applies to
+    /// the runs that start after it is set.
+    #[serde(default = "runs_retention_default", deserialize_with = "runs_retention")]
+    pub runs_retention: Duration,
+}
+
+fn runs_retention_default() -> Duration {
+    crate::domain::run::RUNS_RETENTION
+}
+
+/// A `runs_retention`: a duration of at least one day.
+fn runs_retention<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let retention = Duration::deserialize(d)?;
+    if retention < Duration::from_secs(86_400) {
+        return Err(serde::de::Error::custom(format!("runs are kept at least 1d, not {retention}")));
+    }
+    Ok(retention)
 }
 
 /// The messages that change a contact's marketing consent (SPEC §2.4).
@@ -509,6 +527,7 @@ impl Workspace {
             "webhook_secret": self.webhook_secret.as_ref().map(Secret::expose),
             "templates": self.templates,
             "consent": self.consent,
+            "runs_retention": self.runs_retention,
         })
     }
 
@@ -522,6 +541,7 @@ impl Workspace {
             "webhook_secret_set": self.webhook_secret.is_some(),
             "templates": self.templates,
             "consent": self.consent,
+            "runs_retention": self.runs_retention,
         })
     }
 }

@@ -69,5 +69,6 @@ pub fn fire_date(
         contact.engine.dates_fired.retain(|(_, d)| *d >= horizon);
     }
     let cause_key = format!("date:{}", due.date);
-    start_run(automation, contact, RunCause::Date { date: due.date }, &cause_key, 0, now).ok()
+    let start = start_run(automation, contact, RunCause::Date { date: due.date }, &cause_key, 0, now).ok()?;
+    Some(start.kept_for(workspace.runs_retention))
 }

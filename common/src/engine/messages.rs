@@ -160,7 +160,8 @@ fn pick_trigger(
         contact.engine.fallback_fired.insert(chosen.id().clone(), message.timestamp);
     }
     let cause = RunCause::Message { wamid: message.wamid.clone() };
-    Some(start_run(&chosen, contact, cause, message.wamid.as_str(), 0, now).expect("depth 0 is never a loop"))
+    let start = start_run(&chosen, contact, cause, message.wamid.as_str(), 0, now).expect("depth 0 is never a loop");
+    Some(start.kept_for(workspace.runs_retention))
 }
 
 /// The fallback a message outside hours or on a holiday starts, if its cooldown allows.

@@ -101,6 +101,14 @@ pub struct RunStart {
     pub first: StepDue,
 }
 
+impl RunStart {
+    /// The run, kept `retention` once it ended (the workspace's `runs_retention`).
+    pub fn kept_for(mut self, retention: crate::domain::Duration) -> Self {
+        self.run.retention = retention;
+        self
+    }
+}
+
 /// One observable effect: a line of `avvio simulate`, a log line in production.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Effect {
@@ -237,6 +245,7 @@ pub fn start_run(
         block_epoch: contact.engine.block_epoch,
         status: RunStatus::Active,
         steps: Vec::new(),
+        retention: crate::domain::run::RUNS_RETENTION,
     };
     Ok(RunStart { run, first })
 }

@@ -259,7 +259,11 @@ pub fn execute_step(input: StepInput<'_>) -> Execution {
                     contact: Option<Contact>,
                     mut effect: Effect,
                     outcome: Result<(), &str>,
-                    starts: Vec<RunStart>| {
+                    mut starts: Vec<RunStart>| {
+        // A run started by a run is kept as long as the run that started it.
+        for start in &mut starts {
+            start.run.retention = run.retention;
+        }
         let (status, error) = match outcome {
             Ok(()) => (StepStatus::Done, None),
             Err(code) if code == codes::CONTACT_BLOCKED || code == codes::MARKETING_OPT_OUT => {

@@ -1,6 +1,6 @@
-//! The clock stage: fires the `date` triggers that came due, and once a day syncs the
-//! workspaces' templates from Meta. `run_once(now)` does one pass, so tests and the
-//! simulator drive it without sleeping.
+//! The clock stage: fires the `date` triggers that came due, deletes the runs past their
+//! retention, and once a day syncs the workspaces' templates from Meta. `run_once(now)` does
+//! one pass, so tests and the simulator drive it without sleeping.
 
 use super::{Deps, Report, StageError};
 use crate::engine;
@@ -51,6 +51,8 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                 self.begin_run(ws, start, now).await?;
             }
         }
+        // Runs past their workspace's `runs_retention` (the stores without a TTL of their own).
+        self.store.forget_expired_runs(now).await?;
         Ok(Report::default())
     }
 }

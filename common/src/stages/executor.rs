@@ -89,6 +89,9 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         };
         let workspace = workspace.ok_or_else(|| StageError::NotFound(format!("no workspace `{ws}`")))?;
         let step = message.step.step;
+        // A redelivery of a step that sent: its first delivery may have stopped before applying
+        // the statuses parked for the message ([`Self::finish`]).
+        let sent_before = run.step(&step).and_then(|r| r.wamid.clone());
         let related = self.related_automations(ws, &automation, &step).await?;
         let execution = engine::execute_step(StepInput {
             workspace: &workspace,
@@ -101,6 +104,9 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             workspace_id: ws.as_str(),
             now,
         });
+        if let (Some(wamid), Execution::Ignore | Execution::Requeue { .. }) = (&sent_before, &execution) {
+            self.apply_parked(ws, wamid, &message.step.run, &step, now).await?;
+        }
         // A send waits for its turn of the number's rate before it is claimed: a crash while
         // it waits leaves nothing claimed, and the redelivery sends it.
         if let Some(slot) = self.turn(&workspace, &execution, now).await? {
@@ -320,12 +326,13 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         now: Time,
     ) -> Result<Report, StageError> {
         let step = pending.step();
+        let throttled = error.clone();
         let (run, due) = pending.defer(retry, at, error, now);
         if !self.replace_claim(ws, &run, step, base).await? {
             return Ok(Report::ignored("the deferred step's run is gone or recorded it otherwise meanwhile"));
         }
         self.steps.schedule(StepMessage { workspace: ws.clone(), step: due }, now).await?;
-        Ok(Report::ignored("the send waits for its turn or for Meta to take it again"))
+        Ok(Report { throttled, ..Report::ignored("the send waits for its turn or for Meta to take it again") })
     }
 
     /// Meta answered 131050: the contact stopped marketing messages. Its consent becomes
@@ -426,6 +433,14 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         if let Some(next) = next {
             self.steps.schedule(StepMessage { workspace: ws.clone(), step: next }, now).await?;
         }
-        Ok(Report { effects: vec![effect], ..Report::default() })
+        let mut effects = vec![effect];
+        if let Some(wamid) = &sent {
+            // Statuses that arrived before the link was stored. Failing here leaves them parked:
+            // the redelivery of this step finds it done and applies them then.
+            let step = effects[0].step;
+            let parked = self.apply_parked(ws, wamid, &run.id, &step, now).await?;
+            effects.extend(parked);
+        }
+        Ok(Report { effects, ..Report::default() })
     }
 }

@@ -3,6 +3,7 @@
 //! started, first steps queued.
 
 use super::{Deps, Report, StageError, retry_conflicts};
+use crate::domain::Duration;
 use crate::domain::automation::Trigger;
 use crate::domain::contact::{ConsentChoice, Contact};
 use crate::domain::ids::{AutomationId, ListName, RunId, WorkspaceId};
@@ -17,9 +18,7 @@ use crate::ports::{
 };
 use crate::stats::Tally;
 use crate::time::Time;
-use crate::webhook::{
-    InboundEvent, InboundMessage, PreferenceCategory, PreferenceUpdate, PreferenceValue, StatusUpdate,
-};
+use crate::webhook::{InboundEvent, InboundMessage, PreferenceCategory, PreferenceUpdate, PreferenceValue};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -190,7 +189,10 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             now,
         });
         let consent_starts = match outcome.consent {
-            Some(choice) => self.consent_starts(ws, &outcome.contact, choice, message.wamid.as_str(), now).await?,
+            Some(choice) => {
+                let retention = workspace.runs_retention;
+                self.consent_starts(ws, &outcome.contact, choice, message.wamid.as_str(), retention, now).await?
+            }
             None => Vec::new(),
         };
         // The automation a run started is the phrase match or a fallback: the one to run step 0 of.
@@ -301,7 +303,10 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         let inline_step = inline.as_ref().map(|(_, step)| step.clone());
         if let Some(((execution, step), base)) = inline.zip(inline_base) {
             match self.perform(ws, &workspace, execution, &written, base, now).await {
-                Ok(done) => report.effects.extend(done.effects),
+                Ok(done) => {
+                    report.effects.extend(done.effects);
+                    report.throttled = done.throttled;
+                }
                 // Nothing is lost: the step was given back (or its send is recorded as under
                 // way) and the executor takes it from here, with the queue's retries.
                 Err(e) if e.retry() == Retry::Retryable => {
@@ -365,32 +370,6 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             self.steps.schedule(StepMessage { workspace: ws.clone(), step }, now).await?;
         }
         Ok(Report::ignored("duplicate message"))
-    }
-
-    /// A delivery status: recorded on the run step that sent the message; never starts a run.
-    pub async fn handle_status(&self, status: &StatusUpdate, now: Time) -> Result<Report, StageError> {
-        let Some(ws) = self.store.workspace_for_number(&status.phone_number_id).await? else {
-            return Ok(Report::ignored("unknown phone_number_id"));
-        };
-        let Some((run_id, step)) = self.store.outbound(&ws, &status.wamid).await? else {
-            return Ok(Report::ignored("status of a message Avvio did not send"));
-        };
-        // Conditioned on the run's revision: a step result written meanwhile makes this re-read.
-        retry_conflicts(|| async {
-            let Some(stored) = self.store.run(&ws, &run_id).await? else {
-                return Ok(Report::ignored("status of a run that no longer exists"));
-            };
-            let base = stored.base();
-            let mut run = stored.run;
-            let before = run.step(&step).cloned();
-            let effect = engine::on_status(&mut run, &step, status, now);
-            if run.step(&step) == before.as_ref() {
-                return Ok(Report::ignored("the status changes nothing recorded"));
-            }
-            self.store.put_run(&ws, &run, &base).await?;
-            Ok(Report { effects: effect.into_iter().collect(), ..Report::default() })
-        })
-        .await
     }
 
     /// Meta's `message_template_status_update`: the template's status changes in every
@@ -507,12 +486,14 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         contact: &Contact,
         choice: ConsentChoice,
         cause_key: &str,
+        retention: Duration,
         now: Time,
     ) -> Result<Vec<RunStart>, StageError> {
         let automations = self.store.consent_automations(ws, choice).await?;
         let cause = RunCause::Consent { by_run: None };
-        Ok(engine::start_triggered_runs(&automations, contact, cause, cause_key, 0, now)
-            .expect("depth 0 is never a loop"))
+        let starts = engine::start_triggered_runs(&automations, contact, cause, cause_key, 0, now)
+            .expect("depth 0 is never a loop");
+        Ok(starts.into_iter().map(|start| start.kept_for(retention)).collect())
     }
 
     /// Starts the `consent` automations of `choice` for a contact whose consent just changed to it.
@@ -524,7 +505,9 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         cause_key: &str,
         now: Time,
     ) -> Result<(), StageError> {
-        for start in self.consent_starts(ws, contact, choice, cause_key, now).await? {
+        // Consent changes from outside a run are rare: the workspace is read for its retention.
+        let retention = self.workspace(ws).await?.runs_retention;
+        for start in self.consent_starts(ws, contact, choice, cause_key, retention, now).await? {
             self.begin_run(ws, start, now).await?;
         }
         Ok(())
@@ -560,7 +543,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             if automation.enabled {
                 let start = engine::start_run(&automation, &contact, RunCause::Integration, request_id, 0, now)
                     .expect("depth 0 is never a loop");
-                self.begin_run(ws, start, now).await?;
+                self.begin_run(ws, start.kept_for(workspace.runs_retention), now).await?;
             }
             Ok(Report::default())
         })
@@ -591,9 +574,10 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         if contact.blocked {
             return Ok(Report::ignored("no contact to run for"));
         }
+        let retention = self.workspace(ws).await?.runs_retention;
         let start = engine::start_run(&automation, &contact, RunCause::Manual, request_id, 0, now)
             .expect("depth 0 is never a loop");
-        self.begin_run(ws, start, now).await?;
+        self.begin_run(ws, start.kept_for(retention), now).await?;
         Ok(Report::default())
     }
 
@@ -630,6 +614,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             )));
         };
         let (members, next) = self.store.list_members_page(ws, list, after, LIST_RUN_PAGE).await?;
+        let retention = self.workspace(ws).await?.runs_retention;
         // The page's runs are created [`LIST_RUN_CONCURRENCY`] at a time: each is a write and a
         // queued step, so one after another would cap a list run near 50 starts/s on AWS.
         let members: Vec<&Contact> = members.iter().filter(|c| !c.blocked).collect();
@@ -638,7 +623,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             for contact in chunk {
                 let start = engine::start_run(&automation, contact, RunCause::Manual, request_id, 0, now)
                     .expect("depth 0 is never a loop");
-                begun.push(self.begin_run(ws, start, now));
+                begun.push(self.begin_run(ws, start.kept_for(retention), now));
             }
             for result in futures_util::future::join_all(begun).await {
                 result?;
@@ -682,8 +667,9 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                 now,
             )
             .expect("depth 0 is never a loop");
+            let retention = self.workspace(ws).await?.runs_retention;
             for start in starts {
-                self.begin_run(ws, start, now).await?;
+                self.begin_run(ws, start.kept_for(retention), now).await?;
             }
             Ok(Report::default())
         })
@@ -762,5 +748,25 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
             }
         }
         Ok((contact, None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IntegrationCall;
+
+    /// Found by fuzzing (`fuzz/README.md`): without serde_json's `float_roundtrip`, a custom
+    /// field such as `9999…9` (an integer too long for u64) came back off the events queue as
+    /// the next float up, so the contact got a different value than the caller sent.
+    #[test]
+    fn an_integration_call_crosses_the_events_queue_with_its_numbers_unchanged() {
+        let body = format!(
+            r#"{{"phone": "+39 333 1234567", "custom_fields": {{"order_id": {}, "big": 1e73, "small": 0.1}}}}"#,
+            "9".repeat(60)
+        );
+        let call: IntegrationCall = serde_json::from_str(&body).unwrap();
+        let queued = serde_json::to_string(&call).unwrap();
+        let read: IntegrationCall = serde_json::from_str(&queued).unwrap();
+        assert_eq!(read, call, "{queued}");
     }
 }

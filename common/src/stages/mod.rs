@@ -6,6 +6,7 @@
 pub mod clock;
 pub mod executor;
 pub mod matcher;
+mod statuses;
 
 use crate::domain::contact::Contact;
 use crate::domain::ids::WorkspaceId;
@@ -36,11 +37,14 @@ pub struct Report {
     /// An event to queue once this one is done: the next page of a list run. The caller queues
     /// it before acknowledging this one (a redelivery of this page is harmless).
     pub follow_up: Option<crate::ports::PipelineEvent>,
+    /// The code Meta refused a send with (throttling: 130429, 131056…) when the send is tried
+    /// again later rather than failed: no effect says so, the metrics count it.
+    pub throttled: Option<String>,
 }
 
 impl Report {
     pub fn ignored(why: &'static str) -> Self {
-        Self { effects: Vec::new(), ignored: Some(why), follow_up: None }
+        Self { effects: Vec::new(), ignored: Some(why), follow_up: None, throttled: None }
     }
 }
 
@@ -64,7 +68,8 @@ pub enum StageError {
 impl StageError {
     pub fn retry(&self) -> Retry {
         match self {
-            Self::Store(_) | Self::Queue(_) => Retry::Retryable,
+            Self::Store(e) => e.retry(),
+            Self::Queue(_) => Retry::Retryable,
             Self::Send(e) => e.retry,
             Self::Webhook(e) => e.retry,
             Self::NotFound(_) | Self::Invalid(_) => Retry::Fatal,

@@ -456,6 +456,12 @@ pub fn parse_webhook_noting(body: &[u8], notes: &mut Vec<String>) -> Result<Vec<
     if let Some(envelope) = fast::envelope(json) {
         return read_envelope(envelope, notes);
     }
+    read_by_serde(json, notes)
+}
+
+/// Reads a body the strict reader gave up on: the serde passes, from the fastest that
+/// can read it to the one that only delimits each change's `value`.
+fn read_by_serde(json: &str, notes: &mut Vec<String>) -> Result<Vec<InboundEvent>, WebhookError> {
     // One typed pass, reading every change's `value` as a `messages` value:
     // Meta sends `value` before `field`, so the field is not known yet.
     let typed = serde_json::from_str::<RawEnvelope<'_, RawChangeValue<'_>>>(json).ok();
@@ -467,6 +473,23 @@ pub fn parse_webhook_noting(body: &[u8], notes: &mut Vec<String>) -> Result<Vec<
     // delimits each `value`, read later as its `field` says.
     let envelope = serde_json::from_str::<RawEnvelope<'_, &RawValue>>(json).map_err(|error| refusal(json, error))?;
     read_envelope(envelope, notes)
+}
+
+/// Each reading [`parse_webhook_noting`] chooses from, alone: for the fuzz targets in
+/// `fuzz/`, which hold the two to each other. Not part of Avvio's API.
+#[doc(hidden)]
+pub mod passes {
+    use super::{InboundEvent, WebhookError, fast, read_envelope};
+
+    /// The strict reader's reading of `json`; `None` when it gives up.
+    pub fn strict(json: &str, notes: &mut Vec<String>) -> Option<Result<Vec<InboundEvent>, WebhookError>> {
+        fast::envelope(json).map(|envelope| read_envelope(envelope, notes))
+    }
+
+    /// The serde passes' reading of `json`, as if the strict reader had given up.
+    pub fn serde(json: &str, notes: &mut Vec<String>) -> Result<Vec<InboundEvent>, WebhookError> {
+        super::read_by_serde(json, notes)
+    }
 }
 
 /// A webhook body read by the strict reader [`parse_webhook`] tries first, borrowing from

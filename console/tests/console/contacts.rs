@@ -192,6 +192,7 @@ async fn the_contact_page_lists_its_own_runs_with_links_to_them() {
         block_epoch: 0,
         status,
         steps: Vec::new(),
+        retention: avvio_common::domain::run::RUNS_RETENTION,
     };
     let ws = workspace_id();
     system.store.create_run(&ws, &run("r-maria", MARIA, RunStatus::Active)).await.unwrap();

@@ -285,3 +285,29 @@ async fn the_account_s_waba_pace_and_retries_are_shown_edited_and_kept() {
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(reply.text().contains(r#"id="waba-id-error">Enter the phone number ID of a number of this account."#));
 }
+
+#[tokio::test]
+async fn the_runs_retention_is_shown_edited_and_refused_below_a_day_at_its_input() {
+    let system = start().await;
+    let mut browser = system.signed_in().await;
+    let page = browser.get("/console/workspace").await.text();
+    assert!(page.contains(r#"name="runs_retention" type="text" value="90d""#), "{page}");
+
+    let csrf = browser.csrf().await;
+    let reply = browser.post("/console/workspace", &form(&csrf, &[("runs_retention", "30d")])).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    assert_eq!(stored(&system).await.runs_retention.to_string(), "30d");
+
+    for bad in ["12h", "400d", "soon"] {
+        let reply = browser.post("/console/workspace", &form(&csrf, &[("runs_retention", bad)])).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        let page = reply.text();
+        assert!(
+            page.contains(&format!(
+                r#"id="runs-retention-error">Write a duration from 1d to 366d, e.g. 90d. Check “{bad}”."#
+            )),
+            "{page}"
+        );
+        assert_eq!(stored(&system).await.runs_retention.to_string(), "30d", "nothing stored");
+    }
+}

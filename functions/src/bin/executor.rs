@@ -10,5 +10,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     init_logging();
     let clients = wiring::Clients::new(&wiring::aws_config().await);
     let deps = &or_exit(wiring::sending(&ProcessEnv, &clients).await);
-    run_sqs(|event, deadline| batch::execute_steps(deps, event, deadline, chrono::Utc::now)).await
+    let dead_letters = &or_exit(wiring::dead_letters(&ProcessEnv, &clients));
+    run_sqs(dead_letters, |event, deadline| batch::execute_steps(deps, event, deadline, chrono::Utc::now)).await
 }

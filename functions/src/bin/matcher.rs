@@ -12,5 +12,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = &or_exit(wiring::sending(&ProcessEnv, &clients).await);
     // The next page of a list run goes back onto the events queue.
     let events = &or_exit(wiring::events(&ProcessEnv, &clients));
-    run_sqs(|event, deadline| batch::match_events(deps, events, event, deadline, chrono::Utc::now)).await
+    let dead_letters = &or_exit(wiring::dead_letters(&ProcessEnv, &clients));
+    run_sqs(dead_letters, |event, deadline| batch::match_events(deps, events, event, deadline, chrono::Utc::now)).await
 }

@@ -96,6 +96,9 @@ impl System {
         let env: HashMap<&'static str, String> = HashMap::from([
             (config::TABLE, resources.table.clone()),
             (config::EVENTS_QUEUE_URL, resources.events.url.clone()),
+            // The matcher's (the executor's is the steps DLQ); the tests' pollers move what the
+            // handlers dead-letter to their own queue's DLQ (`Poller::of`).
+            (config::DEAD_LETTER_QUEUE_URL, resources.events.dlq_url.clone()),
             (config::STEPS_QUEUE_URL, resources.steps.url.clone()),
             (config::STEPS_QUEUE_ARN, resources.steps.arn.clone()),
             (config::SCHEDULE_GROUP, resources.schedule_group.clone()),
@@ -113,8 +116,8 @@ impl System {
         let clock = wiring::queueing(&OwnedEnv(&env), &clients).await.expect("the clock starts");
         let sqs = aws_sdk_sqs::Client::new(&aws);
         let system = Self {
-            events: Poller::new(sqs.clone(), &resources.events.url, &resources.events.arn),
-            steps: Poller::new(sqs.clone(), &resources.steps.url, &resources.steps.arn),
+            events: Poller::of(sqs.clone(), &resources.events),
+            steps: Poller::of(sqs.clone(), &resources.steps),
             scheduler: aws_sdk_scheduler::Client::new(&aws),
             sqs,
             aws,
@@ -262,7 +265,7 @@ impl System {
     pub async fn runs(&self, phone: &str) -> Vec<Value> {
         let reply = self.api("GET", &format!("/v1/runs?phone={phone}"), None).await;
         reply.expect_status(200);
-        reply.body["runs"].as_array().cloned().unwrap_or_default()
+        reply.body["items"].as_array().cloned().unwrap_or_default()
     }
 
     /// Queues the events of `webhook` again under a fresh deduplication id: Meta redelivering

@@ -5,14 +5,16 @@
 
 use super::DynamoStore;
 use super::keys::{self, Index};
-use super::table::{Cond, Item, Tx, TxError, backoff, get_bool, get_doc, get_n, get_parsed, item, json, key_of, n, s};
+use super::table::{
+    Cond, Item, SortKeys, Tx, TxError, backoff, get_bool, get_doc, get_n, get_parsed, item, json, key_of, n, s,
+};
 use avvio_common::catalog::{CatalogError, Fallbacks};
 use avvio_common::domain::automation::{Automation, Trigger};
 use avvio_common::domain::contact::ConsentChoice;
 use avvio_common::domain::ids::{AutomationId, ListName, WorkspaceId};
 use avvio_common::domain::phrase::Phrase;
 use avvio_common::engine::Liveness;
-use avvio_common::ports::{StoreError, WriteError};
+use avvio_common::ports::{Page, StoreError, WriteError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::sync::Arc;
 
@@ -190,6 +192,40 @@ impl DynamoStore {
         let mut live: Vec<_> = self.heads(ws).await?.into_iter().filter(|h| !h.deleted).map(|h| h.current).collect();
         live.sort_by(|a, b| a.id().cmp(b.id()));
         Ok(live)
+    }
+
+    /// A page of the live automations after id `after`, in id order: the head items a Query
+    /// page at a time from `after`'s, until the page and one more are found or none are left
+    /// (deleted heads are read and skipped).
+    pub(super) async fn listed_automations(
+        &self,
+        ws: &WorkspaceId,
+        after: Option<&AutomationId>,
+        limit: usize,
+    ) -> Result<Page<Arc<Automation>, AutomationId>, StoreError> {
+        if limit == 0 {
+            return Ok(Page { items: Vec::new(), next: None });
+        }
+        let pk = keys::workspace_pk(ws);
+        let mut position = after.map(|id| keys::head(ws, id).sk);
+        let wanted = limit.saturating_add(1);
+        let mut live = Vec::new();
+        loop {
+            let room = i32::try_from(wanted - live.len()).unwrap_or(i32::MAX);
+            let page = self.page_limit.map_or(room, |p| p.min(room));
+            let (items, next) =
+                self.query_page(&pk, SortKeys::Prefix(keys::HEAD_PREFIX), position.as_deref(), page).await?;
+            for item in &items {
+                let head = read_head(item)?;
+                if !head.deleted {
+                    live.push(head.current);
+                }
+            }
+            position = next;
+            if live.len() >= wanted || position.is_none() {
+                return Ok(Page::first(live, limit, |a| a.id().clone()));
+            }
+        }
     }
 
     /// `Catalog::create`: version 1, or the version after a deleted predecessor's.

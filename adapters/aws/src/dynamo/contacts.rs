@@ -5,19 +5,32 @@
 //! to its phone stays under the BSUID); lookups go through aliases first, so a key moved to
 //! another contact by a webhook carrying both ids finds the contact it was linked to last,
 //! as in `MemoryStore`.
+//!
+//! Listings go by the key a contact is *listed* by, `Contact::key` (its phone once it has
+//! one), which differs from the primary key only for a contact created by its BSUID that has
+//! a phone since. Such a contact is listed through its phone's alias item, and its
+//! memberships are kept under its phone (moved there when it gets it), so that a page of
+//! contacts, or of a list, reads the items of its own keys only.
 
 use super::DynamoStore;
 use super::dates::date_item;
 use super::keys;
 use super::table::{
-    Cond, Item, Key, TRANSACTION_MAX, Tx, TxError, get_doc, get_n, get_parsed, get_s, item, json, key_of, n, s,
+    Cond, Item, Key, SortKeys, TRANSACTION_MAX, Tx, TxError, get_doc, get_n, get_parsed, get_s, item, json, key_of, n,
+    s,
 };
 use avvio_common::calendar::Due;
 use avvio_common::domain::contact::Contact;
 use avvio_common::domain::ids::{AutomationId, ListName, WorkspaceId};
 use avvio_common::domain::phone::ContactKey;
-use avvio_common::ports::{ContactFilter, Snapshot, StoreError};
-use std::collections::HashMap;
+use avvio_common::ports::{ContactFilter, Page, Snapshot, StoreError};
+use std::collections::{HashMap, VecDeque};
+
+/// The most lists whose memberships the write giving a contact created by its BSUID its phone
+/// moves under the phone (two operations each, in that write's transaction, which DynamoDB
+/// bounds at 100). A contact in more lists keeps them under its BSUID: still a member, listed
+/// at the BSUID's place in a list's pages.
+const MOVED_LISTS_MAX: usize = 16;
 
 /// A contact document; one without any key would break every reader, so it counts as corrupt.
 fn read_contact(item: &Item) -> Result<Contact, StoreError> {
@@ -31,8 +44,16 @@ fn read_contact(item: &Item) -> Result<Contact, StoreError> {
     Ok(contact)
 }
 
-fn membership(ws: &WorkspaceId, list: &ListName, primary: &ContactKey) -> Item {
-    item(&keys::member(ws, list, primary), [("primary", s(primary.as_str())), ("list", s(list.as_str()))])
+/// A membership of `list` under the key the contact is `listed` by, naming its `primary` key.
+fn membership(ws: &WorkspaceId, list: &ListName, listed: &ContactKey, primary: &ContactKey) -> Item {
+    item(&keys::member(ws, list, listed), [("primary", s(primary.as_str())), ("list", s(list.as_str()))])
+}
+
+/// The key at the end of a sort key after `prefix`: `None` for another family's item (a list
+/// whose name extends the one read: no key contains `#`).
+fn key_after(item: &Item, prefix: &str) -> Result<Option<ContactKey>, StoreError> {
+    let sk = key_of(item)?.sk;
+    Ok(sk.strip_prefix(prefix).filter(|rest| !rest.contains('#')).and_then(|rest| ContactKey::parse(rest).ok()))
 }
 
 /// The items [`DynamoStore::resolve_from`] looks a contact up in: each key's alias and document.
@@ -76,15 +97,116 @@ pub(super) fn stage_contact<R: Clone>(
     if before.is_none() {
         tx.check(role.clone(), keys::alias(ws, &home), Cond::absent());
     }
+    // Memberships go under the key the contact is listed by; one written elsewhere (before
+    // the contact got its phone, or before listings were paged) may be under its other keys.
+    let listed = contact.key();
+    let listed_before = before.map(|b| b.contact.key());
+    let mut positions = vec![&listed, &home];
+    positions.extend(listed_before.as_ref());
+    positions.sort();
+    positions.dedup();
     let empty = Default::default();
     let lists_before = before.map_or(&empty, |b| &b.contact.lists);
-    for list in contact.lists.difference(lists_before) {
-        tx.put(role.clone(), membership(ws, list, &home), None);
+    let moved = listed_before.as_ref().is_some_and(|k| *k != listed) && contact.lists.len() <= MOVED_LISTS_MAX;
+    for list in &contact.lists {
+        let stays = lists_before.contains(list);
+        if !stays || moved {
+            tx.put(role.clone(), membership(ws, list, &listed, &home), None);
+        }
+        if stays && moved {
+            for position in positions.iter().filter(|p| ***p != listed) {
+                tx.delete(role.clone(), keys::member(ws, list, position), None);
+            }
+        }
     }
     for list in lists_before.difference(&contact.lists) {
-        tx.delete(role.clone(), keys::member(ws, list, &home), None);
+        for position in &positions {
+            tx.delete(role.clone(), keys::member(ws, list, position), None);
+        }
     }
     Ok(Snapshot { contact: contact.clone(), revision, home })
+}
+
+/// Where a listing reads contacts from, in the order of the keys they are listed by.
+#[derive(Debug, Clone)]
+enum Source {
+    /// Contact documents, each under its primary key: listed there while that is the key it is
+    /// listed by (not once a contact created by its BSUID has a phone).
+    Documents,
+    /// The aliases that are phones: each names a contact created by its BSUID, listed by the phone.
+    PhoneAliases,
+    /// The memberships of a list, under the keys their contacts are listed by.
+    Members(ListName),
+}
+
+/// A contact of a listing, and the key it stands at (the key it is listed by, but for a
+/// membership written under the primary key before its contact got its phone).
+struct Listed {
+    position: ContactKey,
+    contact: Contact,
+}
+
+/// A [`Source`] being read a Query page at a time: where it goes on, and what is left of the
+/// page read last.
+struct Reader {
+    source: Source,
+    after: Option<String>,
+    done: bool,
+    ready: VecDeque<Listed>,
+}
+
+impl Reader {
+    /// Reads `source` from after the contacts listed up to `after`.
+    fn new(ws: &WorkspaceId, source: Source, after: Option<&ContactKey>) -> Self {
+        let (after, done) = match (&source, after) {
+            (_, None) => (None, false),
+            (Source::Documents, Some(key)) => (Some(keys::contact(ws, key).sk), false),
+            (Source::PhoneAliases, Some(key @ ContactKey::Phone(_))) => (Some(keys::alias(ws, key).sk), false),
+            // Every phone comes before every BSUID.
+            (Source::PhoneAliases, Some(ContactKey::Bsuid(_))) => (None, true),
+            (Source::Members(list), Some(key)) => (Some(keys::member(ws, list, key).sk), false),
+        };
+        Self { source, after, done, ready: VecDeque::new() }
+    }
+
+    /// The next contact, reading Query pages of `page` items until one is found or none are left.
+    async fn peek(&mut self, store: &DynamoStore, ws: &WorkspaceId, page: i32) -> Result<Option<&Listed>, StoreError> {
+        while self.ready.is_empty() && !self.done {
+            let pk = keys::workspace_pk(ws);
+            let members;
+            let range = match &self.source {
+                Source::Documents => SortKeys::Prefix(keys::CONTACT_PREFIX),
+                Source::PhoneAliases => SortKeys::Between(keys::PHONE_ALIASES.0, keys::PHONE_ALIASES.1),
+                Source::Members(list) => {
+                    members = keys::members_prefix(list);
+                    SortKeys::Prefix(&members)
+                }
+            };
+            let (items, next) = store.query_page(&pk, range, self.after.as_deref(), page).await?;
+            self.done = next.is_none();
+            self.after = next;
+            let listed = match &self.source {
+                Source::Documents => listed_documents(&items)?,
+                Source::PhoneAliases => store.aliased_contacts(ws, &items).await?,
+                Source::Members(list) => store.members_of(ws, list, &items).await?,
+            };
+            self.ready.extend(listed);
+        }
+        Ok(self.ready.front())
+    }
+}
+
+/// The contact documents among `items` listed by their primary key.
+fn listed_documents(items: &[Item]) -> Result<Vec<Listed>, StoreError> {
+    let mut listed = Vec::with_capacity(items.len());
+    for item in items {
+        let Some(primary) = key_after(item, keys::CONTACT_PREFIX)? else { continue };
+        let contact = read_contact(item)?;
+        if contact.key() == primary {
+            listed.push(Listed { position: primary, contact });
+        }
+    }
+    Ok(listed)
 }
 
 impl DynamoStore {
@@ -166,32 +288,100 @@ impl DynamoStore {
     /// The members of `list`, by key.
     pub(super) async fn members(&self, ws: &WorkspaceId, list: &ListName) -> Result<Vec<Contact>, StoreError> {
         let items = self.query_prefix(&keys::workspace_pk(ws), &keys::members_prefix(list)).await?;
-        let (mut members, _) = self.contacts_of_memberships(ws, list, &items).await?;
+        let mut members: Vec<Contact> =
+            self.members_of(ws, list, &items).await?.into_iter().map(|m| m.contact).collect();
         members.sort_by_key(Contact::key);
         Ok(members)
     }
 
-    /// The contacts that membership `items` of `list` name, in their order, and the last key
-    /// named. Skips a membership left by a contact deleted and created again, and lists whose
-    /// name extends this one's.
-    async fn contacts_of_memberships(
-        &self,
-        ws: &WorkspaceId,
-        list: &ListName,
-        items: &[Item],
-    ) -> Result<(Vec<Contact>, Option<ContactKey>), StoreError> {
-        let primaries =
-            items.iter().map(|item| get_parsed(item, "primary", ContactKey::parse)).collect::<Result<Vec<_>, _>>()?;
-        let found = self.batch_get(primaries.iter().map(|p| keys::contact(ws, p))).await?;
-        let mut members = Vec::with_capacity(found.len());
-        for primary in &primaries {
-            let Some(item) = found.get(&keys::contact(ws, primary)) else { continue };
-            let contact = read_contact(item)?;
-            if contact.lists.contains(list) {
-                members.push(contact);
+    /// The members of `list` that membership `items` name, in their order: one batch read of
+    /// their documents. Skips a membership left by a contact deleted and created again, one
+    /// under a key its contact is no longer listed by, and lists whose name extends this one's.
+    async fn members_of(&self, ws: &WorkspaceId, list: &ListName, items: &[Item]) -> Result<Vec<Listed>, StoreError> {
+        let prefix = keys::members_prefix(list);
+        let mut named = Vec::with_capacity(items.len());
+        for item in items {
+            if let Some(position) = key_after(item, &prefix)? {
+                named.push((position, get_parsed(item, "primary", ContactKey::parse)?));
             }
         }
-        Ok((members, primaries.last().cloned()))
+        let found = self.batch_get(named.iter().map(|(_, primary)| keys::contact(ws, primary))).await?;
+        let mut members = Vec::with_capacity(named.len());
+        for (position, primary) in named {
+            let Some(item) = found.get(&keys::contact(ws, &primary)) else { continue };
+            let contact = read_contact(item)?;
+            // Under its primary key: written before the contact got its phone, and not moved.
+            if contact.lists.contains(list) && (contact.key() == position || primary == position) {
+                members.push(Listed { position, contact });
+            }
+        }
+        Ok(members)
+    }
+
+    /// The contacts that phone alias `items` name, listed by those phones: one batch read of
+    /// their documents. Skips an alias whose contact is gone or has another phone.
+    async fn aliased_contacts(&self, ws: &WorkspaceId, items: &[Item]) -> Result<Vec<Listed>, StoreError> {
+        let mut named = Vec::with_capacity(items.len());
+        for item in items {
+            if let Some(position) = key_after(item, keys::ALIAS_PREFIX)? {
+                named.push((position, get_parsed(item, "primary", ContactKey::parse)?));
+            }
+        }
+        let found = self.batch_get(named.iter().map(|(_, primary)| keys::contact(ws, primary))).await?;
+        let mut listed = Vec::with_capacity(named.len());
+        for (position, primary) in named {
+            let Some(item) = found.get(&keys::contact(ws, &primary)) else { continue };
+            let contact = read_contact(item)?;
+            if primary != position && contact.key() == position {
+                listed.push(Listed { position, contact });
+            }
+        }
+        Ok(listed)
+    }
+
+    /// A page of the contacts matching `filter` listed after `after`, by key. Merges the
+    /// sources the listing reads (a list's memberships; else the documents and the phone
+    /// aliases), a Query page of each at a time, until the page and one more are found or
+    /// none are left: the reads grow with the page and with what a tag filter skips.
+    pub(super) async fn listed_contacts(
+        &self,
+        ws: &WorkspaceId,
+        filter: &ContactFilter,
+        after: Option<&ContactKey>,
+        limit: usize,
+    ) -> Result<Page<Contact, ContactKey>, StoreError> {
+        if limit == 0 {
+            return Ok(Page { items: Vec::new(), next: None });
+        }
+        let sources = match &filter.list {
+            Some(list) => vec![Source::Members(list.clone())],
+            None => vec![Source::Documents, Source::PhoneAliases],
+        };
+        let mut readers: Vec<Reader> = sources.into_iter().map(|source| Reader::new(ws, source, after)).collect();
+        let wanted = limit.saturating_add(1);
+        let page = i32::try_from(wanted).unwrap_or(i32::MAX);
+        let page = self.page_limit.map_or(page, |p| p.min(page));
+        let mut found: Vec<Listed> = Vec::new();
+        while found.len() < wanted {
+            // The reader whose next contact comes first (on a tie, the documents').
+            let mut first: Option<(usize, ContactKey)> = None;
+            for (i, reader) in readers.iter_mut().enumerate() {
+                if let Some(next) = reader.peek(self, ws, page).await?
+                    && first.as_ref().is_none_or(|(_, key)| next.position < *key)
+                {
+                    first = Some((i, next.position.clone()));
+                }
+            }
+            let Some((i, _)) = first else { break };
+            let Some(listed) = readers[i].ready.pop_front() else { break };
+            if filter.matches(&listed.contact) {
+                found.push(listed);
+            }
+        }
+        let more = found.len() > limit;
+        found.truncate(limit);
+        let next = if more { found.last().map(|l| l.position.clone()) } else { None };
+        Ok(Page { items: found.into_iter().map(|l| l.contact).collect(), next })
     }
 
     /// A page of the members of `list` after `after`, in key order, and the key to go on after.
@@ -202,13 +392,9 @@ impl DynamoStore {
         after: Option<&ContactKey>,
         limit: usize,
     ) -> Result<(Vec<Contact>, Option<ContactKey>), StoreError> {
-        let after_sk = after.map(|key| keys::member(ws, list, key).sk);
-        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
-        let (items, more) = self
-            .query_prefix_page(&keys::workspace_pk(ws), &keys::members_prefix(list), after_sk.as_deref(), limit)
-            .await?;
-        let (members, last) = self.contacts_of_memberships(ws, list, &items).await?;
-        Ok((members, last.filter(|_| more)))
+        let members = ContactFilter { tag: None, list: Some(list.clone()) };
+        let page = self.listed_contacts(ws, &members, after, limit).await?;
+        Ok((page.items, page.next))
     }
 
     pub(super) async fn matching_contacts(
@@ -254,7 +440,10 @@ impl DynamoStore {
         }
         // What does not fit in one transaction goes after it: stale items are harmless
         // (readers skip memberships and date items of missing contacts).
-        let mut rest: Vec<_> = stored.contact.lists.iter().map(|l| keys::member(ws, l, primary)).collect();
+        let mut positions = vec![primary.clone(), stored.contact.key()];
+        positions.dedup();
+        let mut rest: Vec<_> =
+            stored.contact.lists.iter().flat_map(|l| positions.iter().map(move |p| keys::member(ws, l, p))).collect();
         rest.extend(dates.into_iter().filter(|d| found.contains_key(d)));
         let room = TRANSACTION_MAX.saturating_sub(tx.len()).min(rest.len());
         for key in rest.drain(..room) {

@@ -161,16 +161,23 @@ pub fn contact(ws: &WorkspaceId, primary: &ContactKey) -> Key {
     Key::new(workspace_pk(ws), format!("{CONTACT_PREFIX}{primary}"))
 }
 
+pub const ALIAS_PREFIX: &str = "ALIAS#";
+
 pub fn alias(ws: &WorkspaceId, key: &ContactKey) -> Key {
-    Key::new(workspace_pk(ws), format!("ALIAS#{key}"))
+    Key::new(workspace_pk(ws), format!("{ALIAS_PREFIX}{key}"))
 }
+
+/// The sort keys of the aliases that are phones (digits only): from the first to past the last.
+pub const PHONE_ALIASES: (&str, &str) = ("ALIAS#0", "ALIAS#:");
 
 pub fn members_prefix(list: &ListName) -> String {
     format!("MEMBER#{list}#")
 }
 
-pub fn member(ws: &WorkspaceId, list: &ListName, primary: &ContactKey) -> Key {
-    Key::new(workspace_pk(ws), format!("{}{primary}", members_prefix(list)))
+/// A membership of `list`, under the key the contact is listed by (its phone once it has one;
+/// written before listings were paged: the key it was created by).
+pub fn member(ws: &WorkspaceId, list: &ListName, listed: &ContactKey) -> Key {
+    Key::new(workspace_pk(ws), format!("{}{listed}", members_prefix(list)))
 }
 
 /// Never listed, so in a partition of its own: the per-message write stays off the workspace's.
@@ -181,6 +188,20 @@ pub fn claimed_message(ws: &WorkspaceId, wamid: &Wamid) -> Key {
 /// Never listed, so in a partition of its own, like [`claimed_message`].
 pub fn outbound(ws: &WorkspaceId, wamid: &Wamid) -> Key {
     Key::new(format!("WS#{ws}#OUT#{wamid}"), "OUT")
+}
+
+/// The partition of the statuses parked for an outbound message not linked yet.
+pub fn parked_statuses_pk(ws: &WorkspaceId, wamid: &Wamid) -> String {
+    format!("WS#{ws}#PARK#{wamid}")
+}
+
+/// A parked status: ordered by when it was parked, then by when it happened (Meta's `sent`
+/// before its `delivered`, parked at one instant), unique by what it says.
+pub fn parked_status(ws: &WorkspaceId, wamid: &Wamid, parked_at: Time, status: &str, at: Time) -> Key {
+    Key::new(
+        parked_statuses_pk(ws, wamid),
+        format!("{}#{}#{status}", sortable_instant(parked_at), sortable_instant(at)),
+    )
 }
 
 pub const STATS_PREFIX: &str = "STATS#";
@@ -194,6 +215,27 @@ pub const RUN_PREFIX: &str = "RUN#";
 
 pub fn run(ws: &WorkspaceId, id: &RunId) -> Key {
     Key::new(workspace_pk(ws), format!("{RUN_PREFIX}{id}"))
+}
+
+/// The `runs` index's partition: every run of a workspace.
+pub fn runs_pk(ws: &WorkspaceId) -> String {
+    format!("RUNS#{ws}")
+}
+
+/// The `runs_by_contact` index's partition: the runs of one contact (the key the run names).
+pub fn contact_runs_pk(ws: &WorkspaceId, contact: &ContactKey) -> String {
+    format!("RUNC#{ws}#{contact}")
+}
+
+/// The `runs_by_automation` index's partition: the runs of one automation.
+pub fn automation_runs_pk(ws: &WorkspaceId, automation: &AutomationId) -> String {
+    format!("RUNA#{ws}#{automation}")
+}
+
+/// The run indexes' sort key: the start, fixed width, then the id (no id contains `#`), so
+/// the strings sort like `RunPosition`s.
+pub fn run_sort(started_at: Time, id: &RunId) -> String {
+    format!("{}#{id}", sortable_instant(started_at))
 }
 
 pub fn dates_of_prefix(automation: &AutomationId) -> String {

@@ -4,14 +4,19 @@
 use super::DynamoStore;
 use super::keys;
 use super::stats::stage_counts;
-use super::table::{Cond, EXPIRES_AT, Item, Tx, TxError, get_doc, get_n, get_parsed, item, json, n, s};
+use super::table::{
+    AUTOMATION_RUNS_PK, CONTACT_RUNS_PK, Changes, Cond, EXPIRES_AT, Item, Key, RUN_SORT, RUNS, RUNS_BY_AUTOMATION,
+    RUNS_BY_CONTACT, RUNS_PK, Tx, TxError, get_doc, get_n, get_parsed, item, json, key_of, n, s,
+};
 use avvio_common::domain::ids::{RunId, Wamid, WorkspaceId};
 use avvio_common::domain::path::StepPath;
 use avvio_common::domain::run::{Run, StepStatus};
 use avvio_common::engine::StepDue;
-use avvio_common::ports::{RunBase, RunFilter, StoreError, StoredRun};
+use avvio_common::ports::{PARKED_FOR, Page, RunBase, RunFilter, RunPosition, StoreError, StoredRun};
 use avvio_common::stats::Tally;
 use avvio_common::time::{Time, parse_rfc3339};
+use avvio_common::webhook::StatusUpdate;
+use aws_sdk_dynamodb::types::AttributeValue;
 
 /// How long a claimed message id is remembered: Meta redelivers for days, not weeks.
 const CLAIM_DAYS: i64 = 7;
@@ -52,13 +57,33 @@ pub(super) fn claimed_queued(claim: &Item) -> Result<Vec<StepDue>, StoreError> {
 }
 
 /// A run's item: the document, its revision `rev` (every write of a run is conditioned on
-/// the revision it was decided on: [`at_revision`]), and `steps`, the paths of the steps it
+/// the revision it was decided on: [`at_revision`]), `steps`, the paths of the steps it
 /// records as `,steps[0],steps[1],`, so that a step is claimed only while unrecorded
-/// ([`step_unrecorded`]). A step to be tried again (`retrying`) is not listed: it is claimed anew.
+/// ([`step_unrecorded`]), and its keys in the run indexes ([`listed_in`]). A step to be tried
+/// again (`retrying`) is not listed: it is claimed anew. Every write of a run item builds it here.
 pub(super) fn run_item(ws: &WorkspaceId, run: &Run, revision: u64) -> Result<Item, StoreError> {
     let steps: String =
         run.steps.iter().filter(|r| r.status != StepStatus::Retrying).map(|r| format!("{},", r.step)).collect();
-    Ok(item(&keys::run(ws, &run.id), [("doc", json(run)?), (REV, n(revision)), ("steps", s(format!(",{steps}")))]))
+    let mut run_item =
+        item(&keys::run(ws, &run.id), [("doc", json(run)?), (REV, n(revision)), ("steps", s(format!(",{steps}")))]);
+    run_item.extend(listed_in(ws, run).map(|(name, value)| (name.to_string(), value)));
+    // An ended run is deleted by the table's TTL its retention after its last step.
+    if let Some(at) = run.expires_at() {
+        run_item.insert(EXPIRES_AT.into(), n(at.timestamp()));
+    }
+    Ok(run_item)
+}
+
+/// A run's keys in the `runs`, `runs_by_contact` and `runs_by_automation` indexes: the same on
+/// every write of the run (its start, id, contact and automation never change), so only its
+/// creation writes index entries.
+fn listed_in(ws: &WorkspaceId, run: &Run) -> [(&'static str, AttributeValue); 4] {
+    [
+        (RUNS_PK, s(keys::runs_pk(ws))),
+        (RUN_SORT, s(keys::run_sort(run.started_at, &run.id))),
+        (CONTACT_RUNS_PK, s(keys::contact_runs_pk(ws, &run.contact))),
+        (AUTOMATION_RUNS_PK, s(keys::automation_runs_pk(ws, &run.automation))),
+    ]
 }
 
 /// The stored run is at revision `expected` (0: a run item written before runs had revisions).
@@ -93,6 +118,14 @@ fn linked_step(link: &Item) -> Result<StepPath, StoreError> {
     match link.get("step") {
         Some(aws_sdk_dynamodb::types::AttributeValue::N(_)) => Ok(StepPath::top(get_n(link, "step")?)),
         _ => get_parsed(link, "step", str::parse::<StepPath>),
+    }
+}
+
+/// A status's name as Meta spells it (`sent`, `delivered`, …), for its parked item's key.
+fn json_name(status: &StatusUpdate) -> Result<String, StoreError> {
+    match serde_json::to_value(&status.status) {
+        Ok(serde_json::Value::String(name)) => Ok(name),
+        _ => Err(StoreError::Unavailable(format!("cannot name the status of {}", status.wamid))),
     }
 }
 
@@ -165,6 +198,112 @@ impl DynamoStore {
         }
         runs.sort_by(|a, b| (b.started_at, &b.id).cmp(&(a.started_at, &a.id)));
         Ok(runs)
+    }
+
+    /// A page of the runs matching `filter`, newest first, after `after`: one index Query (more
+    /// when a page spans DynamoDB's pages) for the page's keys and one more entry, which tells
+    /// whether more follow, then the runs by key (BatchGetItem, consistent). Filtered by contact
+    /// and automation, the contact's index is read and its entries of other automations are
+    /// skipped (read, not returned). Runs written before the indexes are not found.
+    pub(super) async fn listed_runs(
+        &self,
+        ws: &WorkspaceId,
+        filter: &RunFilter,
+        after: Option<&RunPosition>,
+        limit: usize,
+    ) -> Result<Page<Run, RunPosition>, StoreError> {
+        if limit == 0 {
+            return Ok(Page { items: Vec::new(), next: None });
+        }
+        let automation = filter.automation.as_ref().map(|a| keys::automation_runs_pk(ws, a));
+        let (index, partition, only) = match (&filter.contact, &automation) {
+            (Some(contact), only) => {
+                (RUNS_BY_CONTACT, keys::contact_runs_pk(ws, contact), only.as_deref().map(|a| (AUTOMATION_RUNS_PK, a)))
+            }
+            (None, Some(automation)) => (RUNS_BY_AUTOMATION, automation.clone(), None),
+            (None, None) => (RUNS, keys::runs_pk(ws), None),
+        };
+        let before = after.map(|p| keys::run_sort(p.started_at, &p.id));
+        let wanted = limit.saturating_add(1);
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let room = i32::try_from(wanted - found.len()).unwrap_or(i32::MAX);
+            let page = self.page_limit.map_or(room, |p| p.min(room));
+            let (entries, next) =
+                self.query_index_newest(index, &partition, before.as_deref(), only, start, page).await?;
+            for entry in &entries {
+                found.push(key_of(entry)?);
+            }
+            start = next;
+            if found.len() >= wanted || start.is_none() {
+                break;
+            }
+        }
+        let more = found.len() > limit;
+        found.truncate(limit);
+        let mut items = self.batch_get(found.iter().cloned()).await?;
+        let mut runs = Vec::with_capacity(found.len());
+        for key in &found {
+            // Gone since the index was read (an ended run's TTL): skipped.
+            if let Some(item) = items.remove(key) {
+                runs.push(get_doc::<Run>(&item)?);
+            }
+        }
+        let next = if more { runs.last().map(RunPosition::of) } else { None };
+        Ok(Page { items: runs, next })
+    }
+
+    /// Gives the runs of `ws` written before the run indexes existed their index keys, so that
+    /// [`Self::listed_runs`] finds them; the number of runs changed. Reads every run of the
+    /// workspace once; a run written meanwhile (which sets its keys itself) is left alone.
+    pub async fn index_old_runs(&self, ws: &WorkspaceId) -> Result<usize, StoreError> {
+        let items = self.query_prefix(&keys::workspace_pk(ws), keys::RUN_PREFIX).await?;
+        let mut indexed = 0;
+        for item in items.iter().filter(|item| !item.contains_key(RUNS_PK)) {
+            let run: Run = get_doc(item)?;
+            let changes = listed_in(ws, &run).into_iter().fold(Changes::default(), |c, (name, v)| c.set(name, v));
+            let unindexed = Cond::present().and(Cond::missing(RUNS_PK));
+            if self.update_if(&keys::run(ws, &run.id), changes, unindexed).await? {
+                indexed += 1;
+            }
+        }
+        Ok(indexed)
+    }
+
+    /// Parks `status` (its message has no outbound link yet), expiring with [`PARKED_FOR`].
+    pub(super) async fn write_parked(
+        &self,
+        ws: &WorkspaceId,
+        status: &StatusUpdate,
+        now: Time,
+    ) -> Result<(), StoreError> {
+        let key = keys::parked_status(ws, &status.wamid, now, &json_name(status)?, status.timestamp);
+        let expires_at = n((now + PARKED_FOR).timestamp());
+        let mut parked = item(&key, [(EXPIRES_AT, expires_at), ("parked_at", n(now.timestamp_micros()))]);
+        parked.insert("doc".into(), json(status)?);
+        self.put(parked).await
+    }
+
+    /// The statuses parked for `wamid`, not expired at `now` (TTL deletes lag), oldest first.
+    pub(super) async fn read_parked(
+        &self,
+        ws: &WorkspaceId,
+        wamid: &Wamid,
+        now: Time,
+    ) -> Result<Vec<(Key, StatusUpdate)>, StoreError> {
+        let items = self.query_prefix(&keys::parked_statuses_pk(ws, wamid), "").await?;
+        let fresh = |item: &Item| {
+            get_n::<i64>(item, "parked_at")
+                .map(|at| now.timestamp_micros() - at < PARKED_FOR.num_microseconds().unwrap_or(i64::MAX))
+        };
+        let mut parked = Vec::new();
+        for item in &items {
+            if fresh(item)? {
+                parked.push((key_of(item)?, get_doc(item)?));
+            }
+        }
+        Ok(parked)
     }
 
     pub(super) async fn read_outbound(

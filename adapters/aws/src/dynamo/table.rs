@@ -26,7 +26,60 @@ pub const SK: &str = "sk";
 pub const DUE_INDEX: &str = "due";
 pub const DUE_PK: &str = "gsi1pk";
 pub const DUE_SK: &str = "gsi1sk";
+pub const RUNS_INDEX: &str = "runs";
+pub const RUNS_PK: &str = "gsi2pk";
+pub const RUN_SORT: &str = "gsi2sk";
+pub const RUNS_BY_CONTACT_INDEX: &str = "runs_by_contact";
+pub const CONTACT_RUNS_PK: &str = "gsi3pk";
+pub const RUNS_BY_AUTOMATION_INDEX: &str = "runs_by_automation";
+pub const AUTOMATION_RUNS_PK: &str = "gsi4pk";
 pub const EXPIRES_AT: &str = "expires_at";
+
+/// What a global secondary index copies of each item besides the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Projected {
+    All,
+    KeysOnly,
+    /// The keys and these attributes.
+    Include(&'static [&'static str]),
+}
+
+/// A global secondary index of the table: its name, key attributes (strings) and projection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexSpec {
+    pub name: &'static str,
+    pub pk: &'static str,
+    pub sk: &'static str,
+    pub projected: Projected,
+}
+
+/// The sparse index of date-due items, by UTC day then instant (the clock's reads).
+pub const DUE: IndexSpec = IndexSpec { name: DUE_INDEX, pk: DUE_PK, sk: DUE_SK, projected: Projected::All };
+/// Every run of a workspace, by start. Keys only: a run's index keys never change, so the
+/// writes of a run after its creation write no index entry; a page reads its runs by key.
+pub const RUNS: IndexSpec = IndexSpec { name: RUNS_INDEX, pk: RUNS_PK, sk: RUN_SORT, projected: Projected::KeysOnly };
+/// The runs of a contact, by start; with their automation's partition, to filter on.
+pub const RUNS_BY_CONTACT: IndexSpec = IndexSpec {
+    name: RUNS_BY_CONTACT_INDEX,
+    pk: CONTACT_RUNS_PK,
+    sk: RUN_SORT,
+    projected: Projected::Include(&[AUTOMATION_RUNS_PK]),
+};
+/// The runs of an automation, by start.
+pub const RUNS_BY_AUTOMATION: IndexSpec =
+    IndexSpec { name: RUNS_BY_AUTOMATION_INDEX, pk: AUTOMATION_RUNS_PK, sk: RUN_SORT, projected: Projected::KeysOnly };
+
+/// Every global secondary index of the table, as [`create_table`] and `template.yaml` make them.
+pub const INDEXES: [IndexSpec; 4] = [DUE, RUNS, RUNS_BY_CONTACT, RUNS_BY_AUTOMATION];
+
+/// Which sort keys of a partition a Query reads.
+#[derive(Debug, Clone, Copy)]
+pub enum SortKeys<'a> {
+    /// Those starting with this (all of them when empty).
+    Prefix(&'a str),
+    /// Those from the first to the second, both included.
+    Between(&'a str, &'a str),
+}
 
 /// DynamoDB's limits on one request.
 const BATCH_GET_MAX: usize = 100;
@@ -96,7 +149,7 @@ pub fn key_of(item: &Item) -> Result<Key, StoreError> {
 
 fn corrupt(item: &Item, what: impl Display) -> StoreError {
     let key = Key::of(item).map_or_else(|| "an item without a key".to_string(), |k| k.to_string());
-    StoreError::Unavailable(format!("corrupt item {key}: {what}"))
+    StoreError::Corrupt(format!("item {key}: {what}"))
 }
 
 /// A string attribute of a stored item.
@@ -329,8 +382,8 @@ fn built<T>(result: Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T,
     result.map_err(|e| StoreError::Unavailable(format!("cannot build a DynamoDB request: {e}")))
 }
 
-/// Creates the table (on-demand billing), its sparse `due` index and TTL on `expires_at`,
-/// and waits until it is active.
+/// Creates the table (on-demand billing), its global secondary indexes ([`INDEXES`]) and TTL
+/// on `expires_at`, and waits until it is active.
 pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError> {
     let attribute = |name: &str| {
         built(AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build())
@@ -338,25 +391,39 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), StoreError>
     let key = |name: &str, key_type: KeyType| {
         built(KeySchemaElement::builder().attribute_name(name).key_type(key_type).build())
     };
-    let due = built(
-        GlobalSecondaryIndex::builder()
-            .index_name(DUE_INDEX)
-            .key_schema(key(DUE_PK, KeyType::Hash)?)
-            .key_schema(key(DUE_SK, KeyType::Range)?)
-            .projection(Projection::builder().projection_type(ProjectionType::All).build())
-            .build(),
-    )?;
+    let mut attributes = vec![PK, SK];
+    let mut indexes = Vec::new();
+    for index in INDEXES {
+        for name in [index.pk, index.sk] {
+            if !attributes.contains(&name) {
+                attributes.push(name);
+            }
+        }
+        let projection = match index.projected {
+            Projected::All => Projection::builder().projection_type(ProjectionType::All),
+            Projected::KeysOnly => Projection::builder().projection_type(ProjectionType::KeysOnly),
+            Projected::Include(names) => Projection::builder()
+                .projection_type(ProjectionType::Include)
+                .set_non_key_attributes(Some(names.iter().map(|n| n.to_string()).collect())),
+        };
+        indexes.push(built(
+            GlobalSecondaryIndex::builder()
+                .index_name(index.name)
+                .key_schema(key(index.pk, KeyType::Hash)?)
+                .key_schema(key(index.sk, KeyType::Range)?)
+                .projection(projection.build())
+                .build(),
+        )?);
+    }
+    let attributes = attributes.into_iter().map(attribute).collect::<Result<Vec<_>, _>>()?;
     client
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attribute(PK)?)
-        .attribute_definitions(attribute(SK)?)
-        .attribute_definitions(attribute(DUE_PK)?)
-        .attribute_definitions(attribute(DUE_SK)?)
+        .set_attribute_definitions(Some(attributes))
         .key_schema(key(PK, KeyType::Hash)?)
         .key_schema(key(SK, KeyType::Range)?)
-        .global_secondary_indexes(due)
+        .set_global_secondary_indexes(Some(indexes))
         .send()
         .await
         .map_err(|e| unavailable("CreateTable", e))?;
@@ -442,7 +509,7 @@ impl DynamoStore {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let (page, next) = self.prefix_query(pk, prefix, start, self.page_limit).await?;
+            let (page, next) = self.sort_key_query(pk, SortKeys::Prefix(prefix), start, self.page_limit).await?;
             items.extend(page);
             start = next;
             if start.is_none() {
@@ -451,40 +518,94 @@ impl DynamoStore {
         }
     }
 
-    /// At most `limit` items of partition `pk` whose sort key starts with `prefix`, in sort key
-    /// order, after sort key `after` (exclusive); and whether more may follow. One Query.
-    pub(super) async fn query_prefix_page(
+    /// At most `limit` items of partition `pk` among `range`, in sort key order, after sort key
+    /// `after` (exclusive; it need not exist); and the sort key to go on after when more may
+    /// follow. One Query, read consistently.
+    pub(super) async fn query_page(
         &self,
         pk: &str,
-        prefix: &str,
+        range: SortKeys<'_>,
         after: Option<&str>,
         limit: i32,
-    ) -> Result<(Vec<Item>, bool), StoreError> {
+    ) -> Result<(Vec<Item>, Option<String>), StoreError> {
         let start = after.map(|sk| HashMap::from([(PK.to_string(), s(pk)), (SK.to_string(), s(sk))]));
-        let (items, next) = self.prefix_query(pk, prefix, start, Some(limit.max(1))).await?;
-        Ok((items, next.is_some()))
+        let (items, next) = self.sort_key_query(pk, range, start, Some(limit.max(1))).await?;
+        let next = next.map(|key| key_of(&key).map(|k| k.sk)).transpose()?;
+        Ok((items, next))
     }
 
-    /// One consistent Query of partition `pk` for sort keys starting with `prefix`, from
-    /// `start` (exclusive), at most `limit` items: the items and the key to go on from.
-    async fn prefix_query(
+    /// One consistent Query of partition `pk` for the sort keys of `range`, from `start`
+    /// (exclusive), at most `limit` items: the items and the key to go on from.
+    async fn sort_key_query(
         &self,
         pk: &str,
-        prefix: &str,
+        range: SortKeys<'_>,
         start: Option<Item>,
         limit: Option<i32>,
     ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
-        let out = self
+        let query = self.client.query().table_name(&*self.table).expression_attribute_names("#pk", PK);
+        let query = match range {
+            // DynamoDB refuses `begins_with` on an empty string: an empty prefix is the whole partition.
+            SortKeys::Prefix("") => query.key_condition_expression("#pk = :pk"),
+            SortKeys::Prefix(prefix) => query
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":prefix", s(prefix)),
+            SortKeys::Between(from, to) => query
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":from", s(from))
+                .expression_attribute_values(":to", s(to)),
+        };
+        let out = query
+            .expression_attribute_values(":pk", s(pk))
+            .consistent_read(true)
+            .set_limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| unavailable("Query", e))?;
+        Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
+    }
+
+    /// One Query of `index`, newest first: the entries of partition `partition` whose sort key
+    /// is below `before` (all when `None`) and, with `only = (attribute, value)`, whose
+    /// (projected) attribute holds that value; from `start` (a key the previous Query
+    /// returned), at most `limit` entries evaluated. The entries and the key to go on from.
+    /// (Index reads are eventually consistent.)
+    pub(super) async fn query_index_newest(
+        &self,
+        index: IndexSpec,
+        partition: &str,
+        before: Option<&str>,
+        only: Option<(&str, &str)>,
+        start: Option<Item>,
+        limit: i32,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let query = self
             .client
             .query()
             .table_name(&*self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#sk", SK)
-            .expression_attribute_values(":pk", s(pk))
-            .expression_attribute_values(":prefix", s(prefix))
-            .consistent_read(true)
-            .set_limit(limit)
+            .index_name(index.name)
+            .expression_attribute_names("#pk", index.pk)
+            .expression_attribute_values(":pk", s(partition));
+        let query = match before {
+            Some(before) => query
+                .key_condition_expression("#pk = :pk AND #sk < :before")
+                .expression_attribute_names("#sk", index.sk)
+                .expression_attribute_values(":before", s(before)),
+            None => query.key_condition_expression("#pk = :pk"),
+        };
+        let query = match only {
+            Some((name, value)) => query
+                .filter_expression("#only = :only")
+                .expression_attribute_names("#only", name)
+                .expression_attribute_values(":only", s(value)),
+            None => query,
+        };
+        let out = query
+            .scan_index_forward(false)
+            .limit(limit.max(1))
             .set_exclusive_start_key(start)
             .send()
             .await
@@ -561,6 +682,37 @@ impl DynamoStore {
             .await
             .map_err(|e| unavailable("PutItem", e))?;
         Ok(())
+    }
+
+    /// Changes attributes of an item if `cond` holds; `false` when it does not.
+    pub(super) async fn update_if(&self, key: &Key, changes: Changes, cond: Cond) -> Result<bool, StoreError> {
+        let (expr, names, values) = cond.parts();
+        let mut all_names = changes.names.clone();
+        all_names.extend(names.unwrap_or_default());
+        let mut all_values = changes.values.clone();
+        all_values.extend(values.unwrap_or_default());
+        let sent = self
+            .client
+            .update_item()
+            .table_name(&*self.table)
+            .set_key(Some(key.to_item()))
+            .update_expression(changes.expression())
+            .condition_expression(expr)
+            .set_expression_attribute_names(Some(all_names))
+            .set_expression_attribute_values(Some(all_values))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(e) => match e.into_service_error() {
+                aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(_) => {
+                    Ok(false)
+                }
+                other => {
+                    Err(StoreError::Unavailable(format!("DynamoDB UpdateItem failed: {}", DisplayErrorContext(other))))
+                }
+            },
+        }
     }
 
     pub(super) async fn delete(&self, key: &Key) -> Result<(), StoreError> {

@@ -16,6 +16,7 @@ use crate::session::Session;
 use askama::Template;
 use avvio_common::domain::Duration;
 use avvio_common::domain::phrase::Wording;
+use avvio_common::domain::run::RUNS_RETENTION;
 use avvio_common::domain::workspace::{
     ConsentPhrases, Day, Holiday, Secret, TimeRange, Timezone, WhatsAppAccount, WorkingHours, Workspace,
 };
@@ -51,6 +52,7 @@ struct WorkspaceForm {
     waba_id: String,
     max_sends_per_second: String,
     retry_for: String,
+    runs_retention: String,
 }
 
 impl WorkspaceForm {
@@ -74,6 +76,7 @@ impl WorkspaceForm {
             opt_out_phrases: phrases(&doc.consent.opt_out_phrases),
             opt_in_phrases: phrases(&doc.consent.opt_in_phrases),
             phone_number_id: doc.whatsapp.as_ref().map(|w| w.phone_number_id.clone()).unwrap_or_default(),
+            runs_retention: doc.runs_retention.to_string(),
             ..Self::account(doc.whatsapp.as_ref())
         }
     }
@@ -98,6 +101,7 @@ impl WorkspaceForm {
             always_open: true,
             opt_out_phrases: phrases(&consent.opt_out_phrases),
             opt_in_phrases: phrases(&consent.opt_in_phrases),
+            runs_retention: RUNS_RETENTION.to_string(),
             ..Self::account(None)
         }
     }
@@ -212,6 +216,7 @@ fn read_form(
             "whatsapp.waba_id" => form.waba_id = value,
             "whatsapp.max_sends_per_second" => form.max_sends_per_second = value,
             "whatsapp.retry_for" => form.retry_for = value,
+            "runs_retention" => form.runs_retention = value,
             "whatsapp.access_token" => access_token = value,
             "webhook_secret" => webhook_secret = value,
             other => match other.strip_prefix("working_hours.").and_then(|d| DAY_CODES.iter().position(|c| *c == d)) {
@@ -314,8 +319,13 @@ fn check(
         }
         Some(account)
     };
-    match timezone {
-        Some(timezone) if errors.is_empty() => Ok(Workspace {
+    let kept = form.runs_retention.trim();
+    let runs_retention = Duration::parse(kept).ok().filter(|d| d.as_secs() >= 86_400);
+    if runs_retention.is_none() {
+        errors.insert("runs_retention".into(), format!("{} “{kept}”.", tx.error_runs_retention));
+    }
+    match (timezone, runs_retention) {
+        (Some(timezone), Some(runs_retention)) if errors.is_empty() => Ok(Workspace {
             timezone,
             working_hours,
             holidays,
@@ -323,6 +333,7 @@ fn check(
             webhook_secret: secret(webhook_secret),
             templates: Vec::new(),
             consent,
+            runs_retention,
         }),
         _ => Err(errors),
     }
@@ -340,6 +351,7 @@ fn input_of(path: &str) -> String {
         "whatsapp.waba_id",
         "whatsapp.max_sends_per_second",
         "whatsapp.retry_for",
+        "runs_retention",
         "whatsapp.access_token",
         "webhook_secret",
     ];
@@ -360,8 +372,12 @@ pub async fn edit<S: Management, E: EventQueue>(
     let tx = WorkspaceTexts::of(page.lang);
     let store = &console.app.store;
     let stored = store.workspace(&session.workspace).await?;
-    let account = WorkspaceForm::account(stored.as_deref().and_then(|w| w.whatsapp.as_ref()));
-    let (form, access_token, webhook_secret) = read_form(pairs, account)?;
+    // The inputs a form may leave out keep their stored values: the account's and the retention.
+    let kept = WorkspaceForm {
+        runs_retention: stored.as_deref().map_or(RUNS_RETENTION, |w| w.runs_retention).to_string(),
+        ..WorkspaceForm::account(stored.as_deref().and_then(|w| w.whatsapp.as_ref()))
+    };
+    let (form, access_token, webhook_secret) = read_form(pairs, kept)?;
     let settings = match check(tx, &form, &access_token, &webhook_secret) {
         Ok(settings) => settings,
         Err(errors) => {
@@ -398,6 +414,7 @@ mod tests {
             ],
             holidays: "2026-12-08\n12-25\n\neaster_monday".into(),
             opt_out_phrases: "STOP".into(),
+            runs_retention: "90d".into(),
             ..WorkspaceForm::default()
         }
     }

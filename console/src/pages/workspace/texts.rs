@@ -56,6 +56,9 @@ pub struct WorkspaceTexts {
     pub error_waba_without_number: &'static str,
     pub error_max_sends: &'static str,
     pub error_retry_for: &'static str,
+    pub runs_retention: &'static str,
+    pub runs_retention_hint: &'static str,
+    pub error_runs_retention: &'static str,
 }
 
 impl WorkspaceTexts {
@@ -130,6 +133,10 @@ pub const EN: WorkspaceTexts = WorkspaceTexts {
     error_waba_without_number: "Enter the phone number ID of a number of this account.",
     error_max_sends: "Write a whole number from 1 to 1000. Check",
     error_retry_for: "Write a duration, e.g. 4h, 30m or 1h30m. Check",
+    runs_retention: "Keep run history for",
+    runs_retention_hint: "How long a finished run stays in Runs and on its contact, from 1d to 366d (90d unless \
+                          you change it). Applies to the runs that start from now on.",
+    error_runs_retention: "Write a duration from 1d to 366d, e.g. 90d. Check",
 };
 
 pub const IT: WorkspaceTexts = WorkspaceTexts {
@@ -194,4 +201,8 @@ pub const IT: WorkspaceTexts = WorkspaceTexts {
     error_waba_without_number: "Inserisci l'ID del numero di telefono di un numero di questo account.",
     error_max_sends: "Scrivi un numero intero da 1 a 1000. Controlla",
     error_retry_for: "Scrivi una durata, es. 4h, 30m o 1h30m. Controlla",
+    runs_retention: "Conserva lo storico delle esecuzioni per",
+    runs_retention_hint: "Per quanto tempo un'esecuzione finita resta in Esecuzioni e sul suo contatto, da 1d a \
+                          366d (90d se non lo cambi). Vale per le esecuzioni che partono da ora.",
+    error_runs_retention: "Scrivi una durata da 1d a 366d, es. 90d. Controlla",
 };
