@@ -19,11 +19,10 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
 use std::collections::HashMap;
-use std::ffi::OsStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{arg, ms, percentile, start_dev, start_serve, text_webhook};
+use support::{arg, ms, percentile, start_dev_with, start_serve, text_webhook};
 
 #[path = "support/mod.rs"]
 mod support;
@@ -138,18 +137,7 @@ async fn main() {
         configure(&base, &workspace).await;
         (avvio, base)
     } else {
-        let automations = scratch.join("automations.json");
-        std::fs::write(&automations, format!("[{AUTOMATION}]")).unwrap();
-        let workspace_file = scratch.join("workspace.json");
-        std::fs::write(&workspace_file, workspace.to_string()).unwrap();
-        let args = [
-            OsStr::new("--automations"),
-            automations.as_os_str(),
-            OsStr::new("--workspace"),
-            workspace_file.as_os_str(),
-        ];
-        println!("avvio dev");
-        start_dev(&graph_base, APP_SECRET, &args)
+        start_dev_with(&scratch, &graph_base, APP_SECRET, &workspace, AUTOMATION)
     };
     let load = Arc::new(Load {
         http: reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap(),

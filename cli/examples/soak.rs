@@ -33,12 +33,11 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
 use std::collections::{HashMap, VecDeque};
-use std::ffi::OsStr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{Avvio, arg, ms, percentile, resident_kib, start_dev, start_serve, status_webhook, text_webhook};
+use support::{Avvio, arg, ms, percentile, resident_kib, start_dev_with, start_serve, status_webhook, text_webhook};
 
 #[path = "support/mod.rs"]
 mod support;
@@ -456,18 +455,7 @@ async fn main() -> ExitCode {
         api.send(reqwest::Method::POST, "/v1/automations", &automation).await;
         (avvio, api)
     } else {
-        let automations = scratch.join("automations.json");
-        std::fs::write(&automations, format!("[{AUTOMATION}]")).unwrap();
-        let workspace_file = scratch.join("workspace.json");
-        std::fs::write(&workspace_file, workspace.to_string()).unwrap();
-        let args = [
-            OsStr::new("--automations"),
-            automations.as_os_str(),
-            OsStr::new("--workspace"),
-            workspace_file.as_os_str(),
-        ];
-        println!("avvio dev");
-        let (avvio, base) = start_dev(&graph_base, APP_SECRET, &args);
+        let (avvio, base) = start_dev_with(&scratch, &graph_base, APP_SECRET, &workspace, AUTOMATION);
         let key = std::env::var("AVVIO_API_KEY").ok().filter(|k| !k.is_empty()).unwrap_or_else(|| "dev-api-key".into());
         (avvio, Api { http: reqwest::Client::new(), base, key })
     };

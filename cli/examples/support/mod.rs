@@ -43,6 +43,25 @@ pub fn start_dev<S: AsRef<OsStr>>(graph_base: &str, app_secret: &str, args: &[S]
     start("dev", command, graph_base, app_secret)
 }
 
+/// Starts `avvio dev` on `workspace` and the one automation `automation` (JSON text), written
+/// into `scratch` as the files `--workspace` and `--automations` read.
+pub fn start_dev_with(
+    scratch: &std::path::Path,
+    graph_base: &str,
+    app_secret: &str,
+    workspace: &serde_json::Value,
+    automation: &str,
+) -> (Avvio, String) {
+    let automations = scratch.join("automations.json");
+    std::fs::write(&automations, format!("[{automation}]")).unwrap();
+    let workspace_file = scratch.join("workspace.json");
+    std::fs::write(&workspace_file, workspace.to_string()).unwrap();
+    let args =
+        [OsStr::new("--automations"), automations.as_os_str(), OsStr::new("--workspace"), workspace_file.as_os_str()];
+    println!("avvio dev");
+    start_dev(graph_base, app_secret, &args)
+}
+
 /// Starts `avvio serve --data DATA --listen 127.0.0.1:0` sending to `graph_base`, with
 /// `app_secret` and the management API key `api_key`; the process and its base URL.
 pub fn start_serve(graph_base: &str, app_secret: &str, api_key: &str, data: &std::path::Path) -> (Avvio, String) {
