@@ -141,6 +141,16 @@ impl Tenant {
     }
 }
 
+/// The first `n` of `contacts` by key, in key order, copied (the rest is never sorted).
+fn first_by_key(mut contacts: Vec<(ContactKey, &Contact)>, n: usize) -> impl Iterator<Item = Contact> + '_ {
+    if n < contacts.len() {
+        contacts.select_nth_unstable_by(n, |a, b| a.0.cmp(&b.0));
+        contacts.truncate(n);
+    }
+    contacts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    contacts.into_iter().map(|(_, c)| c.clone())
+}
+
 /// A run's start and id: ordered as runs are listed (newest last).
 type Started = (Time, RunId);
 
@@ -873,16 +883,10 @@ impl Management for MemoryStore {
     ) -> Result<(Vec<Contact>, usize), StoreError> {
         let state = self.lock();
         let Some(t) = tenant(&state, ws) else { return Ok((Vec::new(), 0)) };
-        let mut matching: Vec<(ContactKey, &Contact)> =
+        let matching: Vec<(ContactKey, &Contact)> =
             t.live_contacts().filter(|c| filter.matches(c) && keep(c)).map(|c| (c.key(), c)).collect();
         let total = matching.len();
-        // The first `limit` by key, without sorting the rest.
-        if limit < total {
-            matching.select_nth_unstable_by(limit, |a, b| a.0.cmp(&b.0));
-            matching.truncate(limit);
-        }
-        matching.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        Ok((matching.into_iter().map(|(_, c)| c.clone()).collect(), total))
+        Ok((first_by_key(matching, limit).collect(), total))
     }
 
     async fn contacts_page(
@@ -894,19 +898,14 @@ impl Management for MemoryStore {
     ) -> Result<Page<Contact, ContactKey>, StoreError> {
         let state = self.lock();
         let Some(t) = tenant(&state, ws) else { return Ok(Page { items: Vec::new(), next: None }) };
-        let mut matching: Vec<(ContactKey, &Contact)> = t
+        let matching: Vec<(ContactKey, &Contact)> = t
             .live_contacts()
             .filter(|c| filter.matches(c))
             .map(|c| (c.key(), c))
             .filter(|(key, _)| after.is_none_or(|after| key > after))
             .collect();
-        // The first `limit` + 1 by key (one more tells whether a next page exists), unsorted rest.
-        if limit < matching.len() {
-            matching.select_nth_unstable_by(limit, |a, b| a.0.cmp(&b.0));
-            matching.truncate(limit + 1);
-        }
-        matching.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        Ok(Page::first(matching.into_iter().map(|(_, c)| c.clone()), limit, Contact::key))
+        // One more than the page tells whether a next page exists.
+        Ok(Page::first(first_by_key(matching, limit.saturating_add(1)), limit, Contact::key))
     }
 
     async fn runs_page(

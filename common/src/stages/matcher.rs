@@ -190,8 +190,8 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         });
         let consent_starts = match outcome.consent {
             Some(choice) => {
-                let retention = workspace.runs_retention;
-                self.consent_starts(ws, &outcome.contact, choice, message.wamid.as_str(), retention, now).await?
+                let starts = self.consent_starts(ws, &outcome.contact, choice, message.wamid.as_str(), now).await?;
+                kept_for(starts, workspace.runs_retention)
             }
             None => Vec::new(),
         };
@@ -486,14 +486,25 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         contact: &Contact,
         choice: ConsentChoice,
         cause_key: &str,
-        retention: Duration,
         now: Time,
     ) -> Result<Vec<RunStart>, StageError> {
         let automations = self.store.consent_automations(ws, choice).await?;
         let cause = RunCause::Consent { by_run: None };
-        let starts = engine::start_triggered_runs(&automations, contact, cause, cause_key, 0, now)
-            .expect("depth 0 is never a loop");
-        Ok(starts.into_iter().map(|start| start.kept_for(retention)).collect())
+        Ok(engine::start_triggered_runs(&automations, contact, cause, cause_key, 0, now)
+            .expect("depth 0 is never a loop"))
+    }
+
+    /// Begins `starts`, runs started from outside a run, kept for the workspace's retention
+    /// (read only when there is a run to begin).
+    async fn begin_runs(&self, ws: &WorkspaceId, starts: Vec<RunStart>, now: Time) -> Result<(), StageError> {
+        if starts.is_empty() {
+            return Ok(());
+        }
+        let retention = self.workspace(ws).await?.runs_retention;
+        for start in kept_for(starts, retention) {
+            self.begin_run(ws, start, now).await?;
+        }
+        Ok(())
     }
 
     /// Starts the `consent` automations of `choice` for a contact whose consent just changed to it.
@@ -505,12 +516,8 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         cause_key: &str,
         now: Time,
     ) -> Result<(), StageError> {
-        // Consent changes from outside a run are rare: the workspace is read for its retention.
-        let retention = self.workspace(ws).await?.runs_retention;
-        for start in self.consent_starts(ws, contact, choice, cause_key, retention, now).await? {
-            self.begin_run(ws, start, now).await?;
-        }
-        Ok(())
+        let starts = self.consent_starts(ws, contact, choice, cause_key, now).await?;
+        self.begin_runs(ws, starts, now).await
     }
 
     /// `POST /hooks/automations/{id}`: upserts the contact, then starts a run. The caller
@@ -667,10 +674,7 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
                 now,
             )
             .expect("depth 0 is never a loop");
-            let retention = self.workspace(ws).await?.runs_retention;
-            for start in starts {
-                self.begin_run(ws, start.kept_for(retention), now).await?;
-            }
+            self.begin_runs(ws, starts, now).await?;
             Ok(Report::default())
         })
         .await
@@ -749,6 +753,11 @@ impl<S: Store, Q: StepQueue, W: WhatsAppSender, H: WebhookPoster> Deps<S, Q, W, 
         }
         Ok((contact, None))
     }
+}
+
+/// `starts`, each kept `retention` once it ended.
+fn kept_for(starts: Vec<RunStart>, retention: Duration) -> Vec<RunStart> {
+    starts.into_iter().map(|start| start.kept_for(retention)).collect()
 }
 
 #[cfg(test)]
