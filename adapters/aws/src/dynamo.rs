@@ -52,7 +52,9 @@
 //!   page's keys and one more, `gsi2sk < ` the position's, descending; then the runs by key
 //!   (BatchGetItem). The index keys never change after a run's creation, so later writes of
 //!   a run write no index entry (keys-only projections). Runs written before the indexes
-//!   are missing from pages until `DynamoStore::index_old_runs` gives them their keys.
+//!   are missing from pages until `DynamoStore::index_old_runs` gives them their keys. The
+//!   console's newest runs are such a page, and how many match is counted over the same
+//!   index (`Select=COUNT`: keys only, no run read).
 //! - contacts, by the key they are listed by: the `CONTACT#` items from the position's, merged
 //!   with the phone aliases (`ALIAS#0`…`ALIAS#:`), which list the contacts created by their
 //!   BSUID under the phone they got since; with a list, its `MEMBER#` items. A tag filter
@@ -428,5 +430,14 @@ impl Management for DynamoStore {
         limit: usize,
     ) -> Result<Page<Arc<Automation>, AutomationId>, StoreError> {
         self.listed_automations(ws, after, limit).await
+    }
+
+    async fn newest_runs(
+        &self,
+        ws: &WorkspaceId,
+        filter: &RunFilter,
+        limit: usize,
+    ) -> Result<(Vec<Run>, usize), StoreError> {
+        self.newest_listed_runs(ws, filter, limit).await
     }
 }

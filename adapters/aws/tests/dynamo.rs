@@ -112,13 +112,20 @@ async fn a_corrupt_item_is_reported_as_corrupt_naming_its_key_so_it_is_not_retri
 // ---------------------------------------------------------------- listings
 
 /// Counts the items DynamoDB reads: those a Query evaluates (`ScannedCount`), those a
-/// BatchGetItem or GetItem returns.
+/// BatchGetItem or GetItem returns; and, apart, the items it returns (a `Select=COUNT` Query
+/// evaluates index entries and returns none).
 #[derive(Debug, Clone, Default)]
-struct ItemsRead(Arc<AtomicUsize>);
+struct ItemsRead(Arc<AtomicUsize>, Arc<AtomicUsize>);
 
 impl ItemsRead {
+    /// The items read since the last `take`.
     fn take(&self) -> usize {
         self.0.swap(0, Ordering::SeqCst)
+    }
+
+    /// The items returned since the last `take_returned`.
+    fn take_returned(&self) -> usize {
+        self.1.swap(0, Ordering::SeqCst)
     }
 }
 
@@ -136,16 +143,19 @@ impl aws_sdk_dynamodb::config::Intercept for ItemsRead {
         use aws_sdk_dynamodb::operation::query::QueryOutput;
         use aws_sdk_dynamodb::operation::{batch_get_item::BatchGetItemOutput, get_item::GetItemOutput};
         let Some(Ok(output)) = context.output_or_error() else { return Ok(()) };
-        let items = if let Some(got) = output.downcast_ref::<QueryOutput>() {
-            usize::try_from(got.scanned_count()).unwrap_or_default()
+        let (read, returned) = if let Some(got) = output.downcast_ref::<QueryOutput>() {
+            (usize::try_from(got.scanned_count()).unwrap_or_default(), got.items().len())
         } else if let Some(got) = output.downcast_ref::<BatchGetItemOutput>() {
-            got.responses().map_or(0, |tables| tables.values().map(Vec::len).sum())
+            let items = got.responses().map_or(0, |tables| tables.values().map(Vec::len).sum());
+            (items, items)
         } else if let Some(got) = output.downcast_ref::<GetItemOutput>() {
-            usize::from(got.item().is_some())
+            let items = usize::from(got.item().is_some());
+            (items, items)
         } else {
-            0
+            (0, 0)
         };
-        self.0.fetch_add(items, Ordering::SeqCst);
+        self.0.fetch_add(read, Ordering::SeqCst);
+        self.1.fetch_add(returned, Ordering::SeqCst);
         Ok(())
     }
 }
@@ -213,6 +223,47 @@ async fn a_page_reads_its_own_items_whatever_the_workspace_holds() {
         ["auto-11", "auto-12", "auto-13", "auto-14", "auto-15"]
     );
     assert_eq!(counter.take(), 6, "a page of 5 of 30 automations");
+}
+
+#[tokio::test]
+async fn the_newest_runs_are_counted_over_the_index_reading_only_the_runs_shown() {
+    let counter = ItemsRead::default();
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config().await).interceptor(counter.clone()).build();
+    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    let table = avvio_common::manage::fresh_token("avvio-test-");
+    avvio_aws::dynamo::create_table(&client, &table).await.unwrap();
+    // Pages of 7 entries: counting takes several Queries, as 1 MB pages would on AWS.
+    let store = avvio_aws::dynamo::DynamoStore::new(client, table).with_page_limit(7);
+    let negozio = ws("negozio");
+    let at = t("2026-11-23T10:00:00Z");
+    for i in 0..60 {
+        let contact = phone(&format!("3933300000{:02}", i % 4));
+        let started =
+            run(&format!("run-{i:02}"), ["info", "promo"][i % 2], &contact, at + chrono::Duration::seconds(i as i64));
+        store.create_run(&negozio, &started).await.unwrap();
+    }
+    let mario = phone("393330000001");
+    counter.take_returned();
+    for (filter, newest, total) in [
+        (RunFilter::default(), "run-59", 60),
+        (RunFilter { contact: None, automation: Some(id("promo")) }, "run-59", 30),
+        (RunFilter { contact: Some(mario.clone()), automation: None }, "run-57", 15),
+        // Contact 01 started only promo runs (odd ones): none of info.
+        (RunFilter { contact: Some(mario.clone()), automation: Some(id("promo")) }, "run-57", 15),
+    ] {
+        let (runs, counted) = store.newest_runs(&negozio, &filter, 5).await.unwrap();
+        assert_eq!(runs.len(), 5, "{filter:?}");
+        assert_eq!(runs[0].id.as_str(), newest, "{filter:?}");
+        assert_eq!(counted, total, "{filter:?}");
+        // The page's index entries (six: the sixth says more follow) and its five runs.
+        let returned = counter.take_returned();
+        assert!(returned <= 11, "{filter:?}: {returned} items returned for 5 runs of {total}");
+    }
+    let nobody = RunFilter { contact: Some(mario), automation: Some(id("info")) };
+    assert_eq!(store.newest_runs(&negozio, &nobody, 5).await.unwrap(), (Vec::new(), 0));
+    // A page that holds every match needs no count.
+    let (runs, counted) = store.newest_runs(&negozio, &RunFilter::default(), 100).await.unwrap();
+    assert_eq!((runs.len(), counted), (60, 60));
 }
 
 #[tokio::test]

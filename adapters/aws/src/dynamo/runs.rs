@@ -5,8 +5,8 @@ use super::DynamoStore;
 use super::keys;
 use super::stats::stage_counts;
 use super::table::{
-    AUTOMATION_RUNS_PK, CONTACT_RUNS_PK, Changes, Cond, EXPIRES_AT, Item, Key, RUN_SORT, RUNS, RUNS_BY_AUTOMATION,
-    RUNS_BY_CONTACT, RUNS_PK, Tx, TxError, get_doc, get_n, get_parsed, item, json, key_of, n, s,
+    AUTOMATION_RUNS_PK, CONTACT_RUNS_PK, Changes, Cond, EXPIRES_AT, IndexSpec, Item, Key, RUN_SORT, RUNS,
+    RUNS_BY_AUTOMATION, RUNS_BY_CONTACT, RUNS_PK, Tx, TxError, get_doc, get_n, get_parsed, item, json, key_of, n, s,
 };
 use avvio_common::domain::ids::{RunId, Wamid, WorkspaceId};
 use avvio_common::domain::path::StepPath;
@@ -215,14 +215,8 @@ impl DynamoStore {
         if limit == 0 {
             return Ok(Page { items: Vec::new(), next: None });
         }
-        let automation = filter.automation.as_ref().map(|a| keys::automation_runs_pk(ws, a));
-        let (index, partition, only) = match (&filter.contact, &automation) {
-            (Some(contact), only) => {
-                (RUNS_BY_CONTACT, keys::contact_runs_pk(ws, contact), only.as_deref().map(|a| (AUTOMATION_RUNS_PK, a)))
-            }
-            (None, Some(automation)) => (RUNS_BY_AUTOMATION, automation.clone(), None),
-            (None, None) => (RUNS, keys::runs_pk(ws), None),
-        };
+        let (index, partition, automation) = run_index(ws, filter);
+        let only = automation.as_deref().map(|a| (AUTOMATION_RUNS_PK, a));
         let before = after.map(|p| keys::run_sort(p.started_at, &p.id));
         let wanted = limit.saturating_add(1);
         let mut found = Vec::new();
@@ -252,6 +246,29 @@ impl DynamoStore {
         }
         let next = if more { runs.last().map(RunPosition::of) } else { None };
         Ok(Page { items: runs, next })
+    }
+
+    /// The newest `limit` runs matching `filter` and how many match in all (a console page):
+    /// the page as [`Self::listed_runs`] reads it, then, when more runs follow, the matching
+    /// index entries counted (keys only, no run read). Runs written before the indexes are
+    /// neither listed nor counted.
+    pub(super) async fn newest_listed_runs(
+        &self,
+        ws: &WorkspaceId,
+        filter: &RunFilter,
+        limit: usize,
+    ) -> Result<(Vec<Run>, usize), StoreError> {
+        let page = self.listed_runs(ws, filter, None, limit).await?;
+        if page.next.is_none() {
+            let total = page.items.len();
+            return Ok((page.items, total));
+        }
+        let (index, partition, automation) = run_index(ws, filter);
+        let only = automation.as_deref().map(|a| (AUTOMATION_RUNS_PK, a));
+        let total = self.count_index(index, &partition, only).await?;
+        // An index read is eventually consistent: never say fewer than the page says there are.
+        let more = page.items.len() + 1;
+        Ok((page.items, total.max(more)))
     }
 
     /// Gives the runs of `ws` written before the run indexes existed their index keys, so that
@@ -313,5 +330,17 @@ impl DynamoStore {
     ) -> Result<Option<(RunId, StepPath)>, StoreError> {
         let Some(item) = self.get(&keys::outbound(ws, wamid)).await? else { return Ok(None) };
         Ok(Some((get_parsed(&item, "run", RunId::parse)?, linked_step(&item)?)))
+    }
+}
+
+/// The index that lists the runs `filter` keeps, its partition, and the automation partition
+/// to keep only the entries of (filtering by contact and automation, the contact's index is
+/// read and its other automations' entries are skipped).
+fn run_index(ws: &WorkspaceId, filter: &RunFilter) -> (IndexSpec, String, Option<String>) {
+    let automation = filter.automation.as_ref().map(|a| keys::automation_runs_pk(ws, a));
+    match (&filter.contact, automation) {
+        (Some(contact), only) => (RUNS_BY_CONTACT, keys::contact_runs_pk(ws, contact), only),
+        (None, Some(automation)) => (RUNS_BY_AUTOMATION, automation, None),
+        (None, None) => (RUNS, keys::runs_pk(ws), None),
     }
 }

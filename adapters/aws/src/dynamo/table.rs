@@ -613,6 +613,48 @@ impl DynamoStore {
         Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
     }
 
+    /// How many entries of `index` partition `partition` there are (with `only`, as
+    /// [`Self::query_index_newest`], those whose attribute holds the value): Queries with
+    /// `Select=COUNT`, which return no item, each counting up to 1 MB of index entries.
+    pub(super) async fn count_index(
+        &self,
+        index: IndexSpec,
+        partition: &str,
+        only: Option<(&str, &str)>,
+    ) -> Result<usize, StoreError> {
+        let mut count = 0usize;
+        let mut start = None;
+        loop {
+            let query = self
+                .client
+                .query()
+                .table_name(&*self.table)
+                .index_name(index.name)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", index.pk)
+                .expression_attribute_values(":pk", s(partition))
+                .select(aws_sdk_dynamodb::types::Select::Count);
+            let query = match only {
+                Some((name, value)) => query
+                    .filter_expression("#only = :only")
+                    .expression_attribute_names("#only", name)
+                    .expression_attribute_values(":only", s(value)),
+                None => query,
+            };
+            let out = query
+                .set_exclusive_start_key(start)
+                .set_limit(self.page_limit)
+                .send()
+                .await
+                .map_err(|e| unavailable("Query", e))?;
+            count += usize::try_from(out.count).unwrap_or_default();
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(count);
+            }
+        }
+    }
+
     /// Every item of partition `pk` whose sort key is between `from` and `to` (both included),
     /// in sort key order, read consistently.
     pub(super) async fn query_between(&self, pk: &str, from: &str, to: &str) -> Result<Vec<Item>, StoreError> {
