@@ -72,6 +72,20 @@ pub const RUNS_BY_AUTOMATION: IndexSpec =
 /// Every global secondary index of the table, as [`create_table`] and `template.yaml` make them.
 pub const INDEXES: [IndexSpec; 4] = [DUE, RUNS, RUNS_BY_CONTACT, RUNS_BY_AUTOMATION];
 
+/// `query` keeping only the entries whose attribute `only.0` holds `only.1` (all without).
+fn keeping_only(
+    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    only: Option<(&str, &str)>,
+) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+    match only {
+        Some((name, value)) => query
+            .filter_expression("#only = :only")
+            .expression_attribute_names("#only", name)
+            .expression_attribute_values(":only", s(value)),
+        None => query,
+    }
+}
+
 /// Which sort keys of a partition a Query reads.
 #[derive(Debug, Clone, Copy)]
 pub enum SortKeys<'a> {
@@ -596,13 +610,7 @@ impl DynamoStore {
                 .expression_attribute_values(":before", s(before)),
             None => query.key_condition_expression("#pk = :pk"),
         };
-        let query = match only {
-            Some((name, value)) => query
-                .filter_expression("#only = :only")
-                .expression_attribute_names("#only", name)
-                .expression_attribute_values(":only", s(value)),
-            None => query,
-        };
+        let query = keeping_only(query, only);
         let out = query
             .scan_index_forward(false)
             .limit(limit.max(1))
@@ -634,13 +642,7 @@ impl DynamoStore {
                 .expression_attribute_names("#pk", index.pk)
                 .expression_attribute_values(":pk", s(partition))
                 .select(aws_sdk_dynamodb::types::Select::Count);
-            let query = match only {
-                Some((name, value)) => query
-                    .filter_expression("#only = :only")
-                    .expression_attribute_names("#only", name)
-                    .expression_attribute_values(":only", s(value)),
-                None => query,
-            };
+            let query = keeping_only(query, only);
             let out = query
                 .set_exclusive_start_key(start)
                 .set_limit(self.page_limit)
