@@ -13,7 +13,7 @@ use avvio_common::stages::Deps;
 use avvio_console::router;
 use avvio_http::graph::{GraphConfig, GraphSender};
 use avvio_http::webhooks::{HttpWebhookPoster, WebhookConfig};
-use avvio_sqlite::queues::{QueuedEvent, QueuedStep};
+use avvio_sqlite::queues::{self, QueuedEvent, QueuedStep};
 use avvio_sqlite::{SqliteEventQueue, SqliteStepQueue, SqliteStore};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -61,13 +61,14 @@ pub fn run(options: ServeOptions<'_>) -> anyhow::Result<()> {
 
     let opened = std::time::Instant::now();
     let store = SqliteStore::open(options.data)?;
-    let (events, inbox) =
-        SqliteEventQueue::open(store.db()).with_context(|| format!("{}: the events queue", options.data.display()))?;
     let steps = SqliteStepQueue::new(store.db());
     let ws = WorkspaceId::parse("default").expect("a valid id");
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
+        let (events, inbox) = SqliteEventQueue::open(store.db(), now())
+            .await
+            .with_context(|| format!("{}: the events queue", options.data.display()))?;
         store.replace_api_keys(&KeyHash::of(&api_key), &ws).await?;
         let deps = Arc::new(Deps { store, steps, sender, poster, default_access_token: env("WHATSAPP_ACCESS_TOKEN") });
         let app = Arc::new(App {
@@ -87,6 +88,10 @@ pub fn run(options: ServeOptions<'_>) -> anyhow::Result<()> {
             app.events.waiting()?,
             deps.steps.queued()?
         );
+        let dead = queues::dead_letters(deps.store.db())?;
+        if dead > 0 {
+            eprintln!("avvio serve: {dead} events or steps failed for good, kept in the table dead_letters (docs/serve.md)");
+        }
         eprintln!("avvio serve: listening on http://{address}");
         eprintln!("avvio serve: web console on http://{address}/console/");
 
@@ -173,7 +178,13 @@ async fn drain_events(
                             eprintln!("avvio serve: an event failed (kept for the next start): {e}");
                             continue;
                         }
-                        Err(e) => eprintln!("avvio serve: an event failed for good: {e}"),
+                        Err(e) => {
+                            eprintln!("avvio serve: an event failed for good (kept in dead_letters): {e}");
+                            if let Err(e) = events.dead(seq, e.to_string(), now()).await {
+                                eprintln!("avvio serve: a failed event stays queued: {e}");
+                            }
+                            continue;
+                        }
                     }
                     if let Err(e) = events.done(seq).await {
                         eprintln!("avvio serve: a handled event stays queued: {e}");
@@ -198,7 +209,7 @@ async fn drive_steps(deps: Arc<ServeDeps>, limit: Arc<Semaphore>, mut stopping: 
         if *stopping.borrow() {
             return;
         }
-        let due = match deps.steps.take_due(now(), STEP_BATCH) {
+        let due = match deps.steps.take_due(now(), STEP_BATCH).await {
             Ok(due) => due,
             Err(e) => {
                 eprintln!("avvio serve: cannot read the due steps: {e}");
@@ -252,11 +263,11 @@ async fn drive_steps(deps: Arc<ServeDeps>, limit: Arc<Semaphore>, mut stopping: 
                     }
                     Err(e) => {
                         eprintln!(
-                            "avvio serve: step {} of run {} failed for good: {e}",
+                            "avvio serve: step {} of run {} failed for good (kept in dead_letters): {e}",
                             message.step.step, message.step.run
                         );
                         attempts.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-                        deps.steps.done(id).await
+                        deps.steps.dead(id, e.to_string(), now()).await
                     }
                 };
                 if let Err(e) = stored {

@@ -452,6 +452,59 @@ async fn delays_and_a_reply_timeout_fire_once_at_their_time_across_a_crash_and_a
     drop(serve);
 }
 
+/// The dead letters of `data`: (queue, reason), oldest first.
+fn dead_letters(data: &Path) -> Vec<(String, String)> {
+    let db = rusqlite::Connection::open_with_flags(data, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let mut rows = db.prepare("SELECT queue, reason FROM dead_letters ORDER BY id").unwrap();
+    rows.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<Result<_, _>>().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_that_can_never_be_done_is_kept_as_dead_letters_and_holds_back_nothing_else() {
+    let graph = StandInGraph::start().await;
+    let data = test_dir("dead-letters").join("avvio.db");
+    let serve = start_serve(&data, &graph);
+    configure(&serve, 80, &[on_ciao(serde_json::json!([send_text("0s", "Ciao!"), send_text("2s", "Come va?")]))]).await;
+    let damaged = "393330000007";
+    assert_eq!(post_ciao(&reqwest::Client::new(), &serve.base, damaged).await.unwrap(), 200);
+    let next_queued = || (queued(&data, "steps[1]") == [damaged]).then_some(());
+    eventually(Duration::from_secs(10), "the first send stored and the next step queued", next_queued).await;
+    serve.crash();
+
+    // While it is down: the run's document is damaged, and a step row that is no step is queued first.
+    let db = rusqlite::Connection::open(&data).unwrap();
+    db.execute("UPDATE runs SET doc = '{\"id\": ' WHERE contact = ?1", [damaged]).unwrap();
+    db.execute("INSERT INTO steps (due, message) VALUES (0, 'not a step')", []).unwrap();
+    drop(db);
+
+    let serve = start_serve(&data, &graph);
+    let reasons = eventually(Duration::from_secs(10), "two dead letters", || {
+        let dead = dead_letters(&data);
+        (dead.len() == 2).then_some(dead)
+    })
+    .await;
+    assert_eq!(reasons[0].0, "steps");
+    assert!(reasons[0].1.starts_with("unreadable queued step"), "{reasons:?}");
+    assert_eq!(reasons[1].0, "steps");
+    assert!(reasons[1].1.contains("unreadable"), "the damaged run's step: {reasons:?}");
+    // Still serving: another contact's run goes through, and the queues empty.
+    let other = "393330000008";
+    assert_eq!(post_ciao(&reqwest::Client::new(), &serve.base, other).await.unwrap(), 200);
+    eventually(Duration::from_secs(10), "the other contact's second step", || arrival(&graph, other, "Come va?")).await;
+    settled(&data).await;
+    assert_eq!(texts_to(&graph, damaged), ["Ciao!"], "the damaged run sent nothing more");
+
+    let (status, stderr) = serve.terminate();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("failed for good (kept in dead_letters)"), "{stderr}");
+    let serve = start_serve(&data, &graph);
+    let (_, stderr) = serve.terminate();
+    assert!(
+        stderr.contains("avvio serve: 2 events or steps failed for good, kept in the table dead_letters"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn steps_that_came_due_while_the_process_was_down_run_at_once_after_the_restart_earliest_first() {
     const CONTACTS: usize = 120;

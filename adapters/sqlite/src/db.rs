@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_parked_statuses.sql"),
     include_str!("../migrations/0003_runs_retention.sql"),
+    include_str!("../migrations/0004_dead_letters.sql"),
 ];
 
 /// Files up to this size get SQLite's `quick_check` at every start (tens of milliseconds).

@@ -2,6 +2,8 @@
 //! file. An event or step leaves its table only once its work is stored, so a crash (or a
 //! `SIGKILL`) between the two makes it run again after the restart: the matcher and the
 //! executor are idempotent for that (claims by wamid, steps recorded once per run).
+//! Work that can never be done (it failed for good, or its row does not parse) leaves its
+//! queue for the `dead_letters` table in the same commit, with the reason: kept, never retried.
 
 use crate::db::Db;
 use avvio_common::ports::{EventQueue, PipelineEvent, QueueError, StepMessage, StepQueue, StoreError};
@@ -16,6 +18,41 @@ fn queue_error(e: StoreError) -> QueueError {
 
 fn micros(t: Time) -> i64 {
     t.timestamp_micros()
+}
+
+/// The queue a dead letter came from: its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Queue {
+    Events,
+    Steps,
+}
+
+/// Moves row `id` of `queue` to `dead_letters` with `reason`, in one commit (a row already
+/// gone moves nothing).
+async fn bury(db: &Db, queue: Queue, id: i64, reason: String, now: Time) -> Result<(), StoreError> {
+    db.write(move |conn| {
+        let (copy, delete) = match queue {
+            Queue::Events => (
+                "INSERT INTO dead_letters (queue, body, due, reason, dead_at) \
+                 SELECT 'events', event, NULL, ?2, ?3 FROM events WHERE seq = ?1",
+                "DELETE FROM events WHERE seq = ?1",
+            ),
+            Queue::Steps => (
+                "INSERT INTO dead_letters (queue, body, due, reason, dead_at) \
+                 SELECT 'steps', message, due, ?2, ?3 FROM steps WHERE id = ?1",
+                "DELETE FROM steps WHERE id = ?1",
+            ),
+        };
+        conn.prepare_cached(copy)?.execute(params![id, reason, micros(now)])?;
+        conn.prepare_cached(delete)?.execute([id])?;
+        Ok(())
+    })
+    .await
+}
+
+/// How many dead letters the file keeps (both queues').
+pub fn dead_letters(db: &Db) -> Result<usize, StoreError> {
+    db.read(|conn| Ok(conn.query_row("SELECT count(*) FROM dead_letters", [], |r| r.get::<_, i64>(0))? as usize))
 }
 
 /// An event waiting for the matcher, by its place in the queue.
@@ -35,8 +72,12 @@ pub struct SqliteEventQueue {
 
 impl SqliteEventQueue {
     /// The queue and the receiving end the matcher drains: first the events a previous run
-    /// of the process left (in arrival order), then new ones.
-    pub fn open(db: &Db) -> Result<(Self, tokio::sync::mpsc::UnboundedReceiver<QueuedEvent>), StoreError> {
+    /// of the process left (in arrival order), then new ones. A left event that does not
+    /// parse is moved to the dead letters (`now` is when).
+    pub async fn open(
+        db: &Db,
+        now: Time,
+    ) -> Result<(Self, tokio::sync::mpsc::UnboundedReceiver<QueuedEvent>), StoreError> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let left = db.read(|conn| {
             let mut statement = conn.prepare("SELECT seq, event FROM events ORDER BY seq")?;
@@ -44,9 +85,12 @@ impl SqliteEventQueue {
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })?;
         for (seq, text) in left {
-            let event =
-                serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("queued event {seq}: {e}")))?;
-            let _ = tx.send(QueuedEvent { seq, event });
+            match serde_json::from_str(&text) {
+                Ok(event) => {
+                    let _ = tx.send(QueuedEvent { seq, event });
+                }
+                Err(e) => bury(db, Queue::Events, seq, format!("unreadable queued event: {e}"), now).await?,
+            }
         }
         Ok((Self { db: db.clone(), tx }, rx))
     }
@@ -59,6 +103,11 @@ impl SqliteEventQueue {
                 Ok(())
             })
             .await
+    }
+
+    /// Moves an event that failed for good to the dead letters, with the reason.
+    pub async fn dead(&self, seq: i64, reason: String, now: Time) -> Result<(), StoreError> {
+        bury(&self.db, Queue::Events, seq, reason, now).await
     }
 
     /// How many events wait (handled ones not yet deleted included).
@@ -108,8 +157,9 @@ impl SqliteStepQueue {
     }
 
     /// Up to `limit` steps due at or before `now` and not in flight, earliest first (ties in
-    /// queueing order), now in flight.
-    pub fn take_due(&self, now: Time, limit: usize) -> Result<Vec<QueuedStep>, StoreError> {
+    /// queueing order), now in flight. A row that does not parse is moved to the dead letters
+    /// on the way (it never holds back the steps due after it).
+    pub async fn take_due(&self, now: Time, limit: usize) -> Result<Vec<QueuedStep>, StoreError> {
         let skip = self.in_flight().len();
         let rows = self.db.read(|conn| {
             let mut statement =
@@ -119,18 +169,31 @@ impl SqliteStepQueue {
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })?;
-        let mut in_flight = self.in_flight();
         let mut taken = Vec::new();
-        for (id, text) in rows {
-            if taken.len() == limit || !in_flight.insert(id) {
-                continue;
-            }
-            match serde_json::from_str(&text) {
-                Ok(message) => taken.push(QueuedStep { id, message }),
-                Err(e) => {
-                    in_flight.remove(&id);
-                    return Err(StoreError::Corrupt(format!("queued step {id}: {e}")));
+        let mut unreadable = Vec::new();
+        {
+            let mut in_flight = self.in_flight();
+            for (id, text) in rows {
+                if taken.len() == limit || in_flight.contains(&id) {
+                    continue;
                 }
+                match serde_json::from_str(&text) {
+                    Ok(message) => {
+                        in_flight.insert(id);
+                        taken.push(QueuedStep { id, message });
+                    }
+                    Err(e) => unreadable.push((id, format!("unreadable queued step: {e}"))),
+                }
+            }
+        }
+        for (id, reason) in unreadable {
+            if let Err(e) = bury(&self.db, Queue::Steps, id, reason, now).await {
+                // Taken steps are in flight: give them back before answering the error.
+                let mut in_flight = self.in_flight();
+                for step in &taken {
+                    in_flight.remove(&step.id);
+                }
+                return Err(e);
             }
         }
         Ok(taken)
@@ -153,7 +216,14 @@ impl SqliteStepQueue {
         self.notify.notified().await
     }
 
-    /// Removes a step whose work is stored (or that failed for good).
+    /// Moves a step that failed for good to the dead letters, with the reason.
+    pub async fn dead(&self, id: i64, reason: String, now: Time) -> Result<(), StoreError> {
+        let buried = bury(&self.db, Queue::Steps, id, reason, now).await;
+        self.in_flight().remove(&id);
+        buried
+    }
+
+    /// Removes a step whose work is stored.
     pub async fn done(&self, id: i64) -> Result<(), StoreError> {
         let deleted = self
             .db
