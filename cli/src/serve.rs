@@ -8,12 +8,12 @@ use anyhow::Context;
 use avvio_api::{App, IngestConfig, MetaTemplates};
 use avvio_common::domain::WorkspaceId;
 use avvio_common::outbound::Mode;
-use avvio_common::ports::{KeyHash, Retry};
-use avvio_common::stages::Deps;
+use avvio_common::ports::{KeyHash, Retry, StoreError};
+use avvio_common::stages::{Deps, StageError};
 use avvio_console::router;
 use avvio_http::graph::{GraphConfig, GraphSender};
 use avvio_http::webhooks::{HttpWebhookPoster, WebhookConfig};
-use avvio_sqlite::queues::{self, QueuedEvent, QueuedStep};
+use avvio_sqlite::queues::{self, Due, Opened, QueuedEvent, QueuedStep};
 use avvio_sqlite::{SqliteEventQueue, SqliteStepQueue, SqliteStore};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -66,9 +66,12 @@ pub fn run(options: ServeOptions<'_>) -> anyhow::Result<()> {
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let (events, inbox) = SqliteEventQueue::open(store.db(), now())
+        let Opened { queue: events, inbox, buried } = SqliteEventQueue::open(store.db(), now())
             .await
             .with_context(|| format!("{}: the events queue", options.data.display()))?;
+        for reason in buried {
+            eprintln!("avvio serve: a queued event failed for good (kept in dead_letters): {reason}");
+        }
         store.replace_api_keys(&KeyHash::of(&api_key), &ws).await?;
         let deps = Arc::new(Deps { store, steps, sender, poster, default_access_token: env("WHATSAPP_ACCESS_TOKEN") });
         let app = Arc::new(App {
@@ -178,13 +181,20 @@ async fn drain_events(
                             eprintln!("avvio serve: an event failed (kept for the next start): {e}");
                             continue;
                         }
-                        Err(e) => {
-                            eprintln!("avvio serve: an event failed for good (kept in dead_letters): {e}");
-                            if let Err(e) = events.dead(seq, e.to_string(), now()).await {
-                                eprintln!("avvio serve: a failed event stays queued: {e}");
+                        Err(e @ StageError::Store(StoreError::Corrupt(_))) => {
+                            match events.dead(seq, e.to_string(), now()).await {
+                                Ok(()) => {
+                                    eprintln!("avvio serve: an event failed for good (kept in dead_letters): {e}")
+                                }
+                                Err(why) => {
+                                    eprintln!("avvio serve: an event failed for good ({e}) and stays queued: {why}")
+                                }
                             }
                             continue;
                         }
+                        // As on Lambda: an event that lost a race (its automation deleted
+                        // since it was accepted…) is dropped, said on stderr.
+                        Err(e) => eprintln!("avvio serve: an event failed for good: {e}"),
                     }
                     if let Err(e) = events.done(seq).await {
                         eprintln!("avvio serve: a handled event stays queued: {e}");
@@ -210,7 +220,12 @@ async fn drive_steps(deps: Arc<ServeDeps>, limit: Arc<Semaphore>, mut stopping: 
             return;
         }
         let due = match deps.steps.take_due(now(), STEP_BATCH).await {
-            Ok(due) => due,
+            Ok(Due { steps, buried }) => {
+                for reason in buried {
+                    eprintln!("avvio serve: a queued step failed for good (kept in dead_letters): {reason}");
+                }
+                steps
+            }
             Err(e) => {
                 eprintln!("avvio serve: cannot read the due steps: {e}");
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -261,13 +276,31 @@ async fn drive_steps(deps: Arc<ServeDeps>, limit: Arc<Semaphore>, mut stopping: 
                         );
                         deps.steps.retry(id, now() + backoff).await
                     }
+                    // Unreadable, or still failing after its last attempt: kept, as Lambda's
+                    // DLQ keeps it. Other errors no retry fixes drop it, as on Lambda.
                     Err(e) => {
-                        eprintln!(
-                            "avvio serve: step {} of run {} failed for good (kept in dead_letters): {e}",
-                            message.step.step, message.step.run
-                        );
                         attempts.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-                        deps.steps.dead(id, e.to_string(), now()).await
+                        let (step, run) = (message.step.step, &message.step.run);
+                        let reason = match &e {
+                            StageError::Store(StoreError::Corrupt(_)) => Some(e.to_string()),
+                            e if e.retry() == Retry::Retryable => Some(format!("after {tried} attempts: {e}")),
+                            _ => None,
+                        };
+                        match reason {
+                            Some(reason) => {
+                                let buried = deps.steps.dead(id, reason.clone(), now()).await;
+                                if buried.is_ok() {
+                                    eprintln!(
+                                        "avvio serve: step {step} of run {run} failed for good (kept in dead_letters): {reason}"
+                                    );
+                                }
+                                buried
+                            }
+                            None => {
+                                eprintln!("avvio serve: step {step} of run {run} failed for good: {e}");
+                                deps.steps.done(id).await
+                            }
+                        }
                     }
                 };
                 if let Err(e) = stored {

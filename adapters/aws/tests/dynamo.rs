@@ -237,7 +237,8 @@ async fn the_newest_runs_are_counted_over_the_index_reading_only_the_runs_shown(
     let negozio = ws("negozio");
     let at = t("2026-11-23T10:00:00Z");
     for i in 0..60 {
-        let contact = phone(&format!("3933300000{:02}", i % 4));
+        // Three contacts, each with runs of both automations.
+        let contact = phone(&format!("3933300000{:02}", i % 3));
         let started =
             run(&format!("run-{i:02}"), ["info", "promo"][i % 2], &contact, at + chrono::Duration::seconds(i as i64));
         store.create_run(&negozio, &started).await.unwrap();
@@ -247,23 +248,25 @@ async fn the_newest_runs_are_counted_over_the_index_reading_only_the_runs_shown(
     for (filter, newest, total) in [
         (RunFilter::default(), "run-59", 60),
         (RunFilter { contact: None, automation: Some(id("promo")) }, "run-59", 30),
-        (RunFilter { contact: Some(mario.clone()), automation: None }, "run-57", 15),
-        // Contact 01 started only promo runs (odd ones): none of info.
-        (RunFilter { contact: Some(mario.clone()), automation: Some(id("promo")) }, "run-57", 15),
+        (RunFilter { contact: Some(mario.clone()), automation: None }, "run-58", 20),
+        // Contact 01's runs are 1, 4, 7…: info when even, promo when odd; the count filters too.
+        (RunFilter { contact: Some(mario.clone()), automation: Some(id("promo")) }, "run-55", 10),
+        (RunFilter { contact: Some(mario.clone()), automation: Some(id("info")) }, "run-58", 10),
     ] {
         let (runs, counted) = store.newest_runs(&negozio, &filter, 5).await.unwrap();
         assert_eq!(runs.len(), 5, "{filter:?}");
         assert_eq!(runs[0].id.as_str(), newest, "{filter:?}");
         assert_eq!(counted, total, "{filter:?}");
         // The page's index entries (six: the sixth says more follow) and its five runs.
-        let returned = counter.take_returned();
-        assert!(returned <= 11, "{filter:?}: {returned} items returned for 5 runs of {total}");
+        assert_eq!(counter.take_returned(), 11, "{filter:?}: items returned for 5 runs of {total}");
     }
-    let nobody = RunFilter { contact: Some(mario), automation: Some(id("info")) };
+    let nobody = RunFilter { contact: Some(phone("393330000009")), automation: None };
     assert_eq!(store.newest_runs(&negozio, &nobody, 5).await.unwrap(), (Vec::new(), 0));
-    // A page that holds every match needs no count.
+    // A page that holds every match needs no count: 60 index entries and 60 runs read, once.
+    counter.take();
     let (runs, counted) = store.newest_runs(&negozio, &RunFilter::default(), 100).await.unwrap();
     assert_eq!((runs.len(), counted), (60, 60));
+    assert_eq!(counter.take(), 120);
 }
 
 #[tokio::test]

@@ -34,7 +34,8 @@ async fn main() {
         "steps": [ { "after": "0s", "action": { "type": "send_text", "text": "Ciao {{name}}, come possiamo aiutarti?" } } ] }))
     .unwrap();
     store.create_automation(&ws, automation).await.unwrap();
-    let (events, mut inbox) = SqliteEventQueue::open(store.db(), chrono::Utc::now()).await.unwrap();
+    let avvio_sqlite::queues::Opened { queue: events, mut inbox, .. } =
+        SqliteEventQueue::open(store.db(), chrono::Utc::now()).await.unwrap();
     let sender = MemorySender::counting();
     let deps = Arc::new(Deps {
         steps: SqliteStepQueue::new(store.db()),

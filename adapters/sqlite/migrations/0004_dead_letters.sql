@@ -4,7 +4,7 @@
 -- it back: `avvio serve` says at start how many there are; docs/serve.md shows how to look
 -- and how to queue one again.
 CREATE TABLE dead_letters (
-    id      INTEGER PRIMARY KEY,
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: the id names a letter
     queue   TEXT    NOT NULL CHECK (queue IN ('events', 'steps')),
     body    TEXT    NOT NULL,  -- the row as it was queued (`events.event`, `steps.message`)
     due     INTEGER,           -- a step's due time (µs), NULL for an event

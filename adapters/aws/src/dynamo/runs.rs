@@ -259,7 +259,7 @@ impl DynamoStore {
         limit: usize,
     ) -> Result<(Vec<Run>, usize), StoreError> {
         let page = self.listed_runs(ws, filter, None, limit).await?;
-        if page.next.is_none() {
+        if page.next.is_none() && limit > 0 {
             let total = page.items.len();
             return Ok((page.items, total));
         }
@@ -267,7 +267,7 @@ impl DynamoStore {
         let only = automation.as_deref().map(|a| (AUTOMATION_RUNS_PK, a));
         let total = self.count_index(index, &partition, only).await?;
         // An index read is eventually consistent: never say fewer than the page says there are.
-        let more = page.items.len() + 1;
+        let more = page.items.len() + usize::from(page.next.is_some());
         Ok((page.items, total.max(more)))
     }
 

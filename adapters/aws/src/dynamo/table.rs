@@ -6,11 +6,12 @@ use super::DynamoStore;
 use avvio_common::ports::StoreError;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest, GlobalSecondaryIndex,
     KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put, PutRequest,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem,
-    Update, WriteRequest,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, Select, TableStatus, TimeToLiveSpecification,
+    TransactWriteItem, Update, WriteRequest,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -71,20 +72,6 @@ pub const RUNS_BY_AUTOMATION: IndexSpec =
 
 /// Every global secondary index of the table, as [`create_table`] and `template.yaml` make them.
 pub const INDEXES: [IndexSpec; 4] = [DUE, RUNS, RUNS_BY_CONTACT, RUNS_BY_AUTOMATION];
-
-/// `query` keeping only the entries whose attribute `only.0` holds `only.1` (all without).
-fn keeping_only(
-    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
-    only: Option<(&str, &str)>,
-) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
-    match only {
-        Some((name, value)) => query
-            .filter_expression("#only = :only")
-            .expression_attribute_names("#only", name)
-            .expression_attribute_values(":only", s(value)),
-        None => query,
-    }
-}
 
 /// Which sort keys of a partition a Query reads.
 #[derive(Debug, Clone, Copy)]
@@ -641,7 +628,7 @@ impl DynamoStore {
                 .key_condition_expression("#pk = :pk")
                 .expression_attribute_names("#pk", index.pk)
                 .expression_attribute_values(":pk", s(partition))
-                .select(aws_sdk_dynamodb::types::Select::Count);
+                .select(Select::Count);
             let query = keeping_only(query, only);
             let out = query
                 .set_exclusive_start_key(start)
@@ -961,4 +948,15 @@ impl<A, B, C> Unzip3<A, B, C> for Option<(A, B, C)> {
 pub async fn backoff(attempt: u32) {
     let millis = 50u64.saturating_mul(1 << attempt.min(6)).min(2_000);
     tokio::time::sleep(Duration::from_millis(millis)).await;
+}
+
+/// `query` keeping only the entries whose attribute `only.0` holds `only.1` (all without).
+fn keeping_only(query: QueryFluentBuilder, only: Option<(&str, &str)>) -> QueryFluentBuilder {
+    match only {
+        Some((name, value)) => query
+            .filter_expression("#only = :only")
+            .expression_attribute_names("#only", name)
+            .expression_attribute_values(":only", s(value)),
+        None => query,
+    }
 }
