@@ -37,6 +37,48 @@ where
     deps.run_clock_once(now).await.map(|_| ())
 }
 
+/// What an invocation of the clock asks for, read from its payload: the tick of its
+/// schedule (the schedule sends `{"source":"avvio.clock"}`; any payload without the key below
+/// is a tick), or, invoked by hand, `{"index_old_runs": ["negozio", …]}`: the index keys given
+/// to those workspaces' runs stored before the run indexes existed (docs/deploy.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClockRequest {
+    Tick,
+    IndexOldRuns(Vec<avvio_common::domain::WorkspaceId>),
+}
+
+/// A clock payload that asks for something malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("index_old_runs must be an array of workspace ids, as [\"negozio\"]: {0}")]
+pub struct BadClockRequest(String);
+
+impl ClockRequest {
+    pub fn of(payload: &serde_json::Value) -> Result<Self, BadClockRequest> {
+        match payload.get("index_old_runs") {
+            None => Ok(Self::Tick),
+            Some(workspaces) => serde_json::from_value(workspaces.clone())
+                .map(Self::IndexOldRuns)
+                .map_err(|e| BadClockRequest(e.to_string())),
+        }
+    }
+}
+
+/// Gives the runs of `workspaces` stored before the run indexes their index keys
+/// ([`avvio_aws::dynamo::DynamoStore::index_old_runs`]); the answer says how many runs of each
+/// workspace it changed: `{"indexed": {"negozio": 12}}`. Idempotent: a second call changes 0.
+pub async fn index_old_runs(
+    store: &avvio_aws::dynamo::DynamoStore,
+    workspaces: &[avvio_common::domain::WorkspaceId],
+) -> Result<serde_json::Value, avvio_common::ports::StoreError> {
+    let mut indexed = serde_json::Map::new();
+    for ws in workspaces {
+        let changed = store.index_old_runs(ws).await?;
+        tracing::info!(workspace = %ws, changed, "old runs indexed");
+        indexed.insert(ws.to_string(), changed.into());
+    }
+    Ok(serde_json::json!({ "indexed": indexed }))
+}
+
 /// The clock's daily template sync ([`avvio_common::stages::clock::sync_templates_daily`]):
 /// every outcome is logged, and nothing fails the invocation (a workspace whose sync failed
 /// is tried again the next day; a pass that could not claim the day, at the next tick).

@@ -208,3 +208,43 @@ async fn a_status_the_matcher_reads_before_the_sends_result_is_stored_is_applied
     assert_eq!(runs[0]["steps"][0]["wamid"], "wamid.standin.1", "{}", runs[0]);
     assert_eq!(runs[0]["steps"][0]["delivery"], "delivered", "the parked statuses were applied: {}", runs[0]);
 }
+
+#[tokio::test]
+async fn the_clock_invoked_with_index_old_runs_gives_runs_stored_before_the_indexes_their_keys() {
+    use avvio_functions::{ClockRequest, index_old_runs};
+    let system = System::start().await;
+    system.automation(phrase("info", "Vorrei informazioni", &[("0s", text("Ciao {{name}}!"))])).await;
+    system.webhook(&mario_says("wamid.old.1", "Vorrei informazioni")).await.expect_status(200);
+    system.settle().await;
+    let runs = system.runs(MARIO).await;
+    assert_eq!(runs.len(), 1);
+    // As the functions before the run indexes wrote it: no index keys.
+    let key = |name: &str, value: String| (name.to_string(), aws_sdk_dynamodb::types::AttributeValue::S(value));
+    aws_sdk_dynamodb::Client::new(&system.aws)
+        .update_item()
+        .table_name(&system.resources.table)
+        .set_key(Some(
+            [key("pk", "WS#negozio".into()), key("sk", format!("RUN#{}", runs[0]["id"].as_str().unwrap()))].into(),
+        ))
+        .update_expression("REMOVE gsi2pk, gsi2sk, gsi3pk, gsi4pk")
+        .send()
+        .await
+        .unwrap();
+    assert!(system.runs(MARIO).await.is_empty(), "missing from the listing");
+
+    // What `aws lambda invoke --payload '{"index_old_runs":["negozio"]}'` hands the clock.
+    let request = ClockRequest::of(&json!({ "index_old_runs": ["negozio"] })).unwrap();
+    let ClockRequest::IndexOldRuns(workspaces) = request else { panic!("{request:?}") };
+    let answer = index_old_runs(&system.clock.store, &workspaces).await.unwrap();
+
+    assert_eq!(answer, json!({ "indexed": { "negozio": 1 } }));
+    assert_eq!(system.runs(MARIO).await, runs, "listed again, as it was");
+    let again = index_old_runs(&system.clock.store, &workspaces).await.unwrap();
+    assert_eq!(again, json!({ "indexed": { "negozio": 0 } }), "once");
+    // The schedule's own payload is a tick; a malformed request is refused, naming the key.
+    assert_eq!(ClockRequest::of(&json!({ "source": "avvio.clock" })), Ok(ClockRequest::Tick));
+    for bad in [json!({ "index_old_runs": "negozio" }), json!({ "index_old_runs": ["not a workspace!"] })] {
+        let refused = ClockRequest::of(&bad).unwrap_err().to_string();
+        assert!(refused.starts_with("index_old_runs must be an array of workspace ids"), "{refused}");
+    }
+}

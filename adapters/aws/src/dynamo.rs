@@ -52,7 +52,8 @@
 //!   page's keys and one more, `gsi2sk < ` the position's, descending; then the runs by key
 //!   (BatchGetItem). The index keys never change after a run's creation, so later writes of
 //!   a run write no index entry (keys-only projections). Runs written before the indexes
-//!   are missing from pages until `DynamoStore::index_old_runs` gives them their keys. The
+//!   are missing from pages until `DynamoStore::index_old_runs` gives them their keys (the
+//!   clock function invoked with `{"index_old_runs": [...]}` runs it). The
 //!   console's newest runs are such a page, and how many match is counted over the same
 //!   index (`Select=COUNT`: keys only, no run read).
 //! - contacts, by the key they are listed by: the `CONTACT#` items from the position's, merged

@@ -6,7 +6,8 @@ use super::keys;
 use super::stats::stage_counts;
 use super::table::{
     AUTOMATION_RUNS_PK, CONTACT_RUNS_PK, Changes, Cond, EXPIRES_AT, IndexSpec, Item, Key, RUN_SORT, RUNS,
-    RUNS_BY_AUTOMATION, RUNS_BY_CONTACT, RUNS_PK, Tx, TxError, get_doc, get_n, get_parsed, item, json, key_of, n, s,
+    RUNS_BY_AUTOMATION, RUNS_BY_CONTACT, RUNS_PK, SortKeys, Tx, TxError, get_doc, get_n, get_parsed, item, json,
+    key_of, n, s,
 };
 use avvio_common::domain::ids::{RunId, Wamid, WorkspaceId};
 use avvio_common::domain::path::StepPath;
@@ -275,17 +276,27 @@ impl DynamoStore {
     /// [`Self::listed_runs`] finds them; the number of runs changed. Reads every run of the
     /// workspace once; a run written meanwhile (which sets its keys itself) is left alone.
     pub async fn index_old_runs(&self, ws: &WorkspaceId) -> Result<usize, StoreError> {
-        let items = self.query_prefix(&keys::workspace_pk(ws), keys::RUN_PREFIX).await?;
+        let pk = keys::workspace_pk(ws);
         let mut indexed = 0;
-        for item in items.iter().filter(|item| !item.contains_key(RUNS_PK)) {
-            let run: Run = get_doc(item)?;
-            let changes = listed_in(ws, &run).into_iter().fold(Changes::default(), |c, (name, v)| c.set(name, v));
-            let unindexed = Cond::present().and(Cond::missing(RUNS_PK));
-            if self.update_if(&keys::run(ws, &run.id), changes, unindexed).await? {
-                indexed += 1;
+        let mut after = None;
+        // A page at a time (DynamoDB's 1 MB pages): memory stays bounded whatever the runs.
+        loop {
+            let limit = self.page_limit.unwrap_or(1_000);
+            let (items, next) =
+                self.query_page(&pk, SortKeys::Prefix(keys::RUN_PREFIX), after.as_deref(), limit).await?;
+            for item in items.iter().filter(|item| !item.contains_key(RUNS_PK)) {
+                let run: Run = get_doc(item)?;
+                let changes = listed_in(ws, &run).into_iter().fold(Changes::default(), |c, (name, v)| c.set(name, v));
+                let unindexed = Cond::present().and(Cond::missing(RUNS_PK));
+                if self.update_if(&keys::run(ws, &run.id), changes, unindexed).await? {
+                    indexed += 1;
+                }
+            }
+            after = next;
+            if after.is_none() {
+                return Ok(indexed);
             }
         }
-        Ok(indexed)
     }
 
     /// Parks `status` (its message has no outbound link yet), expiring with [`PARKED_FOR`].
