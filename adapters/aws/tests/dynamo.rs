@@ -160,14 +160,19 @@ impl aws_sdk_dynamodb::config::Intercept for ItemsRead {
     }
 }
 
-#[tokio::test]
-async fn a_page_reads_its_own_items_whatever_the_workspace_holds() {
+/// A store on a fresh table whose DynamoDB calls `ItemsRead` counts.
+async fn counted_store() -> (avvio_aws::dynamo::DynamoStore, ItemsRead) {
     let counter = ItemsRead::default();
     let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config().await).interceptor(counter.clone()).build();
     let client = aws_sdk_dynamodb::Client::from_conf(config);
     let table = avvio_common::manage::fresh_token("avvio-test-");
     avvio_aws::dynamo::create_table(&client, &table).await.unwrap();
-    let store = avvio_aws::dynamo::DynamoStore::new(client, table);
+    (avvio_aws::dynamo::DynamoStore::new(client, table), counter)
+}
+
+#[tokio::test]
+async fn a_page_reads_its_own_items_whatever_the_workspace_holds() {
+    let (store, counter) = counted_store().await;
     let negozio = ws("negozio");
     let contacts: Vec<_> = (0..80)
         .map(|i| {
@@ -227,13 +232,9 @@ async fn a_page_reads_its_own_items_whatever_the_workspace_holds() {
 
 #[tokio::test]
 async fn the_newest_runs_are_counted_over_the_index_reading_only_the_runs_shown() {
-    let counter = ItemsRead::default();
-    let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config().await).interceptor(counter.clone()).build();
-    let client = aws_sdk_dynamodb::Client::from_conf(config);
-    let table = avvio_common::manage::fresh_token("avvio-test-");
-    avvio_aws::dynamo::create_table(&client, &table).await.unwrap();
+    let (store, counter) = counted_store().await;
     // Pages of 7 entries: counting takes several Queries, as 1 MB pages would on AWS.
-    let store = avvio_aws::dynamo::DynamoStore::new(client, table).with_page_limit(7);
+    let store = store.with_page_limit(7);
     let negozio = ws("negozio");
     let at = t("2026-11-23T10:00:00Z");
     for i in 0..60 {
